@@ -1,0 +1,201 @@
+// Package golden gives tests access to the reference data in testdata/golden: what transformers
+// 5.17 computed from the tiny BLIP checkpoints (see testdata/golden/README.md). It is for tests
+// only.
+package golden
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/imagesemantics/blipgo/safetensors"
+)
+
+// Dir returns the absolute path of testdata/golden, found by walking up from the working
+// directory (a package folder when run by go test).
+func Dir() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		p := filepath.Join(d, "testdata", "golden")
+		if _, err := os.Stat(filepath.Join(p, "cases.json")); err == nil {
+			return p, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("golden: testdata/golden/cases.json not found above %s", wd)
+		}
+	}
+}
+
+// Path joins elements onto Dir, panicking when the data is missing (a broken checkout).
+func Path(elem ...string) string {
+	d, err := Dir()
+	if err != nil {
+		panic(err)
+	}
+	return filepath.Join(append([]string{d}, elem...)...)
+}
+
+// Image is an entry of cases.json "images".
+type Image struct {
+	Name            string            `json:"name"`
+	File            string            `json:"file"`
+	Format          string            `json:"format"`
+	Mode            string            `json:"mode"`
+	Size            []int             `json:"size"`
+	ExifOrientation *int              `json:"exif_orientation"`
+	Decoded         string            `json:"decoded"`
+	Resized         map[string]string `json:"resized"`
+}
+
+// Vision is an entry of cases.json "vision".
+type Vision struct {
+	Model, Image, File, Key string
+	Shape                   []int
+}
+
+// Logits is an entry of cases.json "logits".
+type Logits struct {
+	Model, Image, File, Key string
+	Prompt                  string
+	InputIDs                []int `json:"input_ids"`
+	Shape                   []int
+}
+
+// Options are transformers generate kwargs as recorded in cases.json.
+type Options struct {
+	MaxLength         *int     `json:"max_length"`
+	MaxNewTokens      *int     `json:"max_new_tokens"`
+	MinLength         *int     `json:"min_length"`
+	NumBeams          *int     `json:"num_beams"`
+	RepetitionPenalty *float64 `json:"repetition_penalty"`
+	NoRepeatNgramSize *int     `json:"no_repeat_ngram_size"`
+	LengthPenalty     *float64 `json:"length_penalty"`
+}
+
+// Generate is an entry of cases.json "generate".
+type Generate struct {
+	Model, Image, Name string
+	Prompt             *string
+	PromptIDs          []int `json:"prompt_ids"`
+	Options            Options
+	IDs                []int
+	Text               string
+	MinTop2Gap         *float64 `json:"min_top2_gap"`
+	SequenceScore      *float64 `json:"sequence_score"`
+}
+
+// BatchCheck is an entry of cases.json "batch_checks".
+type BatchCheck struct {
+	Model     string
+	Images    []string
+	BatchIDs  [][]int `json:"batch_ids"`
+	SingleIDs [][]int `json:"single_ids"`
+}
+
+// Encode and Decode are the tokenizer cases.
+type Encode struct {
+	Vocab  string
+	Text   string
+	IDs    []int
+	Tokens []string
+}
+
+type Decode struct {
+	Vocab             string
+	IDs               []int
+	SkipSpecialTokens bool `json:"skip_special_tokens"`
+	CleanUp           bool `json:"clean_up_tokenization_spaces"`
+	Text              string
+}
+
+// HashRun is one run of the full-size hash model.
+type HashRun struct {
+	Image    string
+	DType    string `json:"dtype"`
+	Generate map[string]struct {
+		IDs      []int     `json:"ids"`
+		Text     string    `json:"text"`
+		Top2Gaps []float64 `json:"top2_gaps"`
+	}
+}
+
+// Cases is cases.json.
+type Cases struct {
+	Images      []Image
+	Vision      []Vision
+	Logits      []Logits
+	Generate    []Generate
+	BatchChecks []BatchCheck `json:"batch_checks"`
+	Tokenizer   struct {
+		Encode []Encode
+		Decode []Decode
+	}
+	Hashmodel struct {
+		Check      map[string]json.RawMessage
+		Ties       [][]string
+		Config     json.RawMessage
+		Parameters [][]json.RawMessage
+		Runs       []HashRun
+	}
+}
+
+// Load parses cases.json.
+func Load() (*Cases, error) {
+	data, err := os.ReadFile(Path("cases.json"))
+	if err != nil {
+		return nil, err
+	}
+	c := new(Cases)
+	if err := json.Unmarshal(data, c); err != nil {
+		return nil, fmt.Errorf("golden: cases.json: %v", err)
+	}
+	return c, nil
+}
+
+// ImageByName finds an image entry.
+func (c *Cases) ImageByName(name string) (Image, bool) {
+	for _, im := range c.Images {
+		if im.Name == name {
+			return im, true
+		}
+	}
+	return Image{}, false
+}
+
+// Tensor reads a reference tensor from testdata/golden/FILE.
+func Tensor(file, key string) ([]float32, []int, error) {
+	f, err := safetensors.Open(Path(file))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	info, ok := f.Info(key)
+	if !ok {
+		return nil, nil, fmt.Errorf("golden: %s has no %q", file, key)
+	}
+	v, err := f.Float32(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return append([]float32(nil), v...), info.Shape, nil
+}
+
+// MaxAbsDiff is the largest |a[i]-b[i]| and the mean of them.
+func MaxAbsDiff(a, b []float32) (maxDiff, mean float64) {
+	for i := range a {
+		d := float64(a[i]) - float64(b[i])
+		if d < 0 {
+			d = -d
+		}
+		maxDiff = max(maxDiff, d)
+		mean += d
+	}
+	if len(a) > 0 {
+		mean /= float64(len(a))
+	}
+	return maxDiff, mean
+}

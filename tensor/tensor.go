@@ -1,0 +1,89 @@
+// Package tensor holds blipgo's one tensor type and the kernels that the vision encoder and the
+// text decoder are built from.
+//
+// # Layout
+//
+// A Tensor is a dense row-major array of float32 with a shape. Element (i0, i1, ..., in) of a
+// tensor of shape (d0, d1, ..., dn) is at Data[((i0*d1+i1)*d2+...)*dn+in]. Views made by Reshape
+// and Rows share Data with the tensor they come from.
+//
+// # Kernels
+//
+// Every kernel writes into a destination the caller owns (dst = f(x)); none allocates on the hot
+// path. Kernels that split work across goroutines take a *Pool, whose size bounds the
+// parallelism. Shapes are checked with panics: a shape mismatch inside the engine is a
+// programmer error, not bad input (bad input is rejected with errors long before it reaches a
+// kernel).
+package tensor
+
+import (
+	"fmt"
+)
+
+// Tensor is a dense row-major float32 array. The zero value is an empty tensor.
+//
+// A Tensor whose Data is nil but whose Shape is set is a declaration: the weight binder fills
+// such tensors from a checkpoint after checking their shapes.
+type Tensor struct {
+	Shape []int
+	Data  []float32
+}
+
+// New returns a zeroed tensor of the given shape.
+func New(shape ...int) *Tensor {
+	return &Tensor{Shape: append([]int(nil), shape...), Data: make([]float32, Numel(shape))}
+}
+
+// Declare returns a tensor with a shape and no data, for the weight binder to fill.
+func Declare(shape ...int) *Tensor {
+	return &Tensor{Shape: append([]int(nil), shape...)}
+}
+
+// FromData wraps data in a tensor of the given shape; it panics if the sizes differ.
+func FromData(data []float32, shape ...int) *Tensor {
+	if Numel(shape) != len(data) {
+		panic(fmt.Sprintf("tensor: %d values for shape %v", len(data), shape))
+	}
+	return &Tensor{Shape: append([]int(nil), shape...), Data: data}
+}
+
+// Numel is the number of elements of a tensor of the given shape.
+func Numel(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+// Len is the number of elements of t.
+func (t *Tensor) Len() int { return Numel(t.Shape) }
+
+// Cols is the size of the last axis.
+func (t *Tensor) Cols() int { return t.Shape[len(t.Shape)-1] }
+
+// Rows is the product of every axis but the last: the number of rows of t seen as a matrix.
+func (t *Tensor) Rows() int { return Numel(t.Shape[:len(t.Shape)-1]) }
+
+// Row returns row i of t seen as a [Rows, Cols] matrix; it shares Data.
+func (t *Tensor) Row(i int) []float32 {
+	c := t.Cols()
+	return t.Data[i*c : (i+1)*c]
+}
+
+// Reshape returns a view of t with another shape of the same size.
+func (t *Tensor) Reshape(shape ...int) *Tensor {
+	if Numel(shape) != t.Len() {
+		panic(fmt.Sprintf("tensor: reshape %v to %v", t.Shape, shape))
+	}
+	return &Tensor{Shape: append([]int(nil), shape...), Data: t.Data}
+}
+
+// SliceRows returns rows [lo, hi) of t seen as a [Rows, Cols] matrix, as a [hi-lo, Cols] view.
+func (t *Tensor) SliceRows(lo, hi int) *Tensor {
+	c := t.Cols()
+	return &Tensor{Shape: []int{hi - lo, c}, Data: t.Data[lo*c : hi*c]}
+}
+
+// String describes the shape, not the values.
+func (t *Tensor) String() string { return fmt.Sprintf("tensor%v", t.Shape) }

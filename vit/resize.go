@@ -1,0 +1,202 @@
+package vit
+
+import "math"
+
+// This file reproduces Pillow's Image.resize for 8-bit images (libImaging/Resample.c), so that
+// pixels match transformers' PIL path bit for bit: coefficients computed in float64 with the
+// filter support widened by the scale when downsampling, converted to 22-bit fixed point,
+// applied horizontally then vertically with rounding and clipping at each pass.
+
+const precisionBits = 32 - 8 - 2
+
+type resampleFilter struct {
+	fn      func(x float64) float64
+	support float64
+}
+
+func filterFor(code int) *resampleFilter {
+	switch code {
+	case ResampleBicubic:
+		return &resampleFilter{bicubic, 2}
+	case ResampleBilinear:
+		return &resampleFilter{bilinear, 1}
+	case ResampleLanczos:
+		return &resampleFilter{lanczos, 3}
+	case ResampleBox:
+		return &resampleFilter{box, 0.5}
+	case ResampleHamming:
+		return &resampleFilter{hamming, 1}
+	}
+	return nil
+}
+
+func bicubic(x float64) float64 {
+	const a = -0.5
+	x = math.Abs(x)
+	if x < 1 {
+		return ((a+2)*x-(a+3))*x*x + 1
+	}
+	if x < 2 {
+		return (((x-5)*x+8)*x - 4) * a
+	}
+	return 0
+}
+
+func bilinear(x float64) float64 {
+	x = math.Abs(x)
+	if x < 1 {
+		return 1 - x
+	}
+	return 0
+}
+
+func box(x float64) float64 {
+	if x > -0.5 && x <= 0.5 {
+		return 1
+	}
+	return 0
+}
+
+func hamming(x float64) float64 {
+	x = math.Abs(x)
+	if x == 0 {
+		return 1
+	}
+	if x >= 1 {
+		return 0
+	}
+	x *= math.Pi
+	return math.Sin(x) / x * (float64(float32(0.54)) + float64(float32(0.46))*math.Cos(x))
+}
+
+func sinc(x float64) float64 {
+	if x == 0 {
+		return 1
+	}
+	x *= math.Pi
+	return math.Sin(x) / x
+}
+
+func lanczos(x float64) float64 {
+	if -3 <= x && x < 3 {
+		return sinc(x) * sinc(x/3)
+	}
+	return 0
+}
+
+// coefficients are one pass's fixed-point weights: output index i reads inputs
+// [bounds[2i], bounds[2i]+bounds[2i+1]) with weights kk[i*ksize:].
+type coefficients struct {
+	ksize  int
+	bounds []int
+	kk     []int32
+}
+
+func precompute(inSize, outSize int, f *resampleFilter) coefficients {
+	scale := float64(inSize) / float64(outSize)
+	filterscale := max(scale, 1)
+	support := f.support * filterscale
+	ksize := int(math.Ceil(support))*2 + 1
+	c := coefficients{ksize: ksize, bounds: make([]int, 2*outSize), kk: make([]int32, outSize*ksize)}
+	w := make([]float64, ksize)
+	for xx := 0; xx < outSize; xx++ {
+		center := (float64(xx) + 0.5) * scale
+		ss := 1 / filterscale
+		xmin := int(center - support + 0.5) // truncation toward zero, as C's (int)
+		xmin = max(xmin, 0)
+		xmax := min(int(center+support+0.5), inSize) - xmin
+		ww := 0.0
+		for x := 0; x < xmax; x++ {
+			w[x] = f.fn((float64(x+xmin) - center + 0.5) * ss)
+			ww += w[x]
+		}
+		for x := 0; x < xmax; x++ {
+			if ww != 0 {
+				w[x] /= ww
+			}
+		}
+		k := c.kk[xx*ksize : (xx+1)*ksize]
+		for x := 0; x < xmax; x++ {
+			if w[x] < 0 {
+				k[x] = int32(-0.5 + w[x]*(1<<precisionBits))
+			} else {
+				k[x] = int32(0.5 + w[x]*(1<<precisionBits))
+			}
+		}
+		c.bounds[2*xx], c.bounds[2*xx+1] = xmin, xmax
+	}
+	return c
+}
+
+func clip8(v int32) uint8 {
+	v >>= precisionBits
+	if v < 0 {
+		return 0
+	}
+	if v > 255 {
+		return 255
+	}
+	return uint8(v)
+}
+
+// Resize resamples src to w×h exactly as Pillow's Image.resize((w, h), filter) does on an RGB
+// image. An image already w×h is returned as a copy, as Pillow does.
+func Resize(src *RGB, w, h, filter int) *RGB {
+	f := filterFor(filter)
+	if f == nil {
+		panic("vit: unsupported resample filter")
+	}
+	if src.W == w && src.H == h {
+		return &RGB{W: w, H: h, Pix: append([]uint8(nil), src.Pix...)}
+	}
+	cur := src
+	needH, needV := src.W != w, src.H != h
+	horiz := precompute(src.W, w, f)
+	vert := precompute(src.H, h, f)
+	if needH {
+		// Only the source rows the vertical pass reads are resampled horizontally.
+		first := vert.bounds[0]
+		last := vert.bounds[2*h-2] + vert.bounds[2*h-1]
+		if !needV {
+			first, last = 0, src.H
+		}
+		for i := 0; i < h; i++ {
+			vert.bounds[2*i] -= first
+		}
+		tmp := &RGB{W: w, H: last - first, Pix: make([]uint8, w*(last-first)*3)}
+		for y := 0; y < tmp.H; y++ {
+			in := src.Pix[(y+first)*src.W*3:]
+			out := tmp.Pix[y*w*3:]
+			for xx := 0; xx < w; xx++ {
+				xmin, xmax := horiz.bounds[2*xx], horiz.bounds[2*xx+1]
+				k := horiz.kk[xx*horiz.ksize:]
+				s0, s1, s2 := int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1))
+				for x := 0; x < xmax; x++ {
+					p := in[(x+xmin)*3:]
+					s0 += int32(p[0]) * k[x]
+					s1 += int32(p[1]) * k[x]
+					s2 += int32(p[2]) * k[x]
+				}
+				out[xx*3], out[xx*3+1], out[xx*3+2] = clip8(s0), clip8(s1), clip8(s2)
+			}
+		}
+		cur = tmp
+	}
+	if !needV {
+		return cur
+	}
+	out := &RGB{W: w, H: h, Pix: make([]uint8, w*h*3)}
+	for yy := 0; yy < h; yy++ {
+		ymin, ymax := vert.bounds[2*yy], vert.bounds[2*yy+1]
+		k := vert.kk[yy*vert.ksize:]
+		row := out.Pix[yy*w*3:]
+		for xx := 0; xx < w*3; xx++ {
+			s := int32(1 << (precisionBits - 1))
+			for y := 0; y < ymax; y++ {
+				s += int32(cur.Pix[(y+ymin)*w*3+xx]) * k[y]
+			}
+			row[xx] = clip8(s)
+		}
+	}
+	return out
+}

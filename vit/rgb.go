@@ -1,0 +1,109 @@
+package vit
+
+import (
+	"image"
+	"image/color"
+)
+
+// RGB is an 8-bit RGB image with interleaved samples: the channel c of pixel (x, y) is at
+// Pix[(y*W+x)*3+c]. It is what Pillow's convert("RGB") produces and what Resize works on.
+type RGB struct {
+	W, H int
+	Pix  []uint8
+}
+
+// ToRGB converts any decoded image to 8-bit RGB the way Pillow's convert("RGB") does for the
+// formats BLIP meets: alpha is dropped (not composited), gray is replicated, 16-bit samples
+// keep their high byte, CMYK uses Pillow's formula. The one deliberate difference: 16-bit gray
+// is scaled to 8 bits (Pillow clips it, turning photos black and white).
+func ToRGB(img image.Image) *RGB {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	out := &RGB{W: w, H: h, Pix: make([]uint8, w*h*3)}
+	set := func(x, y int, r, g, bl uint8) {
+		i := (y*w + x) * 3
+		out.Pix[i], out.Pix[i+1], out.Pix[i+2] = r, g, bl
+	}
+	switch src := img.(type) {
+	case *image.NRGBA:
+		for y := 0; y < h; y++ {
+			row := src.Pix[y*src.Stride:]
+			for x := 0; x < w; x++ {
+				set(x, y, row[4*x], row[4*x+1], row[4*x+2])
+			}
+		}
+	case *image.RGBA:
+		for y := 0; y < h; y++ {
+			row := src.Pix[y*src.Stride:]
+			for x := 0; x < w; x++ {
+				p := row[4*x : 4*x+4]
+				if p[3] == 0xff {
+					set(x, y, p[0], p[1], p[2])
+				} else {
+					c := color.NRGBAModel.Convert(color.RGBA{p[0], p[1], p[2], p[3]}).(color.NRGBA)
+					set(x, y, c.R, c.G, c.B)
+				}
+			}
+		}
+	case *image.Gray:
+		for y := 0; y < h; y++ {
+			row := src.Pix[y*src.Stride:]
+			for x := 0; x < w; x++ {
+				set(x, y, row[x], row[x], row[x])
+			}
+		}
+	case *image.Gray16:
+		for y := 0; y < h; y++ {
+			row := src.Pix[y*src.Stride:]
+			for x := 0; x < w; x++ {
+				v := row[2*x] // big-endian: the high byte
+				set(x, y, v, v, v)
+			}
+		}
+	case *image.NRGBA64:
+		for y := 0; y < h; y++ {
+			row := src.Pix[y*src.Stride:]
+			for x := 0; x < w; x++ {
+				set(x, y, row[8*x], row[8*x+2], row[8*x+4])
+			}
+		}
+	case *image.YCbCr:
+		ycbcrToRGB(src, out)
+	case *image.CMYK:
+		for y := 0; y < h; y++ {
+			row := src.Pix[y*src.Stride:]
+			for x := 0; x < w; x++ {
+				p := row[4*x : 4*x+4]
+				nk := 255 - int(p[3])
+				set(x, y, cmyk(p[0], nk), cmyk(p[1], nk), cmyk(p[2], nk))
+			}
+		}
+	case *image.Paletted:
+		pal := make([][3]uint8, 256)
+		for i, c := range src.Palette {
+			n := color.NRGBAModel.Convert(c).(color.NRGBA)
+			pal[i] = [3]uint8{n.R, n.G, n.B}
+		}
+		for y := 0; y < h; y++ {
+			row := src.Pix[y*src.Stride:]
+			for x := 0; x < w; x++ {
+				c := pal[row[x]]
+				set(x, y, c[0], c[1], c[2])
+			}
+		}
+	default:
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				c := color.NRGBA64Model.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA64)
+				set(x, y, uint8(c.R>>8), uint8(c.G>>8), uint8(c.B>>8))
+			}
+		}
+	}
+	return out
+}
+
+// cmyk is Pillow's cmyk2rgb for one channel: nk - c·nk/255 with its MULDIV255 rounding.
+func cmyk(c uint8, nk int) uint8 {
+	t := int(c)*nk + 128
+	return uint8(nk - ((t + (t >> 8)) >> 8))
+}
