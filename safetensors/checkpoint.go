@@ -174,3 +174,12 @@ func closeAll(files []*File) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Shape returns the shape of the named tensor.
+func (c *Checkpoint) Shape(name string) ([]int, bool) {
+	t, _, ok := c.Info(name)
+	if !ok {
+		return nil, false
+	}
+	return t.Shape, true
+}

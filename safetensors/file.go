@@ -100,4 +100,3 @@ func readAll(path string) ([]byte, func() error, error) {
 }
 
 var errTooLarge = errors.New("file too large to map")
-
