@@ -25,6 +25,8 @@ func ToRGB(img image.Image) *RGB {
 		out.Pix[i], out.Pix[i+1], out.Pix[i+2] = r, g, bl
 	}
 	switch src := img.(type) {
+	case *RGB:
+		copy(out.Pix, src.Pix)
 	case *image.NRGBA:
 		for y := 0; y < h; y++ {
 			row := src.Pix[y*src.Stride:]
@@ -106,4 +108,20 @@ func ToRGB(img image.Image) *RGB {
 func cmyk(c uint8, nk int) uint8 {
 	t := int(c)*nk + 128
 	return uint8(nk - ((t + (t >> 8)) >> 8))
+}
+
+// ColorModel, Bounds and At make RGB an image.Image, so that a decoded image can be handed to
+// any API taking one; the pipeline itself reads Pix directly.
+func (m *RGB) ColorModel() color.Model { return color.RGBAModel }
+
+// Bounds is (0, 0)-(W, H).
+func (m *RGB) Bounds() image.Rectangle { return image.Rect(0, 0, m.W, m.H) }
+
+// At returns the colour of pixel (x, y).
+func (m *RGB) At(x, y int) color.Color {
+	if x < 0 || y < 0 || x >= m.W || y >= m.H {
+		return color.RGBA{}
+	}
+	i := (y*m.W + x) * 3
+	return color.RGBA{m.Pix[i], m.Pix[i+1], m.Pix[i+2], 0xff}
 }

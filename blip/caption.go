@@ -1,0 +1,144 @@
+package blip
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"io"
+	"os"
+
+	"github.com/imagesemantics/blipgo/bert"
+	"github.com/imagesemantics/blipgo/tensor"
+	"github.com/imagesemantics/blipgo/vit"
+)
+
+// Caption is a generated caption.
+type Caption struct {
+	// Text is the decoded caption, prompt included, special tokens skipped.
+	Text string
+	// IDs is the whole generated sequence: BOS, prompt, new tokens and, when generation ended
+	// on it, the end token.
+	IDs []int
+	// Score is beam search's length-normalised log-probability of the sequence (0 for greedy).
+	Score float32
+}
+
+// DecodeImage reads an image file's bytes (JPEG, PNG, GIF, WebP, BMP, TIFF), applies its EXIF
+// orientation and converts it to RGB, as transformers' load_image does. Pass the result to
+// Caption: an image.Image decoded elsewhere has lost its EXIF orientation.
+func (m *Model) DecodeImage(r io.Reader) (*vit.RGB, error) {
+	return vit.Decode(r, m.maxPixels)
+}
+
+// CaptionFile decodes the image file at path and captions it.
+func (m *Model) CaptionFile(ctx context.Context, path string, opts ...Option) (*Caption, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	img, err := m.DecodeImage(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m.Caption(ctx, img, opts...)
+}
+
+// Caption describes one image.
+func (m *Model) Caption(ctx context.Context, img image.Image, opts ...Option) (*Caption, error) {
+	cs, err := m.CaptionBatch(ctx, []image.Image{img}, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &cs[0], nil
+}
+
+// CaptionBatch describes several images with the same options. Greedy search decodes them
+// together, one step for the whole batch; each result equals what Caption gives for that image.
+func (m *Model) CaptionBatch(ctx context.Context, imgs []image.Image, opts ...Option) ([]Caption, error) {
+	if m.weights == nil {
+		return nil, fmt.Errorf("blip: model is closed")
+	}
+	s, err := m.settings(opts)
+	if err != nil {
+		return nil, err
+	}
+	crosses := make([]*bert.Cross, len(imgs))
+	for i, img := range imgs {
+		emb, err := m.Encode(ctx, img)
+		if err != nil {
+			return nil, fmt.Errorf("blip: image %d: %w", i, err)
+		}
+		crosses[i] = m.Decoder.Cross(m.pool, emb)
+	}
+	g, err := m.newGeneration(s, crosses)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Caption, len(imgs))
+	if s.numBeams == 1 {
+		seqs, err := g.greedy(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for i, seq := range seqs {
+			out[i] = Caption{IDs: seq}
+		}
+	} else {
+		for i, cross := range crosses {
+			seq, score, err := g.beam(ctx, cross)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = Caption{IDs: seq, Score: score}
+		}
+	}
+	for i := range out {
+		out[i].Text = m.Tokenizer.Decode(out[i].IDs, true, true)
+	}
+	return out, nil
+}
+
+// Encode preprocesses an image and runs the vision encoder: image embeddings [N, D].
+func (m *Model) Encode(ctx context.Context, img image.Image) (*tensor.Tensor, error) {
+	rgb, ok := img.(*vit.RGB)
+	if !ok {
+		var err error
+		if rgb, err = vit.FromImage(img); err != nil {
+			return nil, err
+		}
+	}
+	pixels, err := m.Preprocess.Preprocess(rgb)
+	if err != nil {
+		return nil, err
+	}
+	return m.EncodePixels(ctx, pixels)
+}
+
+// EncodePixels runs the vision encoder on preprocessed pixels [3, S, S]: image embeddings
+// [N, D].
+func (m *Model) EncodePixels(ctx context.Context, pixels []float32) (*tensor.Tensor, error) {
+	vc := m.Config.VisionConfig
+	if want := 3 * vc.ImageSize * vc.ImageSize; len(pixels) != want {
+		return nil, fmt.Errorf("blip: %d pixel values, the model needs %d (3x%dx%d)", len(pixels), want, vc.ImageSize, vc.ImageSize)
+	}
+	emb := tensor.New(vc.SeqLen(), vc.HiddenSize)
+	if err := m.Vision.Forward(ctx, m.pool, emb, pixels); err != nil {
+		return nil, err
+	}
+	return emb, nil
+}
+
+// DecoderLogits runs the decoder over ids (BOS first) attending to image embeddings [N, D] and
+// returns the logits of every position, [len(ids), V]: transformers' decoder_logits.
+func (m *Model) DecoderLogits(ctx context.Context, emb *tensor.Tensor, ids []int) (*tensor.Tensor, error) {
+	d := m.Decoder
+	cross := d.Cross(m.pool, emb)
+	hidden := tensor.New(len(ids), d.Config.HiddenSize)
+	if err := d.Forward(ctx, m.pool, hidden, [][]int{ids}, []*bert.Cache{d.NewCache(len(ids))}, []*bert.Cross{cross}); err != nil {
+		return nil, err
+	}
+	logits := tensor.New(len(ids), d.Config.VocabSize)
+	d.Logits(m.pool, logits, hidden)
+	return logits, nil
+}

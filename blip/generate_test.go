@@ -1,0 +1,162 @@
+package blip
+
+import (
+	"context"
+	"image"
+	"math"
+	"slices"
+	"testing"
+
+	"github.com/imagesemantics/blipgo/internal/golden"
+)
+
+// optionsOf translates a golden case's transformers kwargs.
+func optionsOf(g golden.Generate) []Option {
+	var opts []Option
+	o := g.Options
+	if g.Prompt != nil {
+		opts = append(opts, Prompt(*g.Prompt))
+	}
+	if o.MaxLength != nil {
+		opts = append(opts, MaxLength(*o.MaxLength))
+	}
+	if o.MaxNewTokens != nil {
+		opts = append(opts, MaxNewTokens(*o.MaxNewTokens))
+	}
+	if o.MinLength != nil {
+		opts = append(opts, MinLength(*o.MinLength))
+	}
+	if o.NumBeams != nil {
+		opts = append(opts, Beams(*o.NumBeams))
+	}
+	if o.RepetitionPenalty != nil {
+		opts = append(opts, RepetitionPenalty(*o.RepetitionPenalty))
+	}
+	if o.NoRepeatNgramSize != nil {
+		opts = append(opts, NoRepeatNgramSize(*o.NoRepeatNgramSize))
+	}
+	if o.LengthPenalty != nil {
+		opts = append(opts, LengthPenalty(*o.LengthPenalty))
+	}
+	return opts
+}
+
+// top2Gap is the difference between the two largest scores.
+func top2Gap(scores []float32) float64 {
+	a, b := math.Inf(-1), math.Inf(-1)
+	for _, v := range scores {
+		x := float64(v)
+		if x > a {
+			a, b = x, a
+		} else if x > b {
+			b = x
+		}
+	}
+	return a - b
+}
+
+// checkGreedy compares greedy ids with the reference. A step whose own top-2 gap is under
+// flipGap may pick the other token in float32; from the first such step on, the rest of the
+// case is tolerant (reported, not failed).
+func checkGreedy(t *testing.T, got, want []int, gaps []float64, prefix int) {
+	t.Helper()
+	for i := 0; i < max(len(got), len(want)); i++ {
+		if i < len(got) && i < len(want) && got[i] == want[i] {
+			continue
+		}
+		step := i - prefix
+		if step >= 0 && step < len(gaps) {
+			for s := 0; s <= step; s++ {
+				if gaps[s] < flipGap {
+					t.Logf("ids diverge at %d after a near-tie (gap %.2g at step %d): tolerant from there\n got %v\nwant %v", i, gaps[s], s, got, want)
+					return
+				}
+			}
+		}
+		t.Fatalf("ids differ at position %d\n got %v\nwant %v", i, got, want)
+	}
+}
+
+func TestGenerateGolden(t *testing.T) {
+	cases, err := golden.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	models := map[string]*Model{}
+	for _, g := range cases.Generate {
+		if models[g.Model] == nil {
+			models[g.Model] = loadModel(t, g.Model)
+		}
+		m := models[g.Model]
+		t.Run(g.Model+"/"+g.Image+"/"+g.Name, func(t *testing.T) {
+			img := loadImage(t, m, g.Image)
+			var gaps []float64
+			opts := append(optionsOf(g), func(s *settings) {
+				s.observe = func(_ int, scores []float32) { gaps = append(gaps, top2Gap(scores)) }
+			})
+			c, err := m.Caption(context.Background(), img, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			prefix := len(m.promptIDs(deref(g.Prompt)))
+			if g.SequenceScore != nil {
+				if !slices.Equal(c.IDs, g.IDs) {
+					t.Fatalf("beam ids\n got %v\nwant %v", c.IDs, g.IDs)
+				}
+				if d := math.Abs(float64(c.Score) - *g.SequenceScore); d > 1e-4 {
+					t.Errorf("sequence score %v, want %v", c.Score, *g.SequenceScore)
+				}
+			} else {
+				checkGreedy(t, c.IDs, g.IDs, gaps, prefix)
+			}
+			if slices.Equal(c.IDs, g.IDs) && c.Text != g.Text {
+				t.Errorf("text %q, want %q", c.Text, g.Text)
+			}
+		})
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// TestBatchGolden: a batch gives each image the ids it gets alone, as transformers' batch does.
+func TestBatchGolden(t *testing.T) {
+	cases, err := golden.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bc := range cases.BatchChecks {
+		t.Run(bc.Model, func(t *testing.T) {
+			m := loadModel(t, bc.Model)
+			var imgs []image.Image
+			for _, name := range bc.Images {
+				imgs = append(imgs, loadImage(t, m, name))
+			}
+			got, err := m.CaptionBatch(context.Background(), imgs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, c := range got {
+				want := bc.BatchIDs[i]
+				// The reference pads finished sequences with pad_token_id 0; ours are unpadded.
+				for len(want) > 0 && want[len(want)-1] == m.Config.TextConfig.PadTokenID {
+					want = want[:len(want)-1]
+				}
+				if !slices.Equal(c.IDs, want) || !slices.Equal(want, bc.SingleIDs[i]) {
+					t.Errorf("image %s: batch ids %v, want %v (alone %v)", bc.Images[i], c.IDs, want, bc.SingleIDs[i])
+				}
+				single, err := m.Caption(context.Background(), imgs[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(single.IDs, c.IDs) {
+					t.Errorf("image %s: alone %v, in batch %v", bc.Images[i], single.IDs, c.IDs)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,189 @@
+// Package blip captions images with a BLIP checkpoint exactly as Hugging Face transformers'
+// BlipForConditionalGeneration does, in pure Go.
+//
+//	m, err := blip.Load("path/to/snapshot")
+//	if err != nil { ... }
+//	defer m.Close()
+//	c, err := m.Caption(ctx, img)                                   // greedy, 20 new tokens
+//	c, err = m.Caption(ctx, img, blip.Prompt("a photography of"), blip.Beams(3))
+//	fmt.Println(c.Text, c.IDs)
+//
+// A snapshot folder is what the Hugging Face hub serves: config.json, model.safetensors (or
+// shards with model.safetensors.index.json) in F32, F16 or BF16, tokenizer.json or vocab.txt,
+// preprocessor_config.json, and optionally generation_config.json.
+//
+// Generation follows transformers 5: the prompt is tokenized as [CLS] prompt [SEP], [CLS]
+// becomes the BOS token ([DEC]) and [SEP] is dropped; generation stops at sep_token_id; with no
+// max length given, 20 new tokens are allowed (capped by max_position_embeddings); given
+// lengths count the BOS and prompt. Greedy and beam search, min length, repetition penalty and
+// no-repeat n-grams behave as transformers' logits processors do.
+package blip
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/imagesemantics/blipgo/bert"
+	"github.com/imagesemantics/blipgo/internal/bind"
+	"github.com/imagesemantics/blipgo/safetensors"
+	"github.com/imagesemantics/blipgo/tensor"
+	"github.com/imagesemantics/blipgo/tokenizer"
+	"github.com/imagesemantics/blipgo/vit"
+)
+
+// Model is a loaded BLIP captioning model. Its methods are safe for concurrent use.
+type Model struct {
+	Config     *Config
+	Preprocess vit.PreprocessConfig
+	Vision     *vit.Model
+	Decoder    *bert.Decoder
+	Tokenizer  *tokenizer.Tokenizer
+
+	generation *GenerationConfig
+	weights    *safetensors.Checkpoint
+	pool       *tensor.Pool
+	maxPixels  int
+}
+
+// LoadOption configures Load.
+type LoadOption func(*loadSettings)
+
+type loadSettings struct {
+	threads, maxPixels int
+}
+
+// Threads bounds the goroutines each call computes with; n <= 0 means GOMAXPROCS.
+func Threads(n int) LoadOption { return func(s *loadSettings) { s.threads = n } }
+
+// MaxPixels bounds the size of images the model decodes (vit.DefaultMaxPixels by default).
+func MaxPixels(n int) LoadOption { return func(s *loadSettings) { s.maxPixels = n } }
+
+// captioningArchitecture is the transformers class whose checkpoints this package runs.
+const captioningArchitecture = "BlipForConditionalGeneration"
+
+// Load reads a BLIP captioning snapshot folder. The weights stay memory-mapped until Close.
+func Load(dir string, opts ...LoadOption) (*Model, error) {
+	var ls loadSettings
+	for _, o := range opts {
+		o(&ls)
+	}
+	m := &Model{pool: tensor.NewPool(ls.threads), maxPixels: ls.maxPixels}
+	err := readJSON(dir, "config.json", false, func(b []byte) (err error) {
+		m.Config, err = ParseConfig(b)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if a := m.Config.Architectures; len(a) > 0 && !slices.Contains(a, captioningArchitecture) {
+		return nil, &LoadError{Dir: dir, File: "config.json", Err: fmt.Errorf("architectures %v: only %s (captioning) checkpoints are supported", a, captioningArchitecture)}
+	}
+	vc, tc := m.Config.VisionConfig, m.Config.TextConfig
+	m.Preprocess = vit.DefaultPreprocessConfig()
+	m.Preprocess.Height, m.Preprocess.Width = vc.ImageSize, vc.ImageSize
+	err = readJSON(dir, "preprocessor_config.json", true, func(b []byte) (err error) {
+		m.Preprocess, err = vit.ParsePreprocessConfig(b)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if m.Preprocess.Height != vc.ImageSize || m.Preprocess.Width != vc.ImageSize {
+		return nil, &LoadError{Dir: dir, File: "preprocessor_config.json", Err: fmt.Errorf("size %dx%d differs from vision_config.image_size %d", m.Preprocess.Width, m.Preprocess.Height, vc.ImageSize)}
+	}
+	err = readJSON(dir, "generation_config.json", true, func(b []byte) error {
+		m.generation = new(GenerationConfig)
+		if err := jsonUnmarshal(b, m.generation); err != nil {
+			return err
+		}
+		if m.generation.DoSample != nil && *m.generation.DoSample {
+			return fmt.Errorf("do_sample is true: sampling is not supported")
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if m.Tokenizer, err = tokenizer.Load(dir); err != nil {
+		return nil, &LoadError{Dir: dir, Err: err}
+	}
+	if m.Tokenizer.VocabSize() > tc.VocabSize {
+		return nil, &LoadError{Dir: dir, Err: fmt.Errorf("tokenizer has %d tokens, text_config.vocab_size is %d", m.Tokenizer.VocabSize(), tc.VocabSize)}
+	}
+	if m.Tokenizer.BOS != tc.BosTokenID {
+		return nil, &LoadError{Dir: dir, Err: fmt.Errorf("tokenizer's [DEC] is id %d, text_config.bos_token_id is %d", m.Tokenizer.BOS, tc.BosTokenID)}
+	}
+	if m.weights, err = safetensors.OpenCheckpoint(dir); err != nil {
+		return nil, &LoadError{Dir: dir, Err: err}
+	}
+	m.Vision = vit.New(vc)
+	m.Decoder = bert.New(tc)
+	var ties [][]string
+	for _, g := range m.Decoder.TiedWeights() {
+		var full []string
+		for _, n := range g {
+			full = append(full, decoderPrefix+n)
+		}
+		ties = append(ties, full)
+	}
+	b := bind.New(m.weights, dir, ties)
+	b.Bind(visionPrefix, m.Vision)
+	b.Bind(decoderPrefix, m.Decoder)
+	if err := b.Finish(); err != nil {
+		m.weights.Close()
+		return nil, &LoadError{Dir: dir, Err: err}
+	}
+	return m, nil
+}
+
+// Checkpoint name prefixes of the two halves of BlipForConditionalGeneration.
+const (
+	visionPrefix  = "vision_model."
+	decoderPrefix = "text_decoder."
+)
+
+// Params lists every parameter the model reads from a checkpoint with its shape, in
+// declaration order, for tools that write checkpoints.
+func Params(c *Config) []Param {
+	var ps []Param
+	collect := func(prefix string, model any) {
+		bind.Walk(prefix, model, func(name string, slot **tensor.Tensor, _ bool) {
+			ps = append(ps, Param{Name: name, Shape: (*slot).Shape})
+		})
+	}
+	collect(visionPrefix, vit.New(c.VisionConfig))
+	d := bert.New(c.TextConfig)
+	collect(decoderPrefix, d)
+	// Tied tensors are stored once, under their source name (what save_pretrained writes).
+	for _, g := range d.TiedWeights() {
+		src, alias := decoderPrefix+g[0], decoderPrefix+g[1]
+		declared := slices.ContainsFunc(ps, func(p Param) bool { return p.Name == src })
+		for i := range ps {
+			if ps[i].Name == alias {
+				if declared {
+					ps = slices.Delete(ps, i, i+1)
+				} else {
+					ps[i].Name = src
+				}
+				break
+			}
+		}
+	}
+	return ps
+}
+
+// Param is a checkpoint tensor's name and shape.
+type Param struct {
+	Name  string
+	Shape []int
+}
+
+// Close releases the memory-mapped weights. The model must not be used afterwards.
+func (m *Model) Close() error {
+	if m.weights == nil {
+		return nil
+	}
+	err := m.weights.Close()
+	m.weights = nil
+	return err
+}

@@ -1,0 +1,133 @@
+package blip
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Option sets one generation option of a Caption call. Options not given take the model's
+// generation_config.json values, then transformers' defaults: greedy search, 20 new tokens,
+// no minimum, no penalties.
+type Option func(*settings)
+
+// settings are the generation options after merging defaults, the model's generation config and
+// the caller's options. Lengths count the BOS and prompt tokens, as transformers' do.
+type settings struct {
+	prompt            string
+	maxLength         int // 0: transformers' default (20 new tokens, capped by the position table)
+	maxNewTokens      int // > 0 overrides maxLength
+	minLength         int
+	numBeams          int
+	lengthPenalty     float64
+	repetitionPenalty float64
+	noRepeatNgramSize int
+	earlyStopping     earlyStop
+	ignoreEOS         bool
+	// observe, when set, sees the processed scores of every greedy step of sequence seq
+	// before the token is chosen (tests use it to find near-ties).
+	observe func(seq int, scores []float32)
+}
+
+type earlyStop int
+
+const (
+	earlyStopHeuristic earlyStop = iota // early_stopping=False, transformers' default
+	earlyStopAll                        // True: stop when num_beams hypotheses are finished
+	earlyStopNever                      // "never": the canonical beam search bound
+)
+
+// Prompt starts the caption with text (conditional captioning); the result includes it.
+func Prompt(text string) Option { return func(s *settings) { s.prompt = text } }
+
+// MaxLength bounds the whole sequence, BOS and prompt included (transformers' max_length).
+func MaxLength(n int) Option { return func(s *settings) { s.maxLength = n } }
+
+// MaxNewTokens bounds the tokens generated after the prompt; it overrides MaxLength.
+func MaxNewTokens(n int) Option { return func(s *settings) { s.maxNewTokens = n } }
+
+// MinLength keeps the end token from being chosen before the sequence, BOS and prompt
+// included, is n tokens long.
+func MinLength(n int) Option { return func(s *settings) { s.minLength = n } }
+
+// Beams selects beam search with n beams (1: greedy search).
+func Beams(n int) Option { return func(s *settings) { s.numBeams = n } }
+
+// LengthPenalty is beam search's exponent on the length that divides a hypothesis' score
+// (transformers' length_penalty, default 1).
+func LengthPenalty(f float64) Option { return func(s *settings) { s.lengthPenalty = f } }
+
+// RepetitionPenalty divides the scores of tokens already in the sequence (or multiplies them
+// when negative), as transformers' repetition_penalty; 1 means none.
+func RepetitionPenalty(f float64) Option { return func(s *settings) { s.repetitionPenalty = f } }
+
+// NoRepeatNgramSize forbids any n-gram of that size from occurring twice; 0 means no limit.
+func NoRepeatNgramSize(n int) Option { return func(s *settings) { s.noRepeatNgramSize = n } }
+
+// IgnoreEOS keeps generating past the end token until the length limit, for timings that must
+// decode a fixed number of tokens.
+func IgnoreEOS() Option { return func(s *settings) { s.ignoreEOS = true } }
+
+// ErrOption is wrapped by the error for an option out of range.
+var ErrOption = errors.New("invalid generation option")
+
+func (m *Model) settings(opts []Option) (*settings, error) {
+	s := &settings{numBeams: 1, lengthPenalty: 1, repetitionPenalty: 1}
+	if g := m.generation; g != nil {
+		setInt := func(dst *int, v *int) {
+			if v != nil {
+				*dst = *v
+			}
+		}
+		if g.MaxLength != nil && *g.MaxLength != defaultMaxLength {
+			s.maxLength = *g.MaxLength
+		}
+		setInt(&s.maxNewTokens, g.MaxNewTokens)
+		setInt(&s.minLength, g.MinLength)
+		setInt(&s.numBeams, g.NumBeams)
+		setInt(&s.noRepeatNgramSize, g.NoRepeatNgramSize)
+		if g.LengthPenalty != nil {
+			s.lengthPenalty = *g.LengthPenalty
+		}
+		if g.RepetitionPenalty != nil {
+			s.repetitionPenalty = *g.RepetitionPenalty
+		}
+		switch g.EarlyStopping {
+		case true:
+			s.earlyStopping = earlyStopAll
+		case "never":
+			s.earlyStopping = earlyStopNever
+		}
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	bad := func(format string, args ...any) (*settings, error) {
+		return nil, fmt.Errorf("%w: "+format, append([]any{ErrOption}, args...)...)
+	}
+	switch {
+	case s.maxLength < 0:
+		return bad("max length %d < 0", s.maxLength)
+	case s.maxNewTokens < 0:
+		return bad("max new tokens %d < 0", s.maxNewTokens)
+	case s.minLength < 0:
+		return bad("min length %d < 0", s.minLength)
+	case s.numBeams < 1:
+		return bad("beams %d < 1", s.numBeams)
+	case s.numBeams > maxBeams:
+		return bad("beams %d > %d", s.numBeams, maxBeams)
+	case !(s.repetitionPenalty > 0):
+		return bad("repetition penalty %v must be > 0", s.repetitionPenalty)
+	case s.noRepeatNgramSize < 0:
+		return bad("no-repeat n-gram size %d < 0", s.noRepeatNgramSize)
+	case s.lengthPenalty != s.lengthPenalty:
+		return bad("length penalty is NaN")
+	}
+	return s, nil
+}
+
+// defaultMaxLength is GenerationConfig().max_length: when max_length is left at it,
+// transformers generates that many new tokens instead.
+const defaultMaxLength = 20
+
+// maxBeams bounds beam search so that a request cannot ask for unbounded memory.
+const maxBeams = 64
