@@ -1,0 +1,101 @@
+package safetensors_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/imagesemantics/blipgo/internal/golden"
+	. "github.com/imagesemantics/blipgo/safetensors"
+)
+
+func writeFile(t *testing.T, data []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "model.safetensors")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestGoldenCheckpoints(t *testing.T) {
+	for _, c := range []struct {
+		model string
+		files int
+		dtype DType
+	}{{"blip-tiny-a", 1, F32}, {"blip-tiny-b", 4, F16}} {
+		ck, err := OpenCheckpoint(golden.Path("models", c.model))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ck.Files()) != c.files {
+			t.Errorf("%s: %d files, want %d", c.model, len(ck.Files()), c.files)
+		}
+		info, _, ok := ck.Info("vision_model.post_layernorm.weight")
+		if !ok || info.DType != c.dtype {
+			t.Errorf("%s: post_layernorm %+v", c.model, info)
+		}
+		if _, err := ck.Float32("no.such.tensor"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("missing tensor: %v", err)
+		}
+		ck.Close()
+	}
+}
+
+// TestTruncatedGolden cuts a real checkpoint at many lengths: each must fail to open.
+func TestTruncatedGolden(t *testing.T) {
+	data, err := os.ReadFile(golden.Path("models/blip-tiny-b/model-00004-of-00004.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 7, 8, 100, len(data) / 2, len(data) - 1} {
+		if _, err := Open(writeFile(t, data[:n])); err == nil {
+			t.Errorf("truncated to %d bytes: no error", n)
+		}
+	}
+}
+
+func TestShardedIndexErrors(t *testing.T) {
+	src := golden.Path("models/blip-tiny-b")
+	copyDir := func(t *testing.T) string {
+		dir := t.TempDir()
+		entries, _ := os.ReadDir(src)
+		for _, e := range entries {
+			b, _ := os.ReadFile(filepath.Join(src, e.Name()))
+			os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644)
+		}
+		return dir
+	}
+	t.Run("missing shard", func(t *testing.T) {
+		dir := copyDir(t)
+		os.Remove(filepath.Join(dir, "model-00002-of-00004.safetensors"))
+		if _, err := OpenCheckpoint(dir); err == nil || !strings.Contains(err.Error(), "model-00002-of-00004") {
+			t.Errorf("error %v", err)
+		}
+	})
+	t.Run("wrong shard", func(t *testing.T) {
+		dir := copyDir(t)
+		p := filepath.Join(dir, IndexFileName)
+		b, _ := os.ReadFile(p)
+		entry := []byte(`"vision_model.post_layernorm.weight": "model-00003-of-00004.safetensors"`)
+		if !bytes.Contains(b, entry) {
+			t.Fatal("the golden index changed: update this test")
+		}
+		b = bytes.Replace(b, entry, []byte(`"vision_model.post_layernorm.weight": "model-00001-of-00004.safetensors"`), 1)
+		os.WriteFile(p, b, 0o644)
+		if _, err := OpenCheckpoint(dir); err == nil {
+			t.Error("index pointing at the wrong shard accepted")
+		}
+	})
+	t.Run("path escape", func(t *testing.T) {
+		dir := copyDir(t)
+		os.WriteFile(filepath.Join(dir, IndexFileName), []byte(`{"weight_map":{"a":"../../etc/passwd"}}`), 0o644)
+		if _, err := OpenCheckpoint(dir); err == nil || !strings.Contains(err.Error(), "not a plain file name") {
+			t.Errorf("error %v", err)
+		}
+	})
+}
+
