@@ -126,7 +126,7 @@ func Load(dir string, opts ...LoadOption) (*Model, error) {
 		}
 		ties = append(ties, full)
 	}
-	b := bind.New(m.weights, dir, ties)
+	b := bind.New(m.weights, "weights", ties)
 	b.Bind(visionPrefix, m.Vision)
 	b.Bind(decoderPrefix, m.Decoder)
 	if err := b.Finish(); err != nil {

@@ -1,0 +1,203 @@
+package blip
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imagesemantics/blipgo/internal/bind"
+	"github.com/imagesemantics/blipgo/internal/golden"
+	"github.com/imagesemantics/blipgo/vit"
+)
+
+// snapshotCopy copies a golden model folder so a test can damage it.
+func snapshotCopy(t *testing.T, model string) string {
+	t.Helper()
+	src, dir := golden.Path("models", model), t.TempDir()
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func edit(t *testing.T, path string, f func([]byte) []byte) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, f(b), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		damage func(t *testing.T, dir string)
+		want   []string // substrings of the error
+	}{
+		{"no config", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, "config.json")) }, []string{"config.json", "no such file"}},
+		{"config not json", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "config.json"), func(b []byte) []byte { return b[:len(b)/2] })
+		}, []string{"config.json", "unexpected end of JSON"}},
+		{"heads do not divide", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "config.json"), func(b []byte) []byte {
+				return bytes.Replace(b, []byte(`"num_attention_heads": 4,
+    "num_hidden_layers": 2,
+    "pad_token_id"`), []byte(`"num_attention_heads": 5,
+    "num_hidden_layers": 2,
+    "pad_token_id"`), 1)
+			})
+		}, []string{"config.json", "hidden_size 32 is not a multiple of num_attention_heads 5"}},
+		{"config shapes differ from weights", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "config.json"), func(b []byte) []byte {
+				return bytes.Replace(b, []byte(`"intermediate_size": 256`), []byte(`"intermediate_size": 300`), 1)
+			})
+		}, []string{"vision_model.encoder.layers.0.mlp.fc1.weight has shape [256 64], the config implies [300 64]"}},
+		{"more layers than weights", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "config.json"), func(b []byte) []byte {
+				return bytes.Replace(b, []byte(`"num_hidden_layers": 2,
+    "patch_size"`), []byte(`"num_hidden_layers": 3,
+    "patch_size"`), 1)
+			})
+		}, []string{"12 missing", "vision_model.encoder.layers.2.layer_norm1.weight"}},
+		{"not a captioning model", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "config.json"), func(b []byte) []byte {
+				return bytes.Replace(b, []byte("BlipForConditionalGeneration"), []byte("BlipForQuestionAnswering"), 1)
+			})
+		}, []string{"BlipForQuestionAnswering", "only BlipForConditionalGeneration"}},
+		{"truncated weights", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "model.safetensors"), func(b []byte) []byte { return b[:len(b)-1000] })
+		}, []string{"model.safetensors", "truncated"}},
+		{"corrupt weights header", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "model.safetensors"), func(b []byte) []byte {
+				c := append([]byte(nil), b...)
+				copy(c[8:], "{{{{")
+				return c
+			})
+		}, []string{"model.safetensors", "not valid JSON"}},
+		{"no weights", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, "model.safetensors")) }, []string{"neither model.safetensors nor model.safetensors.index.json"}},
+		{"no tokenizer", func(t *testing.T, dir string) {
+			os.Remove(filepath.Join(dir, "tokenizer.json"))
+			os.Remove(filepath.Join(dir, "vocab.txt"))
+		}, []string{"neither tokenizer.json nor vocab.txt"}},
+		{"preprocessor size differs", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "preprocessor_config.json"), func(b []byte) []byte {
+				return bytes.Replace(b, []byte(`"height": 384`), []byte(`"height": 380`), 1)
+			})
+		}, []string{"preprocessor_config.json", "differs from vision_config.image_size 384"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := snapshotCopy(t, "blip-tiny-a")
+			c.damage(t, dir)
+			m, err := Load(dir)
+			if err == nil {
+				m.Close()
+				t.Fatal("loaded a damaged snapshot")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if !strings.Contains(err.Error(), dir) {
+				t.Errorf("error %q does not name the snapshot", err)
+			}
+		})
+	}
+}
+
+// TestMismatchedCheckpoint swaps in another model's weights: one error lists what is missing,
+// misshapen and unused.
+func TestMismatchedCheckpoint(t *testing.T) {
+	dir := snapshotCopy(t, "blip-tiny-a")
+	src := golden.Path("models", "blip-tiny-b")
+	os.Remove(filepath.Join(dir, "model.safetensors"))
+	for _, n := range []string{"model.safetensors.index.json", "model-00001-of-00004.safetensors", "model-00002-of-00004.safetensors", "model-00003-of-00004.safetensors", "model-00004-of-00004.safetensors"} {
+		b, _ := os.ReadFile(filepath.Join(src, n))
+		os.WriteFile(filepath.Join(dir, n), b, 0o644)
+	}
+	_, err := Load(dir)
+	var be *bind.Error
+	if !errors.As(err, &be) {
+		t.Fatalf("error %v is not a bind error", err)
+	}
+	if len(be.Problems) == 0 || len(be.Unused) == 0 {
+		t.Errorf("expected shape problems and unused tensors: %v", err)
+	}
+}
+
+func TestCaptionErrors(t *testing.T) {
+	m := loadModel(t, "blip-tiny-b")
+	img := loadImage(t, m, "chelsea")
+	t.Run("cancelled", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := m.Caption(ctx, img); !errors.Is(err, context.Canceled) {
+			t.Errorf("error %v, want context.Canceled", err)
+		}
+	})
+	t.Run("deadline during beam search", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := m.Caption(ctx, img, Beams(8), MaxNewTokens(60))
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("error %v, want context.DeadlineExceeded", err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("took %v to stop", d)
+		}
+	})
+	for _, c := range []struct {
+		name string
+		opts []Option
+		want string
+	}{
+		{"zero beams", []Option{Beams(0)}, "beams 0 < 1"},
+		{"negative penalty", []Option{RepetitionPenalty(-1)}, "repetition penalty"},
+		{"prompt too long", []Option{Prompt("a photo of the"), MaxLength(5)}, "max length is 5"},
+		{"beyond positions", []Option{MaxNewTokens(100)}, "exceeds the model's 64 positions"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := m.Caption(context.Background(), img, c.opts...)
+			if !errors.Is(err, ErrOption) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want ErrOption with %q", err, c.want)
+			}
+		})
+	}
+	t.Run("unreadable image", func(t *testing.T) {
+		_, err := m.DecodeImage(strings.NewReader("GIF89a\x01\x00\x01\x00garbage"))
+		if !errors.Is(err, vit.ErrImage) || !strings.Contains(err.Error(), "gif") {
+			t.Errorf("error %v", err)
+		}
+		p := filepath.Join(t.TempDir(), "x.png")
+		os.WriteFile(p, []byte("\x89PNG\r\n\x1a\nbroken"), 0o644)
+		if _, err := m.CaptionFile(context.Background(), p); err == nil || !strings.Contains(err.Error(), p) {
+			t.Errorf("error %v does not name the file", err)
+		}
+	})
+	t.Run("closed", func(t *testing.T) {
+		m2 := loadModel(t, "blip-tiny-b")
+		m2.Close()
+		if _, err := m2.Caption(context.Background(), img); err == nil {
+			t.Error("captioned with a closed model")
+		}
+	})
+}
