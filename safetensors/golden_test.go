@@ -98,4 +98,3 @@ func TestShardedIndexErrors(t *testing.T) {
 		}
 	})
 }
-

@@ -1,0 +1,189 @@
+package vit
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"image"
+	"image/color"
+	"image/png"
+	"strings"
+	"testing"
+)
+
+// exifJPEG builds a minimal byte stream with an APP1 EXIF segment holding an orientation;
+// only Orientation reads it (the pixels come from elsewhere).
+func exifJPEG(order binary.ByteOrder, orientation uint16) []byte {
+	var tiff bytes.Buffer
+	if order == binary.LittleEndian {
+		tiff.WriteString("II")
+	} else {
+		tiff.WriteString("MM")
+	}
+	binary.Write(&tiff, order, uint16(42))
+	binary.Write(&tiff, order, uint32(8))
+	binary.Write(&tiff, order, uint16(1))                // one entry
+	binary.Write(&tiff, order, []uint16{0x0112, 3})      // orientation, SHORT
+	binary.Write(&tiff, order, uint32(1))                // count
+	binary.Write(&tiff, order, []uint16{orientation, 0}) // value
+	binary.Write(&tiff, order, uint32(0))                // next IFD
+	seg := append([]byte("Exif\x00\x00"), tiff.Bytes()...)
+	out := []byte{0xff, 0xd8, 0xff, 0xe1, 0, 0}
+	binary.BigEndian.PutUint16(out[4:], uint16(len(seg)+2))
+	return append(append(out, seg...), 0xff, 0xd9)
+}
+
+func TestOrientation(t *testing.T) {
+	for o := uint16(1); o <= 8; o++ {
+		for _, bo := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
+			if got := Orientation(exifJPEG(bo, o)); got != int(o) {
+				t.Errorf("orientation %d (%v) read as %d", o, bo, got)
+			}
+		}
+	}
+	for _, bad := range [][]byte{nil, {0xff, 0xd8}, exifJPEG(binary.LittleEndian, 9), exifJPEG(binary.BigEndian, 0)[:20]} {
+		if got := Orientation(bad); got != 1 {
+			t.Errorf("malformed EXIF gave orientation %d", got)
+		}
+	}
+}
+
+// TestOrient checks each orientation on a 3x2 image against where PIL's exif_transpose
+// puts the top-left source pixel and the output size.
+func TestOrient(t *testing.T) {
+	src := &RGB{W: 3, H: 2, Pix: make([]uint8, 18)}
+	for i := 0; i < 6; i++ {
+		src.Pix[3*i] = uint8(i + 1) // pixel (x, y) holds 1 + y*3 + x
+	}
+	want := map[int][]uint8{ // the first channel of the output, row-major
+		1: {1, 2, 3, 4, 5, 6},
+		2: {3, 2, 1, 6, 5, 4},
+		3: {6, 5, 4, 3, 2, 1},
+		4: {4, 5, 6, 1, 2, 3},
+		5: {1, 4, 2, 5, 3, 6},
+		6: {4, 1, 5, 2, 6, 3},
+		7: {6, 3, 5, 2, 4, 1},
+		8: {3, 6, 2, 5, 1, 4},
+	}
+	for o, w := range want {
+		out := Orient(src, o)
+		var got []uint8
+		for i := 0; i < out.W*out.H; i++ {
+			got = append(got, out.Pix[3*i])
+		}
+		if !bytes.Equal(got, w) {
+			t.Errorf("orientation %d: %v, want %v", o, got, w)
+		}
+		if o >= 5 && (out.W != 2 || out.H != 3) {
+			t.Errorf("orientation %d: %dx%d, want 2x3", o, out.W, out.H)
+		}
+	}
+}
+
+func TestDecodeLimits(t *testing.T) {
+	var buf bytes.Buffer
+	png.Encode(&buf, image.NewGray(image.Rect(0, 0, 300, 200)))
+	if _, err := DecodeBytes(buf.Bytes(), 100*100); err == nil || !strings.Contains(err.Error(), "300x200 is more than the 10000-pixel limit") {
+		t.Errorf("error %v", err)
+	}
+	if _, err := DecodeBytes(buf.Bytes(), 0); err != nil {
+		t.Error(err)
+	}
+	for _, bad := range []string{"", "hello", "\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR"} {
+		if _, err := DecodeBytes([]byte(bad), 0); !errors.Is(err, ErrImage) {
+			t.Errorf("decode %q: %v", bad, err)
+		}
+	}
+}
+
+func TestToRGBConversions(t *testing.T) {
+	n := image.NewNRGBA(image.Rect(0, 0, 1, 1))
+	n.Set(0, 0, color.NRGBA{10, 20, 30, 0}) // fully transparent: alpha is dropped, not composited
+	if got := ToRGB(n).Pix; !bytes.Equal(got, []byte{10, 20, 30}) {
+		t.Errorf("NRGBA: %v", got)
+	}
+	g := image.NewGray16(image.Rect(0, 0, 1, 1))
+	g.SetGray16(0, 0, color.Gray16{Y: 200 * 257})
+	if got := ToRGB(g).Pix; !bytes.Equal(got, []byte{200, 200, 200}) {
+		t.Errorf("Gray16 is scaled, not clipped: %v", got)
+	}
+	c := image.NewCMYK(image.Rect(0, 0, 1, 1))
+	c.SetCMYK(0, 0, color.CMYK{0, 255, 128, 0})
+	if got := ToRGB(c).Pix; !bytes.Equal(got, []byte{255, 0, 127}) {
+		t.Errorf("CMYK: %v", got)
+	}
+}
+
+func TestResizeOddSizes(t *testing.T) {
+	for _, sz := range [][4]int{{1, 1, 384, 384}, {1200, 1, 384, 384}, {1, 900, 7, 3}, {5, 5, 5, 5}, {384, 2, 384, 384}} {
+		src := &RGB{W: sz[0], H: sz[1], Pix: make([]uint8, sz[0]*sz[1]*3)}
+		for i := range src.Pix {
+			src.Pix[i] = uint8(i * 7)
+		}
+		out := Resize(src, sz[2], sz[3], ResampleBicubic)
+		if out.W != sz[2] || out.H != sz[3] || len(out.Pix) != sz[2]*sz[3]*3 {
+			t.Errorf("%v: got %dx%d", sz, out.W, out.H)
+		}
+	}
+	// A constant image stays constant through the filter's normalised weights.
+	src := &RGB{W: 13, H: 9, Pix: bytes.Repeat([]byte{77}, 13*9*3)}
+	for _, f := range []int{ResampleBicubic, ResampleBilinear, ResampleLanczos, ResampleBox, ResampleHamming} {
+		if out := Resize(src, 31, 4, f); !bytes.Equal(out.Pix, bytes.Repeat([]byte{77}, 31*4*3)) {
+			t.Errorf("filter %d changes a constant image", f)
+		}
+	}
+}
+
+func TestParsePreprocessConfig(t *testing.T) {
+	for _, c := range []struct {
+		json string
+		w, h int
+		err  string
+	}{
+		{`{}`, 384, 384, ""},
+		{`{"size": 224}`, 224, 224, ""},
+		{`{"size": {"height": 200, "width": 300}}`, 300, 200, ""},
+		{`{"size": {"shortest_edge": 224}}`, 0, 0, "want an int"},
+		{`{"resample": 0}`, 0, 0, "resample 0"},
+		{`{"image_std": [1, 0, 1]}`, 0, 0, "zero"},
+		{`{"size": "big"}`, 0, 0, "want an int"},
+	} {
+		cfg, err := ParsePreprocessConfig([]byte(c.json))
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s: error %v, want %q", c.json, err, c.err)
+			}
+			continue
+		}
+		if err != nil || cfg.Width != c.w || cfg.Height != c.h {
+			t.Errorf("%s: %dx%d %v", c.json, cfg.Width, cfg.Height, err)
+		}
+	}
+}
+
+func FuzzOrientation(f *testing.F) {
+	f.Add(exifJPEG(binary.LittleEndian, 6))
+	f.Add(exifJPEG(binary.BigEndian, 3))
+	f.Add([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\x04eXIfMM\x00*"))
+	f.Add([]byte("RIFF\x00\x00\x00\x00WEBPEXIF\x08\x00\x00\x00II*\x00\x08\x00\x00\x00"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if o := Orientation(data); o < 1 || o > 8 {
+			t.Fatalf("orientation %d", o)
+		}
+	})
+}
+
+// FuzzDecode: no input makes the decoder panic or hang, and what decodes has the size it
+// claims.
+func FuzzDecode(f *testing.F) {
+	var buf bytes.Buffer
+	png.Encode(&buf, image.NewNRGBA(image.Rect(0, 0, 3, 2)))
+	f.Add(buf.Bytes())
+	f.Add(exifJPEG(binary.LittleEndian, 6))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		img, err := DecodeBytes(data, 1<<16)
+		if err == nil && len(img.Pix) != img.W*img.H*3 {
+			t.Fatalf("%dx%d image with %d samples", img.W, img.H, len(img.Pix))
+		}
+	})
+}
