@@ -124,6 +124,7 @@ func (b *Binder) Finish() error {
 		}
 	}
 	sort.Strings(b.err.Missing)
+	sort.Strings(b.err.Unused)
 	if len(b.err.Missing)+len(b.err.Unused)+len(b.err.Problems) == 0 {
 		return nil
 	}

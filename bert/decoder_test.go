@@ -1,0 +1,90 @@
+package bert
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/imagesemantics/blipgo/internal/bind"
+	"github.com/imagesemantics/blipgo/tensor"
+)
+
+// randomDecoder builds a small decoder with random weights through the binder's walk.
+func randomDecoder(t *testing.T) *Decoder {
+	c := DefaultConfig()
+	c.VocabSize, c.HiddenSize, c.EncoderHiddenSize, c.IntermediateSize = 50, 16, 12, 24
+	c.NumHiddenLayers, c.NumAttentionHeads, c.MaxPositionEmbeddings = 2, 4, 20
+	c.BosTokenID, c.SepTokenID = 1, 2
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	d := New(c)
+	r := rand.New(rand.NewPCG(1, 2))
+	bind.Walk("", d, func(_ string, slot **tensor.Tensor, _ bool) {
+		(*slot).Data = make([]float32, (*slot).Len())
+		for i := range (*slot).Data {
+			(*slot).Data[i] = float32(r.NormFloat64() * 0.3)
+		}
+	})
+	return d
+}
+
+// TestCacheMatchesFullPass: feeding tokens one at a time through the KV cache gives the hidden
+// states of a single pass over the whole sequence, and sequences batched together give what
+// they give alone.
+func TestCacheMatchesFullPass(t *testing.T) {
+	d := randomDecoder(t)
+	p := tensor.NewPool(2)
+	r := rand.New(rand.NewPCG(3, 4))
+	img := tensor.New(7, d.Config.EncoderHiddenSize)
+	for i := range img.Data {
+		img.Data[i] = float32(r.NormFloat64())
+	}
+	cross := d.Cross(p, img)
+	ids := []int{1, 5, 9, 33, 12, 7}
+	full := tensor.New(len(ids), d.Config.HiddenSize)
+	if err := d.Forward(context.Background(), p, full, [][]int{ids}, []*Cache{d.NewCache(10)}, []*Cross{cross}); err != nil {
+		t.Fatal(err)
+	}
+	cache, other := d.NewCache(10), d.NewCache(10)
+	for i, id := range ids {
+		step := tensor.New(2, d.Config.HiddenSize)
+		// A second sequence rides along in the batch with different tokens.
+		if err := d.Forward(context.Background(), p, step, [][]int{{id}, {(id + 3) % 50}}, []*Cache{cache, other}, []*Cross{cross, cross}); err != nil {
+			t.Fatal(err)
+		}
+		for j, v := range step.Row(0) {
+			if w := full.Row(i)[j]; math.Abs(float64(v-w)) > 1e-5 {
+				t.Fatalf("token %d dim %d: incremental %v, full pass %v", i, j, v, w)
+			}
+		}
+	}
+	if cache.Len != len(ids) {
+		t.Errorf("cache holds %d tokens, want %d", cache.Len, len(ids))
+	}
+}
+
+func TestForwardLimits(t *testing.T) {
+	d := randomDecoder(t)
+	p := tensor.NewPool(1)
+	cross := d.Cross(p, tensor.New(3, d.Config.EncoderHiddenSize))
+	h := tensor.New(1, d.Config.HiddenSize)
+	if err := d.Forward(context.Background(), p, h, [][]int{{50}}, []*Cache{d.NewCache(4)}, []*Cross{cross}); err == nil {
+		t.Error("token outside the vocabulary accepted")
+	}
+	c := d.NewCache(2)
+	for i := 0; i < 2; i++ {
+		if err := d.Forward(context.Background(), p, h, [][]int{{1}}, []*Cache{c}, []*Cross{cross}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Forward(context.Background(), p, h, [][]int{{1}}, []*Cache{c}, []*Cross{cross}); err == nil {
+		t.Error("cache overflow accepted")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := d.Forward(ctx, p, h, [][]int{{1}}, []*Cache{d.NewCache(4)}, []*Cross{cross}); err == nil {
+		t.Error("cancelled context ignored")
+	}
+}

@@ -1,0 +1,80 @@
+package bind
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/imagesemantics/blipgo/tensor"
+)
+
+type fakeSource map[string][]int
+
+func (f fakeSource) Names() []string {
+	var n []string
+	for k := range f {
+		n = append(n, k)
+	}
+	return n
+}
+func (f fakeSource) Shape(name string) ([]int, bool) { s, ok := f[name]; return s, ok }
+func (f fakeSource) Float32(name string) ([]float32, error) {
+	s, ok := f[name]
+	if !ok {
+		return nil, fmt.Errorf("no %s", name)
+	}
+	return make([]float32, tensor.Numel(s)), nil
+}
+
+type layer struct {
+	W     *tensor.Tensor `weights:"w"`
+	Extra *tensor.Tensor `weights:"extra,optional"`
+}
+
+type model struct {
+	Layers []layer `weights:"layers"`
+	Inline struct {
+		B *tensor.Tensor `weights:"b"`
+	} `weights:""`
+	Head *tensor.Tensor `weights:"head"`
+	note string
+}
+
+func newModel() *model {
+	m := &model{Layers: []layer{{W: tensor.Declare(2, 3), Extra: tensor.Declare(1)}, {W: tensor.Declare(2, 3), Extra: tensor.Declare(1)}}, Head: tensor.Declare(4)}
+	m.Inline.B = tensor.Declare(3)
+	return m
+}
+
+func TestBindAll(t *testing.T) {
+	src := fakeSource{"p.layers.0.w": {2, 3}, "p.layers.1.w": {2, 3}, "p.layers.1.extra": {1}, "p.b": {3}, "p.emb": {4}}
+	m := newModel()
+	b := New(src, "test", [][]string{{"p.emb", "p.head"}})
+	b.Bind("p.", m)
+	if err := b.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if m.Layers[0].Extra != nil || m.Layers[1].Extra == nil || m.Head.Data == nil || m.Inline.B.Data == nil {
+		t.Errorf("optional or tied tensors not bound as expected: %+v", m)
+	}
+}
+
+func TestBindReportsEverything(t *testing.T) {
+	src := fakeSource{"p.layers.0.w": {3, 2}, "p.b": {3}, "p.head": {4}, "p.stray": {1}, "q.other": {2}}
+	b := New(src, "test", nil)
+	b.Bind("p.", newModel())
+	err := b.Finish()
+	e, ok := err.(*Error)
+	if !ok {
+		t.Fatalf("error %v", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{"1 missing: p.layers.1.w", "2 unused: p.stray, q.other", "p.layers.0.w has shape [3 2], the config implies [2 3]"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("%q lacks %q", msg, want)
+		}
+	}
+	if len(e.Missing) != 1 || len(e.Unused) != 2 || len(e.Problems) != 1 {
+		t.Errorf("%+v", e)
+	}
+}
