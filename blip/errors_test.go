@@ -18,19 +18,9 @@ import (
 // snapshotCopy copies a golden model folder so a test can damage it.
 func snapshotCopy(t *testing.T, model string) string {
 	t.Helper()
-	src, dir := golden.Path("models", model), t.TempDir()
-	entries, err := os.ReadDir(src)
-	if err != nil {
+	dir := t.TempDir()
+	if err := golden.CopyModel(model, dir); err != nil {
 		t.Fatal(err)
-	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
 	}
 	return dir
 }

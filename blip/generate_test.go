@@ -41,20 +41,6 @@ func optionsOf(g golden.Generate) []Option {
 	return opts
 }
 
-// top2Gap is the difference between the two largest scores.
-func top2Gap(scores []float32) float64 {
-	a, b := math.Inf(-1), math.Inf(-1)
-	for _, v := range scores {
-		x := float64(v)
-		if x > a {
-			a, b = x, a
-		} else if x > b {
-			b = x
-		}
-	}
-	return a - b
-}
-
 // checkGreedy compares greedy ids with the reference. A step whose own top-2 gap is under
 // flipGap may pick the other token in float32; from the first such step on, the rest of the
 // case is tolerant (reported, not failed).
@@ -92,7 +78,7 @@ func TestGenerateGolden(t *testing.T) {
 			img := loadImage(t, m, g.Image)
 			var gaps []float64
 			opts := append(optionsOf(g), func(s *settings) {
-				s.observe = func(_ int, scores []float32) { gaps = append(gaps, top2Gap(scores)) }
+				s.observe = func(_ int, scores []float32) { gaps = append(gaps, golden.Top2Gap(scores)) }
 			})
 			c, err := m.Caption(context.Background(), img, opts...)
 			if err != nil {

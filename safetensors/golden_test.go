@@ -59,13 +59,10 @@ func TestTruncatedGolden(t *testing.T) {
 }
 
 func TestShardedIndexErrors(t *testing.T) {
-	src := golden.Path("models/blip-tiny-b")
 	copyDir := func(t *testing.T) string {
 		dir := t.TempDir()
-		entries, _ := os.ReadDir(src)
-		for _, e := range entries {
-			b, _ := os.ReadFile(filepath.Join(src, e.Name()))
-			os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644)
+		if err := golden.CopyModel("blip-tiny-b", dir); err != nil {
+			t.Fatal(err)
 		}
 		return dir
 	}

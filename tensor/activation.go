@@ -19,10 +19,7 @@ func Softmax(x []float32) {
 	if len(x) == 0 {
 		return
 	}
-	m := x[0]
-	for _, v := range x[1:] {
-		m = max(m, v)
-	}
+	m := maxOf(x)
 	var sum float32
 	for i, v := range x {
 		e := float32(math.Exp(float64(v - m)))
@@ -40,10 +37,7 @@ func LogSoftmax(x []float32) {
 	if len(x) == 0 {
 		return
 	}
-	m := x[0]
-	for _, v := range x[1:] {
-		m = max(m, v)
-	}
+	m := maxOf(x)
 	var sum float64
 	for _, v := range x {
 		sum += math.Exp(float64(v - m))
@@ -52,4 +46,13 @@ func LogSoftmax(x []float32) {
 	for i, v := range x {
 		x[i] = v - m - lse
 	}
+}
+
+// maxOf is the largest value of a non-empty slice.
+func maxOf(x []float32) float32 {
+	m := x[0]
+	for _, v := range x[1:] {
+		m = max(m, v)
+	}
+	return m
 }

@@ -6,6 +6,7 @@ package golden
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -198,4 +199,38 @@ func MaxAbsDiff(a, b []float32) (maxDiff, mean float64) {
 		mean /= float64(len(a))
 	}
 	return maxDiff, mean
+}
+
+// Top2Gap is the difference between the two largest scores: how near a greedy step was to a
+// tie.
+func Top2Gap(scores []float32) float64 {
+	a, b := math.Inf(-1), math.Inf(-1)
+	for _, v := range scores {
+		x := float64(v)
+		if x > a {
+			a, b = x, a
+		} else if x > b {
+			b = x
+		}
+	}
+	return a - b
+}
+
+// CopyModel copies a golden model folder into dir, so that a test can damage the copy.
+func CopyModel(name, dir string) error {
+	src := Path("models", name)
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
