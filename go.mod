@@ -7,5 +7,4 @@ require (
 	golang.org/x/image v0.48.0
 	golang.org/x/sys v0.50.0
 	golang.org/x/text v0.44.0
-	gonum.org/v1/gonum v0.17.0
 )

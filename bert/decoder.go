@@ -63,23 +63,40 @@ func (d *Decoder) TiedWeights() [][]string {
 	return ties
 }
 
-// Cross holds the cross-attention keys and values of one image for every layer, each [N, H]:
-// computed once per image and shared by every sequence decoding it.
+// Prepare packs every linear layer's weights for the matrix-product kernel; done receives each
+// unpacked weight the decoder no longer references.
+func (d *Decoder) Prepare(p *tensor.Pool, done func([]float32)) {
+	for i := range d.Layers {
+		l := &d.Layers[i]
+		for _, a := range []*Attention{&l.Attention, &l.CrossAttention} {
+			for _, lin := range []*tensor.Linear{&a.Self.Query, &a.Self.Key, &a.Self.Value, &a.Output.Dense} {
+				lin.Prepare(p, done)
+			}
+		}
+		l.FeedForward.Intermediate.Dense.Prepare(p, done)
+		l.FeedForward.Output.Dense.Prepare(p, done)
+	}
+	d.Head.Transform.Dense.Prepare(p, done)
+	d.Head.Decoder.Prepare(p, done)
+}
+
+// Cross holds the cross-attention keys and values of one image for every layer, packed per
+// head: computed once per image and shared by every sequence decoding it.
 type Cross struct {
-	K, V []*tensor.Tensor
-	N    int
+	KV []*tensor.KV
+	N  int
 }
 
 // Cross projects image embeddings [N, E] into every layer's cross-attention keys and values.
 func (d *Decoder) Cross(p *tensor.Pool, image *tensor.Tensor) *Cross {
 	n, h := image.Rows(), d.Config.HiddenSize
 	x := &Cross{N: n}
+	k, v := tensor.New(n, h), tensor.New(n, h)
 	for i := range d.Layers {
-		proj := &d.Layers[i].CrossAttention.Self
-		k, v := tensor.New(n, h), tensor.New(n, h)
-		proj.Key.Forward(p, k, image)
-		proj.Value.Forward(p, v, image)
-		x.K, x.V = append(x.K, k), append(x.V, v)
+		ca := &d.Layers[i].CrossAttention
+		ca.Self.Key.Forward(p, k, image)
+		ca.Self.Value.Forward(p, v, image)
+		x.KV = append(x.KV, ca.attn.PackKV(p, tensor.Heads{Data: k.Data, Stride: h}, tensor.Heads{Data: v.Data, Stride: h}, n))
 	}
 	return x
 }
@@ -147,7 +164,7 @@ func (d *Decoder) Forward(ctx context.Context, p *tensor.Pool, hidden *tensor.Te
 	for _, cr := range crosses {
 		maxKeys = max(maxKeys, cr.N)
 	}
-	scratch := make([]float32, p.Size()*t*maxKeys)
+	scratch := make([]float32, tensor.ScratchSize(p, t, maxKeys))
 	for li := range d.Layers {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -173,12 +190,10 @@ func (d *Decoder) Forward(ctx context.Context, p *tensor.Pool, hidden *tensor.Te
 		ca := &l.CrossAttention
 		ca.Self.Query.Forward(p, q, x)
 		for s := range ids {
-			cr := crosses[s]
-			ca.attn.Forward(p,
+			ca.attn.ForwardKV(p,
 				tensor.Heads{Data: ctxOut.Data[s*t*h:], Stride: h},
 				tensor.Heads{Data: q.Data[s*t*h:], Stride: h},
-				tensor.Heads{Data: cr.K[li].Data, Stride: h}, tensor.Heads{Data: cr.V[li].Data, Stride: h},
-				t, cr.N, scratch)
+				crosses[s].KV[li], t, scratch)
 		}
 		ca.Output.Forward(p, x, ctxOut, tmp)
 		// Feed-forward.

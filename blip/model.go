@@ -133,6 +133,10 @@ func Load(dir string, opts ...LoadOption) (*Model, error) {
 		m.weights.Close()
 		return nil, &LoadError{Dir: dir, Err: err}
 	}
+	// Pack the weights once for the matrix-product kernels, releasing each mapped weight as
+	// soon as its packed copy exists so the process never holds both.
+	m.Vision.Prepare(m.pool, m.weights.Release)
+	m.Decoder.Prepare(m.pool, m.weights.Release)
 	return m, nil
 }
 

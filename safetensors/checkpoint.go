@@ -183,3 +183,13 @@ func (c *Checkpoint) Shape(name string) ([]int, bool) {
 	}
 	return t.Shape, true
 }
+
+// Release tells the kernel that the mapped pages holding data (a slice returned by Float32)
+// are no longer needed, so that they stop counting against the process' memory; reading the
+// slice again later still works (the pages come back from the file). It does nothing for
+// data that is not mapped from one of the checkpoint's files.
+func (c *Checkpoint) Release(data []float32) {
+	for _, f := range c.files {
+		f.release(data)
+	}
+}

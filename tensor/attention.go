@@ -2,9 +2,6 @@ package tensor
 
 import (
 	"fmt"
-
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas32"
 )
 
 // Heads is a strided view of a matrix whose columns hold several attention heads side by side:
@@ -15,7 +12,7 @@ type Heads struct {
 	Stride int
 }
 
-// Attention holds the shape of a multi-head attention and its scratch space.
+// Attention holds the shape of a multi-head attention.
 type Attention struct {
 	NumHeads, HeadDim int
 	// Scale multiplies q·kᵀ before the softmax (1/√HeadDim).
@@ -25,35 +22,66 @@ type Attention struct {
 	Causal bool
 }
 
+// KV is the keys and values of S positions packed per head for the matrix-product kernel:
+// K[h] is [S, HeadDim] (so q·kᵀ is a product with it), V[h] is its values transposed.
+type KV struct {
+	S    int
+	K, V []*Packed
+}
+
+// PackKV packs the keys and values of S positions, each head of k and v, once; attention over
+// the same keys (cross-attention to an image) then reuses them at every step.
+func (a *Attention) PackKV(p *Pool, k, v Heads, s int) *KV {
+	kv := &KV{S: s, K: make([]*Packed, a.NumHeads), V: make([]*Packed, a.NumHeads)}
+	hd := a.HeadDim
+	p.For(a.NumHeads, func(lo, hi int) {
+		for h := lo; h < hi; h++ {
+			kv.K[h] = Pack(nil, k.Data[h*hd:], s, hd, k.Stride, false)
+			kv.V[h] = Pack(nil, v.Data[h*hd:], hd, s, v.Stride, true)
+		}
+	})
+	return kv
+}
+
+// ScratchSize is the scratch Forward needs for T queries over S keys.
+func ScratchSize(p *Pool, t, s int) int { return p.Size() * t * s }
+
 // Forward computes dst[T, NumHeads*HeadDim] = softmax(Scale·q·kᵀ)·v per head for one sequence,
-// with q of T rows and k, v of S rows. scratch must hold at least pool.Size()*T*S values.
-func (a *Attention) Forward(p *Pool, dst, q, k, v Heads, T, S int, scratch []float32) {
-	if need := p.Size() * T * S; len(scratch) < need {
+// with q of T rows and k, v of S rows. scratch must hold ScratchSize(p, T, S) values.
+func (a *Attention) Forward(p *Pool, dst, q, k, v Heads, t, s int, scratch []float32) {
+	a.ForwardKV(p, dst, q, a.PackKV(p, k, v, s), t, scratch)
+}
+
+// ForwardKV is Forward over keys and values packed by PackKV.
+func (a *Attention) ForwardKV(p *Pool, dst, q Heads, kv *KV, t int, scratch []float32) {
+	s := kv.S
+	if need := ScratchSize(p, t, s); len(scratch) < need {
 		panic(fmt.Sprintf("tensor: attention scratch %d < %d", len(scratch), need))
 	}
-	if a.Causal && S < T {
-		panic(fmt.Sprintf("tensor: causal attention with %d queries over %d keys", T, S))
+	if a.Causal && s < t {
+		panic(fmt.Sprintf("tensor: causal attention with %d queries over %d keys", t, s))
 	}
-	impl := blas32.Implementation()
 	hd := a.HeadDim
 	workers := min(p.Size(), a.NumHeads)
 	per := (a.NumHeads + workers - 1) / workers
 	p.ForGrain(a.NumHeads, per, func(lo, hi int) {
-		scores := scratch[(lo/per)*T*S : (lo/per+1)*T*S]
+		scores := scratch[(lo/per)*t*s : (lo/per+1)*t*s]
 		for h := lo; h < hi; h++ {
 			off := h * hd
-			impl.Sgemm(blas.NoTrans, blas.Trans, T, S, hd, a.Scale, q.Data[off:], q.Stride, k.Data[off:], k.Stride, 0, scores, S)
-			for i := 0; i < T; i++ {
-				row := scores[i*S : (i+1)*S]
+			kv.K[h].MatMul(nil, scores, s, q.Data[off:], q.Stride, t)
+			for i := 0; i < t; i++ {
+				row := scores[i*s : (i+1)*s]
+				seen := s
 				if a.Causal {
-					seen := S - T + i + 1
-					Softmax(row[:seen])
-					clear(row[seen:])
-				} else {
-					Softmax(row)
+					seen = s - t + i + 1
 				}
+				for j := range row[:seen] {
+					row[j] *= a.Scale
+				}
+				Softmax(row[:seen])
+				clear(row[seen:])
 			}
-			impl.Sgemm(blas.NoTrans, blas.NoTrans, T, hd, S, 1, scores, S, v.Data[off:], v.Stride, 0, dst.Data[off:], dst.Stride)
+			kv.V[h].MatMul(nil, dst.Data[off:], dst.Stride, scores, s, t)
 		}
 	})
 }

@@ -1,9 +1,12 @@
 package tensor
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/imagesemantics/blipgo/tensor/internal/kernels"
 )
 
 func randSlice(r *rand.Rand, n int) []float32 {
@@ -36,29 +39,91 @@ func checkGuards(t *testing.T, full []float32, pad int) {
 
 func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol*(1+math.Abs(b)) }
 
-// TestMatMulTReference compares with the plain triple loop at odd sizes, tails and thread
-// counts, with guard values around the output.
-func TestMatMulTReference(t *testing.T) {
+// TestMatMulReference compares every kernel's product with the plain triple loop at odd sizes,
+// tails, strides and thread counts, with guard values around the output, for B packed from
+// both layouts.
+func TestMatMulReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for _, sz := range [][3]int{{1, 1, 1}, {1, 7, 3}, {3, 1, 5}, {17, 33, 9}, {64, 64, 64}, {1, 768, 30524 / 16}, {577, 48, 31}, {5, 129, 257}} {
-		m, k, n := sz[0], sz[1], sz[2]
-		a, b := randSlice(r, m*k), randSlice(r, n*k)
-		for _, threads := range []int{1, 2, 3} {
-			full, c := guarded(m*n, 7)
-			MatMulT(NewPool(threads), c, a, b, m, k, n)
-			checkGuards(t, full, 7)
-			for i := 0; i < m; i++ {
-				for j := 0; j < n; j++ {
-					var want float64
-					for p := 0; p < k; p++ {
-						want += float64(a[i*k+p]) * float64(b[j*k+p])
+	for _, kern := range kernels.Available() {
+		for _, sz := range [][3]int{{1, 1, 1}, {1, 7, 3}, {3, 1, 5}, {17, 33, 9}, {15, 300, 33}, {64, 64, 64}, {1, 768, 100}, {29, 48, 31}, {5, 513, 65}} {
+			m, k, n := sz[0], sz[1], sz[2]
+			lda, ldb, ldc := k+3, k+1, n+2
+			a, b := randSlice(r, m*lda), randSlice(r, n*ldb)
+			bt := make([]float32, k*(n+4)) // the same B stored [K, N] with row stride n+4
+			for i := 0; i < n; i++ {
+				for q := 0; q < k; q++ {
+					bt[q*(n+4)+i] = b[i*ldb+q]
+				}
+			}
+			for _, threads := range []int{1, 2, 3} {
+				p := NewPool(threads)
+				for _, transposed := range []bool{false, true} {
+					var pm *Packed
+					if transposed {
+						pm = PackWith(p, kern, bt, n, k, n+4, true)
+					} else {
+						pm = PackWith(p, kern, b, n, k, ldb, false)
 					}
-					if !near(float64(c[i*n+j]), want, 1e-4) {
-						t.Fatalf("%dx%dx%d threads %d: c[%d,%d] = %v, want %v", m, k, n, threads, i, j, c[i*n+j], want)
+					full, c := guarded((m-1)*ldc+n, 7)
+					pm.MatMul(p, c, ldc, a, lda, m)
+					checkGuards(t, full, 7)
+					for i := 0; i < m; i++ {
+						for j := 0; j < ldc && i*ldc+j < len(c); j++ {
+							if j >= n {
+								if c[i*ldc+j] != guardVal {
+									t.Fatalf("%s: wrote into the row padding", kern.Name)
+								}
+								continue
+							}
+							var want float64
+							for q := 0; q < k; q++ {
+								want += float64(a[i*lda+q]) * float64(b[j*ldb+q])
+							}
+							if !near(float64(c[i*ldc+j]), want, 1e-4) {
+								t.Fatalf("%s %dx%dx%d threads %d transposed %v: c[%d,%d] = %v, want %v", kern.Name, m, k, n, threads, transposed, i, j, c[i*ldc+j], want)
+							}
+						}
 					}
 				}
 			}
 		}
+	}
+}
+
+// FuzzMatMul: the fastest kernel agrees with the pure-Go one on random shapes.
+func FuzzMatMul(f *testing.F) {
+	f.Add(uint16(1), uint16(1), uint16(1), uint64(1))
+	f.Add(uint16(30), uint16(257), uint16(33), uint64(2))
+	f.Fuzz(func(t *testing.T, m, k, n uint16, seed uint64) {
+		mm, kk, nn := int(m)%40+1, int(k)%600+1, int(n)%100+1
+		r := rand.New(rand.NewPCG(seed, 3))
+		a, b := randSlice(r, mm*kk), randSlice(r, nn*kk)
+		got, want := make([]float32, mm*nn), make([]float32, mm*nn)
+		Pack(NewPool(2), b, nn, kk, kk, false).MatMul(NewPool(2), got, nn, a, kk, mm)
+		PackWith(nil, kernels.Generic(4, 16), b, nn, kk, kk, false).MatMul(nil, want, nn, a, kk, mm)
+		for i := range got {
+			if !near(float64(got[i]), float64(want[i]), 1e-4) {
+				t.Fatalf("%dx%dx%d: [%d] %v, pure Go %v", mm, kk, nn, i, got[i], want[i])
+			}
+		}
+	})
+}
+
+func TestErfExpAccuracy(t *testing.T) {
+	var worstErf, worstExp float64
+	for x := -6.0; x <= 6; x += 1e-4 {
+		worstErf = math.Max(worstErf, math.Abs(float64(Erf32(float32(x)))-math.Erf(float64(float32(x)))))
+	}
+	for x := -87.0; x <= 88; x += 1e-3 {
+		want := math.Exp(float64(float32(x)))
+		worstExp = math.Max(worstExp, math.Abs(float64(Exp32(float32(x)))-want)/want)
+	}
+	t.Logf("Erf32 max abs error %.3g, Exp32 max rel error %.3g", worstErf, worstExp)
+	if worstErf > 5e-7 || worstExp > 3e-7 {
+		t.Errorf("Erf32 error %.3g (limit 5e-7), Exp32 relative error %.3g (limit 3e-7)", worstErf, worstExp)
+	}
+	if !math.IsInf(float64(Exp32(89)), 1) || Exp32(-88) != 0 || Exp32(88.5) <= 0 || math.IsInf(float64(Exp32(88.5)), 1) {
+		t.Errorf("Exp32 limits: %v %v %v", Exp32(89), Exp32(-88), Exp32(88.5))
 	}
 }
 
@@ -201,25 +266,20 @@ func TestPoolCoversRange(t *testing.T) {
 	}
 }
 
-func BenchmarkMatMulT577x1024x4096(b *testing.B) {
-	r := rand.New(rand.NewPCG(1, 1))
-	m, k, n := 577, 1024, 4096
-	a, w, c := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*n)
-	p := NewPool(0)
-	b.SetBytes(0)
-	for b.Loop() {
-		MatMulT(p, c, a, w, m, k, n)
+func BenchmarkMatMul(b *testing.B) {
+	for _, sz := range [][3]int{{577, 1024, 4096}, {577, 4096, 1024}, {577, 1024, 3072}, {1, 768, 3072}, {1, 768, 30524}} {
+		m, k, n := sz[0], sz[1], sz[2]
+		b.Run(fmt.Sprintf("%dx%dx%d", m, k, n), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 1))
+			a, w, c := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*n)
+			p := NewPool(0)
+			pm := Pack(p, w, n, k, k, false)
+			for b.Loop() {
+				pm.MatMul(p, c, n, a, k, m)
+			}
+			s := b.Elapsed().Seconds() / float64(b.N)
+			b.ReportMetric(float64(2*m*k*n)/s/1e9, "GFLOP/s")
+			b.ReportMetric(float64(4*n*k)/s/1e9, "GB/s(weights)")
+		})
 	}
-	b.ReportMetric(float64(2*m*k*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-}
-
-func BenchmarkMatVec768x30524(b *testing.B) {
-	r := rand.New(rand.NewPCG(1, 1))
-	k, n := 768, 30524
-	a, w, c := randSlice(r, k), randSlice(r, n*k), make([]float32, n)
-	p := NewPool(0)
-	for b.Loop() {
-		MatMulT(p, c, a, w, 1, k, n)
-	}
-	b.ReportMetric(float64(4*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 }

@@ -31,6 +31,18 @@ func New(c Config) *Model {
 	return m
 }
 
+// Prepare packs every linear layer's weights for the matrix-product kernel; done receives each
+// unpacked weight the model no longer references.
+func (m *Model) Prepare(p *tensor.Pool, done func([]float32)) {
+	m.Embeddings.PatchEmbedding.Prepare(p, done)
+	for i := range m.Layers {
+		l := &m.Layers[i]
+		for _, lin := range []*tensor.Linear{&l.SelfAttn.QKV, &l.SelfAttn.Projection, &l.MLP.FC1, &l.MLP.FC2} {
+			lin.Prepare(p, done)
+		}
+	}
+}
+
 // Forward encodes one preprocessed image, pixels [C, S, S] channel-first, into dst [N, D] (the
 // last_hidden_state, after the post layer norm), N = 1 + (S/P)². It checks ctx between layers.
 func (m *Model) Forward(ctx context.Context, p *tensor.Pool, dst *tensor.Tensor, pixels []float32) error {

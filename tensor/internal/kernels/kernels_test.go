@@ -1,0 +1,91 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+const guard = float32(-7777.25)
+
+// runBoth runs kernel k and its pure-Go twin on the same random panels, with C embedded in a
+// guarded buffer at an odd offset and row stride, and compares.
+func runBoth(t testing.TB, k Kernel, mr, kc, ldcExtra, offset int, accumulate bool, seed uint64) {
+	r := rand.New(rand.NewPCG(seed, 1))
+	a := make([]float32, kc*k.MR)
+	b := make([]float32, kc*k.NR)
+	for i := range a {
+		a[i] = float32(r.NormFloat64())
+	}
+	for i := range b {
+		b[i] = float32(r.NormFloat64())
+	}
+	ldc := k.NR + ldcExtra
+	size := offset + (mr-1)*ldc + k.NR + 9
+	got, want := make([]float32, size), make([]float32, size)
+	for i := range got {
+		got[i] = guard
+		want[i] = guard
+	}
+	for row := 0; row < mr; row++ {
+		for j := 0; j < k.NR; j++ {
+			v := float32(r.NormFloat64())
+			got[offset+row*ldc+j], want[offset+row*ldc+j] = v, v
+		}
+	}
+	k.Micro(mr, kc, a, b, got[offset:], ldc, accumulate)
+	genericMicro(k.MR, k.NR, mr, kc, a, b, want[offset:], ldc, accumulate)
+	for i := range got {
+		inTile := false
+		if i >= offset {
+			row, col := (i-offset)/ldc, (i-offset)%ldc
+			inTile = row < mr && col < k.NR
+		}
+		if !inTile {
+			if got[i] != guard {
+				t.Fatalf("%s mr %d kc %d: wrote outside the tile at %d", k.Name, mr, kc, i)
+			}
+			continue
+		}
+		// Same products, different summation (FMA) rounding.
+		if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*math.Sqrt(float64(kc))*(1+math.Abs(float64(want[i]))) {
+			t.Fatalf("%s mr %d kc %d acc %v: c[%d] = %v, want %v", k.Name, mr, kc, accumulate, i, got[i], want[i])
+		}
+	}
+}
+
+func TestKernelsMatchGeneric(t *testing.T) {
+	for _, k := range Available() {
+		for mr := 1; mr <= k.MR; mr++ {
+			for _, kc := range []int{1, 2, 3, 7, 64, 255, 256} {
+				for _, acc := range []bool{false, true} {
+					runBoth(t, k, mr, kc, mr%3, mr%5, acc, uint64(mr*1000+kc))
+				}
+			}
+		}
+	}
+}
+
+func FuzzKernels(f *testing.F) {
+	f.Add(uint8(1), uint16(1), uint8(0), uint8(0), true, uint64(1))
+	f.Add(uint8(14), uint16(300), uint8(5), uint8(3), false, uint64(2))
+	f.Fuzz(func(t *testing.T, mr uint8, kc uint16, ldcExtra, offset uint8, acc bool, seed uint64) {
+		for _, k := range Available() {
+			m := int(mr)%k.MR + 1
+			runBoth(t, k, m, int(kc)%600+1, int(ldcExtra)%40, int(offset)%40, acc, seed)
+		}
+	})
+}
+
+func BenchmarkMicro(b *testing.B) {
+	for _, k := range Available() {
+		b.Run(k.Name, func(b *testing.B) {
+			kc := 256
+			a, bb, c := make([]float32, kc*k.MR), make([]float32, kc*k.NR), make([]float32, k.MR*k.NR)
+			for b.Loop() {
+				k.Micro(k.MR, kc, a, bb, c, k.NR, true)
+			}
+			b.ReportMetric(float64(2*k.MR*k.NR*kc)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
