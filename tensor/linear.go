@@ -2,7 +2,6 @@ package tensor
 
 import (
 	"fmt"
-
 )
 
 // Linear is a fully connected layer y = x·Wᵀ + b. Weight is [Out, In], as PyTorch's nn.Linear
