@@ -20,9 +20,9 @@ type generation struct {
 	crosses []*bert.Cross
 }
 
-// promptIDs is the decoder input for a prompt: [CLS] prompt [SEP] with [CLS] replaced by BOS
+// PromptIDs is the decoder input for a prompt: [CLS] prompt [SEP] with [CLS] replaced by BOS
 // and [SEP] dropped; just [BOS] without a prompt.
-func (m *Model) promptIDs(prompt string) []int {
+func (m *Model) PromptIDs(prompt string) []int {
 	if prompt == "" {
 		return []int{m.Config.TextConfig.BosTokenID}
 	}
@@ -33,7 +33,7 @@ func (m *Model) promptIDs(prompt string) []int {
 
 func (m *Model) newGeneration(s *settings, crosses []*bert.Cross) (*generation, error) {
 	tc := m.Config.TextConfig
-	g := &generation{m: m, s: s, input: m.promptIDs(s.prompt), eos: tc.SepTokenID, crosses: crosses}
+	g := &generation{m: m, s: s, input: m.PromptIDs(s.prompt), eos: tc.SepTokenID, crosses: crosses}
 	n := len(g.input)
 	switch {
 	case s.maxNewTokens > 0:

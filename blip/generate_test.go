@@ -84,7 +84,7 @@ func TestGenerateGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			prefix := len(m.promptIDs(deref(g.Prompt)))
+			prefix := len(m.PromptIDs(deref(g.Prompt)))
 			if g.SequenceScore != nil {
 				if !slices.Equal(c.IDs, g.IDs) {
 					t.Fatalf("beam ids\n got %v\nwant %v", c.IDs, g.IDs)

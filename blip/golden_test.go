@@ -157,7 +157,7 @@ func TestDecoderLogitsGolden(t *testing.T) {
 	for _, c := range cases.Logits {
 		t.Run(c.Model, func(t *testing.T) {
 			m := loadModel(t, c.Model)
-			if got := m.promptIDs(c.Prompt); !slices.Equal(got, c.InputIDs) {
+			if got := m.PromptIDs(c.Prompt); !slices.Equal(got, c.InputIDs) {
 				t.Fatalf("decoder input for %q = %v, want %v", c.Prompt, got, c.InputIDs)
 			}
 			want, _, err := golden.Tensor(c.File, c.Key)

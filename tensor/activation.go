@@ -42,7 +42,9 @@ func Exp32(x float32) float32 {
 	if x < -87.33654 {
 		return 0
 	}
-	n := float32(math.Floor(float64(x*1.44269504088896341 + 0.5)))
+	// Round x·log2(e) to the nearest integer: adding 1.5·2^23 pushes the fraction out of the
+	// float32 mantissa.
+	n := (x*1.44269504088896341 + 12582912) - 12582912
 	r := x - n*0.693359375
 	r -= n * -2.12194440e-4
 	z := r * r

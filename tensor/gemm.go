@@ -7,8 +7,12 @@ import (
 )
 
 // kcBlock is the depth of one pass over K: a kcBlock×NR panel of B (32 KiB for AVX-512) stays in
-// L1 while the packed A block (≤ M×kcBlock) streams from L2.
+// L1 while the rows of A (M×kcBlock) stream from L2.
 const kcBlock = 256
+
+// aStride is the row stride of A's copy: kcBlock plus a cache line, so that rows fall in
+// different L1 sets.
+const aStride = kcBlock + 16
 
 // Packed is a matrix B of N rows and K columns (a weight [out, in], or keys of attention)
 // repacked once for the micro-kernel: for each block of kcBlock columns of K, for each panel
@@ -44,11 +48,11 @@ func PackWith(p *Pool, kern kernels.Kernel, b []float32, n, k, ldb int, transpos
 					row := dst[q*nr : q*nr+cols]
 					if transposed {
 						copy(row, b[(kc0+q)*ldb+j*nr:])
-					} else {
-						for c := range row {
-							row[c] = b[(j*nr+c)*ldb+kc0+q]
-						}
 					}
+				}
+				if !transposed {
+					// Rows of B become columns of the panel: the same transposition as A's.
+					packRows(dst, b[j*nr*ldb+kc0:], ldb, cols, nr, kc)
 				}
 			}
 		}
@@ -56,9 +60,13 @@ func PackWith(p *Pool, kern kernels.Kernel, b []float32, n, k, ldb int, transpos
 	return pm
 }
 
-// MatMul computes C[M, N] = A[M, K]·Bᵀ, A[i, k] = a[i*lda+k], C[i, j] = c[i*ldc+j]. Work is split
-// over panels of N across the pool; each tile of C is written by one worker. Packing A is
-// split over row blocks.
+// MatMul computes C[M, N] = A[M, K]·Bᵀ, A[i, k] = a[i*lda+k], C[i, j] = c[i*ldc+j]. Work is
+// split over panels of N across the pool; each tile of C is written by one worker.
+//
+// The kernel reads A by rows. A single row block (decode steps) is read in place; taller A is
+// first copied, one kcBlock slice at a time, into rows of stride aStride: row strides that are
+// multiples of 4 KiB (hidden sizes 1024, 3072, ...) would map a tile's rows onto the same L1
+// sets and halve the kernel's speed.
 func (pm *Packed) MatMul(p *Pool, c []float32, ldc int, a []float32, lda int, m int) {
 	if m == 0 || pm.N == 0 {
 		return
@@ -74,35 +82,37 @@ func (pm *Packed) MatMul(p *Pool, c []float32, ldc int, a []float32, lda int, m 
 	}
 	kern := pm.kernel
 	mr, nr := kern.MR, kern.NR
-	mb := (m + mr - 1) / mr
 	np := panels(pm.N, nr)
-	apack := make([]float32, mb*mr*min(kcBlock, pm.K))
 	fullPanels := pm.N / nr
+	var apack []float32
+	if m > mr {
+		apack = make([]float32, m*aStride)
+	}
 	for kc0 := 0; kc0 < pm.K; kc0 += kcBlock {
 		kc := min(kcBlock, pm.K-kc0)
-		p.ForGrain(mb, 4, func(lo, hi int) {
-			for ib := lo; ib < hi; ib++ {
-				blk := apack[ib*kc*mr : (ib+1)*kc*mr]
-				rows := min(mr, m-ib*mr)
-				for r := 0; r < rows; r++ {
-					src := a[(ib*mr+r)*lda+kc0 : (ib*mr+r)*lda+kc0+kc]
-					for q, v := range src {
-						blk[q*mr+r] = v
-					}
-				}
-			}
-		})
 		acc := kc0 > 0
 		bBlock := pm.data[kc0*np*nr:]
+		a, lda := a, lda
+		if apack != nil {
+			src, srcStride := a[kc0:], lda
+			p.ForGrain(m, 64, func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					copy(apack[i*aStride:i*aStride+kc], src[i*srcStride:])
+				}
+			})
+			a, lda = apack, aStride
+		} else {
+			a = a[kc0:]
+		}
 		p.ForGrain(np, 1, func(lo, hi int) {
 			var tile []float32
 			for j := lo; j < hi; j++ {
 				b := bBlock[j*kc*nr : (j+1)*kc*nr]
-				for ib := 0; ib < mb; ib++ {
-					rows := min(mr, m-ib*mr)
-					ablk := apack[ib*kc*mr:]
+				for i0 := 0; i0 < m; i0 += mr {
+					rows := min(mr, m-i0)
+					ablk := a[i0*lda:]
 					if j < fullPanels {
-						kern.Micro(rows, kc, ablk, b, c[ib*mr*ldc+j*nr:], ldc, acc)
+						kern.Micro(rows, kc, ablk, lda, b, c[i0*ldc+j*nr:], ldc, acc)
 						continue
 					}
 					// The last panel is narrower than NR: go through a full-width tile.
@@ -112,15 +122,31 @@ func (pm *Packed) MatMul(p *Pool, c []float32, ldc int, a []float32, lda int, m 
 					cols := pm.N - j*nr
 					if acc {
 						for r := 0; r < rows; r++ {
-							copy(tile[r*nr:r*nr+cols], c[(ib*mr+r)*ldc+j*nr:])
+							copy(tile[r*nr:r*nr+cols], c[(i0+r)*ldc+j*nr:])
 						}
 					}
-					kern.Micro(rows, kc, ablk, b, tile, nr, acc)
+					kern.Micro(rows, kc, ablk, lda, b, tile, nr, acc)
 					for r := 0; r < rows; r++ {
-						copy(c[(ib*mr+r)*ldc+j*nr:(ib*mr+r)*ldc+j*nr+cols], tile[r*nr:])
+						copy(c[(i0+r)*ldc+j*nr:(i0+r)*ldc+j*nr+cols], tile[r*nr:])
 					}
 				}
 			}
 		})
+	}
+}
+
+// packRows writes rows×kc values of a matrix (row stride lda) k-major in groups of mr:
+// dst[q*mr+r] = a[r*lda+q], walking the rows together so that reads stay in a few cache lines
+// and writes are sequential.
+func packRows(dst, a []float32, lda, rows, mr, kc int) {
+	var src [64][]float32 // rows ≤ the widest tile (NR = 32)
+	for r := 0; r < rows; r++ {
+		src[r] = a[r*lda : r*lda+kc]
+	}
+	for q := 0; q < kc; q++ {
+		d := dst[q*mr : q*mr+rows]
+		for r := range d {
+			d[r] = src[r][q]
+		}
 	}
 }

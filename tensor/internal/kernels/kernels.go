@@ -5,15 +5,15 @@ package kernels
 
 //go:generate sh -c "go run ./gen > gemm_amd64.s"
 
-// Micro computes an mr×NR tile of C from packed panels:
+// Micro computes an mr×NR tile of C from mr rows of A and a packed panel of B:
 //
 //	for p := range kc { for r := range mr { for j := range NR {
-//	    c[r*ldc+j] += a[p*MR+r] * b[p*NR+j] } } }
+//	    c[r*ldc+j] += a[r*lda+p] * b[p*NR+j] } } }
 //
-// starting from zero instead of C's values when accumulate is false. a holds kc groups of MR
-// values (rows beyond mr ignored), b holds kc rows of NR values, c has mr rows of stride ldc
-// with at least NR writable columns each.
-type Micro func(mr, kc int, a, b, c []float32, ldc int, accumulate bool)
+// starting from zero instead of C's values when accumulate is false. a has mr rows of stride
+// lda with kc values each, b holds kc rows of NR values, c has mr rows of stride ldc with at
+// least NR writable columns each.
+type Micro func(mr, kc int, a []float32, lda int, b, c []float32, ldc int, accumulate bool)
 
 // Kernel is one family of micro-kernels.
 type Kernel struct {
@@ -24,13 +24,13 @@ type Kernel struct {
 
 // Generic returns the pure-Go kernel with the given tile shape.
 func Generic(mr, nr int) Kernel {
-	return Kernel{Name: "go", MR: mr, NR: nr, Micro: func(rows, kc int, a, b, c []float32, ldc int, accumulate bool) {
-		genericMicro(mr, nr, rows, kc, a, b, c, ldc, accumulate)
+	return Kernel{Name: "go", MR: mr, NR: nr, Micro: func(rows, kc int, a []float32, lda int, b, c []float32, ldc int, accumulate bool) {
+		genericMicro(nr, rows, kc, a, lda, b, c, ldc, accumulate)
 	}}
 }
 
-func genericMicro(mrMax, nr, mr, kc int, a, b, c []float32, ldc int, accumulate bool) {
-	_ = a[(kc-1)*mrMax+mr-1]
+func genericMicro(nr, mr, kc int, a []float32, lda int, b, c []float32, ldc int, accumulate bool) {
+	_ = a[(mr-1)*lda+kc-1]
 	_ = b[kc*nr-1]
 	_ = c[(mr-1)*ldc+nr-1]
 	var acc [16 * 64]float32 // enough for any tile this package uses
@@ -41,8 +41,9 @@ func genericMicro(mrMax, nr, mr, kc int, a, b, c []float32, ldc int, accumulate 
 		}
 	}
 	for p := 0; p < kc; p++ {
-		ap, bp := a[p*mrMax:p*mrMax+mr], b[p*nr:(p+1)*nr]
-		for r, av := range ap {
+		bp := b[p*nr : (p+1)*nr]
+		for r := 0; r < mr; r++ {
+			av := a[r*lda+p]
 			row := t[r*nr : (r+1)*nr]
 			for j, bv := range bp {
 				row[j] += av * bv

@@ -8,29 +8,29 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-type asmKernel func(kc int, a, b, c *float32, ldc int, accumulate bool)
+type asmKernel func(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
 
 // Implemented in gemm_amd64.s.
-func avx512x1(kc int, a, b, c *float32, ldc int, accumulate bool)
-func avx512x2(kc int, a, b, c *float32, ldc int, accumulate bool)
-func avx512x3(kc int, a, b, c *float32, ldc int, accumulate bool)
-func avx512x4(kc int, a, b, c *float32, ldc int, accumulate bool)
-func avx512x5(kc int, a, b, c *float32, ldc int, accumulate bool)
-func avx512x6(kc int, a, b, c *float32, ldc int, accumulate bool)
-func avx512x7(kc int, a, b, c *float32, ldc int, accumulate bool)
-func avx512x8(kc int, a, b, c *float32, ldc int, accumulate bool)
-func avx512x9(kc int, a, b, c *float32, ldc int, accumulate bool)
-func avx512x10(kc int, a, b, c *float32, ldc int, accumulate bool)
-func avx512x11(kc int, a, b, c *float32, ldc int, accumulate bool)
-func avx512x12(kc int, a, b, c *float32, ldc int, accumulate bool)
-func avx512x13(kc int, a, b, c *float32, ldc int, accumulate bool)
-func avx512x14(kc int, a, b, c *float32, ldc int, accumulate bool)
-func avx2x1(kc int, a, b, c *float32, ldc int, accumulate bool)
-func avx2x2(kc int, a, b, c *float32, ldc int, accumulate bool)
-func avx2x3(kc int, a, b, c *float32, ldc int, accumulate bool)
-func avx2x4(kc int, a, b, c *float32, ldc int, accumulate bool)
-func avx2x5(kc int, a, b, c *float32, ldc int, accumulate bool)
-func avx2x6(kc int, a, b, c *float32, ldc int, accumulate bool)
+func avx512x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+func avx512x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+func avx512x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+func avx512x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+func avx512x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+func avx512x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+func avx512x7(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+func avx512x8(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+func avx512x9(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+func avx512x10(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+func avx512x11(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+func avx512x12(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+func avx512x13(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+func avx512x14(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+func avx2x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+func avx2x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+func avx2x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+func avx2x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+func avx2x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+func avx2x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
 
 var (
 	avx512Table = []asmKernel{avx512x1, avx512x2, avx512x3, avx512x4, avx512x5, avx512x6, avx512x7,
@@ -41,11 +41,11 @@ var (
 // wrap turns a table of per-mr assembly kernels into a Micro, checking the slice bounds the
 // assembly relies on (a programmer error panics here, never a wild write).
 func wrap(table []asmKernel, mrMax, nr int) Micro {
-	return func(mr, kc int, a, b, c []float32, ldc int, accumulate bool) {
-		if mr < 1 || mr > mrMax || kc < 1 || len(a) < (kc-1)*mrMax+mr || len(b) < kc*nr || len(c) < (mr-1)*ldc+nr {
+	return func(mr, kc int, a []float32, lda int, b, c []float32, ldc int, accumulate bool) {
+		if mr < 1 || mr > mrMax || kc < 1 || len(a) < (mr-1)*lda+kc || len(b) < kc*nr || len(c) < (mr-1)*ldc+nr {
 			panic("kernels: micro-kernel called out of bounds")
 		}
-		table[mr-1](kc, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, accumulate)
+		table[mr-1](kc, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, accumulate)
 	}
 }
 

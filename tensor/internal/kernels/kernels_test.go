@@ -12,7 +12,8 @@ const guard = float32(-7777.25)
 // guarded buffer at an odd offset and row stride, and compares.
 func runBoth(t testing.TB, k Kernel, mr, kc, ldcExtra, offset int, accumulate bool, seed uint64) {
 	r := rand.New(rand.NewPCG(seed, 1))
-	a := make([]float32, kc*k.MR)
+	lda := kc + ldcExtra
+	a := make([]float32, mr*lda)
 	b := make([]float32, kc*k.NR)
 	for i := range a {
 		a[i] = float32(r.NormFloat64())
@@ -33,8 +34,8 @@ func runBoth(t testing.TB, k Kernel, mr, kc, ldcExtra, offset int, accumulate bo
 			got[offset+row*ldc+j], want[offset+row*ldc+j] = v, v
 		}
 	}
-	k.Micro(mr, kc, a, b, got[offset:], ldc, accumulate)
-	genericMicro(k.MR, k.NR, mr, kc, a, b, want[offset:], ldc, accumulate)
+	k.Micro(mr, kc, a, lda, b, got[offset:], ldc, accumulate)
+	genericMicro(k.NR, mr, kc, a, lda, b, want[offset:], ldc, accumulate)
 	for i := range got {
 		inTile := false
 		if i >= offset {
@@ -83,7 +84,7 @@ func BenchmarkMicro(b *testing.B) {
 			kc := 256
 			a, bb, c := make([]float32, kc*k.MR), make([]float32, kc*k.NR), make([]float32, k.MR*k.NR)
 			for b.Loop() {
-				k.Micro(k.MR, kc, a, bb, c, k.NR, true)
+				k.Micro(k.MR, kc, a, kc, bb, c, k.NR, true)
 			}
 			b.ReportMetric(float64(2*k.MR*k.NR*kc)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})

@@ -2,14 +2,15 @@
 //
 //	go run ./tensor/internal/kernels/gen > tensor/internal/kernels/gemm_amd64.s
 //
-// Each kernel computes an mr×NR tile of C from packed panels of A and B:
+// Each kernel computes an mr×NR tile of C from mr rows of A, read in place, and a packed panel
+// of B:
 //
 //	for p := range kc { for r := range mr { for j := range NR {
-//	    c[r*ldc+j] += a[p*MR+r] * b[p*NR+j] } } }
+//	    c[r*ldc+j] += a[r*lda+p] * b[p*NR+j] } } }
 //
-// (starting from zero instead of c when accumulate is false). A is packed k-major in groups of
-// MR rows (MR = the kernel family's largest mr), B k-major in panels of NR columns. There is one
-// kernel per mr so that M tails and matrix-vector products run without wasted rows.
+// (starting from zero instead of c when accumulate is false). B is packed k-major in panels of
+// NR columns; A needs no packing: each A value is broadcast from its row straight into the FMA.
+// There is one kernel per mr so that M tails and matrix-vector products waste no rows.
 //
 // AVX-512 kernels: NR = 32 (two zmm per row), mr up to 14 (28 accumulators, two B registers;
 // A values are broadcast from memory inside the FMA). AVX2 kernels: NR = 16, mr up to 6 (12
@@ -61,15 +62,34 @@ func kernel(b *strings.Builder, f family, mr int) {
 		}
 		return fmt.Sprintf("Y%d", 12+half)
 	}
+	// Row r of A is read at bases[r/3] + (r%3)·lda: one base register per three rows.
+	bases := []string{"SI", "R10", "R11", "R12", "R13"}
+	rowAddr := func(r int) string {
+		base := bases[r/3]
+		switch r % 3 {
+		case 0:
+			return "(" + base + ")"
+		case 1:
+			return "(" + base + ")(R8*1)"
+		}
+		return "(" + base + ")(R8*2)"
+	}
+	nBases := (mr + 2) / 3
 	name := fmt.Sprintf("%sx%d", f.name, mr)
-	fmt.Fprintf(b, "\n// func %s(kc int, a, b, c *float32, ldc int, accumulate bool)\n", name)
-	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-41\n", name)
+	fmt.Fprintf(b, "\n// func %s(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)\n", name)
+	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-49\n", name)
 	w("MOVQ kc+0(FP), CX")
 	w("MOVQ a+8(FP), SI")
-	w("MOVQ b+16(FP), DI")
-	w("MOVQ c+24(FP), DX")
-	w("MOVQ ldc+32(FP), R8")
+	w("MOVQ lda+16(FP), R8")
 	w("SHLQ $2, R8")
+	w("MOVQ b+24(FP), DI")
+	w("MOVQ c+32(FP), DX")
+	w("MOVQ ldc+40(FP), R9")
+	w("SHLQ $2, R9")
+	for i := 1; i < nBases; i++ {
+		w("LEAQ (%s)(R8*2), %s", bases[i-1], bases[i])
+		w("ADDQ R8, %s", bases[i])
+	}
 	for r := 0; r < mr; r++ {
 		for h := 0; h < 2; h++ {
 			if f.vec == "Z" {
@@ -84,27 +104,29 @@ func kernel(b *strings.Builder, f family, mr int) {
 	w("VMOVUPS %d(DI), %s", f.vecBytes, bReg(1))
 	for r := 0; r < mr; r++ {
 		if f.vec == "Z" {
-			w("VFMADD231PS.BCST %d(SI), %s, %s", 4*r, bReg(0), acc(r, 0))
-			w("VFMADD231PS.BCST %d(SI), %s, %s", 4*r, bReg(1), acc(r, 1))
+			w("VFMADD231PS.BCST %s, %s, %s", rowAddr(r), bReg(0), acc(r, 0))
+			w("VFMADD231PS.BCST %s, %s, %s", rowAddr(r), bReg(1), acc(r, 1))
 		} else {
-			w("VBROADCASTSS %d(SI), Y14", 4*r)
+			w("VBROADCASTSS %s, Y14", rowAddr(r))
 			w("VFMADD231PS Y14, %s, %s", bReg(0), acc(r, 0))
 			w("VFMADD231PS Y14, %s, %s", bReg(1), acc(r, 1))
 		}
 	}
-	w("ADDQ $%d, SI", 4*f.maxMR)
+	for i := 0; i < nBases; i++ {
+		w("ADDQ $4, %s", bases[i])
+	}
 	w("ADDQ $%d, DI", 4*f.nr)
 	w("DECQ CX")
 	w("JNZ loop_%s", name)
-	w("MOVBQZX accumulate+40(FP), AX")
+	w("MOVBQZX accumulate+48(FP), AX")
 	w("TESTQ AX, AX")
 	w("JZ store_%s", name)
-	w("MOVQ DX, R9")
+	w("MOVQ DX, BX")
 	for r := 0; r < mr; r++ {
-		w("VADDPS (R9), %s, %s", acc(r, 0), acc(r, 0))
-		w("VADDPS %d(R9), %s, %s", f.vecBytes, acc(r, 1), acc(r, 1))
+		w("VADDPS (BX), %s, %s", acc(r, 0), acc(r, 0))
+		w("VADDPS %d(BX), %s, %s", f.vecBytes, acc(r, 1), acc(r, 1))
 		if r < mr-1 {
-			w("ADDQ R8, R9")
+			w("ADDQ R9, BX")
 		}
 	}
 	fmt.Fprintf(b, "store_%s:\n", name)
@@ -112,7 +134,7 @@ func kernel(b *strings.Builder, f family, mr int) {
 		w("VMOVUPS %s, (DX)", acc(r, 0))
 		w("VMOVUPS %s, %d(DX)", acc(r, 1), f.vecBytes)
 		if r < mr-1 {
-			w("ADDQ R8, DX")
+			w("ADDQ R9, DX")
 		}
 	}
 	w("VZEROUPPER")
