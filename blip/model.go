@@ -20,6 +20,7 @@
 package blip
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -41,6 +42,7 @@ type Model struct {
 
 	generation *GenerationConfig
 	weights    *safetensors.Checkpoint
+	arena      *tensor.Arena // the packed weights, outside the Go heap
 	pool       *tensor.Pool
 	maxPixels  int
 }
@@ -135,8 +137,9 @@ func Load(dir string, opts ...LoadOption) (*Model, error) {
 	}
 	// Pack the weights once for the matrix-product kernels, releasing each mapped weight as
 	// soon as its packed copy exists so the process never holds both.
-	m.Vision.Prepare(m.pool, m.weights.Release)
-	m.Decoder.Prepare(m.pool, m.weights.Release)
+	m.arena = tensor.NewArena()
+	m.Vision.Prepare(m.pool, m.arena, m.weights.Release)
+	m.Decoder.Prepare(m.pool, m.arena, m.weights.Release)
 	return m, nil
 }
 
@@ -187,7 +190,7 @@ func (m *Model) Close() error {
 	if m.weights == nil {
 		return nil
 	}
-	err := m.weights.Close()
-	m.weights = nil
+	err := errors.Join(m.weights.Close(), m.arena.Free())
+	m.weights, m.arena = nil, nil
 	return err
 }

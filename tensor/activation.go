@@ -1,74 +1,25 @@
 package tensor
 
-import "math"
+import (
+	"math"
+
+	"github.com/imagesemantics/blipgo/tensor/internal/kernels"
+)
 
 // GELU applies the exact (erf) GELU in place: x = x/2 · (1 + erf(x/√2)), as torch's default
-// nn.GELU and transformers' "gelu", with erf evaluated by Erf32.
+// nn.GELU and transformers' "gelu". erf is a float32 rational approximation (max error 4e-7):
+// math.Erf in float64 is ten times slower and GELU runs on every activation of every MLP.
 func GELU(p *Pool, x []float32) {
-	p.ForGrain(len(x), 4096, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			v := x[i]
-			x[i] = 0.5 * v * (1 + Erf32(v*math.Sqrt2/2))
-		}
-	})
+	p.ForGrain(len(x), 4096, func(lo, hi int) { kernels.GELU(x[lo:hi]) })
 }
 
-// Erf32 is erf for float32, a rational approximation over [-4, 4] (erf is ±1 in float32
-// beyond) with an error of a few units in the last place; math.Erf in float64 is ten times
-// slower and GELU runs on every activation of every MLP.
-func Erf32(x float32) float32 {
-	x = min(max(x, -4), 4)
-	x2 := x * x
-	p := x2*-2.72614225801306e-10 + 2.77068142495902e-08
-	p = x2*p + -2.10102402082508e-06
-	p = x2*p + -5.69250639462346e-05
-	p = x2*p + -7.34990630326855e-04
-	p = x2*p + -2.95459980854025e-03
-	p = x2*p + -1.60960333262415e-02
-	p *= x
-	q := x2*-1.45660718464996e-05 + -2.13374055278905e-04
-	q = x2*q + -1.68282697438203e-03
-	q = x2*q + -7.37332916720468e-03
-	q = x2*q + -1.42647390514189e-02
-	return p / q
-}
-
-// Exp32 is e^x for float32 (Cephes' expf: range reduction by ln 2 and a degree-5 polynomial,
-// about 1 ulp), 0 below -87.3 and +Inf above 88.7.
-func Exp32(x float32) float32 {
-	if x > 88.72283 {
-		return float32(math.Inf(1))
-	}
-	if x < -87.33654 {
-		return 0
-	}
-	// Round x·log2(e) to the nearest integer: adding 1.5·2^23 pushes the fraction out of the
-	// float32 mantissa.
-	n := (x*1.44269504088896341 + 12582912) - 12582912
-	r := x - n*0.693359375
-	r -= n * -2.12194440e-4
-	z := r * r
-	y := ((((1.9875691500e-4*r+1.3981999507e-3)*r+8.3334519073e-3)*r+4.1665795894e-2)*r+1.6666665459e-1)*r + 5.0000001201e-1
-	y = y*z + r + 1
-	if n > 127 { // 2^n is not a float32, but e^x still is
-		return y * 2 * math.Float32frombits(uint32(int32(n)+126)<<23)
-	}
-	return y * math.Float32frombits(uint32(int32(n)+127)<<23)
-}
-
-// Softmax replaces x by softmax(x), in float32 after subtracting the maximum.
+// Softmax replaces x by softmax(x), in float32 after subtracting the maximum (e^x by a float32
+// polynomial, about 1 ulp).
 func Softmax(x []float32) {
 	if len(x) == 0 {
 		return
 	}
-	m := maxOf(x)
-	var sum float32
-	for i, v := range x {
-		e := Exp32(v - m)
-		x[i] = e
-		sum += e
-	}
-	inv := 1 / sum
+	inv := 1 / kernels.ExpShiftSum(x, kernels.Max(x))
 	for i := range x {
 		x[i] *= inv
 	}
@@ -79,7 +30,7 @@ func LogSoftmax(x []float32) {
 	if len(x) == 0 {
 		return
 	}
-	m := maxOf(x)
+	m := kernels.Max(x)
 	var sum float64
 	for _, v := range x {
 		sum += math.Exp(float64(v - m))
@@ -88,13 +39,4 @@ func LogSoftmax(x []float32) {
 	for i, v := range x {
 		x[i] = v - m - lse
 	}
-}
-
-// maxOf is the largest value of a non-empty slice.
-func maxOf(x []float32) float32 {
-	m := x[0]
-	for _, v := range x[1:] {
-		m = max(m, v)
-	}
-	return m
 }

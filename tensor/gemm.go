@@ -26,18 +26,27 @@ type Packed struct {
 
 func panels(n, nr int) int { return (n + nr - 1) / nr }
 
-// Pack repacks B for the fastest kernel. b is read as B[n, k] = b[n*ldb+k], or, when
+// Pack repacks B for the fastest kernel, into the Go heap. b is read as B[n, k] = b[n*ldb+k], or, when
 // transposed, B[n, k] = b[k*ldb+n] (a [K, N] matrix such as attention values). Packing runs
 // on the pool's workers.
 func Pack(p *Pool, b []float32, n, k, ldb int, transposed bool) *Packed {
-	return PackWith(p, kernels.Best(), b, n, k, ldb, transposed)
+	return pack(p, nil, kernels.Best(), b, n, k, ldb, transposed)
+}
+
+// Pack is Pack into the arena.
+func (a *Arena) Pack(p *Pool, b []float32, n, k, ldb int, transposed bool) *Packed {
+	return pack(p, a, kernels.Best(), b, n, k, ldb, transposed)
 }
 
 // PackWith is Pack for a given kernel (tests use it to compare kernels).
 func PackWith(p *Pool, kern kernels.Kernel, b []float32, n, k, ldb int, transposed bool) *Packed {
+	return pack(p, nil, kern, b, n, k, ldb, transposed)
+}
+
+func pack(p *Pool, arena *Arena, kern kernels.Kernel, b []float32, n, k, ldb int, transposed bool) *Packed {
 	nr := kern.NR
 	np := panels(n, nr)
-	pm := &Packed{N: n, K: k, kernel: kern, data: make([]float32, np*nr*k)}
+	pm := &Packed{N: n, K: k, kernel: kern, data: arena.alloc(np * nr * k)}
 	p.ForGrain(np, 1, func(lo, hi int) {
 		for kc0 := 0; kc0 < k; kc0 += kcBlock {
 			kc := min(kcBlock, k-kc0)

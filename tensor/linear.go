@@ -2,6 +2,8 @@ package tensor
 
 import (
 	"fmt"
+
+	"github.com/imagesemantics/blipgo/tensor/internal/kernels"
 )
 
 // Linear is a fully connected layer y = x·Wᵀ + b. Weight is [Out, In], as PyTorch's nn.Linear
@@ -34,14 +36,14 @@ func (l *Linear) In() int {
 // Out is the number of output features.
 func (l *Linear) Out() int { return l.Weight.Shape[0] }
 
-// Prepare packs the weight; done, when not nil, receives the unpacked values the layer no
-// longer needs (a loader can release their memory).
-func (l *Linear) Prepare(p *Pool, done func([]float32)) {
+// Prepare packs the weight into the arena (the Go heap when nil); done, when not nil,
+// receives the unpacked values the layer no longer needs (a loader can release their memory).
+func (l *Linear) Prepare(p *Pool, arena *Arena, done func([]float32)) {
 	if l.packed != nil {
 		return
 	}
 	w := l.Weight.Data
-	l.packed = Pack(p, w, l.Out(), l.In(), l.In(), false)
+	l.packed = pack(p, arena, kernels.Best(), w, l.Out(), l.In(), l.In(), false)
 	l.Weight.Data = nil
 	if done != nil {
 		done(w)

@@ -109,24 +109,6 @@ func FuzzMatMul(f *testing.F) {
 	})
 }
 
-func TestErfExpAccuracy(t *testing.T) {
-	var worstErf, worstExp float64
-	for x := -6.0; x <= 6; x += 1e-4 {
-		worstErf = math.Max(worstErf, math.Abs(float64(Erf32(float32(x)))-math.Erf(float64(float32(x)))))
-	}
-	for x := -87.0; x <= 88; x += 1e-3 {
-		want := math.Exp(float64(float32(x)))
-		worstExp = math.Max(worstExp, math.Abs(float64(Exp32(float32(x)))-want)/want)
-	}
-	t.Logf("Erf32 max abs error %.3g, Exp32 max rel error %.3g", worstErf, worstExp)
-	if worstErf > 5e-7 || worstExp > 3e-7 {
-		t.Errorf("Erf32 error %.3g (limit 5e-7), Exp32 relative error %.3g (limit 3e-7)", worstErf, worstExp)
-	}
-	if !math.IsInf(float64(Exp32(89)), 1) || Exp32(-88) != 0 || Exp32(88.5) <= 0 || math.IsInf(float64(Exp32(88.5)), 1) {
-		t.Errorf("Exp32 limits: %v %v %v", Exp32(89), Exp32(-88), Exp32(88.5))
-	}
-}
-
 func TestLinearBias(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	l := Linear{Weight: FromData(randSlice(r, 6*5), 6, 5), Bias: FromData(randSlice(r, 6), 6)}

@@ -31,14 +31,14 @@ func New(c Config) *Model {
 	return m
 }
 
-// Prepare packs every linear layer's weights for the matrix-product kernel; done receives each
+// Prepare packs every linear layer's weights into the arena for the matrix-product kernel; done receives each
 // unpacked weight the model no longer references.
-func (m *Model) Prepare(p *tensor.Pool, done func([]float32)) {
-	m.Embeddings.PatchEmbedding.Prepare(p, done)
+func (m *Model) Prepare(p *tensor.Pool, arena *tensor.Arena, done func([]float32)) {
+	m.Embeddings.PatchEmbedding.Prepare(p, arena, done)
 	for i := range m.Layers {
 		l := &m.Layers[i]
 		for _, lin := range []*tensor.Linear{&l.SelfAttn.QKV, &l.SelfAttn.Projection, &l.MLP.FC1, &l.MLP.FC2} {
-			lin.Prepare(p, done)
+			lin.Prepare(p, arena, done)
 		}
 	}
 }

@@ -65,3 +65,25 @@ var (
 	available = detect()
 	best      = available[0]
 )
+
+// Implemented in gemm_amd64.s; n is a multiple of 16.
+func maxAVX512(x *float32, n int) float32
+func expSumAVX512(x *float32, n int, shift float32) float32
+func geluAVX512(x *float32, n int)
+
+// hasAVX512 selects the vector element-wise kernels; read-only after start.
+var hasAVX512 = cpu.X86.HasAVX512F
+
+// vectorPrefix is how many leading values the vector kernels take.
+func vectorPrefix(n int) int {
+	if !hasAVX512 {
+		return 0
+	}
+	return n &^ 15
+}
+
+func maxVec(x []float32) float32 { return maxAVX512(unsafe.SliceData(x), len(x)) }
+func expSumVec(x []float32, shift float32) float32 {
+	return expSumAVX512(unsafe.SliceData(x), len(x), shift)
+}
+func geluVec(x []float32) { geluAVX512(unsafe.SliceData(x), len(x)) }

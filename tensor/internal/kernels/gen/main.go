@@ -19,6 +19,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"strings"
 )
@@ -50,6 +51,7 @@ func generate() string {
 			kernel(&b, f, mr)
 		}
 	}
+	elementwise(&b)
 	return b.String()
 }
 
@@ -137,6 +139,143 @@ func kernel(b *strings.Builder, f family, mr int) {
 			w("ADDQ R9, DX")
 		}
 	}
+	w("VZEROUPPER")
+	w("RET")
+}
+
+// Constants of the element-wise kernels: Cephes' expf and the erf rational approximation
+// (tensor.Exp32 and tensor.Erf32 are their scalar twins).
+var (
+	expLo   = -87.33654
+	expLog2 = 1.44269504088896341
+	expC1   = 0.693359375
+	expC2   = -2.12194440e-4
+	expPoly = []float64{1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1}
+	erfNum  = []float64{-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06, -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03, -1.60960333262415e-02}
+	erfDen  = []float64{-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03, -7.37332916720468e-03, -1.42647390514189e-02}
+)
+
+// elementwise writes the AVX-512 kernels for softmax and GELU. Each processes n values, n a
+// multiple of 16; the Go callers finish tails with the scalar twins.
+func elementwise(b *strings.Builder) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, "\t"+format+"\n", args...) }
+	bcast := func(v float64, reg string) {
+		w("MOVL $0x%08x, AX", math.Float32bits(float32(v)))
+		w("VPBROADCASTD AX, %s", reg)
+	}
+	hsum := func() { // Z0's 16 lanes summed into X0's first lane
+		w("VEXTRACTF64X4 $1, Z0, Y1")
+		w("VADDPS Y1, Y0, Y0")
+		w("VEXTRACTF128 $1, Y0, X1")
+		w("VADDPS X1, X0, X0")
+		w("VPERMILPS $0x4e, X0, X1")
+		w("VADDPS X1, X0, X0")
+		w("VPERMILPS $0xb1, X0, X1")
+		w("VADDPS X1, X0, X0")
+	}
+
+	b.WriteString("\n// func maxAVX512(x *float32, n int) float32\n")
+	b.WriteString("TEXT ·maxAVX512(SB), NOSPLIT, $0-20\n")
+	w("MOVQ x+0(FP), SI")
+	w("MOVQ n+8(FP), CX")
+	w("SHRQ $4, CX")
+	w("VMOVUPS (SI), Z0")
+	b.WriteString("loop_max:\n")
+	w("VMAXPS (SI), Z0, Z0")
+	w("ADDQ $64, SI")
+	w("DECQ CX")
+	w("JNZ loop_max")
+	w("VEXTRACTF64X4 $1, Z0, Y1")
+	w("VMAXPS Y1, Y0, Y0")
+	w("VEXTRACTF128 $1, Y0, X1")
+	w("VMAXPS X1, X0, X0")
+	w("VPERMILPS $0x4e, X0, X1")
+	w("VMAXPS X1, X0, X0")
+	w("VPERMILPS $0xb1, X0, X1")
+	w("VMAXPS X1, X0, X0")
+	w("MOVSS X0, ret+16(FP)")
+	w("VZEROUPPER")
+	w("RET")
+
+	b.WriteString("\n// func expSumAVX512(x *float32, n int, shift float32) float32\n")
+	b.WriteString("TEXT ·expSumAVX512(SB), NOSPLIT, $0-28\n")
+	w("MOVQ x+0(FP), SI")
+	w("MOVQ n+8(FP), CX")
+	w("SHRQ $4, CX")
+	w("VBROADCASTSS shift+16(FP), Z20")
+	bcast(expLo, "Z21")
+	bcast(expLog2, "Z22")
+	bcast(expC1, "Z23")
+	bcast(expC2, "Z24")
+	for i, c := range expPoly {
+		bcast(c, fmt.Sprintf("Z%d", 25+i))
+	}
+	bcast(1, "Z31")
+	w("VPXORD Z0, Z0, Z0")
+	b.WriteString("loop_exp:\n")
+	w("VMOVUPS (SI), Z1")
+	w("VSUBPS Z20, Z1, Z1")       // z = x - shift
+	w("VMAXPS Z21, Z1, Z1")       // clamp below
+	w("VMULPS Z22, Z1, Z2")       // t = z·log2(e)
+	w("VRNDSCALEPS $0, Z2, Z2")   // n = round(t)
+	w("VFNMADD231PS Z23, Z2, Z1") // r = z - n·C1
+	w("VFNMADD231PS Z24, Z2, Z1") // r -= n·C2
+	w("VMOVAPS Z25, Z3")
+	for i := 1; i < len(expPoly); i++ {
+		w("VFMADD213PS Z%d, Z1, Z3", 25+i) // y = y·r + p_i
+	}
+	w("VMULPS Z1, Z1, Z4")      // r²
+	w("VFMADD213PS Z1, Z4, Z3") // y = y·r² + r
+	w("VADDPS Z31, Z3, Z3")     // + 1
+	w("VSCALEFPS Z2, Z3, Z3")   // · 2^n
+	w("VMOVUPS Z3, (SI)")
+	w("VADDPS Z3, Z0, Z0")
+	w("ADDQ $64, SI")
+	w("DECQ CX")
+	w("JNZ loop_exp")
+	hsum()
+	w("MOVSS X0, ret+24(FP)")
+	w("VZEROUPPER")
+	w("RET")
+
+	b.WriteString("\n// func geluAVX512(x *float32, n int)\n")
+	b.WriteString("TEXT ·geluAVX512(SB), NOSPLIT, $0-16\n")
+	w("MOVQ x+0(FP), SI")
+	w("MOVQ n+8(FP), CX")
+	w("SHRQ $4, CX")
+	bcast(math.Sqrt2/2, "Z16")
+	bcast(4, "Z17")
+	bcast(-4, "Z18")
+	bcast(0.5, "Z19")
+	for i, c := range erfNum {
+		bcast(c, fmt.Sprintf("Z%d", 20+i))
+	}
+	for i, c := range erfDen {
+		bcast(c, fmt.Sprintf("Z%d", 27+i))
+	}
+	bcast(1, "Z5")
+	b.WriteString("loop_gelu:\n")
+	w("VMOVUPS (SI), Z0")
+	w("VMULPS Z16, Z0, Z1") // v = x/√2
+	w("VMINPS Z17, Z1, Z1")
+	w("VMAXPS Z18, Z1, Z1")
+	w("VMULPS Z1, Z1, Z2") // v²
+	w("VMOVAPS Z20, Z3")
+	for i := 1; i < len(erfNum); i++ {
+		w("VFMADD213PS Z%d, Z2, Z3", 20+i) // p = p·v² + a_i
+	}
+	w("VMULPS Z1, Z3, Z3") // p·v
+	w("VMOVAPS Z27, Z4")
+	for i := 1; i < len(erfDen); i++ {
+		w("VFMADD213PS Z%d, Z2, Z4", 27+i) // q = q·v² + b_i
+	}
+	w("VDIVPS Z4, Z3, Z3")      // erf(v)
+	w("VMULPS Z19, Z0, Z0")     // h = x/2
+	w("VFMADD213PS Z0, Z0, Z3") // h·erf + h
+	w("VMOVUPS Z3, (SI)")
+	w("ADDQ $64, SI")
+	w("DECQ CX")
+	w("JNZ loop_gelu")
 	w("VZEROUPPER")
 	w("RET")
 }

@@ -1,0 +1,89 @@
+package kernels
+
+import "math"
+
+// The element-wise kernels of softmax and GELU. On AVX-512 machines the bulk of each slice runs
+// in gemm_amd64.s, 16 lanes at a time; the scalar functions below are their twins and finish
+// the tails.
+
+// Max returns the largest value of a non-empty slice.
+func Max(x []float32) float32 {
+	m := x[0]
+	n := vectorPrefix(len(x))
+	if n > 0 {
+		m = maxVec(x[:n])
+	}
+	for _, v := range x[n:] {
+		m = max(m, v)
+	}
+	return m
+}
+
+// ExpShiftSum replaces x[i] by e^(x[i]-shift) and returns their sum.
+func ExpShiftSum(x []float32, shift float32) float32 {
+	var sum float32
+	n := vectorPrefix(len(x))
+	if n > 0 {
+		sum = expSumVec(x[:n], shift)
+	}
+	for i := n; i < len(x); i++ {
+		e := Exp32(x[i] - shift)
+		x[i] = e
+		sum += e
+	}
+	return sum
+}
+
+// GELU applies x/2 · (1 + erf(x/√2)) in place.
+func GELU(x []float32) {
+	n := vectorPrefix(len(x))
+	if n > 0 {
+		geluVec(x[:n])
+	}
+	for i := n; i < len(x); i++ {
+		v := x[i]
+		x[i] = 0.5 * v * (1 + Erf32(v*math.Sqrt2/2))
+	}
+}
+
+// Erf32 is erf for float32, a rational approximation over [-4, 4] (erf is ±1 in float32
+// beyond) with an error of a few units in the last place.
+func Erf32(x float32) float32 {
+	x = min(max(x, -4), 4)
+	x2 := x * x
+	p := x2*-2.72614225801306e-10 + 2.77068142495902e-08
+	p = x2*p + -2.10102402082508e-06
+	p = x2*p + -5.69250639462346e-05
+	p = x2*p + -7.34990630326855e-04
+	p = x2*p + -2.95459980854025e-03
+	p = x2*p + -1.60960333262415e-02
+	p *= x
+	q := x2*-1.45660718464996e-05 + -2.13374055278905e-04
+	q = x2*q + -1.68282697438203e-03
+	q = x2*q + -7.37332916720468e-03
+	q = x2*q + -1.42647390514189e-02
+	return p / q
+}
+
+// Exp32 is e^x for float32 (Cephes' expf: range reduction by ln 2 and a degree-5 polynomial,
+// about 1 ulp), 0 below -87.34 and +Inf above 88.72.
+func Exp32(x float32) float32 {
+	if x > 88.72283 {
+		return float32(math.Inf(1))
+	}
+	if x < -87.33654 {
+		return 0
+	}
+	// Round x·log2(e) to the nearest integer: adding 1.5·2^23 pushes the fraction out of the
+	// float32 mantissa.
+	n := (x*1.44269504088896341 + 12582912) - 12582912
+	r := x - n*0.693359375
+	r -= n * -2.12194440e-4
+	z := r * r
+	y := ((((1.9875691500e-4*r+1.3981999507e-3)*r+8.3334519073e-3)*r+4.1665795894e-2)*r+1.6666665459e-1)*r + 5.0000001201e-1
+	y = y*z + r + 1
+	if n > 127 { // 2^n is not a float32, but e^x still is
+		return y * 2 * math.Float32frombits(uint32(int32(n)+126)<<23)
+	}
+	return y * math.Float32frombits(uint32(int32(n)+127)<<23)
+}

@@ -1,0 +1,96 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// scalar twins of the vector paths, applied to a copy.
+func scalarExpSum(x []float32, shift float32) float32 {
+	var s float32
+	for i, v := range x {
+		x[i] = Exp32(v - shift)
+		s += x[i]
+	}
+	return s
+}
+
+func TestElementwiseMatchScalar(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	for _, n := range []int{1, 2, 15, 16, 17, 31, 32, 33, 100, 577, 1024} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(r.NormFloat64() * 6)
+		}
+		x[r.IntN(n)] = -200 // far below the exp range
+		m := Max(x)
+		var want float32 = x[0]
+		for _, v := range x {
+			want = max(want, v)
+		}
+		if m != want {
+			t.Fatalf("n %d: Max %v, want %v", n, m, want)
+		}
+		a, b := append([]float32(nil), x...), append([]float32(nil), x...)
+		sa, sb := ExpShiftSum(a, m), scalarExpSum(b, m)
+		if math.Abs(float64(sa-sb)) > 1e-5*float64(sb) {
+			t.Fatalf("n %d: sum %v, scalar %v", n, sa, sb)
+		}
+		for i := range a {
+			if math.Abs(float64(a[i]-b[i])) > 2e-7*float64(b[i])+1e-37 {
+				t.Fatalf("n %d: exp[%d] %v, scalar %v", n, i, a[i], b[i])
+			}
+		}
+		g, h := append([]float32(nil), x...), append([]float32(nil), x...)
+		GELU(g)
+		// The vector and scalar twins evaluate erf's polynomials with and without fused
+		// multiply-adds, so both are held to the exact GELU: within erf's error (4e-7) times
+		// |x|/2, plus rounding.
+		for i, v := range h {
+			exact := 0.5 * float64(v) * (1 + math.Erf(float64(v)/math.Sqrt2))
+			scalar := 0.5 * v * (1 + Erf32(v*math.Sqrt2/2))
+			tol := 4e-7*math.Abs(float64(v)) + 2e-7*math.Abs(exact)
+			if math.Abs(float64(g[i])-exact) > tol || math.Abs(float64(scalar)-exact) > tol {
+				t.Fatalf("n %d: gelu(%v) = %v (vector), %v (scalar), exact %v", n, v, g[i], scalar, exact)
+			}
+		}
+	}
+}
+
+func TestErfExpAccuracy(t *testing.T) {
+	var worstErf, worstExp float64
+	for x := -6.0; x <= 6; x += 1e-4 {
+		worstErf = math.Max(worstErf, math.Abs(float64(Erf32(float32(x)))-math.Erf(float64(float32(x)))))
+	}
+	for x := -87.0; x <= 88; x += 1e-3 {
+		want := math.Exp(float64(float32(x)))
+		worstExp = math.Max(worstExp, math.Abs(float64(Exp32(float32(x)))-want)/want)
+	}
+	t.Logf("Erf32 max abs error %.3g, Exp32 max rel error %.3g", worstErf, worstExp)
+	if worstErf > 5e-7 || worstExp > 3e-7 {
+		t.Errorf("Erf32 error %.3g (limit 5e-7), Exp32 relative error %.3g (limit 3e-7)", worstErf, worstExp)
+	}
+	if !math.IsInf(float64(Exp32(89)), 1) || Exp32(-88) != 0 || Exp32(88.5) <= 0 || math.IsInf(float64(Exp32(88.5)), 1) {
+		t.Errorf("Exp32 limits: %v %v %v", Exp32(89), Exp32(-88), Exp32(88.5))
+	}
+}
+
+func FuzzExpShiftSum(f *testing.F) {
+	f.Add(float32(0), float32(1), uint8(17))
+	f.Fuzz(func(t *testing.T, base, spread float32, n uint8) {
+		if math.IsNaN(float64(base)) || math.IsInf(float64(base), 0) || math.Abs(float64(spread)) > 50 || math.Abs(float64(base)) > 1e6 {
+			return
+		}
+		x := make([]float32, int(n)+1)
+		for i := range x {
+			x[i] = base + spread*float32(i%7-3)
+		}
+		m := Max(x)
+		a, b := append([]float32(nil), x...), append([]float32(nil), x...)
+		sa, sb := ExpShiftSum(a, m), scalarExpSum(b, m)
+		if math.Abs(float64(sa-sb)) > 1e-5*float64(sb) {
+			t.Fatalf("sum %v, scalar %v", sa, sb)
+		}
+	})
+}
