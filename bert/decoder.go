@@ -128,11 +128,25 @@ func (c *Cache) CopyFrom(o *Cache, h int) {
 	}
 }
 
+// Workspace holds the activations of decoder passes, reused from step to step and layer to
+// layer; it grows to the largest pass it has served. A Workspace serves one caller at a time.
+type Workspace struct {
+	buf []float32
+}
+
+// take returns n floats of the workspace starting at *off, advancing it.
+func (w *Workspace) take(off *int, n int) []float32 {
+	s := w.buf[*off : *off+n]
+	*off += n
+	return s
+}
+
 // Forward runs T new tokens through the decoder for each of B sequences: ids is [B][T], caches
 // and crosses hold each sequence's state (sequences may share a Cross). It appends the new
 // keys and values to the caches and writes the last layer's hidden states into hidden
-// [B*T, H], sequence-major. All sequences must have the same cache length.
-func (d *Decoder) Forward(ctx context.Context, p *tensor.Pool, hidden *tensor.Tensor, ids [][]int, caches []*Cache, crosses []*Cross) error {
+// [B*T, H], sequence-major. All sequences must have the same cache length. ws may be nil
+// (buffers are then allocated for this call).
+func (d *Decoder) Forward(ctx context.Context, p *tensor.Pool, hidden *tensor.Tensor, ids [][]int, caches []*Cache, crosses []*Cross, ws *Workspace) error {
 	c := d.Config
 	b, t, h := len(ids), len(ids[0]), c.HiddenSize
 	pos0 := caches[0].Len
@@ -157,14 +171,22 @@ func (d *Decoder) Forward(ctx context.Context, p *tensor.Pool, hidden *tensor.Te
 		d.Embeddings.Forward(p, x.SliceRows(s*t, (s+1)*t), ids[s], pos0)
 	}
 	m := b * t
-	q, k, v := tensor.New(m, h), tensor.New(m, h), tensor.New(m, h)
-	ctxOut, tmp := tensor.New(m, h), tensor.New(m, h)
-	inter := tensor.New(m, c.IntermediateSize)
 	maxKeys := pos0 + t
 	for _, cr := range crosses {
 		maxKeys = max(maxKeys, cr.N)
 	}
-	scratch := make([]float32, tensor.ScratchSize(p, t, maxKeys))
+	if ws == nil {
+		ws = new(Workspace)
+	}
+	nScratch := tensor.ScratchSize(p, t, maxKeys)
+	if need := 5*m*h + m*c.IntermediateSize + nScratch; len(ws.buf) < need {
+		ws.buf = make([]float32, need)
+	}
+	off := 0
+	mat := func(cols int) *tensor.Tensor { return tensor.FromData(ws.take(&off, m*cols), m, cols) }
+	q, k, v, ctxOut, tmp := mat(h), mat(h), mat(h), mat(h), mat(h)
+	inter := mat(c.IntermediateSize)
+	scratch := ws.take(&off, nScratch)
 	for li := range d.Layers {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -44,14 +44,15 @@ func TestCacheMatchesFullPass(t *testing.T) {
 	cross := d.Cross(p, img)
 	ids := []int{1, 5, 9, 33, 12, 7}
 	full := tensor.New(len(ids), d.Config.HiddenSize)
-	if err := d.Forward(context.Background(), p, full, [][]int{ids}, []*Cache{d.NewCache(10)}, []*Cross{cross}); err != nil {
+	if err := d.Forward(context.Background(), p, full, [][]int{ids}, []*Cache{d.NewCache(10)}, []*Cross{cross}, nil); err != nil {
 		t.Fatal(err)
 	}
 	cache, other := d.NewCache(10), d.NewCache(10)
+	ws := new(Workspace) // reused by every step, as generation does
 	for i, id := range ids {
 		step := tensor.New(2, d.Config.HiddenSize)
 		// A second sequence rides along in the batch with different tokens.
-		if err := d.Forward(context.Background(), p, step, [][]int{{id}, {(id + 3) % 50}}, []*Cache{cache, other}, []*Cross{cross, cross}); err != nil {
+		if err := d.Forward(context.Background(), p, step, [][]int{{id}, {(id + 3) % 50}}, []*Cache{cache, other}, []*Cross{cross, cross}, ws); err != nil {
 			t.Fatal(err)
 		}
 		for j, v := range step.Row(0) {
@@ -70,21 +71,21 @@ func TestForwardLimits(t *testing.T) {
 	p := tensor.NewPool(1)
 	cross := d.Cross(p, tensor.New(3, d.Config.EncoderHiddenSize))
 	h := tensor.New(1, d.Config.HiddenSize)
-	if err := d.Forward(context.Background(), p, h, [][]int{{50}}, []*Cache{d.NewCache(4)}, []*Cross{cross}); err == nil {
+	if err := d.Forward(context.Background(), p, h, [][]int{{50}}, []*Cache{d.NewCache(4)}, []*Cross{cross}, nil); err == nil {
 		t.Error("token outside the vocabulary accepted")
 	}
 	c := d.NewCache(2)
 	for i := 0; i < 2; i++ {
-		if err := d.Forward(context.Background(), p, h, [][]int{{1}}, []*Cache{c}, []*Cross{cross}); err != nil {
+		if err := d.Forward(context.Background(), p, h, [][]int{{1}}, []*Cache{c}, []*Cross{cross}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := d.Forward(context.Background(), p, h, [][]int{{1}}, []*Cache{c}, []*Cross{cross}); err == nil {
+	if err := d.Forward(context.Background(), p, h, [][]int{{1}}, []*Cache{c}, []*Cross{cross}, nil); err == nil {
 		t.Error("cache overflow accepted")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := d.Forward(ctx, p, h, [][]int{{1}}, []*Cache{d.NewCache(4)}, []*Cross{cross}); err == nil {
+	if err := d.Forward(ctx, p, h, [][]int{{1}}, []*Cache{d.NewCache(4)}, []*Cross{cross}, nil); err == nil {
 		t.Error("cancelled context ignored")
 	}
 }

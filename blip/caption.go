@@ -135,7 +135,7 @@ func (m *Model) DecoderLogits(ctx context.Context, emb *tensor.Tensor, ids []int
 	d := m.Decoder
 	cross := d.Cross(m.pool, emb)
 	hidden := tensor.New(len(ids), d.Config.HiddenSize)
-	if err := d.Forward(ctx, m.pool, hidden, [][]int{ids}, []*bert.Cache{d.NewCache(len(ids))}, []*bert.Cross{cross}); err != nil {
+	if err := d.Forward(ctx, m.pool, hidden, [][]int{ids}, []*bert.Cache{d.NewCache(len(ids))}, []*bert.Cross{cross}, nil); err != nil {
 		return nil, err
 	}
 	logits := tensor.New(len(ids), d.Config.VocabSize)

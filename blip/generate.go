@@ -18,6 +18,17 @@ type generation struct {
 	maxLen  int   // total length bound
 	eos     int
 	crosses []*bert.Cross
+	ws      bert.Workspace // decoder activations, reused at every step
+	// hidden, last and logits are step outputs, reused at every step.
+	hidden, last, logits []float32
+}
+
+// reuse returns a rows×cols tensor over *buf, growing it when needed.
+func reuse(buf *[]float32, rows, cols int) *tensor.Tensor {
+	if cap(*buf) < rows*cols {
+		*buf = make([]float32, rows*cols)
+	}
+	return tensor.FromData((*buf)[:rows*cols], rows, cols)
 }
 
 // PromptIDs is the decoder input for a prompt: [CLS] prompt [SEP] with [CLS] replaced by BOS
@@ -97,19 +108,19 @@ func equalInts(a, b []int) bool {
 }
 
 // step runs one batch of sequences forward by their new tokens and returns the logits of each
-// sequence's last position, [len(ids), V].
+// sequence's last position, [len(ids), V], valid until the next step.
 func (g *generation) step(ctx context.Context, ids [][]int, caches []*bert.Cache, crosses []*bert.Cross) (*tensor.Tensor, error) {
 	d := g.m.Decoder
 	t := len(ids[0])
-	hidden := tensor.New(len(ids)*t, d.Config.HiddenSize)
-	if err := d.Forward(ctx, g.m.pool, hidden, ids, caches, crosses); err != nil {
+	hidden := reuse(&g.hidden, len(ids)*t, d.Config.HiddenSize)
+	if err := d.Forward(ctx, g.m.pool, hidden, ids, caches, crosses, &g.ws); err != nil {
 		return nil, err
 	}
-	last := tensor.New(len(ids), d.Config.HiddenSize)
+	last := reuse(&g.last, len(ids), d.Config.HiddenSize)
 	for i := range ids {
 		copy(last.Row(i), hidden.Row(i*t+t-1))
 	}
-	logits := tensor.New(len(ids), d.Config.VocabSize)
+	logits := reuse(&g.logits, len(ids), d.Config.VocabSize)
 	d.Logits(g.m.pool, logits, last)
 	return logits, nil
 }
