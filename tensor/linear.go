@@ -17,7 +17,6 @@ type Linear struct {
 	Bias   *Tensor `weights:"bias"`
 
 	packed *Packed
-	in     int
 }
 
 // NewLinear declares a linear layer from in to out features, for the weight binder to fill.

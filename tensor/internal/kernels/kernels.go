@@ -3,7 +3,7 @@
 // the fallback under the noasm build tag and on other architectures.
 package kernels
 
-//go:generate sh -c "go run ./gen > gemm_amd64.s"
+//go:generate go run ./gen -dir .
 
 // Micro computes an mr×NR tile of C from mr rows of A and a packed panel of B:
 //
