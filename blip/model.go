@@ -25,6 +25,7 @@ import (
 	"slices"
 
 	"github.com/imagesemantics/blipgo/bert"
+	"github.com/imagesemantics/blipgo/blip/hub"
 	"github.com/imagesemantics/blipgo/internal/bind"
 	"github.com/imagesemantics/blipgo/safetensors"
 	"github.com/imagesemantics/blipgo/tensor"
@@ -52,6 +53,7 @@ type LoadOption func(*loadSettings)
 
 type loadSettings struct {
 	threads, maxPixels int
+	hub                hub.Options
 }
 
 // Threads bounds the goroutines each call computes with; n <= 0 means GOMAXPROCS.
@@ -59,6 +61,14 @@ func Threads(n int) LoadOption { return func(s *loadSettings) { s.threads = n } 
 
 // MaxPixels bounds the size of images the model decodes (vit.DefaultMaxPixels by default).
 func MaxPixels(n int) LoadOption { return func(s *loadSettings) { s.maxPixels = n } }
+
+// MaxPixels is the largest image, in pixels, DecodeImage accepts.
+func (m *Model) MaxPixels() int {
+	if m.maxPixels <= 0 {
+		return vit.DefaultMaxPixels
+	}
+	return m.maxPixels
+}
 
 // captioningArchitecture is the transformers class whose checkpoints this package runs.
 const captioningArchitecture = "BlipForConditionalGeneration"

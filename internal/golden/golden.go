@@ -4,11 +4,14 @@
 package golden
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/imagesemantics/blipgo/safetensors"
 )
@@ -233,4 +236,39 @@ func CopyModel(name, dir string) error {
 		}
 	}
 	return nil
+}
+
+// HubCommit is the commit MakeHubCache files snapshots under.
+const HubCommit = "fedcba9876543210fedcba9876543210fedcba98"
+
+// MakeHubCache lays a golden model out in cache the way the Python hub client does: blobs named
+// by content hash, snapshots/COMMIT/FILE symlinks to them, refs/main holding the commit.
+func MakeHubCache(cache, repo, model string) error {
+	folder := filepath.Join(cache, "models--"+strings.ReplaceAll(repo, "/", "--"))
+	snap := filepath.Join(folder, "snapshots", HubCommit)
+	for _, d := range []string{filepath.Join(folder, "blobs"), snap, filepath.Join(folder, "refs")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	src := Path("models", model)
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		blob := hex.EncodeToString(sum[:])
+		if err := os.WriteFile(filepath.Join(folder, "blobs", blob), b, 0o644); err != nil {
+			return err
+		}
+		if err := os.Symlink(filepath.Join("..", "..", "blobs", blob), filepath.Join(snap, e.Name())); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(filepath.Join(folder, "refs", "main"), []byte(HubCommit), 0o644)
 }

@@ -1,0 +1,275 @@
+package hub_test
+
+import (
+	"context"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/imagesemantics/blipgo/blip/hub"
+	"github.com/imagesemantics/blipgo/internal/golden"
+)
+
+const commit = "0123456789abcdef0123456789abcdef01234567"
+
+// fakeHub serves a golden snapshot the way huggingface.co does: /ORG/NAME/resolve/REV/FILE with
+// X-Repo-Commit and ETag headers; safetensors files are "LFS" files, redirected to a CDN on
+// another host that honours Range requests.
+type fakeHub struct {
+	t        *testing.T
+	hub, cdn *httptest.Server
+	files    map[string][]byte // name -> content
+	repo     string
+	token    string // required bearer token, if set
+	mu       sync.Mutex
+	ranges   []string // Range headers the CDN saw
+	cutOnce  map[string]bool
+	requests int
+}
+
+func newFakeHub(t *testing.T, model, repo string) *fakeHub {
+	f := &fakeHub{t: t, files: map[string][]byte{}, repo: repo, cutOnce: map[string]bool{}}
+	dir := golden.Path("models", model)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.files[e.Name()] = b
+	}
+	f.cdn = httptest.NewServer(http.HandlerFunc(f.serveCDN))
+	f.hub = httptest.NewServer(http.HandlerFunc(f.serveHub))
+	t.Cleanup(func() { f.hub.Close(); f.cdn.Close() })
+	return f
+}
+
+func isLFS(name string) bool { return strings.HasSuffix(name, ".safetensors") }
+
+func etag(name string, b []byte) string {
+	if isLFS(name) {
+		s := sha256.Sum256(b)
+		return hex.EncodeToString(s[:])
+	}
+	s := sha1.Sum(b)
+	return hex.EncodeToString(s[:])
+}
+
+func (f *fakeHub) serveHub(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	f.requests++
+	f.mu.Unlock()
+	if f.token != "" && r.Header.Get("Authorization") != "Bearer "+f.token {
+		http.Error(w, "gated", http.StatusUnauthorized)
+		return
+	}
+	// A renamed repository redirects, on the same host, to its new name.
+	if strings.HasPrefix(r.URL.Path, "/old-org/") {
+		http.Redirect(w, r, strings.Replace(r.URL.Path, "/old-org/", "/"+strings.Split(f.repo, "/")[0]+"/", 1), http.StatusTemporaryRedirect)
+		return
+	}
+	prefix := "/" + f.repo + "/resolve/"
+	rest, ok := strings.CutPrefix(r.URL.Path, prefix)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	rev, name, _ := strings.Cut(rest, "/")
+	if rev != "main" && rev != "v1" && rev != commit {
+		http.NotFound(w, r)
+		return
+	}
+	b, ok := f.files[name]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("X-Repo-Commit", commit)
+	if isLFS(name) {
+		w.Header().Set("X-Linked-Etag", `"`+etag(name, b)+`"`)
+		w.Header().Set("X-Linked-Size", fmt.Sprint(len(b)))
+		w.Header().Set("ETag", `"git-pointer-etag"`)
+		http.Redirect(w, r, f.cdn.URL+"/blobs/"+name, http.StatusFound)
+		return
+	}
+	w.Header().Set("ETag", `W/"`+etag(name, b)+`"`)
+	http.ServeContent(w, r, name, time.Time{}, strings.NewReader(string(b)))
+}
+
+func (f *fakeHub) serveCDN(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimPrefix(r.URL.Path, "/blobs/")
+	b, ok := f.files[name]
+	if !ok || r.Header.Get("Authorization") != "" { // the token must not leak to another host
+		http.NotFound(w, r)
+		return
+	}
+	f.mu.Lock()
+	f.ranges = append(f.ranges, r.Header.Get("Range"))
+	cut := f.cutOnce[name]
+	f.cutOnce[name] = false
+	f.mu.Unlock()
+	if cut && r.Method == http.MethodGet {
+		// Send half the file, then drop the connection.
+		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(b[:len(b)/2])
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	}
+	http.ServeContent(w, r, name, time.Time{}, strings.NewReader(string(b)))
+}
+
+func opts(f *fakeHub, cache string) hub.Options {
+	return hub.Options{CacheDir: cache, Endpoint: f.hub.URL, Client: f.hub.Client()}
+}
+
+func TestDownloadLayout(t *testing.T) {
+	t.Setenv("HF_HUB_OFFLINE", "")
+	f := newFakeHub(t, "blip-tiny-b", "acme/blip-tiny")
+	cache := t.TempDir()
+	var progressed bool
+	o := opts(f, cache)
+	o.Progress = func(string, int64, int64) { progressed = true }
+	dir, err := hub.Snapshot(context.Background(), "acme/blip-tiny", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repoDir := filepath.Join(cache, "models--acme--blip-tiny")
+	if dir != filepath.Join(repoDir, "snapshots", commit) {
+		t.Errorf("snapshot dir %s", dir)
+	}
+	if ref, _ := os.ReadFile(filepath.Join(repoDir, "refs", "main")); string(ref) != commit {
+		t.Errorf("refs/main = %q", ref)
+	}
+	for name, want := range f.files {
+		link := filepath.Join(dir, name)
+		target, err := os.Readlink(link)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if target != filepath.Join("..", "..", "blobs", etag(name, want)) {
+			t.Errorf("%s -> %s", name, target)
+		}
+		got, err := os.ReadFile(link)
+		if err != nil || string(got) != string(want) {
+			t.Errorf("%s: content differs (%v)", name, err)
+		}
+	}
+	if !progressed {
+		t.Error("no progress reported")
+	}
+	// A second call finds everything cached and downloads nothing.
+	before := len(f.ranges)
+	if _, err := hub.Snapshot(context.Background(), "acme/blip-tiny", opts(f, cache)); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.ranges) != before {
+		t.Error("cached blobs were downloaded again")
+	}
+}
+
+func TestResumeInterruptedDownload(t *testing.T) {
+	t.Setenv("HF_HUB_OFFLINE", "")
+	f := newFakeHub(t, "blip-tiny-a", "acme/blip-tiny")
+	f.cutOnce["model.safetensors"] = true
+	cache := t.TempDir()
+	_, err := hub.Snapshot(context.Background(), "acme/blip-tiny", opts(f, cache))
+	if err == nil || !strings.Contains(err.Error(), "model.safetensors") {
+		t.Fatalf("interrupted download: error %v", err)
+	}
+	blobs := filepath.Join(cache, "models--acme--blip-tiny", "blobs")
+	whole := filepath.Join(blobs, etag("model.safetensors", f.files["model.safetensors"]))
+	if _, err := os.Stat(whole); err == nil {
+		t.Fatal("a partial file was stored under its final name")
+	}
+	part, err := os.Stat(whole + ".incomplete")
+	if err != nil || part.Size() == 0 {
+		t.Fatalf("no partial download kept: %v", err)
+	}
+	if _, err := hub.Snapshot(context.Background(), "acme/blip-tiny", opts(f, cache)); err != nil {
+		t.Fatal(err)
+	}
+	if last := f.ranges[len(f.ranges)-1]; last != fmt.Sprintf("bytes=%d-", part.Size()) {
+		t.Errorf("resume sent Range %q, want bytes=%d-", last, part.Size())
+	}
+	got, _ := os.ReadFile(whole)
+	if string(got) != string(f.files["model.safetensors"]) {
+		t.Error("resumed file differs from the original")
+	}
+}
+
+func TestOfflineAndRevisions(t *testing.T) {
+	f := newFakeHub(t, "blip-tiny-b", "acme/blip-tiny")
+	cache := t.TempDir()
+	t.Setenv("HF_HUB_OFFLINE", "")
+	o := opts(f, cache)
+	o.Revision = "v1"
+	if _, err := hub.Snapshot(context.Background(), "acme/blip-tiny", o); err != nil {
+		t.Fatal(err)
+	}
+	f.hub.Close()
+	t.Setenv("HF_HUB_OFFLINE", "1")
+	for _, rev := range []string{"v1", commit} {
+		o := hub.Options{CacheDir: cache, Revision: rev, Endpoint: "http://127.0.0.1:1"}
+		dir, err := hub.Snapshot(context.Background(), "acme/blip-tiny", o)
+		if err != nil || filepath.Base(dir) != commit {
+			t.Errorf("offline %s: %s %v", rev, dir, err)
+		}
+	}
+	if _, err := hub.Snapshot(context.Background(), "acme/blip-tiny", hub.Options{CacheDir: cache}); !errors.Is(err, hub.ErrNotFound) {
+		t.Errorf("offline main (never downloaded): %v", err)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	t.Setenv("HF_HUB_OFFLINE", "")
+	f := newFakeHub(t, "blip-tiny-b", "acme/blip-tiny")
+	cache := t.TempDir()
+	if _, err := hub.Snapshot(context.Background(), "acme/nope", opts(f, cache)); !errors.Is(err, hub.ErrNotFound) {
+		t.Errorf("missing repo: %v", err)
+	}
+	f.token = "s3cret"
+	if _, err := hub.Snapshot(context.Background(), "acme/blip-tiny", opts(f, cache)); !errors.Is(err, hub.ErrUnauthorized) {
+		t.Errorf("gated without token: %v", err)
+	}
+	t.Setenv("HF_TOKEN", "s3cret")
+	if _, err := hub.Snapshot(context.Background(), "acme/blip-tiny", opts(f, cache)); err != nil {
+		t.Errorf("with HF_TOKEN: %v", err)
+	}
+	if _, err := hub.Snapshot(context.Background(), "old-org/blip-tiny", opts(f, t.TempDir())); err != nil {
+		t.Errorf("renamed repository (same-host redirect): %v", err)
+	}
+	if _, err := hub.Snapshot(context.Background(), "../etc", opts(f, cache)); err == nil {
+		t.Error("path-like repo id accepted")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := hub.Snapshot(ctx, "acme/blip-tiny", opts(f, t.TempDir())); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v", err)
+	}
+}
+
+func TestCacheDirFromEnvironment(t *testing.T) {
+	t.Setenv("HF_HUB_CACHE", "")
+	t.Setenv("HF_HOME", "/data/hf")
+	if d := hub.CacheDir(); d != "/data/hf/hub" {
+		t.Errorf("HF_HOME: %s", d)
+	}
+	t.Setenv("HF_HUB_CACHE", "/x/cache")
+	if d := hub.CacheDir(); d != "/x/cache" {
+		t.Errorf("HF_HUB_CACHE: %s", d)
+	}
+}
