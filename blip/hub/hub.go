@@ -55,6 +55,8 @@ var ErrNotFound = errors.New("not found")
 // repository without a valid HF_TOKEN.
 var ErrUnauthorized = errors.New("unauthorized (set HF_TOKEN for gated or private models)")
 
+const metadataTimeout = 10 * time.Second
+
 var repoIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 // IsRepoID tells whether s looks like a hub id ("ORG/NAME") rather than a local path.
@@ -253,6 +255,10 @@ func (d *downloader) head(ctx context.Context, u string) (*fileMeta, error) {
 		}
 		return http.ErrUseLastResponse
 	}
+	// Like the Python client (HF_HUB_ETAG_TIMEOUT), metadata requests give up after 10 s, so
+	// an unreachable hub fails instead of hanging.
+	ctx, cancel := context.WithTimeout(ctx, metadataTimeout)
+	defer cancel()
 	for hops := 0; ; hops++ {
 		req, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
 		if err != nil {

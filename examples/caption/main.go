@@ -1,31 +1,44 @@
 // Command caption describes images with a BLIP checkpoint, as transformers'
 // BlipForConditionalGeneration would.
 //
-//	go run ./examples/caption [flags] IMAGE...
+//	go run ./examples/caption [flags] IMAGE|DIR|GLOB|- ...
 //
-// With -json it prints one JSON object per image per line:
-// {"image": PATH, "caption": TEXT, "ids": [...]} or {"image": PATH, "error": TEXT}.
-// It exits with status 1 when any image failed, 2 on a usage error.
+// -model takes a snapshot folder or a Hugging Face hub id, resolved from the hub cache shared
+// with the Python client and downloaded when missing (HF_HUB_OFFLINE=1 keeps it offline).
+// Directories are searched for images, quoted globs are expanded, and "-" reads one image from
+// standard input. With -json it prints one JSON object per image per line, in argument order:
+// {"image": PATH, "caption": TEXT, "ids": [...]} or {"image": PATH, "error": TEXT}. An image
+// that fails does not stop the others. Exit status: 0 when every image was captioned, 1 when
+// any failed (or the model did not load), 2 on a usage error. Progress goes to standard error
+// when it is a terminal.
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
+	"sort"
+	"strings"
+	"sync"
 	"syscall"
+
+	"golang.org/x/term"
 
 	"github.com/imagesemantics/blipgo/blip"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, term.IsTerminal(int(os.Stderr.Fd())))
 	stop()
 	os.Exit(code)
 }
@@ -37,14 +50,75 @@ type result struct {
 	Error   string `json:"error,omitempty"`
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// input is one image to caption: a path, or the bytes of standard input.
+type input struct {
+	name string
+	data []byte // set for "-"
+	err  error  // set when the argument could not be expanded
+}
+
+var imageExts = map[string]bool{".jpg": true, ".jpeg": true, ".png": true, ".gif": true, ".webp": true, ".bmp": true, ".tif": true, ".tiff": true}
+
+// expand turns the arguments into inputs: directories are walked for image files (sorted),
+// globs are expanded, "-" is read from stdin.
+func expand(args []string, stdin io.Reader) []input {
+	var out []input
+	for _, a := range args {
+		switch {
+		case a == "-":
+			data, err := io.ReadAll(stdin)
+			out = append(out, input{name: "-", data: data, err: err})
+		case strings.ContainsAny(a, "*?["):
+			matches, err := filepath.Glob(a)
+			if err == nil && len(matches) == 0 {
+				err = errors.New("no file matches")
+			}
+			if err != nil {
+				out = append(out, input{name: a, err: err})
+			}
+			for _, m := range matches {
+				out = append(out, input{name: m})
+			}
+		default:
+			st, err := os.Stat(a)
+			if err != nil || !st.IsDir() {
+				out = append(out, input{name: a}) // a missing file reports its own error
+				continue
+			}
+			var found []string
+			err = filepath.WalkDir(a, func(p string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				if !d.IsDir() && imageExts[strings.ToLower(filepath.Ext(p))] {
+					found = append(found, p)
+				}
+				return nil
+			})
+			if err != nil {
+				out = append(out, input{name: a, err: err})
+			}
+			sort.Strings(found)
+			if err == nil && len(found) == 0 {
+				out = append(out, input{name: a, err: errors.New("no images in this directory")})
+			}
+			for _, f := range found {
+				out = append(out, input{name: f})
+			}
+		}
+	}
+	return out
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, tty bool) int {
 	fs := flag.NewFlagSet("caption", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: caption [flags] IMAGE...")
+		fmt.Fprintln(stderr, "usage: caption [flags] IMAGE|DIR|GLOB|- ...")
 		fs.PrintDefaults()
 	}
-	model := fs.String("model", "", "snapshot folder (config.json, *.safetensors, tokenizer, preprocessor_config.json)")
+	model := fs.String("model", blip.DefaultModel, "snapshot folder or Hugging Face hub id (ORG/NAME)")
+	revision := fs.String("revision", "main", "hub branch, tag or commit (with a hub id)")
 	prompt := fs.String("prompt", "", "conditional captioning: the caption starts with this text")
 	maxLength := fs.Int("max-length", 20, "longest sequence, counting BOS and prompt, as transformers' max_length;\nwhen not given, transformers' default applies: 20 new tokens after the prompt")
 	maxNew := fs.Int("max-new-tokens", 0, "longest caption in new tokens; overrides -max-length when > 0")
@@ -54,6 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	repetition := fs.Float64("repetition-penalty", 1.0, "repetition penalty (1: none)")
 	noRepeat := fs.Int("no-repeat-ngram", 0, "forbid repeating n-grams of this size (0: off)")
 	threads := fs.Int("threads", runtime.GOMAXPROCS(0), "threads to compute with")
+	concurrency := fs.Int("concurrency", 1, "images captioned at the same time")
 	asJSON := fs.Bool("json", false, "print one JSON object per image per line")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -61,12 +136,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if *model == "" || fs.NArg() == 0 {
+	if fs.NArg() == 0 {
 		fs.Usage()
 		return 2
 	}
-	if *threads < 1 {
-		fmt.Fprintln(stderr, "caption: -threads must be at least 1")
+	if *threads < 1 || *concurrency < 1 {
+		fmt.Fprintln(stderr, "caption: -threads and -concurrency must be at least 1")
 		return 2
 	}
 	runtime.GOMAXPROCS(*threads)
@@ -79,39 +154,137 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			opts = append(opts, blip.MaxLength(*maxLength))
 		}
 	})
-	m, err := blip.Load(*model, blip.Threads(*threads))
+	bar := &progress{w: stderr, on: tty}
+	m, err := blip.LoadAny(ctx, *model, blip.Threads(*threads), blip.Revision(*revision),
+		blip.Progress(func(file string, done, total int64) { bar.bytes(file, done, total) }))
+	bar.clear()
 	if err != nil {
 		fmt.Fprintln(stderr, "caption:", err)
 		return 1
 	}
 	defer m.Close()
+
+	inputs := expand(fs.Args(), stdin)
+	results := make([]result, len(inputs))
+	ready := make([]chan struct{}, len(inputs))
+	for i := range ready {
+		ready[i] = make(chan struct{})
+	}
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < *concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				results[i] = caption(ctx, m, inputs[i], opts)
+				close(ready[i])
+			}
+		}()
+	}
+	go func() {
+		for i := range inputs {
+			jobs <- i
+		}
+		close(jobs)
+	}()
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
 	failed := false
-	for _, path := range fs.Args() {
-		r := result{Image: path}
-		c, err := m.CaptionFile(ctx, path, opts...)
-		if err != nil {
-			failed = true
-			r.Error = err.Error()
-		} else {
-			r.Caption, r.IDs = c.Text, c.IDs
-		}
+	for i := range inputs {
+		<-ready[i]
+		r := results[i]
+		bar.clear()
+		failed = failed || r.Error != ""
 		switch {
 		case *asJSON:
 			enc.Encode(r)
 		case r.Error != "":
-			fmt.Fprintf(stderr, "%s: error: %s\n", path, r.Error)
+			fmt.Fprintf(stderr, "%s: error: %s\n", r.Image, r.Error)
 		default:
-			fmt.Fprintf(stdout, "%s: %s\n", path, r.Caption)
+			fmt.Fprintf(stdout, "%s: %s\n", r.Image, r.Caption)
 		}
-		if ctx.Err() != nil {
-			fmt.Fprintln(stderr, "caption: interrupted")
-			return 1
+		if len(inputs) > 1 && i+1 < len(inputs) {
+			bar.count(i+1, len(inputs))
 		}
+	}
+	wg.Wait()
+	bar.clear()
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "caption: interrupted")
+		return 1
 	}
 	if failed {
 		return 1
 	}
 	return 0
+}
+
+func caption(ctx context.Context, m *blip.Model, in input, opts []blip.Option) result {
+	r := result{Image: in.name}
+	if in.err != nil {
+		r.Error = in.err.Error()
+		return r
+	}
+	var c *blip.Caption
+	var err error
+	if in.data != nil {
+		img, derr := m.DecodeImage(bytes.NewReader(in.data))
+		if derr != nil {
+			r.Error = "stdin: " + derr.Error()
+			return r
+		}
+		c, err = m.Caption(ctx, img, opts...)
+	} else {
+		c, err = m.CaptionFile(ctx, in.name, opts...)
+	}
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	r.Caption, r.IDs = c.Text, c.IDs
+	return r
+}
+
+// progress draws one status line on a terminal; it does nothing when off.
+type progress struct {
+	mu    sync.Mutex
+	w     io.Writer
+	on    bool
+	drawn bool
+}
+
+func (p *progress) draw(format string, args ...any) {
+	if !p.on {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "\r\033[K"+format, args...)
+	p.drawn = true
+}
+
+func (p *progress) bytes(file string, done, total int64) {
+	const mb = 1 << 20
+	if total > 0 {
+		width := 30
+		filled := int(float64(width) * float64(done) / float64(total))
+		p.draw("%s [%s%s] %.1f/%.1f MB", file, strings.Repeat("=", filled), strings.Repeat(" ", width-filled), float64(done)/mb, float64(total)/mb)
+		return
+	}
+	p.draw("%s %.1f MB", file, float64(done)/mb)
+}
+
+func (p *progress) count(done, total int) { p.draw("captioned %d/%d", done, total) }
+
+func (p *progress) clear() {
+	if !p.on {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.drawn {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.drawn = false
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -42,7 +44,7 @@ func TestGoldenThroughCLI(t *testing.T) {
 		args = append(args, golden.Path(im.File))
 		t.Run(g.Model+"/"+g.Image+"/"+g.Name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			if code := run(context.Background(), args, &out, &errOut); code != 0 {
+			if code := run(context.Background(), args, nil, &out, &errOut, false); code != 0 {
 				t.Fatalf("exit %d: %s %s", code, out.String(), errOut.String())
 			}
 			var r result
@@ -73,7 +75,6 @@ func TestExitStatus(t *testing.T) {
 		out  string
 	}{
 		{"no images", []string{"-model", model}, 2, ""},
-		{"no model", []string{golden.Path("images/chelsea.png")}, 2, ""},
 		{"missing file", []string{"-json", "-model", model, golden.Path("images/chelsea.png"), "no-such.png"}, 1, `"error":"open no-such.png`},
 		{"not an image", []string{"-json", "-model", model, golden.Path("cases.json")}, 1, "unknown format"},
 		{"bad model", []string{"-model", golden.Path("images"), golden.Path("images/chelsea.png")}, 1, ""},
@@ -82,7 +83,7 @@ func TestExitStatus(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			code := run(context.Background(), c.args, &out, &errOut)
+			code := run(context.Background(), c.args, nil, &out, &errOut, false)
 			if code != c.code {
 				t.Errorf("exit %d, want %d; stderr %s", code, c.code, errOut.String())
 			}
@@ -90,5 +91,76 @@ func TestExitStatus(t *testing.T) {
 				t.Errorf("stdout %q lacks %q", out.String(), c.out)
 			}
 		})
+	}
+}
+
+// TestInputsAndOrder: directories, globs and stdin expand to images, captioned concurrently and
+// printed in argument order; an unusable entry is reported without stopping the rest.
+func TestInputsAndOrder(t *testing.T) {
+	model := golden.Path("models", "blip-tiny-b")
+	dir := t.TempDir()
+	for _, n := range []string{"b.png", "a.gif", "notes.txt"} {
+		src := map[string]string{"b.png": "images/chelsea.png", "a.gif": "images/coffee.gif", "notes.txt": "README.md"}[n]
+		data, err := os.ReadFile(golden.Path(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, n), data, 0o644)
+	}
+	stdin, _ := os.ReadFile(golden.Path("images/astronaut.png"))
+	args := []string{"-json", "-concurrency", "3", "-model", model, dir, golden.Path("images/chelsea*.png"), "-", filepath.Join(dir, "nothing-*.png")}
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), args, bytes.NewReader(stdin), &out, &errOut, false)
+	if code != 1 {
+		t.Errorf("exit %d, want 1 (the empty glob fails)", code)
+	}
+	var got []result
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var r result
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("%v: %q", err, line)
+		}
+		got = append(got, r)
+	}
+	want := []string{filepath.Join(dir, "a.gif"), filepath.Join(dir, "b.png"), golden.Path("images/chelsea.png"), golden.Path("images/chelsea_rgba.png"), "-", filepath.Join(dir, "nothing-*.png")}
+	if len(got) != len(want) {
+		t.Fatalf("%d results, want %d: %s", len(got), len(want), out.String())
+	}
+	for i, w := range want {
+		if got[i].Image != w {
+			t.Errorf("result %d is %s, want %s", i, got[i].Image, w)
+		}
+		if (got[i].Error != "") != (i == len(want)-1) {
+			t.Errorf("%s: error %q", w, got[i].Error)
+		}
+	}
+	// The same image gives the same ids whichever way it came in.
+	if !slices.Equal(got[1].IDs, got[2].IDs) || len(got[4].IDs) == 0 {
+		t.Errorf("ids differ: %v %v", got[1].IDs, got[2].IDs)
+	}
+}
+
+// TestHubIDOffline: -model ORG/NAME resolves from a cache laid out like the Python client's.
+func TestHubIDOffline(t *testing.T) {
+	cache := t.TempDir()
+	if err := golden.MakeHubCache(cache, "Salesforce/blip-image-captioning-large", "blip-tiny-a"); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HF_HOME", filepath.Dir(cache)) // ignored: HF_HUB_CACHE wins
+	t.Setenv("HF_HUB_CACHE", cache)
+	t.Setenv("HF_HUB_OFFLINE", "1")
+	var out, errOut bytes.Buffer
+	// No -model: the default is the hub id.
+	if code := run(context.Background(), []string{"-json", golden.Path("images/chelsea.png")}, nil, &out, &errOut, false); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var r result
+	json.Unmarshal(out.Bytes(), &r)
+	if want := []int{30522, 11784, 7154, 11784, 7154, 11784, 22712, 16577, 102}; !slices.Equal(r.IDs, want) {
+		t.Errorf("ids %v, want %v", r.IDs, want)
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"-model", "acme/absent", golden.Path("images/chelsea.png")}, nil, &out, &errOut, false); code != 1 {
+		t.Errorf("an uncached model offline: exit %d", code)
 	}
 }
