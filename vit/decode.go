@@ -24,6 +24,9 @@ const DefaultMaxPixels = 2 * 89_478_485
 // ErrImage is wrapped by every error about an image that cannot be used.
 var ErrImage = errors.New("bad image")
 
+// ErrTooLarge is wrapped by the error for an image over the pixel limit.
+var ErrTooLarge = errors.New("image too large")
+
 // ImageError says why an image could not be decoded.
 type ImageError struct {
 	Format string // "jpeg", "png", ... when recognised
@@ -67,7 +70,7 @@ func DecodeBytes(data []byte, maxPixels int) (*RGB, error) {
 		return nil, &ImageError{Format: format, Err: fmt.Errorf("empty image (%dx%d)", cfg.Width, cfg.Height)}
 	}
 	if int64(cfg.Width)*int64(cfg.Height) > int64(maxPixels) {
-		return nil, &ImageError{Format: format, Err: fmt.Errorf("%dx%d is more than the %d-pixel limit", cfg.Width, cfg.Height, maxPixels)}
+		return nil, &ImageError{Format: format, Err: fmt.Errorf("%dx%d is more than the %d-pixel limit: %w", cfg.Width, cfg.Height, maxPixels, ErrTooLarge)}
 	}
 	img, format, err := image.Decode(bytes.NewReader(data))
 	if err != nil {

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/imagesemantics/blipgo/internal/golden"
+)
+
+// TestPageInChromium drives the page in headless Chromium: choose two images, press Generate
+// Semantics, read the captions, press Clear. It saves a screenshot for people to look at, in
+// $BLIPGO_SCREENSHOTS (default: the system temporary folder). Without Chromium it is skipped,
+// unless BLIPGO_BROWSER_TEST=1 (set by .ci/run, which installs it) makes that a failure.
+func TestPageInChromium(t *testing.T) {
+	browser, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("BLIPGO_BROWSER_TEST") == "1" {
+			t.Fatal("chromium not found (apt-get install chromium chromium-driver)")
+		}
+		t.Skip("chromium not installed")
+	}
+	_, ts := testServer(t, defaultConfig())
+	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1100, 900))
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(alloc)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+
+	images := []string{golden.Path("images/chelsea.png"), golden.Path("images/coffee.png")}
+	do := func(what string, a chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, a); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(sel))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+	do("open the page", chromedp.Navigate(ts.URL+"/"))
+	title, err := chromedp.Run(ctx, chromedp.Title())
+	if err != nil {
+		t.Fatal(err)
+	}
+	do("wait for the page", chromedp.WaitVisible("#generate"))
+	do("choose images", chromedp.SetUploadFiles("#image", images))
+	do("wait for previews", chromedp.WaitVisible("#results .card img"))
+	do("press Generate Semantics", chromedp.Click("#generate"))
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelectorAll("#results .caption").length === 2 &&
+		[...document.querySelectorAll("#results .caption")].every(c => c.textContent !== "" && c.textContent !== "…") &&
+		!document.getElementById("generate").disabled`)); err != nil {
+		t.Fatalf("waiting for captions: %v", err)
+	}
+	caption0 := text("#results .card:nth-child(1) .caption")
+	caption1 := text("#results .card:nth-child(2) .caption")
+	meta0 := text("#results .card:nth-child(1) .meta")
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100 makes a PNG
+	if err != nil {
+		t.Fatal(err)
+	}
+	if title != "Image Semantics" {
+		t.Errorf("title %q", title)
+	}
+	cases, _ := golden.Load()
+	want := map[string]string{}
+	for _, g := range cases.Generate {
+		if g.Model == "blip-tiny-a" && g.Name == "default" {
+			want[g.Image] = g.Text
+		}
+	}
+	if caption0 != want["chelsea"] || caption1 != want["coffee"] {
+		t.Errorf("captions %q, %q; want %q, %q", caption0, caption1, want["chelsea"], want["coffee"])
+	}
+	if !strings.Contains(meta0, "chelsea.png") || !strings.HasSuffix(meta0, " s") {
+		t.Errorf("time not shown: %q", meta0)
+	}
+	dir := os.Getenv("BLIPGO_SCREENSHOTS")
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	path := filepath.Join(dir, "blipgo-server-page.png")
+	if err := os.WriteFile(path, shot, 0o644); err != nil {
+		t.Error(err)
+	} else {
+		t.Logf("screenshot: %s", path)
+	}
+
+	do("press Clear", chromedp.Click("#clear"))
+	cards, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#results .card").length`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fileValue, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("image").value`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cards != 0 || fileValue != "" {
+		t.Errorf("after Clear: %d cards, file input %q", cards, fileValue)
+	}
+}
