@@ -159,6 +159,20 @@ func TestCaptionAPIErrors(t *testing.T) {
 			}
 		})
 	}
+	t.Run("multipart upload too large", func(t *testing.T) {
+		body, ct := multipartBody(t, make([]byte, 500_000), nil)
+		status, out := post(t, ts.URL+"/api/caption", ct, body)
+		if status != 413 {
+			t.Errorf("%d %v", status, out)
+		}
+	})
+	t.Run("multipart without image", func(t *testing.T) {
+		body, ct := multipartBody(t, nil, map[string]string{"beams": "2"})
+		status, out := post(t, ts.URL+"/api/caption", ct, body)
+		if status != 400 || !strings.Contains(out["error"].(string), `no "image" field`) {
+			t.Errorf("%d %v", status, out)
+		}
+	})
 	t.Run("queue full", func(t *testing.T) {
 		// Occupy every worker and queue place, as long requests would.
 		for i := 0; i < cap(s.queue); i++ {
