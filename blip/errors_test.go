@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"image"
 	"os"
 	"path/filepath"
 	"strings"
@@ -181,6 +182,17 @@ func TestCaptionErrors(t *testing.T) {
 		os.WriteFile(p, []byte("\x89PNG\r\n\x1a\nbroken"), 0o644)
 		if _, err := m.CaptionFile(context.Background(), p); err == nil || !strings.Contains(err.Error(), p) {
 			t.Errorf("error %v does not name the file", err)
+		}
+	})
+	t.Run("nil and empty images", func(t *testing.T) {
+		if _, err := m.Caption(context.Background(), nil); !errors.Is(err, vit.ErrImage) {
+			t.Errorf("nil image: %v", err)
+		}
+		if _, err := m.Caption(context.Background(), image.NewRGBA(image.Rect(0, 0, 0, 5))); !errors.Is(err, vit.ErrImage) {
+			t.Errorf("empty image: %v", err)
+		}
+		if cs, err := m.CaptionBatch(context.Background(), nil); err != nil || len(cs) != 0 {
+			t.Errorf("empty batch: %v %v", cs, err)
 		}
 	})
 	t.Run("closed", func(t *testing.T) {

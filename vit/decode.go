@@ -81,6 +81,9 @@ func DecodeBytes(data []byte, maxPixels int) (*RGB, error) {
 
 // FromImage converts an already decoded image to RGB (no EXIF is available from it).
 func FromImage(img image.Image) (*RGB, error) {
+	if img == nil {
+		return nil, &ImageError{Err: errors.New("nil image")}
+	}
 	b := img.Bounds()
 	if b.Dx() <= 0 || b.Dy() <= 0 {
 		return nil, &ImageError{Err: fmt.Errorf("empty image (%dx%d)", b.Dx(), b.Dy())}
