@@ -38,19 +38,11 @@ type fakeHub struct {
 }
 
 func newFakeHub(t *testing.T, model, repo string) *fakeHub {
-	f := &fakeHub{t: t, files: map[string][]byte{}, repo: repo, cutOnce: map[string]bool{}}
-	dir := golden.Path("models", model)
-	entries, err := os.ReadDir(dir)
+	files, err := golden.ModelFiles(model)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.files[e.Name()] = b
-	}
+	f := &fakeHub{t: t, files: files, repo: repo, cutOnce: map[string]bool{}}
 	f.cdn = httptest.NewServer(http.HandlerFunc(f.serveCDN))
 	f.hub = httptest.NewServer(http.HandlerFunc(f.serveHub))
 	t.Cleanup(func() { f.hub.Close(); f.cdn.Close() })

@@ -219,19 +219,30 @@ func Top2Gap(scores []float32) float64 {
 	return a - b
 }
 
+// ModelFiles returns the files of a golden model folder by name.
+func ModelFiles(model string) (map[string][]byte, error) {
+	src := Path("models", model)
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{}
+	for _, e := range entries {
+		if files[e.Name()], err = os.ReadFile(filepath.Join(src, e.Name())); err != nil {
+			return nil, err
+		}
+	}
+	return files, nil
+}
+
 // CopyModel copies a golden model folder into dir, so that a test can damage the copy.
 func CopyModel(name, dir string) error {
-	src := Path("models", name)
-	entries, err := os.ReadDir(src)
+	files, err := ModelFiles(name)
 	if err != nil {
 		return err
 	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+	for n, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, n), b, 0o644); err != nil {
 			return err
 		}
 	}
@@ -251,22 +262,17 @@ func MakeHubCache(cache, repo, model string) error {
 			return err
 		}
 	}
-	src := Path("models", model)
-	entries, err := os.ReadDir(src)
+	files, err := ModelFiles(model)
 	if err != nil {
 		return err
 	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			return err
-		}
+	for name, b := range files {
 		sum := sha256.Sum256(b)
 		blob := hex.EncodeToString(sum[:])
 		if err := os.WriteFile(filepath.Join(folder, "blobs", blob), b, 0o644); err != nil {
 			return err
 		}
-		if err := os.Symlink(filepath.Join("..", "..", "blobs", blob), filepath.Join(snap, e.Name())); err != nil {
+		if err := os.Symlink(filepath.Join("..", "..", "blobs", blob), filepath.Join(snap, name)); err != nil {
 			return err
 		}
 	}
