@@ -15,14 +15,16 @@ func GELU(p *Pool, x []float32) {
 
 // Softmax replaces x by softmax(x), in float32 after subtracting the maximum (e^x by a float32
 // polynomial, about 1 ulp).
-func Softmax(x []float32) {
+func Softmax(x []float32) { ScaledSoftmax(x, 1) }
+
+// ScaledSoftmax replaces x by softmax(scale·x) for scale > 0: attention's
+// softmax(q·kᵀ/√d) without a separate pass to scale the scores.
+func ScaledSoftmax(x []float32, scale float32) {
 	if len(x) == 0 {
 		return
 	}
-	inv := 1 / kernels.ExpShiftSum(x, kernels.Max(x))
-	for i := range x {
-		x[i] *= inv
-	}
+	// max(scale·x) = scale·max(x) exactly, as multiplying by a positive float is monotonic.
+	kernels.Scale(x, 1/kernels.ExpShiftSum(x, scale, kernels.Max(x)*scale))
 }
 
 // LogSoftmax replaces x by log(softmax(x)), with the normaliser summed in float64.

@@ -75,10 +75,7 @@ func (a *Attention) ForwardKV(p *Pool, dst, q Heads, kv *KV, t int, scratch []fl
 				if a.Causal {
 					seen = s - t + i + 1
 				}
-				for j := range row[:seen] {
-					row[j] *= a.Scale
-				}
-				Softmax(row[:seen])
+				ScaledSoftmax(row[:seen], a.Scale)
 				clear(row[seen:])
 			}
 			kv.V[h].MatMul(nil, dst.Data[off:], dst.Stride, scores, s, t)

@@ -72,10 +72,10 @@ func pack(p *Pool, arena *Arena, kern kernels.Kernel, b []float32, n, k, ldb int
 // MatMul computes C[M, N] = A[M, K]·Bᵀ, A[i, k] = a[i*lda+k], C[i, j] = c[i*ldc+j]. Work is
 // split over panels of N across the pool; each tile of C is written by one worker.
 //
-// The kernel reads A by rows. A single row block (decode steps) is read in place; taller A is
-// first copied, one kcBlock slice at a time, into rows of stride aStride: row strides that are
-// multiples of 4 KiB (hidden sizes 1024, 3072, ...) would map a tile's rows onto the same L1
-// sets and halve the kernel's speed.
+// The kernel reads A by rows, in place, unless a tall A has a row stride that is a multiple of
+// 2 KiB (hidden sizes 1024, 3072, ...): a tile's rows would then share a few L1 sets and halve
+// the kernel's speed, so such an A is first copied, one kcBlock slice at a time, into rows of
+// stride aStride.
 func (pm *Packed) MatMul(p *Pool, c []float32, ldc int, a []float32, lda int, m int) {
 	if m == 0 || pm.N == 0 {
 		return
@@ -94,7 +94,7 @@ func (pm *Packed) MatMul(p *Pool, c []float32, ldc int, a []float32, lda int, m 
 	np := panels(pm.N, nr)
 	fullPanels := pm.N / nr
 	var apack []float32
-	if m > mr {
+	if m > mr && (lda*4)%2048 == 0 {
 		apack = make([]float32, m*aStride)
 	}
 	for kc0 := 0; kc0 < pm.K; kc0 += kcBlock {

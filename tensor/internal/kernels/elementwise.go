@@ -19,19 +19,30 @@ func Max(x []float32) float32 {
 	return m
 }
 
-// ExpShiftSum replaces x[i] by e^(x[i]-shift) and returns their sum.
-func ExpShiftSum(x []float32, shift float32) float32 {
+// ExpShiftSum replaces x[i] by e^(x[i]·scale - shift) and returns their sum.
+func ExpShiftSum(x []float32, scale, shift float32) float32 {
 	var sum float32
 	n := vectorPrefix(len(x))
 	if n > 0 {
-		sum = expSumVec(x[:n], shift)
+		sum = expSumVec(x[:n], scale, shift)
 	}
 	for i := n; i < len(x); i++ {
-		e := Exp32(x[i] - shift)
+		e := Exp32(x[i]*scale - shift)
 		x[i] = e
 		sum += e
 	}
 	return sum
+}
+
+// Scale multiplies x by s in place.
+func Scale(x []float32, s float32) {
+	n := vectorPrefix(len(x))
+	if n > 0 {
+		scaleVec(x[:n], s)
+	}
+	for i := n; i < len(x); i++ {
+		x[i] *= s
+	}
 }
 
 // GELU applies x/2 · (1 + erf(x/√2)) in place.

@@ -7,10 +7,10 @@ import (
 )
 
 // scalar twins of the vector paths, applied to a copy.
-func scalarExpSum(x []float32, shift float32) float32 {
+func scalarExpSum(x []float32, scale, shift float32) float32 {
 	var s float32
 	for i, v := range x {
-		x[i] = Exp32(v - shift)
+		x[i] = Exp32(v*scale - shift)
 		s += x[i]
 	}
 	return s
@@ -33,9 +33,16 @@ func TestElementwiseMatchScalar(t *testing.T) {
 			t.Fatalf("n %d: Max %v, want %v", n, m, want)
 		}
 		a, b := append([]float32(nil), x...), append([]float32(nil), x...)
-		sa, sb := ExpShiftSum(a, m), scalarExpSum(b, m)
+		sa, sb := ExpShiftSum(a, 0.5, m*0.5), scalarExpSum(b, 0.5, m*0.5)
 		if math.Abs(float64(sa-sb)) > 1e-5*float64(sb) {
 			t.Fatalf("n %d: sum %v, scalar %v", n, sa, sb)
+		}
+		c := append([]float32(nil), x...)
+		Scale(c, 0.125)
+		for i := range c {
+			if c[i] != x[i]*0.125 {
+				t.Fatalf("n %d: scale[%d] %v, want %v", n, i, c[i], x[i]*0.125)
+			}
 		}
 		for i := range a {
 			if math.Abs(float64(a[i]-b[i])) > 2e-7*float64(b[i])+1e-37 {
@@ -88,7 +95,7 @@ func FuzzExpShiftSum(f *testing.F) {
 		}
 		m := Max(x)
 		a, b := append([]float32(nil), x...), append([]float32(nil), x...)
-		sa, sb := ExpShiftSum(a, m), scalarExpSum(b, m)
+		sa, sb := ExpShiftSum(a, 1, m), scalarExpSum(b, 1, m)
 		if math.Abs(float64(sa-sb)) > 1e-5*float64(sb) {
 			t.Fatalf("sum %v, scalar %v", sa, sb)
 		}

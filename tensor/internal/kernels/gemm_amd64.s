@@ -1855,12 +1855,13 @@ loop_max:
 	VZEROUPPER
 	RET
 
-// func expSumAVX512(x *float32, n int, shift float32) float32
+// func expSumAVX512(x *float32, n int, scale, shift float32) float32
 TEXT ·expSumAVX512(SB), NOSPLIT, $0-28
 	MOVQ x+0(FP), SI
 	MOVQ n+8(FP), CX
 	SHRQ $4, CX
-	VBROADCASTSS shift+16(FP), Z20
+	VBROADCASTSS scale+16(FP), Z19
+	VBROADCASTSS shift+20(FP), Z20
 	MOVL $0xc2aeac4f, AX
 	VPBROADCASTD AX, Z21
 	MOVL $0x3fb8aa3b, AX
@@ -1886,6 +1887,7 @@ TEXT ·expSumAVX512(SB), NOSPLIT, $0-28
 	VPXORD Z0, Z0, Z0
 loop_exp:
 	VMOVUPS (SI), Z1
+	VMULPS Z19, Z1, Z1
 	VSUBPS Z20, Z1, Z1
 	VMAXPS Z21, Z1, Z1
 	VMULPS Z22, Z1, Z2
@@ -1916,6 +1918,21 @@ loop_exp:
 	VPERMILPS $0xb1, X0, X1
 	VADDPS X1, X0, X0
 	MOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func scaleAVX512(x *float32, n int, s float32)
+TEXT ·scaleAVX512(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	SHRQ $4, CX
+	VBROADCASTSS s+16(FP), Z1
+loop_scale:
+	VMULPS (SI), Z1, Z0
+	VMOVUPS Z0, (SI)
+	ADDQ $64, SI
+	DECQ CX
+	JNZ loop_scale
 	VZEROUPPER
 	RET
 

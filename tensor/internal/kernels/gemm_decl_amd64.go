@@ -6,7 +6,8 @@ package kernels
 
 // Implemented in gemm_amd64.s.
 func maxAVX512(x *float32, n int) float32
-func expSumAVX512(x *float32, n int, shift float32) float32
+func expSumAVX512(x *float32, n int, scale, shift float32) float32
+func scaleAVX512(x *float32, n int, s float32)
 func geluAVX512(x *float32, n int)
 func avx512x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
 func avx512x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)

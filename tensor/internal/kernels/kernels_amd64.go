@@ -50,7 +50,8 @@ func vectorPrefix(n int) int {
 }
 
 func maxVec(x []float32) float32 { return maxAVX512(unsafe.SliceData(x), len(x)) }
-func expSumVec(x []float32, shift float32) float32 {
-	return expSumAVX512(unsafe.SliceData(x), len(x), shift)
+func expSumVec(x []float32, scale, shift float32) float32 {
+	return expSumAVX512(unsafe.SliceData(x), len(x), scale, shift)
 }
-func geluVec(x []float32) { geluAVX512(unsafe.SliceData(x), len(x)) }
+func scaleVec(x []float32, s float32) { scaleAVX512(unsafe.SliceData(x), len(x), s) }
+func geluVec(x []float32)             { geluAVX512(unsafe.SliceData(x), len(x)) }

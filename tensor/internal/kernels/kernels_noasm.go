@@ -8,7 +8,8 @@ var (
 	best      = available[0]
 )
 
-func vectorPrefix(int) int                 { return 0 }
-func maxVec([]float32) float32             { panic("unreachable") }
-func expSumVec([]float32, float32) float32 { panic("unreachable") }
-func geluVec([]float32)                    { panic("unreachable") }
+func vectorPrefix(int) int                          { return 0 }
+func maxVec([]float32) float32                      { panic("unreachable") }
+func expSumVec([]float32, float32, float32) float32 { panic("unreachable") }
+func scaleVec([]float32, float32)                   { panic("unreachable") }
+func geluVec([]float32)                             { panic("unreachable") }
