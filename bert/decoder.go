@@ -65,19 +65,19 @@ func (d *Decoder) TiedWeights() [][]string {
 
 // Prepare packs every linear layer's weights for the matrix-product kernel; done receives each
 // unpacked weight the decoder no longer references.
-func (d *Decoder) Prepare(p *tensor.Pool, arena *tensor.Arena, done func([]float32)) {
+func (d *Decoder) Prepare(p *tensor.Pool, arena *tensor.Arena, prec tensor.Precision, done func([]float32)) {
 	for i := range d.Layers {
 		l := &d.Layers[i]
 		for _, a := range []*Attention{&l.Attention, &l.CrossAttention} {
 			for _, lin := range []*tensor.Linear{&a.Self.Query, &a.Self.Key, &a.Self.Value, &a.Output.Dense} {
-				lin.Prepare(p, arena, done)
+				lin.Prepare(p, arena, prec, done)
 			}
 		}
-		l.FeedForward.Intermediate.Dense.Prepare(p, arena, done)
-		l.FeedForward.Output.Dense.Prepare(p, arena, done)
+		l.FeedForward.Intermediate.Dense.Prepare(p, arena, prec, done)
+		l.FeedForward.Output.Dense.Prepare(p, arena, prec, done)
 	}
-	d.Head.Transform.Dense.Prepare(p, arena, done)
-	d.Head.Decoder.Prepare(p, arena, done)
+	d.Head.Transform.Dense.Prepare(p, arena, prec, done)
+	d.Head.Decoder.Prepare(p, arena, prec, done)
 }
 
 // Cross holds the cross-attention keys and values of one image for every layer, packed per

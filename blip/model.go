@@ -54,7 +54,13 @@ type LoadOption func(*loadSettings)
 type loadSettings struct {
 	threads, maxPixels int
 	hub                hub.Options
+	precision          tensor.Precision
 }
+
+// BFloat16 computes every linear layer with bfloat16 weights and activations (float32
+// accumulation): about twice as fast on CPUs with AVX512-BF16 and half the weight memory, but
+// no longer transformers' float32 results; see the README for how often captions still agree.
+func BFloat16() LoadOption { return func(s *loadSettings) { s.precision = tensor.BFloat16 } }
 
 // Threads bounds the goroutines each call computes with; n <= 0 means GOMAXPROCS.
 func Threads(n int) LoadOption { return func(s *loadSettings) { s.threads = n } }
@@ -148,8 +154,8 @@ func Load(dir string, opts ...LoadOption) (*Model, error) {
 	// Pack the weights once for the matrix-product kernels, releasing each mapped weight as
 	// soon as its packed copy exists so the process never holds both.
 	m.arena = tensor.NewArena()
-	m.Vision.Prepare(m.pool, m.arena, m.weights.Release)
-	m.Decoder.Prepare(m.pool, m.arena, m.weights.Release)
+	m.Vision.Prepare(m.pool, m.arena, ls.precision, m.weights.Release)
+	m.Decoder.Prepare(m.pool, m.arena, ls.precision, m.weights.Release)
 	return m, nil
 }
 

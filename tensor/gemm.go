@@ -22,6 +22,9 @@ type Packed struct {
 	N, K   int
 	kernel kernels.Kernel
 	data   []float32
+	// bf16 and words replace kernel and data for a BFloat16 layer.
+	bf16  *kernels.BF16
+	words []uint32
 }
 
 func panels(n, nr int) int { return (n + nr - 1) / nr }
@@ -88,6 +91,10 @@ func (pm *Packed) MatMul(p *Pool, c []float32, ldc int, a []float32, lda int, m 
 	}
 	if len(a) < (m-1)*lda+pm.K || len(c) < (m-1)*ldc+pm.N {
 		panic(fmt.Sprintf("tensor: matmul %dx%dx%d with a %d (lda %d), c %d (ldc %d)", m, pm.K, pm.N, len(a), lda, len(c), ldc))
+	}
+	if pm.bf16 != nil {
+		pm.matMulBF16(p, c, ldc, a, lda, m)
+		return
 	}
 	kern := pm.kernel
 	mr, nr := kern.MR, kern.NR

@@ -35,14 +35,19 @@ func (l *Linear) In() int {
 // Out is the number of output features.
 func (l *Linear) Out() int { return l.Weight.Shape[0] }
 
-// Prepare packs the weight into the arena (the Go heap when nil); done, when not nil,
-// receives the unpacked values the layer no longer needs (a loader can release their memory).
-func (l *Linear) Prepare(p *Pool, arena *Arena, done func([]float32)) {
+// Prepare packs the weight for products in the given precision, into the arena (the Go heap
+// when nil); done, when not nil, receives the unpacked values the layer no longer needs (a
+// loader can release their memory).
+func (l *Linear) Prepare(p *Pool, arena *Arena, prec Precision, done func([]float32)) {
 	if l.packed != nil {
 		return
 	}
 	w := l.Weight.Data
-	l.packed = pack(p, arena, kernels.Best(), w, l.Out(), l.In(), l.In(), false)
+	if prec == BFloat16 {
+		l.packed = packBF16(p, arena, kernels.BestBF16(), w, l.Out(), l.In(), l.In())
+	} else {
+		l.packed = pack(p, arena, kernels.Best(), w, l.Out(), l.In(), l.In(), false)
+	}
 	l.Weight.Data = nil
 	if done != nil {
 		done(w)

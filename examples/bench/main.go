@@ -7,6 +7,9 @@
 // encoder, decoding tokens and detokenizing. vision_s times the vision encoder alone on the
 // already preprocessed image. With -tokens N every caption decodes exactly N new tokens,
 // ignoring the end token, so that timings compare across models and machines.
+//
+// BLIPGO_PRECISION=bfloat16 in the environment loads the model with blip.BFloat16 (opt-in
+// bfloat16 products) instead of float32.
 package main
 
 import (
@@ -54,15 +57,23 @@ func main() {
 func run(model, imagePath string, reps, threads, tokens int) error {
 	ctx := context.Background()
 	start := time.Now()
-	m, err := blip.Load(model, blip.Threads(threads))
+	opts := []blip.LoadOption{blip.Threads(threads)}
+	switch prec := os.Getenv("BLIPGO_PRECISION"); prec {
+	case "", "float32":
+	case "bfloat16":
+		opts = append(opts, blip.BFloat16())
+	default:
+		return fmt.Errorf("BLIPGO_PRECISION=%q: want float32 or bfloat16", prec)
+	}
+	m, err := blip.Load(model, opts...)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
 	r := report{LoadS: time.Since(start).Seconds()}
-	var opts []blip.Option
+	var copts []blip.Option
 	if tokens > 0 {
-		opts = append(opts, blip.MaxNewTokens(tokens), blip.IgnoreEOS())
+		copts = append(copts, blip.MaxNewTokens(tokens), blip.IgnoreEOS())
 	}
 	data, err := os.ReadFile(imagePath)
 	if err != nil {
@@ -88,7 +99,7 @@ func run(model, imagePath string, reps, threads, tokens int) error {
 		if err != nil {
 			return err
 		}
-		c, err := m.Caption(ctx, img, opts...)
+		c, err := m.Caption(ctx, img, copts...)
 		if err != nil {
 			return err
 		}

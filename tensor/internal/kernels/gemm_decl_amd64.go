@@ -29,6 +29,22 @@ func avx2x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool
 func avx2x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
 func avx2x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
 func avx2x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+func bf16x1(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+func bf16x2(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+func bf16x3(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+func bf16x4(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+func bf16x5(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+func bf16x6(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+func bf16x7(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+func bf16x8(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+func bf16x9(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+func bf16x10(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+func bf16x11(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+func bf16x12(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+func bf16x13(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+func bf16x14(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+
+var bf16Table = []bf16Kernel{bf16x1, bf16x2, bf16x3, bf16x4, bf16x5, bf16x6, bf16x7, bf16x8, bf16x9, bf16x10, bf16x11, bf16x12, bf16x13, bf16x14}
 
 var avx512Table = []asmKernel{avx512x1, avx512x2, avx512x3, avx512x4, avx512x5, avx512x6, avx512x7, avx512x8, avx512x9, avx512x10, avx512x11, avx512x12, avx512x13, avx512x14}
 

@@ -10,6 +10,20 @@ import (
 
 type asmKernel func(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
 
+type bf16Kernel func(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+
+func detectBF16() BF16 {
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BF16 {
+		return BF16{Name: "avx512-bf16", MR: 14, NR: 32, Micro: func(mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool) {
+			if mr < 1 || mr > 14 || kp < 1 || len(a) < (mr-1)*lda+kp || len(b) < kp*32 || len(c) < (mr-1)*ldc+32 {
+				panic("kernels: bf16 micro-kernel called out of bounds")
+			}
+			bf16Table[mr-1](kp, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, accumulate)
+		}}
+	}
+	return GenericBF16(4, 16)
+}
+
 // wrap turns a table of per-mr assembly kernels into a Micro, checking the slice bounds the
 // assembly relies on (a programmer error panics here, never a wild write).
 func wrap(table []asmKernel, mrMax, nr int) Micro {
@@ -36,6 +50,7 @@ func detect() []Kernel {
 var (
 	available = detect()
 	best      = available[0]
+	bestBF16  = detectBF16()
 )
 
 // hasAVX512 selects the vector element-wise kernels; read-only after start.

@@ -6,6 +6,7 @@ package kernels
 var (
 	available = []Kernel{Generic(4, 16)}
 	best      = available[0]
+	bestBF16  = GenericBF16(4, 16)
 )
 
 func vectorPrefix(int) int                          { return 0 }

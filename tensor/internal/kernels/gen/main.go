@@ -69,6 +69,17 @@ func declarations() string {
 			fmt.Fprintf(&b, "func %sx%d(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)\n", f.name, mr)
 		}
 	}
+	for mr := 1; mr <= bf16MaxMR; mr++ {
+		fmt.Fprintf(&b, "func bf16x%d(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)\n", mr)
+	}
+	b.WriteString("\nvar bf16Table = []bf16Kernel{")
+	for mr := 1; mr <= bf16MaxMR; mr++ {
+		if mr > 1 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "bf16x%d", mr)
+	}
+	b.WriteString("}\n")
 	for _, f := range families {
 		fmt.Fprintf(&b, "\nvar %sTable = []asmKernel{", f.name)
 		for mr := 1; mr <= f.maxMR; mr++ {
@@ -90,6 +101,9 @@ func generate() string {
 		for mr := 1; mr <= f.maxMR; mr++ {
 			kernel(&b, f, mr)
 		}
+	}
+	for mr := 1; mr <= bf16MaxMR; mr++ {
+		bf16Kernel(&b, mr)
 	}
 	elementwise(&b)
 	return b.String()
@@ -333,6 +347,94 @@ func elementwise(b *strings.Builder) {
 	w("ADDQ $64, SI")
 	w("DECQ CX")
 	w("JNZ loop_gelu")
+	w("VZEROUPPER")
+	w("RET")
+}
+
+// bf16MaxMR is the tallest tile of the bfloat16 kernels (AVX512-BF16, opt-in).
+const bf16MaxMR = 14
+
+// vdpbf16ps encodes VDPBF16PS zmm(dst), zmm(src1), zmm(src2): for each float32 lane,
+// dst += src1.bf16[0]·src2.bf16[0] + src1.bf16[1]·src2.bf16[1]. The Go assembler does not know
+// the instruction, so it is written as its EVEX bytes (EVEX.512.F3.0F38.W0 52 /r).
+func vdpbf16ps(dst, src1, src2 int) string {
+	inv := func(bit int) int { return bit ^ 1 }
+	p0 := inv(dst>>3&1)<<7 | inv(src2>>4&1)<<6 | inv(src2>>3&1)<<5 | inv(dst>>4&1)<<4 | 0b10
+	p1 := (^src1&0xf)<<3 | 1<<2 | 0b10
+	p2 := 1<<6 | inv(src1>>4&1)<<3
+	modrm := 0xc0 | (dst&7)<<3 | src2&7
+	return fmt.Sprintf("BYTE $0x62; BYTE $0x%02x; BYTE $0x%02x; BYTE $0x%02x; BYTE $0x52; BYTE $0x%02x // VDPBF16PS Z%d, Z%d, Z%d",
+		p0, p1, p2, modrm, src2, src1, dst)
+}
+
+// bf16Kernel writes the bfloat16 kernel of mr rows: the fp32 AVX-512 kernel's structure over
+// pairs of k. A holds, per row, kp uint32 words each packing bf16(A[r][2p]) (low half) and
+// bf16(A[r][2p+1]); B panels hold kp rows of 32 such words (one per column); C is float32.
+func bf16Kernel(b *strings.Builder, mr int) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, "\t"+format+"\n", args...) }
+	bases := []string{"SI", "R10", "R11", "R12", "R13"}
+	rowAddr := func(r int) string {
+		base := bases[r/3]
+		switch r % 3 {
+		case 0:
+			return "(" + base + ")"
+		case 1:
+			return "(" + base + ")(R8*1)"
+		}
+		return "(" + base + ")(R8*2)"
+	}
+	nBases := (mr + 2) / 3
+	name := fmt.Sprintf("bf16x%d", mr)
+	fmt.Fprintf(b, "\n// func %s(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)\n", name)
+	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-49\n", name)
+	w("MOVQ kp+0(FP), CX")
+	w("MOVQ a+8(FP), SI")
+	w("MOVQ lda+16(FP), R8")
+	w("SHLQ $2, R8")
+	w("MOVQ b+24(FP), DI")
+	w("MOVQ c+32(FP), DX")
+	w("MOVQ ldc+40(FP), R9")
+	w("SHLQ $2, R9")
+	for i := 1; i < nBases; i++ {
+		w("LEAQ (%s)(R8*2), %s", bases[i-1], bases[i])
+		w("ADDQ R8, %s", bases[i])
+	}
+	for r := 0; r < 2*mr; r++ {
+		w("VPXORD Z%d, Z%d, Z%d", r, r, r)
+	}
+	fmt.Fprintf(b, "loop_%s:\n", name)
+	w("VMOVUPS (DI), Z28")
+	w("VMOVUPS 64(DI), Z29")
+	for r := 0; r < mr; r++ {
+		w("VPBROADCASTD %s, Z30", rowAddr(r))
+		w(vdpbf16ps(2*r, 30, 28))
+		w(vdpbf16ps(2*r+1, 30, 29))
+	}
+	for i := 0; i < nBases; i++ {
+		w("ADDQ $4, %s", bases[i])
+	}
+	w("ADDQ $128, DI")
+	w("DECQ CX")
+	w("JNZ loop_%s", name)
+	w("MOVBQZX accumulate+48(FP), AX")
+	w("TESTQ AX, AX")
+	w("JZ store_%s", name)
+	w("MOVQ DX, BX")
+	for r := 0; r < mr; r++ {
+		w("VADDPS (BX), Z%d, Z%d", 2*r, 2*r)
+		w("VADDPS 64(BX), Z%d, Z%d", 2*r+1, 2*r+1)
+		if r < mr-1 {
+			w("ADDQ R9, BX")
+		}
+	}
+	fmt.Fprintf(b, "store_%s:\n", name)
+	for r := 0; r < mr; r++ {
+		w("VMOVUPS Z%d, (DX)", 2*r)
+		w("VMOVUPS Z%d, 64(DX)", 2*r+1)
+		if r < mr-1 {
+			w("ADDQ R9, DX")
+		}
+	}
 	w("VZEROUPPER")
 	w("RET")
 }

@@ -1,0 +1,70 @@
+package tensor
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/imagesemantics/blipgo/tensor/internal/kernels"
+)
+
+func bf16Round(x float32) float32 { return math.Float32frombits(uint32(kernels.ToBF16(x)) << 16) }
+
+// TestMatMulBF16 checks the bfloat16 product against float64 sums of the bfloat16-rounded
+// inputs, at odd sizes (odd K pads a pair), with both kernels.
+func TestMatMulBF16(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 4))
+	for _, kern := range []kernels.BF16{kernels.BestBF16(), kernels.GenericBF16(4, 16)} {
+		for _, sz := range [][3]int{{1, 1, 1}, {3, 7, 5}, {17, 33, 40}, {15, 513, 33}, {1, 768, 100}} {
+			m, k, n := sz[0], sz[1], sz[2]
+			a, b := randSlice(r, m*k), randSlice(r, n*k)
+			p := NewPool(2)
+			pm := packBF16(p, nil, kern, b, n, k, k)
+			c := make([]float32, m*n)
+			pm.MatMul(p, c, n, a, k, m)
+			for i := 0; i < m; i++ {
+				for j := 0; j < n; j++ {
+					var want, mag float64
+					for q := 0; q < k; q++ {
+						v := float64(bf16Round(a[i*k+q])) * float64(bf16Round(b[j*k+q]))
+						want += v
+						mag += math.Abs(v)
+					}
+					if d := math.Abs(float64(c[i*n+j]) - want); d > 1e-5*mag+1e-6 {
+						t.Fatalf("%s %dx%dx%d: c[%d,%d] = %v, want %v", kern.Name, m, k, n, i, j, c[i*n+j], want)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestLinearBF16Close(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	l32 := Linear{Weight: FromData(randSlice(r, 64*96), 64, 96), Bias: FromData(randSlice(r, 64), 64)}
+	l16 := Linear{Weight: FromData(append([]float32(nil), l32.Weight.Data...), 64, 96), Bias: l32.Bias}
+	p := NewPool(2)
+	l32.Prepare(p, nil, Float32, nil)
+	l16.Prepare(p, nil, BFloat16, nil)
+	x := FromData(randSlice(r, 5*96), 5, 96)
+	y32, y16 := New(5, 64), New(5, 64)
+	l32.Forward(p, y32, x)
+	l16.Forward(p, y16, x)
+	for i := range y32.Data {
+		if d := math.Abs(float64(y32.Data[i] - y16.Data[i])); d > 0.1 {
+			t.Fatalf("bfloat16 result %v far from float32 %v", y16.Data[i], y32.Data[i])
+		}
+	}
+}
+
+func BenchmarkMatMulBF16(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	m, k, n := 577, 1024, 4096
+	a, w, c := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*n)
+	p := NewPool(0)
+	pm := packBF16(p, nil, kernels.BestBF16(), w, n, k, k)
+	for b.Loop() {
+		pm.MatMul(p, c, n, a, k, m)
+	}
+	b.ReportMetric(float64(2*m*k*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}

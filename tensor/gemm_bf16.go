@@ -1,0 +1,115 @@
+package tensor
+
+import (
+	"fmt"
+
+	"github.com/imagesemantics/blipgo/tensor/internal/kernels"
+)
+
+// Precision selects how a Linear layer's product is computed.
+type Precision int
+
+const (
+	// Float32 multiplies in float32: the default, matching transformers' float32 results.
+	Float32 Precision = iota
+	// BFloat16 rounds weights and activations to bfloat16 and accumulates in float32, twice as
+	// fast where the CPU has AVX512-BF16 and half the weight memory; opt-in, because it changes
+	// results (see the README for its agreement with float32 on the golden cases).
+	BFloat16
+)
+
+// kpBlock is kcBlock in bfloat16 pairs.
+const kpBlock = kcBlock / 2
+
+// aStride32 is the row stride, in words, of A's bfloat16 copy (not a multiple of 2 KiB).
+const aStride32 = kpBlock + 16
+
+// packBF16 packs B [n, k] (row stride ldb) as bfloat16 pairs for the bf16 kernel: for each block
+// of kpBlock pairs, for each panel of NR rows of N, kp×NR words.
+func packBF16(p *Pool, arena *Arena, kern kernels.BF16, b []float32, n, k, ldb int) *Packed {
+	nr := kern.NR
+	np := panels(n, nr)
+	kpairs := (k + 1) / 2
+	words := arena.alloc(np * nr * kpairs)
+	pm := &Packed{N: n, K: k, bf16: &kern, words: float32Bits(words)}
+	p.ForGrain(np, 1, func(lo, hi int) {
+		pair := make([]float32, 2)
+		for kp0 := 0; kp0 < kpairs; kp0 += kpBlock {
+			kp := min(kpBlock, kpairs-kp0)
+			for j := lo; j < hi; j++ {
+				dst := pm.words[kp0*np*nr+j*kp*nr:]
+				for c := 0; c < min(nr, n-j*nr); c++ {
+					row := b[(j*nr+c)*ldb : (j*nr+c)*ldb+k]
+					for q := 0; q < kp; q++ {
+						k0 := 2 * (kp0 + q)
+						pair[0], pair[1] = row[k0], 0
+						if k0+1 < k {
+							pair[1] = row[k0+1]
+						}
+						kernels.ToBF16Pairs(dst[q*nr+c:q*nr+c+1], pair)
+					}
+				}
+			}
+		}
+	})
+	return pm
+}
+
+// matMulBF16 is MatMul for bfloat16-packed B: each kpBlock slice of A is rounded to bfloat16
+// pairs (row stride aStride32) before the kernel runs over it.
+func (pm *Packed) matMulBF16(p *Pool, c []float32, ldc int, a []float32, lda int, m int) {
+	kern := *pm.bf16
+	mr, nr := kern.MR, kern.NR
+	np := panels(pm.N, nr)
+	kpairs := (pm.K + 1) / 2
+	fullPanels := pm.N / nr
+	apack := make([]uint32, m*aStride32)
+	for kp0 := 0; kp0 < kpairs; kp0 += kpBlock {
+		kp := min(kpBlock, kpairs-kp0)
+		p.ForGrain(m, 16, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				k0 := 2 * kp0
+				kernels.ToBF16Pairs(apack[i*aStride32:i*aStride32+kp], a[i*lda+k0:i*lda+min(pm.K, k0+2*kp)])
+			}
+		})
+		acc := kp0 > 0
+		bBlock := pm.words[kp0*np*nr:]
+		p.ForGrain(np, 1, func(lo, hi int) {
+			var tile []float32
+			for j := lo; j < hi; j++ {
+				b := bBlock[j*kp*nr : (j+1)*kp*nr]
+				for i0 := 0; i0 < m; i0 += mr {
+					rows := min(mr, m-i0)
+					ablk := apack[i0*aStride32:]
+					if j < fullPanels {
+						kern.Micro(rows, kp, ablk, aStride32, b, c[i0*ldc+j*nr:], ldc, acc)
+						continue
+					}
+					if tile == nil {
+						tile = make([]float32, mr*nr)
+					}
+					cols := pm.N - j*nr
+					if acc {
+						for r := 0; r < rows; r++ {
+							copy(tile[r*nr:r*nr+cols], c[(i0+r)*ldc+j*nr:])
+						}
+					}
+					kern.Micro(rows, kp, ablk, aStride32, b, tile, nr, acc)
+					for r := 0; r < rows; r++ {
+						copy(c[(i0+r)*ldc+j*nr:(i0+r)*ldc+j*nr+cols], tile[r*nr:])
+					}
+				}
+			}
+		})
+	}
+}
+
+func (pr Precision) String() string {
+	switch pr {
+	case Float32:
+		return "float32"
+	case BFloat16:
+		return "bfloat16"
+	}
+	return fmt.Sprintf("Precision(%d)", int(pr))
+}

@@ -1,0 +1,79 @@
+package kernels
+
+import "math"
+
+// The opt-in bfloat16 path: A and B rounded to bfloat16 and multiplied in pairs, accumulated in
+// float32 (AVX512-BF16's VDPBF16PS). Twice the fp32 rate where the CPU has it, at bfloat16's
+// 8-bit precision: callers must measure what it does to their results.
+
+// MicroBF16 computes an mr×NR float32 tile of C from mr rows of A and a panel of B, both
+// bfloat16 pairs (see ToBF16Pairs):
+//
+//	for p := range kp { for r := range mr { for j := range NR {
+//	    c[r*ldc+j] += lo(a[r*lda+p])·lo(b[p*NR+j]) + hi(a[r*lda+p])·hi(b[p*NR+j]) } } }
+//
+// starting from zero when accumulate is false.
+type MicroBF16 func(mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool)
+
+// BF16 is a bfloat16 kernel family.
+type BF16 struct {
+	Name   string
+	MR, NR int
+	Micro  MicroBF16
+}
+
+// BestBF16 is the fastest bfloat16 kernel: AVX512-BF16 assembly where the CPU has it, else the
+// pure-Go twin (correct, slow).
+func BestBF16() BF16 { return bestBF16 }
+
+// GenericBF16 is the pure-Go bfloat16 kernel.
+func GenericBF16(mr, nr int) BF16 {
+	return BF16{Name: "go-bf16", MR: mr, NR: nr, Micro: func(rows, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool) {
+		genericBF16(nr, rows, kp, a, lda, b, c, ldc, accumulate)
+	}}
+}
+
+func genericBF16(nr, mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool) {
+	for r := 0; r < mr; r++ {
+		row := c[r*ldc : r*ldc+nr]
+		if !accumulate {
+			clear(row)
+		}
+		for p := 0; p < kp; p++ {
+			alo, ahi := lo(a[r*lda+p]), hi(a[r*lda+p])
+			for j := range row {
+				bw := b[p*nr+j]
+				row[j] += alo * lo(bw)
+				row[j] += ahi * hi(bw)
+			}
+		}
+	}
+}
+
+func lo(w uint32) float32 { return math.Float32frombits(w << 16) }
+func hi(w uint32) float32 { return math.Float32frombits(w &^ 0xffff) }
+
+// ToBF16 rounds a float32 to bfloat16 bits, to nearest even (NaN stays NaN).
+func ToBF16(f float32) uint16 {
+	b := math.Float32bits(f)
+	if b&0x7fffffff > 0x7f800000 {
+		return uint16(b>>16) | 0x40
+	}
+	b += 0x7fff + (b>>16)&1
+	return uint16(b >> 16)
+}
+
+// ToBF16Pairs packs x (even length, or padded with a zero) into words of two bfloat16:
+// dst[p] = bf16(x[2p]) | bf16(x[2p+1])<<16.
+func ToBF16Pairs(dst []uint32, x []float32) {
+	for p := range dst {
+		var l, h float32
+		if 2*p < len(x) {
+			l = x[2*p]
+		}
+		if 2*p+1 < len(x) {
+			h = x[2*p+1]
+		}
+		dst[p] = uint32(ToBF16(l)) | uint32(ToBF16(h))<<16
+	}
+}

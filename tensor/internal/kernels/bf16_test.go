@@ -1,0 +1,92 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func TestToBF16(t *testing.T) {
+	for _, c := range []struct {
+		f    float32
+		want uint16
+	}{{1, 0x3f80}, {-2, 0xc000}, {1.00390625, 0x3f80}, {1.01171875, 0x3f82}, {float32(math.Inf(1)), 0x7f80}} {
+		if got := ToBF16(c.f); got != c.want {
+			t.Errorf("ToBF16(%v) = %#x, want %#x", c.f, got, c.want)
+		}
+	}
+	if got := ToBF16(float32(math.NaN())); got&0x7f80 != 0x7f80 || got&0x7f == 0 {
+		t.Errorf("NaN became %#x", got)
+	}
+}
+
+// runBF16 compares the bf16 kernel with its pure-Go twin on random bf16 data, C at an odd
+// offset and stride inside guard values.
+func runBF16(t testing.TB, k BF16, mr, kp, extra, offset int, accumulate bool, seed uint64) {
+	r := rand.New(rand.NewPCG(seed, 9))
+	lda := kp + extra
+	a, b := make([]uint32, mr*lda), make([]uint32, kp*k.NR)
+	rnd := func() float32 { return float32(r.NormFloat64()) }
+	for i := range a {
+		ToBF16Pairs(a[i:i+1], []float32{rnd(), rnd()})
+	}
+	for i := range b {
+		ToBF16Pairs(b[i:i+1], []float32{rnd(), rnd()})
+	}
+	ldc := k.NR + extra
+	size := offset + (mr-1)*ldc + k.NR + 5
+	got, want := make([]float32, size), make([]float32, size)
+	for i := range got {
+		got[i], want[i] = guard, guard
+	}
+	for row := 0; row < mr; row++ {
+		for j := 0; j < k.NR; j++ {
+			v := rnd()
+			got[offset+row*ldc+j], want[offset+row*ldc+j] = v, v
+		}
+	}
+	k.Micro(mr, kp, a, lda, b, got[offset:], ldc, accumulate)
+	genericBF16(k.NR, mr, kp, a, lda, b, want[offset:], ldc, accumulate)
+	for i := range got {
+		inTile := i >= offset && (i-offset)/ldc < mr && (i-offset)%ldc < k.NR
+		if !inTile {
+			if got[i] != guard {
+				t.Fatalf("%s mr %d: wrote outside the tile at %d", k.Name, mr, i)
+			}
+			continue
+		}
+		if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*math.Sqrt(float64(2*kp))*(1+math.Abs(float64(want[i]))) {
+			t.Fatalf("%s mr %d kp %d acc %v: c[%d] = %v, twin %v", k.Name, mr, kp, accumulate, i, got[i], want[i])
+		}
+	}
+}
+
+func TestBF16MatchesGeneric(t *testing.T) {
+	k := BestBF16()
+	t.Logf("bf16 kernel: %s", k.Name)
+	for mr := 1; mr <= k.MR; mr++ {
+		for _, kp := range []int{1, 2, 5, 64, 128} {
+			for _, acc := range []bool{false, true} {
+				runBF16(t, k, mr, kp, mr%4, mr%3, acc, uint64(mr*100+kp))
+			}
+		}
+	}
+}
+
+func FuzzBF16(f *testing.F) {
+	f.Add(uint8(3), uint16(7), uint8(1), uint8(2), true, uint64(1))
+	f.Fuzz(func(t *testing.T, mr uint8, kp uint16, extra, offset uint8, acc bool, seed uint64) {
+		k := BestBF16()
+		runBF16(t, k, int(mr)%k.MR+1, int(kp)%300+1, int(extra)%20, int(offset)%20, acc, seed)
+	})
+}
+
+func BenchmarkMicroBF16(b *testing.B) {
+	k := BestBF16()
+	kp := 128
+	a, bb, c := make([]uint32, kp*k.MR), make([]uint32, kp*k.NR), make([]float32, k.MR*k.NR)
+	for b.Loop() {
+		k.Micro(k.MR, kp, a, kp, bb, c, k.NR, true)
+	}
+	b.ReportMetric(float64(2*k.MR*k.NR*2*kp)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
