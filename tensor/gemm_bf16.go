@@ -33,20 +33,17 @@ func packBF16(p *Pool, arena *Arena, kern kernels.BF16, b []float32, n, k, ldb i
 	words := arena.alloc(np * nr * kpairs)
 	pm := &Packed{N: n, K: k, bf16: &kern, words: float32Bits(words)}
 	p.ForGrain(np, 1, func(lo, hi int) {
-		pair := make([]float32, 2)
+		row := make([]uint32, kpBlock)
 		for kp0 := 0; kp0 < kpairs; kp0 += kpBlock {
 			kp := min(kpBlock, kpairs-kp0)
 			for j := lo; j < hi; j++ {
 				dst := pm.words[kp0*np*nr+j*kp*nr:]
 				for c := 0; c < min(nr, n-j*nr); c++ {
-					row := b[(j*nr+c)*ldb : (j*nr+c)*ldb+k]
-					for q := 0; q < kp; q++ {
-						k0 := 2 * (kp0 + q)
-						pair[0], pair[1] = row[k0], 0
-						if k0+1 < k {
-							pair[1] = row[k0+1]
-						}
-						kernels.ToBF16Pairs(dst[q*nr+c:q*nr+c+1], pair)
+					src := b[(j*nr+c)*ldb:]
+					k0 := 2 * kp0
+					kernels.ToBF16Pairs(row[:kp], src[k0:min(k, k0+2*kp)])
+					for q, w := range row[:kp] {
+						dst[q*nr+c] = w
 					}
 				}
 			}

@@ -15,12 +15,18 @@ import (
 //
 //	go run ./examples/hashmodel -out /tmp/hash
 //	BLIPGO_HASHMODEL=/tmp/hash go test -run '^$' -bench . ./internal/hashmodel
+//
+// BLIPGO_PRECISION=bfloat16 loads the model with blip.BFloat16.
 func benchModel(b *testing.B) (*blip.Model, image.Image) {
 	dir := os.Getenv("BLIPGO_HASHMODEL")
 	if dir == "" {
 		b.Skip("set BLIPGO_HASHMODEL to a snapshot written by examples/hashmodel")
 	}
-	m, err := blip.Load(dir)
+	var opts []blip.LoadOption
+	if os.Getenv("BLIPGO_PRECISION") == "bfloat16" {
+		opts = append(opts, blip.BFloat16())
+	}
+	m, err := blip.Load(dir, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -64,9 +64,16 @@ func ToBF16(f float32) uint16 {
 }
 
 // ToBF16Pairs packs x (even length, or padded with a zero) into words of two bfloat16:
-// dst[p] = bf16(x[2p]) | bf16(x[2p+1])<<16.
+// dst[p] = bf16(x[2p]) | bf16(x[2p+1])<<16. (The vector path rounds NaN payloads as numbers.)
 func ToBF16Pairs(dst []uint32, x []float32) {
-	for p := range dst {
+	n := 0
+	if len(x) >= 2*len(dst) {
+		n = pairsPrefix(len(dst))
+	}
+	if n > 0 {
+		pairsVec(dst[:n], x[:2*n])
+	}
+	for p := n; p < len(dst); p++ {
 		var l, h float32
 		if 2*p < len(x) {
 			l = x[2*p]

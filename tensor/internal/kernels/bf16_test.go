@@ -90,3 +90,22 @@ func BenchmarkMicroBF16(b *testing.B) {
 	}
 	b.ReportMetric(float64(2*k.MR*k.NR*2*kp)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
+
+func TestToBF16PairsVector(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	for _, n := range []int{1, 7, 8, 9, 64, 100} {
+		x := make([]float32, 2*n)
+		for i := range x {
+			x[i] = float32(r.NormFloat64() * 100)
+		}
+		x[0] = 1.01171875 // a tie: rounds to even
+		got := make([]uint32, n)
+		ToBF16Pairs(got, x)
+		for p := range got {
+			want := uint32(ToBF16(x[2*p])) | uint32(ToBF16(x[2*p+1]))<<16
+			if got[p] != want {
+				t.Fatalf("n %d word %d: %#x, want %#x", n, p, got[p], want)
+			}
+		}
+	}
+}

@@ -3476,6 +3476,34 @@ loop_exp:
 	VZEROUPPER
 	RET
 
+// func bf16PairsAVX512(dst *uint32, src *float32, words int)
+TEXT ·bf16PairsAVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ words+16(FP), CX
+	SHRQ $3, CX
+	MOVL $0x7fff, AX
+	VPBROADCASTD AX, Z5
+	MOVL $1, AX
+	VPBROADCASTD AX, Z6
+loop_pairs:
+	VMOVUPS (SI), Z0
+	VPSRLD $16, Z0, Z1
+	VPANDD Z6, Z1, Z1
+	VPADDD Z5, Z0, Z0
+	VPADDD Z1, Z0, Z0
+	VPSRLD $16, Z0, Z0
+	VPSRLQ $16, Z0, Z1
+	VPORQ Z1, Z0, Z0
+	VPMOVQD Z0, Y2
+	VMOVDQU Y2, (DI)
+	ADDQ $64, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ loop_pairs
+	VZEROUPPER
+	RET
+
 // func scaleAVX512(x *float32, n int, s float32)
 TEXT ·scaleAVX512(SB), NOSPLIT, $0-20
 	MOVQ x+0(FP), SI

@@ -69,4 +69,16 @@ func expSumVec(x []float32, scale, shift float32) float32 {
 	return expSumAVX512(unsafe.SliceData(x), len(x), scale, shift)
 }
 func scaleVec(x []float32, s float32) { scaleAVX512(unsafe.SliceData(x), len(x), s) }
-func geluVec(x []float32)             { geluAVX512(unsafe.SliceData(x), len(x)) }
+
+// pairsPrefix is how many leading words the vector bfloat16 conversion takes.
+func pairsPrefix(words int) int {
+	if !hasAVX512 {
+		return 0
+	}
+	return words &^ 7
+}
+
+func pairsVec(dst []uint32, x []float32) {
+	bf16PairsAVX512(unsafe.SliceData(dst), unsafe.SliceData(x), len(dst))
+}
+func geluVec(x []float32) { geluAVX512(unsafe.SliceData(x), len(x)) }

@@ -63,6 +63,7 @@ func declarations() string {
 	b.WriteString("// Implemented in gemm_amd64.s.\nfunc maxAVX512(x *float32, n int) float32\n")
 	b.WriteString("func expSumAVX512(x *float32, n int, scale, shift float32) float32\n")
 	b.WriteString("func scaleAVX512(x *float32, n int, s float32)\n")
+	b.WriteString("func bf16PairsAVX512(dst *uint32, src *float32, words int)\n")
 	b.WriteString("func geluAVX512(x *float32, n int)\n")
 	for _, f := range families {
 		for mr := 1; mr <= f.maxMR; mr++ {
@@ -291,6 +292,34 @@ func elementwise(b *strings.Builder) {
 	w("JNZ loop_exp")
 	hsum()
 	w("MOVSS X0, ret+24(FP)")
+	w("VZEROUPPER")
+	w("RET")
+
+	b.WriteString("\n// func bf16PairsAVX512(dst *uint32, src *float32, words int)\n")
+	b.WriteString("TEXT ·bf16PairsAVX512(SB), NOSPLIT, $0-24\n")
+	w("MOVQ dst+0(FP), DI")
+	w("MOVQ src+8(FP), SI")
+	w("MOVQ words+16(FP), CX")
+	w("SHRQ $3, CX")
+	w("MOVL $0x7fff, AX")
+	w("VPBROADCASTD AX, Z5") // rounding bias
+	w("MOVL $1, AX")
+	w("VPBROADCASTD AX, Z6")
+	b.WriteString("loop_pairs:\n")
+	w("VMOVUPS (SI), Z0")
+	w("VPSRLD $16, Z0, Z1") // lowest kept bit
+	w("VPANDD Z6, Z1, Z1")
+	w("VPADDD Z5, Z0, Z0") // round to nearest even
+	w("VPADDD Z1, Z0, Z0")
+	w("VPSRLD $16, Z0, Z0") // bfloat16 in each dword's low half
+	w("VPSRLQ $16, Z0, Z1") // odd elements to bits 16-31 of the even dword
+	w("VPORQ Z1, Z0, Z0")
+	w("VPMOVQD Z0, Y2") // one word per pair
+	w("VMOVDQU Y2, (DI)")
+	w("ADDQ $64, SI")
+	w("ADDQ $32, DI")
+	w("DECQ CX")
+	w("JNZ loop_pairs")
 	w("VZEROUPPER")
 	w("RET")
 
