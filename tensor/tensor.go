@@ -4,16 +4,25 @@
 // # Layout
 //
 // A Tensor is a dense row-major array of float32 with a shape. Element (i0, i1, ..., in) of a
-// tensor of shape (d0, d1, ..., dn) is at Data[((i0*d1+i1)*d2+...)*dn+in]. Views made by Reshape
-// and Rows share Data with the tensor they come from.
+// tensor of shape (d0, d1, ..., dn) is at Data[((i0*d1+i1)*d2+...)*dn+in]. Views made by Reshape,
+// Row and SliceRows share Data with the tensor they come from.
 //
 // # Kernels
 //
-// Every kernel writes into a destination the caller owns (dst = f(x)); none allocates on the hot
-// path. Kernels that split work across goroutines take a *Pool, whose size bounds the
-// parallelism. Shapes are checked with panics: a shape mismatch inside the engine is a
-// programmer error, not bad input (bad input is rejected with errors long before it reaches a
-// kernel).
+// Every kernel writes into a destination the caller owns (dst = f(x)). Kernels that split work
+// across goroutines take a *Pool, whose size bounds the parallelism. Shapes are checked with
+// panics: a shape mismatch inside the engine is a programmer error, not bad input (bad input is
+// rejected with errors long before it reaches a kernel).
+//
+// # Matrix products
+//
+// A Linear layer's weight is packed once (Prepare) into panels for the register-blocked
+// micro-kernels of internal/kernels: AVX-512 or AVX2 Go assembly on amd64, chosen once at start
+// from the CPU's features, and their pure-Go twins elsewhere or with -tags noasm. Packed weights
+// can live in an Arena, outside the Go heap. The opt-in BFloat16 precision uses AVX512-BF16
+// where present. Per call, MatMul only allocates a copy of a tall A whose row stride would
+// thrash L1, and attention packs its keys and values per head (cross-attention packs them
+// once, PackKV).
 package tensor
 
 import (
