@@ -164,3 +164,22 @@ func TestHubIDOffline(t *testing.T) {
 		t.Errorf("an uncached model offline: exit %d", code)
 	}
 }
+
+// TestProgressOnlyOnTerminal: the status line is drawn on a terminal, never otherwise.
+func TestProgressOnlyOnTerminal(t *testing.T) {
+	model := golden.Path("models", "blip-tiny-b")
+	imgs := []string{golden.Path("images/chelsea.png"), golden.Path("images/coffee.gif"), golden.Path("images/astronaut.png")}
+	for _, tty := range []bool{false, true} {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), append([]string{"-model", model}, imgs...), nil, &out, &errOut, tty); code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut.String())
+		}
+		drawn := strings.Contains(errOut.String(), "captioned 2/3")
+		if drawn != tty {
+			t.Errorf("tty %v: stderr %q", tty, errOut.String())
+		}
+		if strings.Count(out.String(), "\n") != 3 || strings.Contains(out.String(), "\r") {
+			t.Errorf("tty %v: stdout %q", tty, out.String())
+		}
+	}
+}
