@@ -126,21 +126,50 @@ func Snapshot(ctx context.Context, repo string, opts Options) (string, error) {
 		return offlineSnapshot(folder, repo, opts.Revision)
 	}
 	d := &downloader{opts: opts, repo: repo, folder: folder}
-	for _, f := range requiredFiles {
-		if err := d.fetch(ctx, f, false); err != nil {
-			return "", err
+	if err := d.fetchAll(ctx); err != nil {
+		// Like the Python client, fall back on the cache when the hub cannot be reached at all
+		// (not when it answered that the model is missing or private, nor when a transfer
+		// broke off: that snapshot is incomplete).
+		var answered *httpStatusError
+		if d.commit == "" && ctx.Err() == nil && !errors.As(err, &answered) {
+			if dir, cacheErr := offlineSnapshot(folder, repo, opts.Revision); cacheErr == nil {
+				return dir, nil
+			}
 		}
-	}
-	for _, f := range optionalFiles {
-		if err := d.fetch(ctx, f, true); err != nil {
-			return "", err
-		}
-	}
-	if err := d.fetchWeights(ctx); err != nil {
 		return "", err
 	}
 	return filepath.Join(folder, "snapshots", d.commit), nil
 }
+
+func (d *downloader) fetchAll(ctx context.Context) error {
+	for _, f := range requiredFiles {
+		if err := d.fetch(ctx, f, false); err != nil {
+			return err
+		}
+	}
+	for _, f := range optionalFiles {
+		if err := d.fetch(ctx, f, true); err != nil {
+			return err
+		}
+	}
+	return d.fetchWeights(ctx)
+}
+
+// httpStatusError is an answer from the server refusing a request.
+type httpStatusError struct {
+	url    string
+	status int
+	err    error // ErrNotFound, ErrUnauthorized or nil
+}
+
+func (e *httpStatusError) Error() string {
+	if e.err != nil {
+		return fmt.Sprintf("%s: HTTP %d: %v", e.url, e.status, e.err)
+	}
+	return fmt.Sprintf("%s: HTTP %d", e.url, e.status)
+}
+
+func (e *httpStatusError) Unwrap() error { return e.err }
 
 func offlineSnapshot(folder, repo, revision string) (string, error) {
 	commit := revision
@@ -312,15 +341,16 @@ func (d *downloader) authorize(req *http.Request) {
 }
 
 func statusError(resp *http.Response) error {
+	e := &httpStatusError{url: resp.Request.URL.String(), status: resp.StatusCode}
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
-		return fmt.Errorf("%s: %w", resp.Request.URL, ErrNotFound)
+		e.err = ErrNotFound
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return fmt.Errorf("%s: HTTP %d: %w", resp.Request.URL, resp.StatusCode, ErrUnauthorized)
-	case resp.StatusCode >= 400:
-		return fmt.Errorf("%s: HTTP %d", resp.Request.URL, resp.StatusCode)
+		e.err = ErrUnauthorized
+	case resp.StatusCode < 400:
+		return nil
 	}
-	return nil
+	return e
 }
 
 func normalizeETag(s string) string {

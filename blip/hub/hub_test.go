@@ -213,6 +213,11 @@ func TestOfflineAndRevisions(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.hub.Close()
+	// The hub is gone but nobody said offline: the cache serves, as with the Python client.
+	o.Endpoint = f.hub.URL
+	if dir, err := hub.Snapshot(context.Background(), "acme/blip-tiny", o); err != nil || filepath.Base(dir) != commit {
+		t.Errorf("unreachable hub with a cached snapshot: %s %v", dir, err)
+	}
 	t.Setenv("HF_HUB_OFFLINE", "1")
 	for _, rev := range []string{"v1", commit} {
 		o := hub.Options{CacheDir: cache, Revision: rev, Endpoint: "http://127.0.0.1:1"}
