@@ -101,5 +101,3 @@ func (e *LoadError) Error() string {
 }
 
 func (e *LoadError) Unwrap() error { return e.Err }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

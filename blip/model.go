@@ -20,6 +20,7 @@
 package blip
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -111,7 +112,7 @@ func Load(dir string, opts ...LoadOption) (*Model, error) {
 	}
 	err = readJSON(dir, "generation_config.json", true, func(b []byte) error {
 		m.generation = new(GenerationConfig)
-		if err := jsonUnmarshal(b, m.generation); err != nil {
+		if err := json.Unmarshal(b, m.generation); err != nil {
 			return err
 		}
 		if m.generation.DoSample != nil && *m.generation.DoSample {
