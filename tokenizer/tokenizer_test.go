@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/imagesemantics/blipgo/internal/golden"
@@ -87,4 +88,30 @@ func TestDecodeGenerated(t *testing.T) {
 			t.Errorf("%s %s %s: Decode = %q, want %q", g.Model, g.Image, g.Name, got, g.Text)
 		}
 	}
+}
+
+// FuzzEncode: any text encodes without panicking into [CLS] ... [SEP] with known ids, and
+// decoding gives text without special tokens.
+func FuzzEncode(f *testing.F) {
+	tk, err := Load(golden.Path("models", "blip-tiny-b"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{"a photography of", "naïve café", "hello[SEP]world[DEC]", "中文 🙂", "\x00\xff\u200b", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		ids := tk.Encode(text)
+		if len(ids) < 2 || ids[0] != tk.CLS || ids[len(ids)-1] != tk.SEP {
+			t.Fatalf("Encode(%q) = %v", text, ids)
+		}
+		for _, id := range ids {
+			if tk.Token(id) == "" {
+				t.Fatalf("Encode(%q) gave unknown id %d", text, id)
+			}
+		}
+		if s := tk.Decode(ids, true, true); strings.Contains(s, "[CLS]") || strings.Contains(s, "[SEP]") {
+			t.Fatalf("Decode kept special tokens: %q", s)
+		}
+	})
 }
