@@ -12,11 +12,11 @@ type SelfOutput struct {
 	LayerNorm tensor.LayerNorm `weights:"LayerNorm"`
 }
 
-// Forward computes x = LayerNorm(dense(h) + x) for x [M, H], h [M, in]; tmp is [M, H] scratch.
-func (o *SelfOutput) Forward(p *tensor.Pool, x, h, tmp *tensor.Tensor) {
-	o.Dense.Forward(p, tmp, h)
-	tensor.AddInPlace(tmp.Data, x.Data)
-	o.LayerNorm.Forward(p, x, tmp)
+// Forward computes x = LayerNorm(dense(h) + x) for x [M, H], h [M, in], the residual fused
+// into the product.
+func (o *SelfOutput) Forward(p *tensor.Pool, x, h *tensor.Tensor) {
+	o.Dense.ForwardAdd(p, x, h)
+	o.LayerNorm.Forward(p, x, x)
 }
 
 // Projections are the query, key and value projections of one attention.

@@ -179,12 +179,12 @@ func (d *Decoder) Forward(ctx context.Context, p *tensor.Pool, hidden *tensor.Te
 		ws = new(Workspace)
 	}
 	nScratch := tensor.ScratchSize(p, t, maxKeys)
-	if need := 5*m*h + m*c.IntermediateSize + nScratch; len(ws.buf) < need {
+	if need := 4*m*h + m*c.IntermediateSize + nScratch; len(ws.buf) < need {
 		ws.buf = make([]float32, need)
 	}
 	off := 0
 	mat := func(cols int) *tensor.Tensor { return tensor.FromData(ws.take(&off, m*cols), m, cols) }
-	q, k, v, ctxOut, tmp := mat(h), mat(h), mat(h), mat(h), mat(h)
+	q, k, v, ctxOut := mat(h), mat(h), mat(h), mat(h)
 	inter := mat(c.IntermediateSize)
 	scratch := ws.take(&off, nScratch)
 	for li := range d.Layers {
@@ -207,7 +207,7 @@ func (d *Decoder) Forward(ctx context.Context, p *tensor.Pool, hidden *tensor.Te
 				tensor.Heads{Data: ck, Stride: h}, tensor.Heads{Data: cv, Stride: h},
 				t, pos0+t, scratch)
 		}
-		sa.Output.Forward(p, x, ctxOut, tmp)
+		sa.Output.Forward(p, x, ctxOut)
 		// Cross-attention to the image.
 		ca := &l.CrossAttention
 		ca.Self.Query.Forward(p, q, x)
@@ -217,12 +217,11 @@ func (d *Decoder) Forward(ctx context.Context, p *tensor.Pool, hidden *tensor.Te
 				tensor.Heads{Data: q.Data[s*t*h:], Stride: h},
 				crosses[s].KV[li], t, scratch)
 		}
-		ca.Output.Forward(p, x, ctxOut, tmp)
+		ca.Output.Forward(p, x, ctxOut)
 		// Feed-forward.
 		ff := &l.FeedForward
-		ff.Intermediate.Dense.Forward(p, inter, x)
-		tensor.GELU(p, inter.Data)
-		ff.Output.Forward(p, x, inter, tmp)
+		ff.Intermediate.Dense.ForwardGELU(p, inter, x)
+		ff.Output.Forward(p, x, inter)
 	}
 	for s := range caches {
 		caches[s].Len = pos0 + t
@@ -233,8 +232,7 @@ func (d *Decoder) Forward(ctx context.Context, p *tensor.Pool, hidden *tensor.Te
 // Logits computes dst [M, V] from hidden states [M, H] through the LM head.
 func (d *Decoder) Logits(p *tensor.Pool, dst, hidden *tensor.Tensor) {
 	t := tensor.New(hidden.Rows(), d.Config.HiddenSize)
-	d.Head.Transform.Dense.Forward(p, t, hidden)
-	tensor.GELU(p, t.Data)
+	d.Head.Transform.Dense.ForwardGELU(p, t, hidden)
 	d.Head.Transform.LayerNorm.Forward(p, t, t)
 	d.Head.Decoder.Forward(p, dst, t)
 }

@@ -72,6 +72,15 @@ func pack(p *Pool, arena *Arena, kern kernels.Kernel, b []float32, n, k, ldb int
 	return pm
 }
 
+// Epilogue is work fused into a product's last pass over each tile of C, while the tile is
+// still in L1: C = A·Bᵀ, or C += A·Bᵀ with Accumulate (C holding a residual), then + Bias, then
+// GELU.
+type Epilogue struct {
+	Accumulate bool
+	Bias       []float32 // [N], or nil
+	GELU       bool
+}
+
 // MatMul computes C[M, N] = A[M, K]·Bᵀ, A[i, k] = a[i*lda+k], C[i, j] = c[i*ldc+j]. Work is
 // split over panels of N across the pool; each tile of C is written by one worker.
 //
@@ -80,33 +89,39 @@ func pack(p *Pool, arena *Arena, kern kernels.Kernel, b []float32, n, k, ldb int
 // the kernel's speed, so such an A is first copied, one kcBlock slice at a time, into rows of
 // stride aStride.
 func (pm *Packed) MatMul(p *Pool, c []float32, ldc int, a []float32, lda int, m int) {
+	pm.MatMulEpilogue(p, c, ldc, a, lda, m, Epilogue{})
+}
+
+// MatMulEpilogue is MatMul with ep applied to every tile of C.
+func (pm *Packed) MatMulEpilogue(p *Pool, c []float32, ldc int, a []float32, lda int, m int, ep Epilogue) {
 	if m == 0 || pm.N == 0 {
 		return
 	}
+	if len(a) < (m-1)*lda+pm.K || len(c) < (m-1)*ldc+pm.N || (ep.Bias != nil && len(ep.Bias) < pm.N) {
+		panic(fmt.Sprintf("tensor: matmul %dx%dx%d with a %d (lda %d), c %d (ldc %d)", m, pm.K, pm.N, len(a), lda, len(c), ldc))
+	}
 	if pm.K == 0 {
 		for i := 0; i < m; i++ {
-			clear(c[i*ldc : i*ldc+pm.N])
+			if !ep.Accumulate {
+				clear(c[i*ldc : i*ldc+pm.N])
+			}
+			ep.finish(c[i*ldc:i*ldc+pm.N], 0)
 		}
 		return
 	}
-	if len(a) < (m-1)*lda+pm.K || len(c) < (m-1)*ldc+pm.N {
-		panic(fmt.Sprintf("tensor: matmul %dx%dx%d with a %d (lda %d), c %d (ldc %d)", m, pm.K, pm.N, len(a), lda, len(c), ldc))
-	}
 	if pm.bf16 != nil {
-		pm.matMulBF16(p, c, ldc, a, lda, m)
+		pm.matMulBF16(p, c, ldc, a, lda, m, ep)
 		return
 	}
 	kern := pm.kernel
 	mr, nr := kern.MR, kern.NR
 	np := panels(pm.N, nr)
-	fullPanels := pm.N / nr
 	var apack []float32
 	if m > mr && (lda*4)%2048 == 0 {
 		apack = make([]float32, m*aStride)
 	}
 	for kc0 := 0; kc0 < pm.K; kc0 += kcBlock {
 		kc := min(kcBlock, pm.K-kc0)
-		acc := kc0 > 0
 		bBlock := pm.data[kc0*np*nr:]
 		a, lda := a, lda
 		if apack != nil {
@@ -120,34 +135,57 @@ func (pm *Packed) MatMul(p *Pool, c []float32, ldc int, a []float32, lda int, m 
 		} else {
 			a = a[kc0:]
 		}
-		p.ForGrain(np, 1, func(lo, hi int) {
-			var tile []float32
-			for j := lo; j < hi; j++ {
-				b := bBlock[j*kc*nr : (j+1)*kc*nr]
-				for i0 := 0; i0 < m; i0 += mr {
-					rows := min(mr, m-i0)
-					ablk := a[i0*lda:]
-					if j < fullPanels {
-						kern.Micro(rows, kc, ablk, lda, b, c[i0*ldc+j*nr:], ldc, acc)
-						continue
-					}
-					// The last panel is narrower than NR: go through a full-width tile.
+		pm.tiles(p, c, ldc, m, mr, nr, kc0 > 0 || ep.Accumulate, kc0+kc == pm.K, ep, func(rows, i0, j int, dst []float32, ldd int, acc bool) {
+			kern.Micro(rows, kc, a[i0*lda:], lda, bBlock[j*kc*nr:(j+1)*kc*nr], dst, ldd, acc)
+		})
+	}
+}
+
+// tiles runs micro over every tile (a block of mr rows, a panel of nr columns) of C for one
+// pass over K, panels split across the pool. The last panel, narrower than nr, goes through a
+// full-width scratch tile. On the last pass the epilogue runs on each finished tile.
+func (pm *Packed) tiles(p *Pool, c []float32, ldc, m, mr, nr int, acc, last bool, ep Epilogue, micro func(rows, i0, j int, dst []float32, ldd int, acc bool)) {
+	np := panels(pm.N, nr)
+	fullPanels := pm.N / nr
+	p.ForGrain(np, 1, func(lo, hi int) {
+		var tile []float32
+		for j := lo; j < hi; j++ {
+			cols := min(nr, pm.N-j*nr)
+			for i0 := 0; i0 < m; i0 += mr {
+				rows := min(mr, m-i0)
+				if j < fullPanels {
+					micro(rows, i0, j, c[i0*ldc+j*nr:], ldc, acc)
+				} else {
 					if tile == nil {
 						tile = make([]float32, mr*nr)
 					}
-					cols := pm.N - j*nr
 					if acc {
 						for r := 0; r < rows; r++ {
 							copy(tile[r*nr:r*nr+cols], c[(i0+r)*ldc+j*nr:])
 						}
 					}
-					kern.Micro(rows, kc, ablk, lda, b, tile, nr, acc)
+					micro(rows, i0, j, tile, nr, acc)
 					for r := 0; r < rows; r++ {
 						copy(c[(i0+r)*ldc+j*nr:(i0+r)*ldc+j*nr+cols], tile[r*nr:])
 					}
 				}
+				if last {
+					for r := 0; r < rows; r++ {
+						ep.finish(c[(i0+r)*ldc+j*nr:(i0+r)*ldc+j*nr+cols], j*nr)
+					}
+				}
 			}
-		})
+		}
+	})
+}
+
+// finish applies the bias and GELU to a finished run of a row of C starting at column col.
+func (ep *Epilogue) finish(row []float32, col int) {
+	if ep.Bias != nil {
+		AddInPlace(row, ep.Bias[col:col+len(row)])
+	}
+	if ep.GELU {
+		kernels.GELU(row)
 	}
 }
 

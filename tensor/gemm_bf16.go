@@ -54,12 +54,11 @@ func packBF16(p *Pool, arena *Arena, kern kernels.BF16, b []float32, n, k, ldb i
 
 // matMulBF16 is MatMul for bfloat16-packed B: each kpBlock slice of A is rounded to bfloat16
 // pairs (row stride aStride32) before the kernel runs over it.
-func (pm *Packed) matMulBF16(p *Pool, c []float32, ldc int, a []float32, lda int, m int) {
+func (pm *Packed) matMulBF16(p *Pool, c []float32, ldc int, a []float32, lda int, m int, ep Epilogue) {
 	kern := *pm.bf16
 	mr, nr := kern.MR, kern.NR
 	np := panels(pm.N, nr)
 	kpairs := (pm.K + 1) / 2
-	fullPanels := pm.N / nr
 	apack := make([]uint32, m*aStride32)
 	for kp0 := 0; kp0 < kpairs; kp0 += kpBlock {
 		kp := min(kpBlock, kpairs-kp0)
@@ -69,34 +68,9 @@ func (pm *Packed) matMulBF16(p *Pool, c []float32, ldc int, a []float32, lda int
 				kernels.ToBF16Pairs(apack[i*aStride32:i*aStride32+kp], a[i*lda+k0:i*lda+min(pm.K, k0+2*kp)])
 			}
 		})
-		acc := kp0 > 0
 		bBlock := pm.words[kp0*np*nr:]
-		p.ForGrain(np, 1, func(lo, hi int) {
-			var tile []float32
-			for j := lo; j < hi; j++ {
-				b := bBlock[j*kp*nr : (j+1)*kp*nr]
-				for i0 := 0; i0 < m; i0 += mr {
-					rows := min(mr, m-i0)
-					ablk := apack[i0*aStride32:]
-					if j < fullPanels {
-						kern.Micro(rows, kp, ablk, aStride32, b, c[i0*ldc+j*nr:], ldc, acc)
-						continue
-					}
-					if tile == nil {
-						tile = make([]float32, mr*nr)
-					}
-					cols := pm.N - j*nr
-					if acc {
-						for r := 0; r < rows; r++ {
-							copy(tile[r*nr:r*nr+cols], c[(i0+r)*ldc+j*nr:])
-						}
-					}
-					kern.Micro(rows, kp, ablk, aStride32, b, tile, nr, acc)
-					for r := 0; r < rows; r++ {
-						copy(c[(i0+r)*ldc+j*nr:(i0+r)*ldc+j*nr+cols], tile[r*nr:])
-					}
-				}
-			}
+		pm.tiles(p, c, ldc, m, mr, nr, kp0 > 0 || ep.Accumulate, kp0+kp == kpairs, ep, func(rows, i0, j int, dst []float32, ldd int, acc bool) {
+			kern.Micro(rows, kp, apack[i0*aStride32:], aStride32, bBlock[j*kp*nr:(j+1)*kp*nr], dst, ldd, acc)
 		})
 	}
 }

@@ -55,7 +55,15 @@ func (l *Linear) Prepare(p *Pool, arena *Arena, prec Precision, done func([]floa
 }
 
 // Forward computes dst[M, Out] = x[M, In]·Wᵀ + b for every row of x.
-func (l *Linear) Forward(p *Pool, dst, x *Tensor) {
+func (l *Linear) Forward(p *Pool, dst, x *Tensor) { l.forward(p, dst, x, false, false) }
+
+// ForwardGELU computes dst = GELU(x·Wᵀ + b), the activation fused into the product.
+func (l *Linear) ForwardGELU(p *Pool, dst, x *Tensor) { l.forward(p, dst, x, false, true) }
+
+// ForwardAdd computes dst += x·Wᵀ + b: a residual connection fused into the product.
+func (l *Linear) ForwardAdd(p *Pool, dst, x *Tensor) { l.forward(p, dst, x, true, false) }
+
+func (l *Linear) forward(p *Pool, dst, x *Tensor, accumulate, gelu bool) {
 	m, in, out := x.Rows(), l.In(), l.Out()
 	if x.Cols() != in || dst.Cols() != out || dst.Rows() != m {
 		panic(fmt.Sprintf("tensor: linear %dx%d: x %v, dst %v", out, in, x.Shape, dst.Shape))
@@ -64,15 +72,11 @@ func (l *Linear) Forward(p *Pool, dst, x *Tensor) {
 	if pm == nil {
 		pm = Pack(p, l.Weight.Data, out, in, in, false)
 	}
-	pm.MatMul(p, dst.Data, out, x.Data, in, m)
+	ep := Epilogue{Accumulate: accumulate, GELU: gelu}
 	if l.Bias != nil {
-		b := l.Bias.Data
-		p.ForGrain(m, 16, func(lo, hi int) {
-			for r := lo; r < hi; r++ {
-				AddInPlace(dst.Data[r*out:(r+1)*out], b)
-			}
-		})
+		ep.Bias = l.Bias.Data
 	}
+	pm.MatMulEpilogue(p, dst.Data, out, x.Data, in, m, ep)
 }
 
 // AddInPlace adds src to dst element-wise: dst[i] += src[i].

@@ -265,3 +265,36 @@ func BenchmarkMatMul(b *testing.B) {
 		})
 	}
 }
+
+// TestLinearEpilogues: the fused bias, GELU and residual give what the separate passes give,
+// across several passes over K and a narrow last panel.
+func TestLinearEpilogues(t *testing.T) {
+	r := rand.New(rand.NewPCG(6, 6))
+	in, out, m := 600, 45, 17
+	l := Linear{Weight: FromData(randSlice(r, out*in), out, in), Bias: FromData(randSlice(r, out), out)}
+	p := NewPool(2)
+	l.Prepare(p, nil, Float32, nil)
+	x := FromData(randSlice(r, m*in), m, in)
+	plain := New(m, out)
+	l.Forward(p, plain, x)
+
+	gelu := New(m, out)
+	l.ForwardGELU(p, gelu, x)
+	ref := append([]float32(nil), plain.Data...)
+	GELU(p, ref)
+	for i := range ref {
+		if !near(float64(gelu.Data[i]), float64(ref[i]), 1e-6) {
+			t.Fatalf("GELU epilogue [%d] %v, separate %v", i, gelu.Data[i], ref[i])
+		}
+	}
+
+	resid := FromData(randSlice(r, m*out), m, out)
+	want := append([]float32(nil), resid.Data...)
+	AddInPlace(want, plain.Data)
+	l.ForwardAdd(p, resid, x)
+	for i := range want {
+		if !near(float64(resid.Data[i]), float64(want[i]), 1e-5) {
+			t.Fatalf("residual epilogue [%d] %v, separate %v", i, resid.Data[i], want[i])
+		}
+	}
+}

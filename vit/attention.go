@@ -27,8 +27,9 @@ func newAttention(c Config) Attention {
 	}
 }
 
-// Forward computes dst [N, D] = attention(x [N, D]) using the workspace buffers.
-func (a *Attention) Forward(p *tensor.Pool, dst, x *tensor.Tensor, ws *workspace) {
+// ForwardAdd adds attention(x [N, D]) to dst [N, D] (the residual fused into the output
+// projection), using the workspace buffers.
+func (a *Attention) ForwardAdd(p *tensor.Pool, dst, x *tensor.Tensor, ws *workspace) {
 	n, d := x.Rows(), x.Cols()
 	qkv := ws.qkv
 	a.QKV.Forward(p, qkv, x)
@@ -40,5 +41,5 @@ func (a *Attention) Forward(p *tensor.Pool, dst, x *tensor.Tensor, ws *workspace
 		tensor.Heads{Data: qkv.Data[d:], Stride: stride},
 		tensor.Heads{Data: qkv.Data[2*d:], Stride: stride},
 		n, n, ws.scores)
-	a.Projection.Forward(p, dst, ctx)
+	a.Projection.ForwardAdd(p, dst, ctx)
 }

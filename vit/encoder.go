@@ -25,16 +25,14 @@ func newLayer(c Config) Layer {
 // Forward updates x [N, D] in place.
 func (l *Layer) Forward(p *tensor.Pool, x *tensor.Tensor, ws *workspace) {
 	l.LayerNorm1.Forward(p, ws.normed, x)
-	l.SelfAttn.Forward(p, ws.branch, ws.normed, ws)
-	tensor.AddInPlace(x.Data, ws.branch.Data)
+	l.SelfAttn.ForwardAdd(p, x, ws.normed, ws)
 	l.LayerNorm2.Forward(p, ws.normed, x)
-	l.MLP.Forward(p, ws.branch, ws.normed, ws.hidden)
-	tensor.AddInPlace(x.Data, ws.branch.Data)
+	l.MLP.ForwardAdd(p, x, ws.normed, ws.hidden)
 }
 
 // workspace holds the activations of one forward pass, reused by every layer.
 type workspace struct {
-	normed, branch, qkv, ctx, hidden *tensor.Tensor
+	normed, qkv, ctx, hidden *tensor.Tensor
 	scores, patches                  []float32
 }
 
@@ -42,7 +40,6 @@ func newWorkspace(c Config, workers int) *workspace {
 	n, d := c.SeqLen(), c.HiddenSize
 	return &workspace{
 		normed:  tensor.New(n, d),
-		branch:  tensor.New(n, d),
 		qkv:     tensor.New(n, 3*d),
 		ctx:     tensor.New(n, d),
 		hidden:  tensor.New(n, c.IntermediateSize),

@@ -12,9 +12,9 @@ func newMLP(c Config) MLP {
 	return MLP{FC1: tensor.NewLinear(c.HiddenSize, c.IntermediateSize), FC2: tensor.NewLinear(c.IntermediateSize, c.HiddenSize)}
 }
 
-// Forward computes dst [N, D] = MLP(x [N, D]); hidden is [N, I] scratch.
-func (m *MLP) Forward(p *tensor.Pool, dst, x, hidden *tensor.Tensor) {
-	m.FC1.Forward(p, hidden, x)
-	tensor.GELU(p, hidden.Data)
-	m.FC2.Forward(p, dst, hidden)
+// ForwardAdd adds MLP(x [N, D]) to dst [N, D], the GELU and the residual fused into the
+// products; hidden is [N, I] scratch.
+func (m *MLP) ForwardAdd(p *tensor.Pool, dst, x, hidden *tensor.Tensor) {
+	m.FC1.ForwardGELU(p, hidden, x)
+	m.FC2.ForwardAdd(p, dst, hidden)
 }
