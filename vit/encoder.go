@@ -33,7 +33,7 @@ func (l *Layer) Forward(p *tensor.Pool, x *tensor.Tensor, ws *workspace) {
 // workspace holds the activations of one forward pass, reused by every layer.
 type workspace struct {
 	normed, qkv, ctx, hidden *tensor.Tensor
-	scores, patches                  []float32
+	scores, patches          []float32
 }
 
 func newWorkspace(c Config, workers int) *workspace {
