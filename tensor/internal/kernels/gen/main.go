@@ -111,15 +111,55 @@ func generate() string {
 }
 
 func kernel(b *strings.Builder, f family, mr int) {
-	w := func(format string, args ...any) { fmt.Fprintf(b, "\t"+format+"\n", args...) }
-	acc := func(r, half int) string { return fmt.Sprintf("%s%d", f.vec, 2*r+half) }
 	bReg := func(half int) string {
 		if f.vec == "Z" {
 			return fmt.Sprintf("Z%d", 28+half)
 		}
 		return fmt.Sprintf("Y%d", 12+half)
 	}
-	// Row r of A is read at bases[r/3] + (r%3)·lda: one base register per three rows.
+	zero := "VXORPS"
+	if f.vec == "Z" {
+		zero = "VPXORD"
+	}
+	tile(b, tileSpec{
+		name: fmt.Sprintf("%sx%d", f.name, mr), mr: mr, vec: f.vec, vecBytes: f.vecBytes,
+		sig: "kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool", count: "kc",
+		zero: zero, bStep: 4 * f.nr,
+		loads: []string{fmt.Sprintf("VMOVUPS (DI), %s", bReg(0)), fmt.Sprintf("VMOVUPS %d(DI), %s", f.vecBytes, bReg(1))},
+		row: func(r int, addr string) []string {
+			acc0, acc1 := fmt.Sprintf("%s%d", f.vec, 2*r), fmt.Sprintf("%s%d", f.vec, 2*r+1)
+			if f.vec == "Z" {
+				return []string{
+					fmt.Sprintf("VFMADD231PS.BCST %s, %s, %s", addr, bReg(0), acc0),
+					fmt.Sprintf("VFMADD231PS.BCST %s, %s, %s", addr, bReg(1), acc1),
+				}
+			}
+			return []string{
+				fmt.Sprintf("VBROADCASTSS %s, Y14", addr),
+				fmt.Sprintf("VFMADD231PS Y14, %s, %s", bReg(0), acc0),
+				fmt.Sprintf("VFMADD231PS Y14, %s, %s", bReg(1), acc1),
+			}
+		},
+	})
+}
+
+// tileSpec describes one register-blocked kernel: mr rows of two vectors of accumulators each
+// (registers 0 .. 2·mr-1), a loop over count steps that loads B (loads), advances every A row
+// by 4 bytes and B by bStep, and a store that optionally adds C's values first.
+type tileSpec struct {
+	name, sig, count string
+	mr               int
+	vec              string // "Z" or "Y"
+	vecBytes, bStep  int
+	zero             string // the instruction clearing an accumulator
+	loads            []string
+	row              func(r int, addr string) []string // the loop's instructions for row r of A at addr
+}
+
+// tile writes a kernel from its spec. Row r of A is read at bases[r/3] + (r%3)·lda: one base
+// register per three rows, so fourteen rows need only five.
+func tile(b *strings.Builder, t tileSpec) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, "\t"+format+"\n", args...) }
 	bases := []string{"SI", "R10", "R11", "R12", "R13"}
 	rowAddr := func(r int) string {
 		base := bases[r/3]
@@ -131,11 +171,11 @@ func kernel(b *strings.Builder, f family, mr int) {
 		}
 		return "(" + base + ")(R8*2)"
 	}
-	nBases := (mr + 2) / 3
-	name := fmt.Sprintf("%sx%d", f.name, mr)
-	fmt.Fprintf(b, "\n// func %s(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)\n", name)
-	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-49\n", name)
-	w("MOVQ kc+0(FP), CX")
+	acc := func(r, half int) string { return fmt.Sprintf("%s%d", t.vec, 2*r+half) }
+	nBases := (t.mr + 2) / 3
+	fmt.Fprintf(b, "\n// func %s(%s)\n", t.name, t.sig)
+	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-49\n", t.name)
+	w("MOVQ %s+0(FP), CX", t.count)
 	w("MOVQ a+8(FP), SI")
 	w("MOVQ lda+16(FP), R8")
 	w("SHLQ $2, R8")
@@ -147,50 +187,42 @@ func kernel(b *strings.Builder, f family, mr int) {
 		w("LEAQ (%s)(R8*2), %s", bases[i-1], bases[i])
 		w("ADDQ R8, %s", bases[i])
 	}
-	for r := 0; r < mr; r++ {
+	for r := 0; r < t.mr; r++ {
 		for h := 0; h < 2; h++ {
-			if f.vec == "Z" {
-				w("VPXORD %s, %s, %s", acc(r, h), acc(r, h), acc(r, h))
-			} else {
-				w("VXORPS %s, %s, %s", acc(r, h), acc(r, h), acc(r, h))
-			}
+			w("%s %s, %s, %s", t.zero, acc(r, h), acc(r, h), acc(r, h))
 		}
 	}
-	fmt.Fprintf(b, "loop_%s:\n", name)
-	w("VMOVUPS (DI), %s", bReg(0))
-	w("VMOVUPS %d(DI), %s", f.vecBytes, bReg(1))
-	for r := 0; r < mr; r++ {
-		if f.vec == "Z" {
-			w("VFMADD231PS.BCST %s, %s, %s", rowAddr(r), bReg(0), acc(r, 0))
-			w("VFMADD231PS.BCST %s, %s, %s", rowAddr(r), bReg(1), acc(r, 1))
-		} else {
-			w("VBROADCASTSS %s, Y14", rowAddr(r))
-			w("VFMADD231PS Y14, %s, %s", bReg(0), acc(r, 0))
-			w("VFMADD231PS Y14, %s, %s", bReg(1), acc(r, 1))
+	fmt.Fprintf(b, "loop_%s:\n", t.name)
+	for _, l := range t.loads {
+		w("%s", l)
+	}
+	for r := 0; r < t.mr; r++ {
+		for _, l := range t.row(r, rowAddr(r)) {
+			w("%s", l)
 		}
 	}
 	for i := 0; i < nBases; i++ {
 		w("ADDQ $4, %s", bases[i])
 	}
-	w("ADDQ $%d, DI", 4*f.nr)
+	w("ADDQ $%d, DI", t.bStep)
 	w("DECQ CX")
-	w("JNZ loop_%s", name)
+	w("JNZ loop_%s", t.name)
 	w("MOVBQZX accumulate+48(FP), AX")
 	w("TESTQ AX, AX")
-	w("JZ store_%s", name)
+	w("JZ store_%s", t.name)
 	w("MOVQ DX, BX")
-	for r := 0; r < mr; r++ {
+	for r := 0; r < t.mr; r++ {
 		w("VADDPS (BX), %s, %s", acc(r, 0), acc(r, 0))
-		w("VADDPS %d(BX), %s, %s", f.vecBytes, acc(r, 1), acc(r, 1))
-		if r < mr-1 {
+		w("VADDPS %d(BX), %s, %s", t.vecBytes, acc(r, 1), acc(r, 1))
+		if r < t.mr-1 {
 			w("ADDQ R9, BX")
 		}
 	}
-	fmt.Fprintf(b, "store_%s:\n", name)
-	for r := 0; r < mr; r++ {
+	fmt.Fprintf(b, "store_%s:\n", t.name)
+	for r := 0; r < t.mr; r++ {
 		w("VMOVUPS %s, (DX)", acc(r, 0))
-		w("VMOVUPS %s, %d(DX)", acc(r, 1), f.vecBytes)
-		if r < mr-1 {
+		w("VMOVUPS %s, %d(DX)", acc(r, 1), t.vecBytes)
+		if r < t.mr-1 {
 			w("ADDQ R9, DX")
 		}
 	}
@@ -400,70 +432,13 @@ func vdpbf16ps(dst, src1, src2 int) string {
 // pairs of k. A holds, per row, kp uint32 words each packing bf16(A[r][2p]) (low half) and
 // bf16(A[r][2p+1]); B panels hold kp rows of 32 such words (one per column); C is float32.
 func bf16Kernel(b *strings.Builder, mr int) {
-	w := func(format string, args ...any) { fmt.Fprintf(b, "\t"+format+"\n", args...) }
-	bases := []string{"SI", "R10", "R11", "R12", "R13"}
-	rowAddr := func(r int) string {
-		base := bases[r/3]
-		switch r % 3 {
-		case 0:
-			return "(" + base + ")"
-		case 1:
-			return "(" + base + ")(R8*1)"
-		}
-		return "(" + base + ")(R8*2)"
-	}
-	nBases := (mr + 2) / 3
-	name := fmt.Sprintf("bf16x%d", mr)
-	fmt.Fprintf(b, "\n// func %s(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)\n", name)
-	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-49\n", name)
-	w("MOVQ kp+0(FP), CX")
-	w("MOVQ a+8(FP), SI")
-	w("MOVQ lda+16(FP), R8")
-	w("SHLQ $2, R8")
-	w("MOVQ b+24(FP), DI")
-	w("MOVQ c+32(FP), DX")
-	w("MOVQ ldc+40(FP), R9")
-	w("SHLQ $2, R9")
-	for i := 1; i < nBases; i++ {
-		w("LEAQ (%s)(R8*2), %s", bases[i-1], bases[i])
-		w("ADDQ R8, %s", bases[i])
-	}
-	for r := 0; r < 2*mr; r++ {
-		w("VPXORD Z%d, Z%d, Z%d", r, r, r)
-	}
-	fmt.Fprintf(b, "loop_%s:\n", name)
-	w("VMOVUPS (DI), Z28")
-	w("VMOVUPS 64(DI), Z29")
-	for r := 0; r < mr; r++ {
-		w("VPBROADCASTD %s, Z30", rowAddr(r))
-		w(vdpbf16ps(2*r, 30, 28))
-		w(vdpbf16ps(2*r+1, 30, 29))
-	}
-	for i := 0; i < nBases; i++ {
-		w("ADDQ $4, %s", bases[i])
-	}
-	w("ADDQ $128, DI")
-	w("DECQ CX")
-	w("JNZ loop_%s", name)
-	w("MOVBQZX accumulate+48(FP), AX")
-	w("TESTQ AX, AX")
-	w("JZ store_%s", name)
-	w("MOVQ DX, BX")
-	for r := 0; r < mr; r++ {
-		w("VADDPS (BX), Z%d, Z%d", 2*r, 2*r)
-		w("VADDPS 64(BX), Z%d, Z%d", 2*r+1, 2*r+1)
-		if r < mr-1 {
-			w("ADDQ R9, BX")
-		}
-	}
-	fmt.Fprintf(b, "store_%s:\n", name)
-	for r := 0; r < mr; r++ {
-		w("VMOVUPS Z%d, (DX)", 2*r)
-		w("VMOVUPS Z%d, 64(DX)", 2*r+1)
-		if r < mr-1 {
-			w("ADDQ R9, DX")
-		}
-	}
-	w("VZEROUPPER")
-	w("RET")
+	tile(b, tileSpec{
+		name: fmt.Sprintf("bf16x%d", mr), mr: mr, vec: "Z", vecBytes: 64,
+		sig: "kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool", count: "kp",
+		zero: "VPXORD", bStep: 128,
+		loads: []string{"VMOVUPS (DI), Z28", "VMOVUPS 64(DI), Z29"},
+		row: func(r int, addr string) []string {
+			return []string{"VPBROADCASTD " + addr + ", Z30", vdpbf16ps(2*r, 30, 28), vdpbf16ps(2*r+1, 30, 29)}
+		},
+	})
 }
