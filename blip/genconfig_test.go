@@ -18,12 +18,7 @@ func TestGenerationConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string][]int{}
-	for _, g := range cases.Generate {
-		if g.Model == "blip-tiny-a" && g.Image == "chelsea" {
-			want[g.Name] = g.IDs
-		}
-	}
+	want := cases.GenerateIDs("blip-tiny-a", "chelsea")
 	dir := snapshotCopy(t, "blip-tiny-a")
 	cfg := `{"bos_token_id": 30522, "eos_token_id": 2, "pad_token_id": 0, "num_beams": 3, "min_length": 5, "max_length": 20}`
 	if err := os.WriteFile(filepath.Join(dir, "generation_config.json"), []byte(cfg), 0o644); err != nil {

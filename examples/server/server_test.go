@@ -93,12 +93,7 @@ func TestCaptionAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string][]int{}
-	for _, g := range cases.Generate {
-		if g.Model == "blip-tiny-a" && g.Image == "chelsea" {
-			want[g.Name] = g.IDs
-		}
-	}
+	want := cases.GenerateIDs("blip-tiny-a", "chelsea")
 	body, ct := multipartBody(t, chelsea(t), nil)
 	status, out := post(t, ts.URL+"/api/caption", ct, body)
 	if status != 200 || !slices.Equal(ids(out["ids"]), want["default"]) || out["caption"] != "highlands residing highlands residing highlands remy nguyen" {

@@ -278,3 +278,15 @@ func MakeHubCache(cache, repo, model string) error {
 	}
 	return os.WriteFile(filepath.Join(folder, "refs", "main"), []byte(HubCommit), 0o644)
 }
+
+// GenerateIDs returns the reference ids of every generate case of one model and image, by case
+// name ("default", "prompt", "beam3_min5_max20", ...).
+func (c *Cases) GenerateIDs(model, image string) map[string][]int {
+	ids := map[string][]int{}
+	for _, g := range c.Generate {
+		if g.Model == model && g.Image == image {
+			ids[g.Name] = g.IDs
+		}
+	}
+	return ids
+}
