@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/imagesemantics/blipgo/internal/golden"
+	"github.com/imagesemantics/blipgo/tensor"
 )
 
 // optionsOf translates a golden case's transformers kwargs.
@@ -63,7 +64,15 @@ func checkGreedy(t *testing.T, got, want []int, gaps []float64, prefix int) {
 	}
 }
 
+// TestGenerateGolden runs every golden generation case in float32 and in bfloat16x3, which
+// must keep float32's guarantees (on CPUs without bfloat16 instructions it is float32).
 func TestGenerateGolden(t *testing.T) {
+	for _, prec := range []tensor.Precision{tensor.Float32, tensor.BFloat16x3} {
+		t.Run(prec.String(), func(t *testing.T) { testGenerateGolden(t, WithPrecision(prec)) })
+	}
+}
+
+func testGenerateGolden(t *testing.T, opts ...LoadOption) {
 	cases, err := golden.Load()
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +80,7 @@ func TestGenerateGolden(t *testing.T) {
 	models := map[string]*Model{}
 	for _, g := range cases.Generate {
 		if models[g.Model] == nil {
-			models[g.Model] = loadModel(t, g.Model)
+			models[g.Model] = loadModel(t, g.Model, opts...)
 		}
 		m := models[g.Model]
 		t.Run(g.Model+"/"+g.Image+"/"+g.Name, func(t *testing.T) {

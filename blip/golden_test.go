@@ -21,9 +21,9 @@ const (
 	flipGap = 1e-3
 )
 
-func loadModel(t testing.TB, name string) *Model {
+func loadModel(t testing.TB, name string, opts ...LoadOption) *Model {
 	t.Helper()
-	m, err := Load(golden.Path("models", name))
+	m, err := Load(golden.Path("models", name), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,15 @@ func compare(t *testing.T, what string, got, want []float32, tol float64) {
 	}
 }
 
+// TestVisionGolden compares the vision output in float32 and in bfloat16x3, with the same
+// tolerance.
 func TestVisionGolden(t *testing.T) {
+	for _, prec := range []tensor.Precision{tensor.Float32, tensor.BFloat16x3} {
+		t.Run(prec.String(), func(t *testing.T) { testVisionGolden(t, WithPrecision(prec)) })
+	}
+}
+
+func testVisionGolden(t *testing.T, opts ...LoadOption) {
 	cases, err := golden.Load()
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +93,7 @@ func TestVisionGolden(t *testing.T) {
 	models := map[string]*Model{}
 	for _, c := range cases.Vision {
 		if models[c.Model] == nil {
-			models[c.Model] = loadModel(t, c.Model)
+			models[c.Model] = loadModel(t, c.Model, opts...)
 		}
 		m := models[c.Model]
 		t.Run(c.Model+"/"+c.Image, func(t *testing.T) {

@@ -47,6 +47,7 @@ type Model struct {
 	arena      *tensor.Arena // the packed weights, outside the Go heap
 	pool       *tensor.Pool
 	maxPixels  int
+	precision  tensor.Precision
 }
 
 // LoadOption configures Load.
@@ -62,6 +63,23 @@ type loadSettings struct {
 // accumulation): about twice as fast on CPUs with AVX512-BF16 and half the weight memory, but
 // no longer transformers' float32 results; see the README for how often captions still agree.
 func BFloat16() LoadOption { return func(s *loadSettings) { s.precision = tensor.BFloat16 } }
+
+// BFloat16x3 computes every linear layer from three bfloat16 parts of each value (six
+// bfloat16 products, float32 sums), as accurate as float32 and made for CPUs whose bfloat16
+// units outrun their float32 ones more than six times (AMX). Where the CPU has no bfloat16
+// instructions it is float32. Decode steps, bound by reading weights, run in float32.
+func BFloat16x3() LoadOption { return func(s *loadSettings) { s.precision = tensor.BFloat16x3 } }
+
+// WithPrecision selects the precision of the linear layers (tensor.Float32 by default).
+func WithPrecision(p tensor.Precision) LoadOption {
+	return func(s *loadSettings) { s.precision = p }
+}
+
+// Precision is the precision the model's linear layers were prepared for.
+func (m *Model) Precision() tensor.Precision { return m.precision }
+
+// Kernel names the matrix-product kernels the model's precision runs on this CPU.
+func (m *Model) Kernel() string { return m.precision.Kernel() }
 
 // Threads bounds the goroutines each call computes with; n <= 0 means GOMAXPROCS.
 func Threads(n int) LoadOption { return func(s *loadSettings) { s.threads = n } }
@@ -86,7 +104,7 @@ func Load(dir string, opts ...LoadOption) (*Model, error) {
 	for _, o := range opts {
 		o(&ls)
 	}
-	m := &Model{pool: tensor.NewPool(ls.threads), maxPixels: ls.maxPixels}
+	m := &Model{pool: tensor.NewPool(ls.threads), maxPixels: ls.maxPixels, precision: ls.precision}
 	err := readJSON(dir, "config.json", false, func(b []byte) (err error) {
 		m.Config, err = ParseConfig(b)
 		return err

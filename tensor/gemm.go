@@ -25,6 +25,9 @@ type Packed struct {
 	// bf16 and words replace kernel and data for a BFloat16 layer.
 	bf16  *kernels.BF16
 	words []uint32
+	// split, for a BFloat16x3 layer, is the bfloat16 kernel that tall products use; kernel
+	// (of the same NR) and data serve the rest.
+	split *kernels.BF16
 }
 
 func panels(n, nr int) int { return (n + nr - 1) / nr }
@@ -109,10 +112,18 @@ func (pm *Packed) MatMulEpilogue(p *Pool, c []float32, ldc int, a []float32, lda
 		}
 		return
 	}
-	if pm.bf16 != nil {
+	switch {
+	case pm.bf16 != nil:
 		pm.matMulBF16(p, c, ldc, a, lda, m, ep)
-		return
+	case pm.split != nil && m > pm.split.MR:
+		pm.matMulSplit(p, c, ldc, a, lda, m, ep)
+	default:
+		pm.matMulFloat32(p, c, ldc, a, lda, m, ep)
 	}
+}
+
+// matMulFloat32 is MatMul with the float32 kernel.
+func (pm *Packed) matMulFloat32(p *Pool, c []float32, ldc int, a []float32, lda int, m int, ep Epilogue) {
 	kern := pm.kernel
 	mr, nr := kern.MR, kern.NR
 	np := panels(pm.N, nr)
@@ -135,19 +146,29 @@ func (pm *Packed) MatMulEpilogue(p *Pool, c []float32, ldc int, a []float32, lda
 		} else {
 			a = a[kc0:]
 		}
-		pm.tiles(p, c, ldc, m, mr, nr, kc0 > 0 || ep.Accumulate, kc0+kc == pm.K, ep, func(rows, i0, j int, dst []float32, ldd int, acc bool) {
+		pm.tiles(p, c, ldc, m, mr, nr, kc0 > 0 || ep.Accumulate, kc0+kc == pm.K, ep, shared(func(rows, i0, j int, dst []float32, ldd int, acc bool) {
 			kern.Micro(rows, kc, a[i0*lda:], lda, bBlock[j*kc*nr:(j+1)*kc*nr], dst, ldd, acc)
-		})
+		}))
 	}
 }
 
-// tiles runs micro over every tile (a block of mr rows, a panel of nr columns) of C for one
-// pass over K, panels split across the pool. The last panel, narrower than nr, goes through a
-// full-width scratch tile. On the last pass the epilogue runs on each finished tile.
-func (pm *Packed) tiles(p *Pool, c []float32, ldc, m, mr, nr int, acc, last bool, ep Epilogue, micro func(rows, i0, j int, dst []float32, ldd int, acc bool)) {
+// tileFunc computes the tile of rows rows from row i0 in panel j of C into dst (row stride
+// ldd), adding to dst's values when acc is set.
+type tileFunc func(rows, i0, j int, dst []float32, ldd int, acc bool)
+
+// shared is a tiles worker factory for a tileFunc that needs no state of its own.
+func shared(f tileFunc) func() tileFunc { return func() tileFunc { return f } }
+
+// tiles runs a tileFunc over every tile (a block of mr rows, a panel of nr columns) of C for
+// one pass over K, panels split across the pool; each worker gets its own tileFunc from
+// newMicro and calls it panel by panel, every tile of a panel in turn. The last panel, narrower
+// than nr, goes through a full-width scratch tile. On the last pass the epilogue runs on each
+// finished tile.
+func (pm *Packed) tiles(p *Pool, c []float32, ldc, m, mr, nr int, acc, last bool, ep Epilogue, newMicro func() tileFunc) {
 	np := panels(pm.N, nr)
 	fullPanels := pm.N / nr
 	p.ForGrain(np, 1, func(lo, hi int) {
+		micro := newMicro()
 		var tile []float32
 		for j := lo; j < hi; j++ {
 			cols := min(nr, pm.N-j*nr)

@@ -16,6 +16,11 @@ const (
 	// fast where the CPU has AVX512-BF16 and half the weight memory; opt-in, because it changes
 	// results (see the README for its agreement with float32 on the golden cases).
 	BFloat16
+	// BFloat16x3 computes float32-accurate products from three bfloat16 parts of every value
+	// and six bfloat16 products (see kernels.SplitA), for CPUs whose bfloat16 units (AMX)
+	// outrun their float32 ones by more than six times. Weights keep float32's memory. Where
+	// the CPU has no bfloat16 instructions it is Float32.
+	BFloat16x3
 )
 
 // kpBlock is kcBlock in bfloat16 pairs.
@@ -69,9 +74,9 @@ func (pm *Packed) matMulBF16(p *Pool, c []float32, ldc int, a []float32, lda int
 			}
 		})
 		bBlock := pm.words[kp0*np*nr:]
-		pm.tiles(p, c, ldc, m, mr, nr, kp0 > 0 || ep.Accumulate, kp0+kp == kpairs, ep, func(rows, i0, j int, dst []float32, ldd int, acc bool) {
+		pm.tiles(p, c, ldc, m, mr, nr, kp0 > 0 || ep.Accumulate, kp0+kp == kpairs, ep, shared(func(rows, i0, j int, dst []float32, ldd int, acc bool) {
 			kern.Micro(rows, kp, apack[i0*aStride32:], aStride32, bBlock[j*kp*nr:(j+1)*kp*nr], dst, ldd, acc)
-		})
+		}))
 	}
 }
 
@@ -81,6 +86,31 @@ func (pr Precision) String() string {
 		return "float32"
 	case BFloat16:
 		return "bfloat16"
+	case BFloat16x3:
+		return "bfloat16x3"
 	}
 	return fmt.Sprintf("Precision(%d)", int(pr))
+}
+
+// ParsePrecision reads a precision's name (its String).
+func ParsePrecision(name string) (Precision, error) {
+	for _, pr := range []Precision{Float32, BFloat16, BFloat16x3} {
+		if pr.String() == name {
+			return pr, nil
+		}
+	}
+	return 0, fmt.Errorf("precision %q: want float32, bfloat16 or bfloat16x3", name)
+}
+
+// Kernel names the kernels Linear.Prepare chooses for this precision on this CPU: for
+// BFloat16x3, the bfloat16 kernel with an "x3" suffix (tall products; short ones run the
+// float32 kernel), or the float32 kernel's name where the CPU has no bfloat16 instructions.
+func (pr Precision) Kernel() string {
+	switch bf := kernels.BestBF16(); {
+	case pr == BFloat16:
+		return bf.Name
+	case pr == BFloat16x3 && !bf.Emulated:
+		return bf.Name + "x3"
+	}
+	return kernels.Best().Name
 }

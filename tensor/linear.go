@@ -43,9 +43,12 @@ func (l *Linear) Prepare(p *Pool, arena *Arena, prec Precision, done func([]floa
 		return
 	}
 	w := l.Weight.Data
-	if prec == BFloat16 {
-		l.packed = packBF16(p, arena, kernels.BestBF16(), w, l.Out(), l.In(), l.In())
-	} else {
+	switch bf := kernels.BestBF16(); {
+	case prec == BFloat16:
+		l.packed = packBF16(p, arena, bf, w, l.Out(), l.In(), l.In())
+	case prec == BFloat16x3 && !bf.Emulated:
+		l.packed = packSplit(p, arena, bf, w, l.Out(), l.In(), l.In())
+	default:
 		l.packed = pack(p, arena, kernels.Best(), w, l.Out(), l.In(), l.In(), false)
 	}
 	l.Weight.Data = nil

@@ -20,6 +20,8 @@ type BF16 struct {
 	Name   string
 	MR, NR int
 	Micro  MicroBF16
+	// Emulated is set for the pure-Go kernel, which no hardware speeds up.
+	Emulated bool
 }
 
 // BestBF16 is the fastest bfloat16 kernel: AVX512-BF16 assembly where the CPU has it, else the
@@ -28,7 +30,7 @@ func BestBF16() BF16 { return bestBF16 }
 
 // GenericBF16 is the pure-Go bfloat16 kernel.
 func GenericBF16(mr, nr int) BF16 {
-	return BF16{Name: "go-bf16", MR: mr, NR: nr, Micro: func(rows, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool) {
+	return BF16{Name: "go-bf16", MR: mr, NR: nr, Emulated: true, Micro: func(rows, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool) {
 		genericBF16(nr, rows, kp, a, lda, b, c, ldc, accumulate)
 	}}
 }

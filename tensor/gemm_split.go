@@ -1,0 +1,66 @@
+package tensor
+
+import "github.com/imagesemantics/blipgo/tensor/internal/kernels"
+
+// The BFloat16x3 precision: float32-accurate products on bfloat16 hardware (see
+// kernels.SplitA). Weights stay packed as float32 panels, so they take float32's memory (the
+// split parts would take three times as much); each pass over K splits its kcBlock slice of A
+// once and each worker splits the panel of B it is about to use, which then serves every row
+// tile of that panel. Short products (decode steps, up to one tile of rows) run the float32
+// kernel on the same panels instead: they are bound by reading the weights, not by arithmetic.
+
+// aStrideSplit is the row stride, in words, of A's split copy (not a multiple of 2 KiB).
+var aStrideSplit = kernels.SplitLen(kcBlock) + 16
+
+// packSplit packs B [n, k] (row stride ldb) as float32 panels of kern's width for BFloat16x3
+// products with kern.
+func packSplit(p *Pool, arena *Arena, kern kernels.BF16, b []float32, n, k, ldb int) *Packed {
+	pm := pack(p, arena, float32Kernel(kern.NR), b, n, k, ldb, false)
+	pm.split = &kern
+	return pm
+}
+
+// float32Kernel is the fastest float32 kernel of panel width nr.
+func float32Kernel(nr int) kernels.Kernel {
+	for _, k := range kernels.Available() {
+		if k.NR == nr {
+			return k
+		}
+	}
+	return kernels.Generic(4, nr)
+}
+
+// matMulSplit is MatMul for a BFloat16x3 layer: the main product of the bfloat16 parts
+// accumulates in C, and each pass's corrections in a tile of their own, added to C after it.
+func (pm *Packed) matMulSplit(p *Pool, c []float32, ldc int, a []float32, lda int, m int, ep Epilogue) {
+	kern := *pm.split
+	mr, nr := kern.MR, kern.NR
+	np := panels(pm.N, nr)
+	apack := make([]uint32, m*aStrideSplit)
+	for kc0 := 0; kc0 < pm.K; kc0 += kcBlock {
+		kc := min(kcBlock, pm.K-kc0)
+		km, kp := kernels.SplitMain(kc), kernels.SplitLen(kc)
+		p.ForGrain(m, 16, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				kernels.SplitA(apack[i*aStrideSplit:], a[i*lda+kc0:i*lda+kc0+kc])
+			}
+		})
+		bBlock := pm.data[kc0*np*nr:]
+		pm.tiles(p, c, ldc, m, mr, nr, kc0 > 0 || ep.Accumulate, kc0+kc == pm.K, ep, func() tileFunc {
+			panel, split := make([]uint32, kp*nr), -1
+			corr := make([]float32, mr*nr)
+			return func(rows, i0, j int, dst []float32, ldd int, acc bool) {
+				if j != split {
+					kernels.SplitB(panel, bBlock[j*kc*nr:(j+1)*kc*nr], kc, nr)
+					split = j
+				}
+				arows := apack[i0*aStrideSplit:]
+				kern.Micro(rows, km, arows, aStrideSplit, panel[:km*nr], dst, ldd, acc)
+				kern.Micro(rows, kp-km, arows[km:], aStrideSplit, panel[km*nr:], corr, nr, false)
+				for r := 0; r < rows; r++ {
+					AddInPlace(dst[r*ldd:r*ldd+nr], corr[r*nr:(r+1)*nr])
+				}
+			}
+		})
+	}
+}
