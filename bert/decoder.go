@@ -80,6 +80,28 @@ func (d *Decoder) Prepare(p *tensor.Pool, arena *tensor.Arena, prec tensor.Preci
 	d.Head.Decoder.Prepare(p, arena, prec, done)
 }
 
+// StepBytes is what one decoder step of one sequence reads from memory, with pos tokens
+// already in its cache and an image of n embeddings: the weights of every layer but the
+// cross-attention keys and values (those run once per image, in Cross), the image's cached
+// cross-attention keys and values, the self-attention cache and the LM head. Decode steps
+// are bound by it: divided by a step's time it is the memory bandwidth the step reached.
+func (d *Decoder) StepBytes(pos, n int) int64 {
+	h := int64(d.Config.HiddenSize)
+	var b int64
+	for i := range d.Layers {
+		l := &d.Layers[i]
+		for _, lin := range []*tensor.Linear{
+			&l.Attention.Self.Query, &l.Attention.Self.Key, &l.Attention.Self.Value, &l.Attention.Output.Dense,
+			&l.CrossAttention.Self.Query, &l.CrossAttention.Output.Dense,
+			&l.FeedForward.Intermediate.Dense, &l.FeedForward.Output.Dense,
+		} {
+			b += lin.Bytes()
+		}
+		b += 4 * h * 2 * (int64(n) + int64(pos) + 1) // cross K/V, self K/V including the new token
+	}
+	return b + d.Head.Transform.Dense.Bytes() + d.Head.Decoder.Bytes()
+}
+
 // Cross holds the cross-attention keys and values of one image for every layer, packed per
 // head: computed once per image and shared by every sequence decoding it.
 type Cross struct {

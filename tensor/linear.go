@@ -32,6 +32,21 @@ func (l *Linear) In() int {
 	return l.Weight.Len() / l.Weight.Shape[0]
 }
 
+// Bytes is the memory the layer's weights and bias take (packed, once prepared): what a
+// product over a few rows reads.
+func (l *Linear) Bytes() int64 {
+	n := 0
+	if l.packed != nil {
+		n = len(l.packed.data) + len(l.packed.words)
+	} else if l.Weight != nil {
+		n = len(l.Weight.Data)
+	}
+	if l.Bias != nil {
+		n += len(l.Bias.Data)
+	}
+	return 4 * int64(n)
+}
+
 // Out is the number of output features.
 func (l *Linear) Out() int { return l.Weight.Shape[0] }
 

@@ -15,7 +15,7 @@ import (
 // The full-size checks write a 1.8 GB checkpoint and run BLIP-large: they need
 // BLIPGO_FULLSIZE=1 (.ci/run sets it). BLIPGO_HASHMODEL=DIR reuses a snapshot written by
 // examples/hashmodel instead of writing a new one.
-func fullSizeModel(t *testing.T) *blip.Model {
+func fullSizeDir(t *testing.T) string {
 	if os.Getenv("BLIPGO_FULLSIZE") != "1" {
 		t.Skip("full-size hash model checks need BLIPGO_FULLSIZE=1")
 	}
@@ -26,24 +26,42 @@ func fullSizeModel(t *testing.T) *blip.Model {
 			t.Fatal(err)
 		}
 	}
-	m, err := blip.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m
+	return dir
 }
 
-// Tolerances against the float64 torch reference. torch's own float32 run differs from it by
-// 3.3e-6 on the last hidden state and 1.1e-5 on hidden state 12; ours measured 4.5e-6 and
-// 1.9e-5 (float32 sums in another order).
+// Tolerances against the float64 torch reference, the ones the README states. torch's own
+// float32 run differs from it by 3.3e-6 on the last hidden state and 1.1e-5 on hidden state
+// 12. Measured here (AMD EPYC Zen 5, avx512 and avx512-bf16x3 kernels): last hidden state
+// 4.5e-6 in float32 and 7.3e-6 in bfloat16x3 (mean 4.8e-7 both), hidden state 12 1.9e-5 and
+// 1.6e-5, hidden state 1 2.4e-6 and 1.4e-6.
 const (
-	fullHiddenTol = 5e-5
-	fullGapTol    = 1e-4 // per-step top-1/top-2 logit gaps of the greedy run
+	fullLastTol   = 1e-5
+	fullHiddenTol = 2.5e-5 // the first 8 rows of hidden states 1 and 12
+	fullGapTol    = 1e-4   // per-step top-1/top-2 logit gaps of the greedy run
 )
 
+// TestFullSize checks float32 and, where the CPU has bfloat16 instructions (elsewhere it is
+// float32), bfloat16x3 against the same references and tolerances.
 func TestFullSize(t *testing.T) {
-	m := fullSizeModel(t)
+	dir := fullSizeDir(t)
+	precs := []tensor.Precision{tensor.Float32}
+	if tensor.BFloat16x3.Kernel() != tensor.Float32.Kernel() {
+		precs = append(precs, tensor.BFloat16x3)
+	}
+	for _, prec := range precs {
+		t.Run(prec.String(), func(t *testing.T) {
+			m, err := blip.Load(dir, blip.WithPrecision(prec))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			t.Logf("kernel %s", m.Kernel())
+			testFullSize(t, m)
+		})
+	}
+}
+
+func testFullSize(t *testing.T, m *blip.Model) {
 	ctx := context.Background()
 	pixels, _, err := golden.Tensor("tensors/pixel_values.safetensors", "chelsea.384")
 	if err != nil {
@@ -55,20 +73,20 @@ func TestFullSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check := func(key string, got []float32) {
+	check := func(key string, got []float32, tol float64) {
 		want, _, err := golden.Tensor("tensors/hashmodel.safetensors", key)
 		if err != nil {
 			t.Fatal(err)
 		}
 		d, mean := golden.MaxAbsDiff(got[:len(want)], want)
 		t.Logf("%s: max |diff| %.3g, mean %.3g", key, d, mean)
-		if d > fullHiddenTol {
-			t.Errorf("%s: max |diff| %.3g > %.3g", key, d, fullHiddenTol)
+		if d > tol {
+			t.Errorf("%s: max |diff| %.3g > %.3g", key, d, tol)
 		}
 	}
-	check("chelsea.float64.last_hidden_state", last.Data)
-	check("chelsea.float64.hidden_states.1.first8", states[1].Data[:8*vc.HiddenSize])
-	check("chelsea.float64.hidden_states.12.first8", states[12].Data[:8*vc.HiddenSize])
+	check("chelsea.float64.last_hidden_state", last.Data, fullLastTol)
+	check("chelsea.float64.hidden_states.1.first8", states[1].Data[:8*vc.HiddenSize], fullHiddenTol)
+	check("chelsea.float64.hidden_states.12.first8", states[12].Data[:8*vc.HiddenSize], fullHiddenTol)
 
 	cases, err := golden.Load()
 	if err != nil {
