@@ -7,6 +7,7 @@ import (
 	"image"
 	"io"
 	"os"
+	"time"
 
 	"github.com/imagesemantics/blipgo/bert"
 	"github.com/imagesemantics/blipgo/tensor"
@@ -63,13 +64,18 @@ func (m *Model) CaptionBatch(ctx context.Context, imgs []image.Image, opts ...Op
 	if err != nil {
 		return nil, err
 	}
+	if s.timings != nil {
+		*s.timings = Timings{}
+	}
 	crosses := make([]*bert.Cross, len(imgs))
 	for i, img := range imgs {
-		emb, err := m.Encode(ctx, img)
+		emb, err := m.encode(ctx, img, s.timings)
 		if err != nil {
 			return nil, fmt.Errorf("blip: image %d: %w", i, err)
 		}
+		start := time.Now()
 		crosses[i] = m.Decoder.Cross(m.pool, emb)
+		s.timings.add(stageCross, start)
 	}
 	g, err := m.newGeneration(s, crosses)
 	if err != nil {
@@ -101,6 +107,12 @@ func (m *Model) CaptionBatch(ctx context.Context, imgs []image.Image, opts ...Op
 
 // Encode preprocesses an image and runs the vision encoder: image embeddings [N, D].
 func (m *Model) Encode(ctx context.Context, img image.Image) (*tensor.Tensor, error) {
+	return m.encode(ctx, img, nil)
+}
+
+// encode is Encode, timed into tm when it is not nil.
+func (m *Model) encode(ctx context.Context, img image.Image, tm *Timings) (*tensor.Tensor, error) {
+	start := time.Now()
 	rgb, ok := img.(*vit.RGB)
 	if !ok {
 		var err error
@@ -112,7 +124,11 @@ func (m *Model) Encode(ctx context.Context, img image.Image) (*tensor.Tensor, er
 	if err != nil {
 		return nil, err
 	}
-	return m.EncodePixels(ctx, pixels)
+	tm.add(stagePreprocess, start)
+	start = time.Now()
+	emb, err := m.EncodePixels(ctx, pixels)
+	tm.add(stageVision, start)
+	return emb, err
 }
 
 // EncodePixels runs the vision encoder on preprocessed pixels [3, S, S]: image embeddings

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"time"
 
 	"github.com/imagesemantics/blipgo/bert"
 	"github.com/imagesemantics/blipgo/tensor"
@@ -110,6 +111,7 @@ func equalInts(a, b []int) bool {
 // step runs one batch of sequences forward by their new tokens and returns the logits of each
 // sequence's last position, [len(ids), V], valid until the next step.
 func (g *generation) step(ctx context.Context, ids [][]int, caches []*bert.Cache, crosses []*bert.Cross) (*tensor.Tensor, error) {
+	defer g.s.timings.add(stageStep, time.Now())
 	d := g.m.Decoder
 	t := len(ids[0])
 	hidden := reuse(&g.hidden, len(ids)*t, d.Config.HiddenSize)

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/imagesemantics/blipgo/internal/golden"
 	"github.com/imagesemantics/blipgo/tensor"
@@ -153,5 +154,28 @@ func TestBatchGolden(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTimings checks that WithTimings records every stage and one decoder pass per new token.
+func TestTimings(t *testing.T) {
+	m := loadModel(t, "blip-tiny-a")
+	img := loadImage(t, m, "chelsea")
+	var tm Timings
+	tm.Steps = []time.Duration{time.Hour} // overwritten, not appended to
+	c, err := m.Caption(context.Background(), img, WithTimings(&tm), MaxNewTokens(5), IgnoreEOS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tm.Preprocess <= 0 || tm.Vision <= 0 || tm.Cross <= 0 {
+		t.Errorf("timings %+v: a stage is missing", tm)
+	}
+	if got, want := len(tm.Steps), len(c.IDs)-1; got != want {
+		t.Errorf("%d steps recorded for %d new tokens", got, want)
+	}
+	for _, d := range tm.Steps {
+		if d <= 0 || d >= time.Hour {
+			t.Errorf("step time %v", d)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package blip
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Option sets one generation option of a Caption call. Options not given take the model's
@@ -23,6 +24,7 @@ type settings struct {
 	noRepeatNgramSize int
 	earlyStopping     earlyStop
 	ignoreEOS         bool
+	timings           *Timings
 	// observe, when set, sees the processed scores of every greedy step of sequence seq
 	// before the token is chosen (tests use it to find near-ties).
 	observe func(seq int, scores []float32)
@@ -66,6 +68,48 @@ func NoRepeatNgramSize(n int) Option { return func(s *settings) { s.noRepeatNgra
 // IgnoreEOS keeps generating past the end token until the length limit, for timings that must
 // decode a fixed number of tokens.
 func IgnoreEOS() Option { return func(s *settings) { s.ignoreEOS = true } }
+
+// Timings is where a caption call spent its time, for profiling and benchmarks (see
+// WithTimings). For a batch, each stage sums over its images.
+type Timings struct {
+	Preprocess time.Duration // resizing and normalising the decoded images
+	Vision     time.Duration // the vision encoder
+	Cross      time.Duration // every layer's cross-attention keys and values of the images
+	// Steps holds each decoder pass in order: the BOS and prompt first, then one per new
+	// token (for beam search, one per step of all beams).
+	Steps []time.Duration
+}
+
+// WithTimings makes the call record its stages into *t, overwriting it.
+func WithTimings(t *Timings) Option { return func(s *settings) { s.timings = t } }
+
+// stage names a field of Timings.
+type stage int
+
+const (
+	stagePreprocess stage = iota
+	stageVision
+	stageCross
+	stageStep
+)
+
+// add records the time since start for a stage; a nil *Timings records nothing.
+func (t *Timings) add(st stage, start time.Time) {
+	if t == nil {
+		return
+	}
+	d := time.Since(start)
+	switch st {
+	case stagePreprocess:
+		t.Preprocess += d
+	case stageVision:
+		t.Vision += d
+	case stageCross:
+		t.Cross += d
+	case stageStep:
+		t.Steps = append(t.Steps, d)
+	}
+}
 
 // ErrOption is wrapped by the error for an option out of range.
 var ErrOption = errors.New("invalid generation option")

@@ -114,3 +114,8 @@ func (pr Precision) Kernel() string {
 	}
 	return kernels.Best().Name
 }
+
+// PeakFMA runs n iterations of a register-only loop of independent float32 fused
+// multiply-adds on the widest vectors this CPU has and returns the floating-point operations
+// done: timed, one core's FMA peak, which the kernels' speeds are fractions of.
+func PeakFMA(n int) int64 { return kernels.PeakFMA(n) }

@@ -1,15 +1,25 @@
 // Command bench times one BLIP model on one image and prints one JSON line:
 //
-//	go run ./examples/bench -model DIR -image FILE [-reps N] [-threads N] [-tokens N]
-//	{"load_s": F, "vision_s": [F...], "caption_s": [F...], "tokens": N, "ids": [...], "peak_rss_bytes": N}
+//	go run ./examples/bench -model DIR -image FILE [-reps N] [-threads N] [-tokens N] [-precision P]
+//	{"load_s": F, "vision_s": [F...], "caption_s": [F...], "preprocess_s": [F...], "cross_s": [F...],
+//	 "step_ms": F, "step_bytes": N, "step_gbps": F, "tokens": N, "ids": [...], "peak_rss_bytes": N,
+//	 "kernel": "avx512", "precision": "float32", "cpu": "AMD EPYC ... avx512f avx512_bf16", "threads": N}
 //
 // caption_s covers a whole caption: decoding the image file, preprocessing, the vision
-// encoder, decoding tokens and detokenizing. vision_s times the vision encoder alone on the
-// already preprocessed image. With -tokens N every caption decodes exactly N new tokens,
-// ignoring the end token, so that timings compare across models and machines.
+// encoder, decoding tokens and detokenizing; preprocess_s (file decoding, resizing,
+// normalising) and cross_s (every layer's cross-attention keys and values) are its stages.
+// vision_s times the vision encoder alone on the already preprocessed image. step_ms is the
+// median decoder step over all repetitions (the first pass of each caption, BOS and prompt,
+// left out); step_bytes is what one step reads (weights, cached keys and values, at the middle
+// position) and step_gbps that divided by step_ms: decode steps are bound by memory
+// bandwidth. With -tokens N every caption decodes exactly N new tokens, ignoring the end
+// token, so that timings compare across models and machines.
 //
-// BLIPGO_PRECISION=bfloat16 in the environment loads the model with blip.BFloat16 (opt-in
-// bfloat16 products) instead of float32.
+// -precision float32|bfloat16|bfloat16x3 selects the linear layers' products (see
+// tensor.Precision); without it BLIPGO_PRECISION in the environment does, else float32.
+// kernel names the kernels that precision runs on this CPU, cpu the processor and the
+// features that choose them, fma_peak_gflops one core's register-only FMA peak measured in the
+// same run (shared machines vary from day to day: compare fractions of it).
 package main
 
 import (
@@ -20,20 +30,34 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"golang.org/x/sys/cpu"
+
 	"github.com/imagesemantics/blipgo/blip"
+	"github.com/imagesemantics/blipgo/tensor"
 )
 
 type report struct {
 	LoadS        float64   `json:"load_s"`
 	VisionS      []float64 `json:"vision_s"`
 	CaptionS     []float64 `json:"caption_s"`
+	PreprocessS  []float64 `json:"preprocess_s"`
+	CrossS       []float64 `json:"cross_s"`
+	StepMS       float64   `json:"step_ms"`
+	StepBytes    int64     `json:"step_bytes"`
+	StepGBps     float64   `json:"step_gbps"`
 	Tokens       int       `json:"tokens"`
 	IDs          []int     `json:"ids"`
 	PeakRSSBytes int64     `json:"peak_rss_bytes"`
+	Kernel       string    `json:"kernel"`
+	Precision    string    `json:"precision"`
+	CPU          string    `json:"cpu"`
+	PeakGFLOPS   float64   `json:"fma_peak_gflops"`
+	Threads      int       `json:"threads"`
 }
 
 func main() {
@@ -42,36 +66,40 @@ func main() {
 	reps := flag.Int("reps", 3, "repetitions")
 	threads := flag.Int("threads", runtime.GOMAXPROCS(0), "threads")
 	tokens := flag.Int("tokens", 0, "decode exactly N new tokens, ignoring the end token (0: stop at it)")
+	precision := flag.String("precision", os.Getenv("BLIPGO_PRECISION"), "float32, bfloat16 or bfloat16x3 (default $BLIPGO_PRECISION, else float32)")
 	flag.Parse()
-	if *model == "" || *imagePath == "" || *reps < 1 || *threads < 1 || *tokens < 0 {
+	if *precision == "" {
+		*precision = "float32"
+	}
+	prec, err := tensor.ParsePrecision(*precision)
+	if err != nil || *model == "" || *imagePath == "" || *reps < 1 || *threads < 1 || *tokens < 0 {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+		}
 		flag.Usage()
 		os.Exit(2)
 	}
 	runtime.GOMAXPROCS(*threads)
-	if err := run(*model, *imagePath, *reps, *threads, *tokens); err != nil {
+	if err := run(*model, *imagePath, *reps, *threads, *tokens, prec); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(model, imagePath string, reps, threads, tokens int) error {
+func run(model, imagePath string, reps, threads, tokens int, prec tensor.Precision) error {
 	ctx := context.Background()
 	start := time.Now()
-	opts := []blip.LoadOption{blip.Threads(threads)}
-	switch prec := os.Getenv("BLIPGO_PRECISION"); prec {
-	case "", "float32":
-	case "bfloat16":
-		opts = append(opts, blip.BFloat16())
-	default:
-		return fmt.Errorf("BLIPGO_PRECISION=%q: want float32 or bfloat16", prec)
-	}
-	m, err := blip.Load(model, opts...)
+	m, err := blip.Load(model, blip.Threads(threads), blip.WithPrecision(prec))
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	r := report{LoadS: time.Since(start).Seconds()}
-	var copts []blip.Option
+	r := report{LoadS: time.Since(start).Seconds(), Kernel: m.Kernel(), Precision: prec.String(), CPU: cpuName(), Threads: threads}
+	start = time.Now()
+	r.PeakGFLOPS = float64(tensor.PeakFMA(5_000_000)) / time.Since(start).Seconds() / 1e9
+	var tm blip.Timings
+	copts := []blip.Option{blip.WithTimings(&tm)}
+	var steps []float64
 	if tokens > 0 {
 		copts = append(copts, blip.MaxNewTokens(tokens), blip.IgnoreEOS())
 	}
@@ -99,13 +127,25 @@ func run(model, imagePath string, reps, threads, tokens int) error {
 		if err != nil {
 			return err
 		}
+		decoded := time.Since(start)
 		c, err := m.Caption(ctx, img, copts...)
 		if err != nil {
 			return err
 		}
 		r.CaptionS = append(r.CaptionS, time.Since(start).Seconds())
+		r.PreprocessS = append(r.PreprocessS, (decoded + tm.Preprocess).Seconds())
+		r.CrossS = append(r.CrossS, tm.Cross.Seconds())
+		for _, d := range tm.Steps[1:] {
+			steps = append(steps, float64(d)/float64(time.Millisecond))
+		}
 		r.IDs = c.IDs
 		r.Tokens = len(c.IDs) - len(m.PromptIDs(""))
+	}
+	if len(steps) > 0 {
+		slices.Sort(steps)
+		r.StepMS = steps[len(steps)/2]
+		r.StepBytes = m.Decoder.StepBytes(len(m.PromptIDs(""))+r.Tokens/2, m.Config.VisionConfig.SeqLen())
+		r.StepGBps = float64(r.StepBytes) / (r.StepMS / 1000) / 1e9
 	}
 	r.PeakRSSBytes = peakRSS()
 	out, err := json.Marshal(r)
@@ -114,6 +154,29 @@ func run(model, imagePath string, reps, threads, tokens int) error {
 	}
 	fmt.Println(string(out))
 	return nil
+}
+
+// cpuName is the processor's model name (Linux) and the features that choose the kernels.
+func cpuName() string {
+	name := runtime.GOARCH
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				name = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	x := cpu.X86
+	for _, f := range []struct {
+		has  bool
+		name string
+	}{{x.HasAVX2, "avx2"}, {x.HasFMA, "fma"}, {x.HasAVX512F, "avx512f"}, {x.HasAVX512BF16, "avx512_bf16"}, {x.HasAMXTile, "amx_tile"}, {x.HasAMXBF16, "amx_bf16"}} {
+		if f.has {
+			name += " " + f.name
+		}
+	}
+	return name
 }
 
 // peakRSS reads the process' high-water resident set size (VmHWM) on Linux; 0 elsewhere.

@@ -10,6 +10,8 @@ func expSumAVX512(x *float32, n int, scale, shift float32) float32
 func scaleAVX512(x *float32, n int, s float32)
 func bf16PairsAVX512(dst *uint32, src *float32, words int)
 func geluAVX512(x *float32, n int)
+func fmaPeakAVX512(n int)
+func fmaPeakAVX2(n int)
 func avx512x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
 func avx512x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
 func avx512x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)

@@ -60,3 +60,28 @@ func Best() Kernel { return best }
 
 // Available lists every kernel this CPU can run, fastest first; the last is pure Go.
 func Available() []Kernel { return available }
+
+// fmaPeakChains is the number of independent FMA chains of the generated peak loops (the
+// generator has the same constant).
+const fmaPeakChains = 12
+
+// PeakFMA runs n iterations of a register-only loop of independent fused multiply-adds on the
+// widest vectors this CPU has (scalar Go without assembly) and returns the floating-point
+// operations it did. Timed, it is one core's float32 FMA peak, the figure kernel speeds are
+// stated as fractions of (measured in the same run: shared machines vary from day to day).
+func PeakFMA(n int) int64 { return peakFMA(n) }
+
+// peakGo is the scalar peak loop: eight independent chains of multiply-adds.
+func peakGo(n int) int64 {
+	var a [8]float32
+	x, y := float32(0.5), float32(0.25)
+	for i := 0; i < n; i++ {
+		for j := range a {
+			a[j] = a[j]*x + y
+		}
+	}
+	if a[0] == 42 { // keep the loop from being optimised away
+		println()
+	}
+	return int64(n) * 8 * 2
+}

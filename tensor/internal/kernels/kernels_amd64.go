@@ -82,3 +82,15 @@ func pairsVec(dst []uint32, x []float32) {
 	bf16PairsAVX512(unsafe.SliceData(dst), unsafe.SliceData(x), len(dst))
 }
 func geluVec(x []float32) { geluAVX512(unsafe.SliceData(x), len(x)) }
+
+func peakFMA(n int) int64 {
+	switch {
+	case cpu.X86.HasAVX512F:
+		fmaPeakAVX512(n)
+		return int64(n) * fmaPeakChains * 16 * 2
+	case cpu.X86.HasAVX2 && cpu.X86.HasFMA:
+		fmaPeakAVX2(n)
+		return int64(n) * fmaPeakChains * 8 * 2
+	}
+	return peakGo(n)
+}

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 const guard = float32(-7777.25)
@@ -78,15 +79,37 @@ func FuzzKernels(f *testing.F) {
 	})
 }
 
+// peakGFLOPS times PeakFMA for about 50 ms: one core's float32 FMA peak now.
+func peakGFLOPS() float64 {
+	start := time.Now()
+	flops := PeakFMA(5_000_000)
+	return float64(flops) / time.Since(start).Seconds() / 1e9
+}
+
+// BenchmarkPeakFMA is one core's register-only FMA peak.
+func BenchmarkPeakFMA(b *testing.B) {
+	var flops int64
+	for b.Loop() {
+		flops += PeakFMA(100_000)
+	}
+	b.ReportMetric(float64(flops)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// BenchmarkMicro reports each kernel's speed and its fraction of the FMA peak measured just
+// before it (peak%).
 func BenchmarkMicro(b *testing.B) {
 	for _, k := range Available() {
 		b.Run(k.Name, func(b *testing.B) {
 			kc := 256
 			a, bb, c := make([]float32, kc*k.MR), make([]float32, kc*k.NR), make([]float32, k.MR*k.NR)
+			peak := peakGFLOPS()
+			b.ResetTimer()
 			for b.Loop() {
 				k.Micro(k.MR, kc, a, kc, bb, c, k.NR, true)
 			}
-			b.ReportMetric(float64(2*k.MR*k.NR*kc)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			gflops := float64(2*k.MR*k.NR*kc) * float64(b.N) / b.Elapsed().Seconds() / 1e9
+			b.ReportMetric(gflops, "GFLOP/s")
+			b.ReportMetric(100*gflops/peak, "peak%")
 		})
 	}
 }

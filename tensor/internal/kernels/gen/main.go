@@ -65,6 +65,7 @@ func declarations() string {
 	b.WriteString("func scaleAVX512(x *float32, n int, s float32)\n")
 	b.WriteString("func bf16PairsAVX512(dst *uint32, src *float32, words int)\n")
 	b.WriteString("func geluAVX512(x *float32, n int)\n")
+	b.WriteString("func fmaPeakAVX512(n int)\nfunc fmaPeakAVX2(n int)\n")
 	for _, f := range families {
 		for mr := 1; mr <= f.maxMR; mr++ {
 			fmt.Fprintf(&b, "func %sx%d(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)\n", f.name, mr)
@@ -107,7 +108,37 @@ func generate() string {
 		bf16Kernel(&b, mr)
 	}
 	elementwise(&b)
+	fmaPeak(&b, "avx512", "Z", fmaPeakChains)
+	fmaPeak(&b, "avx2", "Y", fmaPeakChains)
 	return b.String()
+}
+
+// fmaPeakChains is how many independent FMA chains the peak loop runs: enough to cover two
+// FMA units of four cycles' latency with room to spare.
+const fmaPeakChains = 12
+
+// fmaPeak writes fmaPeakAVX512 / fmaPeakAVX2: n iterations of fmaPeakChains independent
+// register-only FMAs, nothing read or written in memory. Timed, it is one core's FMA peak.
+func fmaPeak(b *strings.Builder, family, vec string, chains int) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, "\t"+format+"\n", args...) }
+	name := "fmaPeak" + strings.ToUpper(family[:1]) + strings.ToUpper(family[1:])
+	fmt.Fprintf(b, "\n// func %s(n int)\nTEXT ·%s(SB), NOSPLIT, $0-8\n", name, name)
+	w("MOVQ n+0(FP), CX")
+	zero := "VXORPS"
+	if vec == "Z" {
+		zero = "VPXORD"
+	}
+	for i := 0; i < chains+2; i++ {
+		w("%s %s%d, %s%d, %s%d", zero, vec, i, vec, i, vec, i)
+	}
+	fmt.Fprintf(b, "loop_%s:\n", name)
+	for i := 0; i < chains; i++ {
+		w("VFMADD231PS %s%d, %s%d, %s%d", vec, chains, vec, chains+1, vec, i)
+	}
+	w("DECQ CX")
+	w("JNZ loop_%s", name)
+	w("VZEROUPPER")
+	w("RET")
 }
 
 func kernel(b *strings.Builder, f family, mr int) {
@@ -129,9 +160,11 @@ func kernel(b *strings.Builder, f family, mr int) {
 		row: func(r int, addr string) []string {
 			acc0, acc1 := fmt.Sprintf("%s%d", f.vec, 2*r), fmt.Sprintf("%s%d", f.vec, 2*r+1)
 			if f.vec == "Z" {
+				bc := fmt.Sprintf("Z%d", 30+r%2)
 				return []string{
-					fmt.Sprintf("VFMADD231PS.BCST %s, %s, %s", addr, bReg(0), acc0),
-					fmt.Sprintf("VFMADD231PS.BCST %s, %s, %s", addr, bReg(1), acc1),
+					fmt.Sprintf("VBROADCASTSS %s, %s", addr, bc),
+					fmt.Sprintf("VFMADD231PS %s, %s, %s", bc, bReg(0), acc0),
+					fmt.Sprintf("VFMADD231PS %s, %s, %s", bc, bReg(1), acc1),
 				}
 			}
 			return []string{
