@@ -9,6 +9,7 @@ import (
 
 	"github.com/imagesemantics/blipgo/blip"
 	"github.com/imagesemantics/blipgo/internal/golden"
+	"github.com/imagesemantics/blipgo/tensor"
 )
 
 // The full-size benchmarks need a snapshot written by examples/hashmodel:
@@ -16,17 +17,20 @@ import (
 //	go run ./examples/hashmodel -out /tmp/hash
 //	BLIPGO_HASHMODEL=/tmp/hash go test -run '^$' -bench . ./internal/hashmodel
 //
-// BLIPGO_PRECISION=bfloat16 loads the model with blip.BFloat16.
+// BLIPGO_PRECISION=bfloat16 (or bfloat16x3) loads the model in that precision.
 func benchModel(b *testing.B) (*blip.Model, image.Image) {
 	dir := os.Getenv("BLIPGO_HASHMODEL")
 	if dir == "" {
 		b.Skip("set BLIPGO_HASHMODEL to a snapshot written by examples/hashmodel")
 	}
-	var opts []blip.LoadOption
-	if os.Getenv("BLIPGO_PRECISION") == "bfloat16" {
-		opts = append(opts, blip.BFloat16())
+	prec := tensor.Float32
+	if name := os.Getenv("BLIPGO_PRECISION"); name != "" {
+		var err error
+		if prec, err = tensor.ParsePrecision(name); err != nil {
+			b.Fatal(err)
+		}
 	}
-	m, err := blip.Load(dir, opts...)
+	m, err := blip.Load(dir, blip.WithPrecision(prec))
 	if err != nil {
 		b.Fatal(err)
 	}
