@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/imagesemantics/blipgo/bert"
+	"github.com/imagesemantics/blipgo/imageproc"
 	"github.com/imagesemantics/blipgo/tensor"
-	"github.com/imagesemantics/blipgo/vit"
 )
 
 // Caption is a generated caption.
@@ -28,8 +28,8 @@ type Caption struct {
 // DecodeImage reads an image file's bytes (JPEG, PNG, GIF, WebP, BMP, TIFF), applies its EXIF
 // orientation and converts it to RGB, as transformers' load_image does. Pass the result to
 // Caption: an image.Image decoded elsewhere has lost its EXIF orientation.
-func (m *Model) DecodeImage(r io.Reader) (*vit.RGB, error) {
-	return vit.Decode(r, m.maxPixels)
+func (m *Model) DecodeImage(r io.Reader) (*imageproc.RGB, error) {
+	return imageproc.Decode(r, m.maxPixels)
 }
 
 // CaptionFile decodes the image file at path and captions it.
@@ -113,10 +113,10 @@ func (m *Model) Encode(ctx context.Context, img image.Image) (*tensor.Tensor, er
 // encode is Encode, timed into tm when it is not nil.
 func (m *Model) encode(ctx context.Context, img image.Image, tm *Timings) (*tensor.Tensor, error) {
 	start := time.Now()
-	rgb, ok := img.(*vit.RGB)
+	rgb, ok := img.(*imageproc.RGB)
 	if !ok {
 		var err error
-		if rgb, err = vit.FromImage(img); err != nil {
+		if rgb, err = imageproc.FromImage(img); err != nil {
 			return nil, err
 		}
 	}

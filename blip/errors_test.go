@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imagesemantics/blipgo/imageproc"
 	"github.com/imagesemantics/blipgo/internal/bind"
 	"github.com/imagesemantics/blipgo/internal/golden"
-	"github.com/imagesemantics/blipgo/vit"
 )
 
 // snapshotCopy copies a golden model folder so a test can damage it.
@@ -175,7 +175,7 @@ func TestCaptionErrors(t *testing.T) {
 	}
 	t.Run("unreadable image", func(t *testing.T) {
 		_, err := m.DecodeImage(strings.NewReader("GIF89a\x01\x00\x01\x00garbage"))
-		if !errors.Is(err, vit.ErrImage) || !strings.Contains(err.Error(), "gif") {
+		if !errors.Is(err, imageproc.ErrImage) || !strings.Contains(err.Error(), "gif") {
 			t.Errorf("error %v", err)
 		}
 		p := filepath.Join(t.TempDir(), "x.png")
@@ -185,10 +185,10 @@ func TestCaptionErrors(t *testing.T) {
 		}
 	})
 	t.Run("nil and empty images", func(t *testing.T) {
-		if _, err := m.Caption(context.Background(), nil); !errors.Is(err, vit.ErrImage) {
+		if _, err := m.Caption(context.Background(), nil); !errors.Is(err, imageproc.ErrImage) {
 			t.Errorf("nil image: %v", err)
 		}
-		if _, err := m.Caption(context.Background(), image.NewRGBA(image.Rect(0, 0, 0, 5))); !errors.Is(err, vit.ErrImage) {
+		if _, err := m.Caption(context.Background(), image.NewRGBA(image.Rect(0, 0, 0, 5))); !errors.Is(err, imageproc.ErrImage) {
 			t.Errorf("empty image: %v", err)
 		}
 		if cs, err := m.CaptionBatch(context.Background(), nil); err != nil || len(cs) != 0 {

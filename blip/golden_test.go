@@ -6,9 +6,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/imagesemantics/blipgo/imageproc"
 	"github.com/imagesemantics/blipgo/internal/golden"
 	"github.com/imagesemantics/blipgo/tensor"
-	"github.com/imagesemantics/blipgo/vit"
 )
 
 // Tolerances against transformers' float32 activations. Both sides compute in float32 with
@@ -34,7 +34,7 @@ func loadModel(t testing.TB, name string, opts ...LoadOption) *Model {
 // loadImage decodes a golden image. JPEG sources are replaced by Pillow's decode of them
 // (a PNG): our JPEG decoder differs from libjpeg by up to 3 levels (see vit's tests), which is
 // not what the model comparisons measure; TestVisionJPEGEndToEnd covers that path.
-func loadImage(t testing.TB, m *Model, name string) *vit.RGB {
+func loadImage(t testing.TB, m *Model, name string) *imageproc.RGB {
 	t.Helper()
 	cases, err := golden.Load()
 	if err != nil {
@@ -51,7 +51,7 @@ func loadImage(t testing.TB, m *Model, name string) *vit.RGB {
 	return decodeFile(t, m, file)
 }
 
-func decodeFile(t testing.TB, m *Model, file string) *vit.RGB {
+func decodeFile(t testing.TB, m *Model, file string) *imageproc.RGB {
 	t.Helper()
 	f, err := os.Open(golden.Path(file))
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 
 	"github.com/imagesemantics/blipgo/bert"
 	"github.com/imagesemantics/blipgo/blip/hub"
+	"github.com/imagesemantics/blipgo/imageproc"
 	"github.com/imagesemantics/blipgo/internal/bind"
 	"github.com/imagesemantics/blipgo/safetensors"
 	"github.com/imagesemantics/blipgo/tensor"
@@ -37,7 +38,7 @@ import (
 // Model is a loaded BLIP captioning model. Its methods are safe for concurrent use.
 type Model struct {
 	Config     *Config
-	Preprocess vit.PreprocessConfig
+	Preprocess imageproc.PreprocessConfig
 	Vision     *vit.Model
 	Decoder    *bert.Decoder
 	Tokenizer  *tokenizer.Tokenizer
@@ -84,13 +85,13 @@ func (m *Model) Kernel() string { return m.precision.Kernel() }
 // Threads bounds the goroutines each call computes with; n <= 0 means GOMAXPROCS.
 func Threads(n int) LoadOption { return func(s *loadSettings) { s.threads = n } }
 
-// MaxPixels bounds the size of images the model decodes (vit.DefaultMaxPixels by default).
+// MaxPixels bounds the size of images the model decodes (imageproc.DefaultMaxPixels by default).
 func MaxPixels(n int) LoadOption { return func(s *loadSettings) { s.maxPixels = n } }
 
 // MaxPixels is the largest image, in pixels, DecodeImage accepts.
 func (m *Model) MaxPixels() int {
 	if m.maxPixels <= 0 {
-		return vit.DefaultMaxPixels
+		return imageproc.DefaultMaxPixels
 	}
 	return m.maxPixels
 }
@@ -116,10 +117,10 @@ func Load(dir string, opts ...LoadOption) (*Model, error) {
 		return nil, &LoadError{Dir: dir, File: "config.json", Err: fmt.Errorf("architectures %v: only %s (captioning) checkpoints are supported", a, captioningArchitecture)}
 	}
 	vc, tc := m.Config.VisionConfig, m.Config.TextConfig
-	m.Preprocess = vit.DefaultPreprocessConfig()
+	m.Preprocess = imageproc.DefaultPreprocessConfig()
 	m.Preprocess.Height, m.Preprocess.Width = vc.ImageSize, vc.ImageSize
 	err = readJSON(dir, "preprocessor_config.json", true, func(b []byte) (err error) {
-		m.Preprocess, err = vit.ParsePreprocessConfig(b)
+		m.Preprocess, err = imageproc.ParsePreprocessConfig(b)
 		return err
 	})
 	if err != nil {

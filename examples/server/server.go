@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/imagesemantics/blipgo/blip"
-	"github.com/imagesemantics/blipgo/vit"
+	"github.com/imagesemantics/blipgo/imageproc"
 )
 
 //go:embed static
@@ -91,9 +91,9 @@ func (s *server) caption(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusUnprocessableEntity, "%v", err)
 		return
 	}
-	img, err := vit.DecodeBytes(data, s.cfg.MaxPixels)
+	img, err := imageproc.DecodeBytes(data, s.cfg.MaxPixels)
 	if err != nil {
-		if errors.Is(err, vit.ErrTooLarge) {
+		if errors.Is(err, imageproc.ErrTooLarge) {
 			fail(w, http.StatusRequestEntityTooLarge, "%v", err)
 			return
 		}

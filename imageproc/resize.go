@@ -1,4 +1,4 @@
-package vit
+package imageproc
 
 import "math"
 
@@ -144,7 +144,7 @@ func clip8(v int32) uint8 {
 func Resize(src *RGB, w, h, filter int) *RGB {
 	f := filterFor(filter)
 	if f == nil {
-		panic("vit: unsupported resample filter")
+		panic("imageproc: unsupported resample filter")
 	}
 	if src.W == w && src.H == h {
 		return &RGB{W: w, H: h, Pix: append([]uint8(nil), src.Pix...)}

@@ -1,11 +1,11 @@
-package vit_test
+package imageproc_test
 
 import (
 	"fmt"
 	"log"
 	"os"
 
-	"github.com/imagesemantics/blipgo/vit"
+	"github.com/imagesemantics/blipgo/imageproc"
 )
 
 func ExamplePreprocessConfig_Preprocess() {
@@ -14,11 +14,11 @@ func ExamplePreprocessConfig_Preprocess() {
 		log.Fatal(err)
 	}
 	defer f.Close()
-	img, err := vit.Decode(f, 0)
+	img, err := imageproc.Decode(f, 0)
 	if err != nil {
 		log.Fatal(err)
 	}
-	cfg := vit.DefaultPreprocessConfig()
+	cfg := imageproc.DefaultPreprocessConfig()
 	pixels, err := cfg.Preprocess(img)
 	if err != nil {
 		log.Fatal(err)

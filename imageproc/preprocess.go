@@ -1,4 +1,4 @@
-package vit
+package imageproc
 
 import "fmt"
 
@@ -9,7 +9,7 @@ func (c *PreprocessConfig) Preprocess(img *RGB) ([]float32, error) {
 	if c.DoResize {
 		img = Resize(img, c.Width, c.Height, c.Resample)
 	} else if img.W != c.Width || img.H != c.Height {
-		return nil, fmt.Errorf("vit: image is %dx%d, the model needs %dx%d and do_resize is off", img.W, img.H, c.Width, c.Height)
+		return nil, fmt.Errorf("imageproc: image is %dx%d, the model needs %dx%d and do_resize is off", img.W, img.H, c.Width, c.Height)
 	}
 	n := c.Width * c.Height
 	out := make([]float32, 3*n)

@@ -1,4 +1,4 @@
-package vit
+package imageproc
 
 import (
 	"bytes"
@@ -35,9 +35,9 @@ type ImageError struct {
 
 func (e *ImageError) Error() string {
 	if e.Format != "" {
-		return fmt.Sprintf("vit: %s image: %v", e.Format, e.Err)
+		return fmt.Sprintf("imageproc: %s image: %v", e.Format, e.Err)
 	}
-	return fmt.Sprintf("vit: image: %v", e.Err)
+	return fmt.Sprintf("imageproc: image: %v", e.Err)
 }
 
 func (e *ImageError) Unwrap() []error { return []error{ErrImage, e.Err} }
