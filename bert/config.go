@@ -1,9 +1,11 @@
-// Package bert is BLIP's BERT-style text model in its decoder role (BlipTextLMHeadModel): token
-// and position embeddings, layers of causal self-attention, cross-attention to the image and a
-// feed-forward block (all post-norm), and a language-model head tied to the word embeddings.
+// Package bert is BLIP's BERT-style text model (BlipTextModel): token and position
+// embeddings, layers of self-attention (causal for a decoder, bidirectional for an encoder),
+// optional cross-attention to encoder states and a feed-forward block (all post-norm); and,
+// apart, the language-model head (LMHead) a decoder puts on top.
 //
 // Decoding keeps a self-attention key/value Cache per sequence and computes the
-// cross-attention keys and values of an image once (Decoder.Cross), not at every step.
+// cross-attention keys and values of a source (an image, a question) once (Model.Cross), not
+// at every step. Encoding runs each sequence at its own length (Model.Encode).
 package bert
 
 import (

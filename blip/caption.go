@@ -57,9 +57,10 @@ func (m *Model) Caption(ctx context.Context, img image.Image, opts ...Option) (*
 // CaptionBatch describes several images with the same options. Greedy search decodes them
 // together, one step for the whole batch; each result equals what Caption gives for that image.
 func (m *Model) CaptionBatch(ctx context.Context, imgs []image.Image, opts ...Option) ([]Caption, error) {
-	if m.weights == nil {
-		return nil, fmt.Errorf("blip: model is closed")
+	if err := m.acquire("CaptionBatch", Captioning); err != nil {
+		return nil, err
 	}
+	defer m.release()
 	s, err := m.settings(opts)
 	if err != nil {
 		return nil, err
@@ -77,11 +78,17 @@ func (m *Model) CaptionBatch(ctx context.Context, imgs []image.Image, opts ...Op
 		crosses[i] = m.Decoder.Cross(m.pool, emb)
 		s.timings.add(stageCross, start)
 	}
-	g, err := m.newGeneration(s, crosses)
+	return m.generate(ctx, s, m.PromptIDs(s.prompt), crosses)
+}
+
+// generate decodes one sequence per source (an image's or a question's cross-attention keys
+// and values) from input, greedy (the batch together) or by beam search (one by one).
+func (m *Model) generate(ctx context.Context, s *settings, input []int, crosses []*bert.Cross) ([]Caption, error) {
+	g, err := m.newGeneration(s, input, crosses)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Caption, len(imgs))
+	out := make([]Caption, len(crosses))
 	if s.numBeams == 1 {
 		seqs, err := g.greedy(ctx)
 		if err != nil {
@@ -107,6 +114,10 @@ func (m *Model) CaptionBatch(ctx context.Context, imgs []image.Image, opts ...Op
 
 // Encode preprocesses an image and runs the vision encoder: image embeddings [N, D].
 func (m *Model) Encode(ctx context.Context, img image.Image) (*tensor.Tensor, error) {
+	if err := m.acquire("Encode", 0); err != nil {
+		return nil, err
+	}
+	defer m.release()
 	return m.encode(ctx, img, nil)
 }
 
@@ -126,7 +137,7 @@ func (m *Model) encode(ctx context.Context, img image.Image, tm *Timings) (*tens
 	}
 	tm.add(stagePreprocess, start)
 	start = time.Now()
-	emb, err := m.EncodePixels(ctx, pixels)
+	emb, err := m.encodePixels(ctx, pixels)
 	tm.add(stageVision, start)
 	return emb, err
 }
@@ -134,6 +145,14 @@ func (m *Model) encode(ctx context.Context, img image.Image, tm *Timings) (*tens
 // EncodePixels runs the vision encoder on preprocessed pixels [3, S, S]: image embeddings
 // [N, D].
 func (m *Model) EncodePixels(ctx context.Context, pixels []float32) (*tensor.Tensor, error) {
+	if err := m.acquire("EncodePixels", 0); err != nil {
+		return nil, err
+	}
+	defer m.release()
+	return m.encodePixels(ctx, pixels)
+}
+
+func (m *Model) encodePixels(ctx context.Context, pixels []float32) (*tensor.Tensor, error) {
 	vc := m.Config.VisionConfig
 	if want := 3 * vc.ImageSize * vc.ImageSize; len(pixels) != want {
 		return nil, fmt.Errorf("blip: %d pixel values, the model needs %d (3x%dx%d)", len(pixels), want, vc.ImageSize, vc.ImageSize)
@@ -148,6 +167,10 @@ func (m *Model) EncodePixels(ctx context.Context, pixels []float32) (*tensor.Ten
 // DecoderLogits runs the decoder over ids (BOS first) attending to image embeddings [N, D] and
 // returns the logits of every position, [len(ids), V]: transformers' decoder_logits.
 func (m *Model) DecoderLogits(ctx context.Context, emb *tensor.Tensor, ids []int) (*tensor.Tensor, error) {
+	if err := m.acquire("DecoderLogits", Captioning); err != nil {
+		return nil, err
+	}
+	defer m.release()
 	d := m.Decoder
 	cross := d.Cross(m.pool, emb)
 	hidden := tensor.New(len(ids), d.Config.HiddenSize)
@@ -155,6 +178,6 @@ func (m *Model) DecoderLogits(ctx context.Context, emb *tensor.Tensor, ids []int
 		return nil, err
 	}
 	logits := tensor.New(len(ids), d.Config.VocabSize)
-	d.Logits(m.pool, logits, hidden)
+	m.Head.Forward(m.pool, logits, hidden)
 	return logits, nil
 }

@@ -13,11 +13,14 @@ import (
 // Config mirrors a BLIP config.json (transformers' BlipConfig): the text and vision configs and
 // the top-level keys this package reads. Absent keys keep transformers' defaults.
 type Config struct {
-	Architectures     []string    `json:"architectures"`
-	ModelType         string      `json:"model_type"`
-	TieWordEmbeddings *bool       `json:"tie_word_embeddings"`
-	TextConfig        bert.Config `json:"-"`
-	VisionConfig      vit.Config  `json:"-"`
+	Architectures     []string `json:"architectures"`
+	ModelType         string   `json:"model_type"`
+	TieWordEmbeddings *bool    `json:"tie_word_embeddings"`
+	// ImageTextHiddenSize is the size of the shared space image-text matching projects image
+	// and text features into.
+	ImageTextHiddenSize int         `json:"image_text_hidden_size"`
+	TextConfig          bert.Config `json:"-"`
+	VisionConfig        vit.Config  `json:"-"`
 }
 
 // ParseConfig reads config.json.
@@ -31,6 +34,12 @@ func ParseConfig(data []byte) (*Config, error) {
 		return nil, err
 	}
 	c := raw.Config
+	if c.ImageTextHiddenSize == 0 {
+		c.ImageTextHiddenSize = 256 // BlipConfig's default
+	}
+	if c.ImageTextHiddenSize < 0 {
+		return nil, fmt.Errorf("image_text_hidden_size %d is negative", c.ImageTextHiddenSize)
+	}
 	if c.ModelType != "" && c.ModelType != "blip" {
 		return nil, fmt.Errorf("model_type %q is not \"blip\"", c.ModelType)
 	}

@@ -68,11 +68,16 @@ func TestLoadErrors(t *testing.T) {
     "patch_size"`), 1)
 			})
 		}, []string{"12 missing", "vision_model.encoder.layers.2.layer_norm1.weight"}},
-		{"not a captioning model", func(t *testing.T, dir string) {
+		{"unknown architecture", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "config.json"), func(b []byte) []byte {
+				return bytes.Replace(b, []byte("BlipForConditionalGeneration"), []byte("BlipModel"), 1)
+			})
+		}, []string{"BlipModel", "supported are", "BlipForQuestionAnswering"}},
+		{"captioning weights for question answering", func(t *testing.T, dir string) {
 			edit(t, filepath.Join(dir, "config.json"), func(b []byte) []byte {
 				return bytes.Replace(b, []byte("BlipForConditionalGeneration"), []byte("BlipForQuestionAnswering"), 1)
 			})
-		}, []string{"BlipForQuestionAnswering", "only BlipForConditionalGeneration"}},
+		}, []string{"missing", "text_encoder.embeddings.LayerNorm.bias", "and 46 more"}},
 		{"truncated weights", func(t *testing.T, dir string) {
 			edit(t, filepath.Join(dir, "model.safetensors"), func(b []byte) []byte { return b[:len(b)-1000] })
 		}, []string{"model.safetensors", "truncated"}},

@@ -43,9 +43,9 @@ func (m *Model) PromptIDs(prompt string) []int {
 	return ids[:len(ids)-1]
 }
 
-func (m *Model) newGeneration(s *settings, crosses []*bert.Cross) (*generation, error) {
+func (m *Model) newGeneration(s *settings, input []int, crosses []*bert.Cross) (*generation, error) {
 	tc := m.Config.TextConfig
-	g := &generation{m: m, s: s, input: m.PromptIDs(s.prompt), eos: tc.SepTokenID, crosses: crosses}
+	g := &generation{m: m, s: s, input: input, eos: tc.SepTokenID, crosses: crosses}
 	n := len(g.input)
 	switch {
 	case s.maxNewTokens > 0:
@@ -123,7 +123,7 @@ func (g *generation) step(ctx context.Context, ids [][]int, caches []*bert.Cache
 		copy(last.Row(i), hidden.Row(i*t+t-1))
 	}
 	logits := reuse(&g.logits, len(ids), d.Config.VocabSize)
-	d.Logits(g.m.pool, logits, last)
+	g.m.Head.Forward(g.m.pool, logits, last)
 	return logits, nil
 }
 

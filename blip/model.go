@@ -23,7 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
+	"sync"
 
 	"github.com/imagesemantics/blipgo/bert"
 	"github.com/imagesemantics/blipgo/blip/hub"
@@ -35,13 +35,26 @@ import (
 	"github.com/imagesemantics/blipgo/vit"
 )
 
-// Model is a loaded BLIP captioning model. Its methods are safe for concurrent use.
+// Model is a loaded BLIP model: a captioning, question-answering or image-text matching
+// checkpoint (see Task). Its methods are safe for concurrent use; those its checkpoint cannot
+// serve return an *UnsupportedError.
 type Model struct {
 	Config     *Config
 	Preprocess imageproc.PreprocessConfig
 	Vision     *vit.Model
-	Decoder    *bert.Decoder
-	Tokenizer  *tokenizer.Tokenizer
+	// Encoder is the bidirectional text encoder (question answering, matching), or nil.
+	Encoder *bert.Model
+	// Decoder and Head are the causal text decoder and its language-model head (captioning,
+	// question answering), or nil.
+	Decoder   *bert.Model
+	Head      *bert.LMHead
+	Tokenizer *tokenizer.Tokenizer
+
+	arch *architecture
+	itm  *matchingHead
+	// mu is held for reading by every call that uses the weights and for writing by Close,
+	// which so waits for the calls in flight; weights is nil once closed.
+	mu sync.RWMutex
 
 	generation *GenerationConfig
 	weights    *safetensors.Checkpoint
@@ -96,10 +109,12 @@ func (m *Model) MaxPixels() int {
 	return m.maxPixels
 }
 
-// captioningArchitecture is the transformers class whose checkpoints this package runs.
-const captioningArchitecture = "BlipForConditionalGeneration"
+// Task is what the model's checkpoint can do.
+func (m *Model) Task() Task { return m.arch.task }
 
-// Load reads a BLIP captioning snapshot folder. The weights stay memory-mapped until Close.
+// Load reads a BLIP snapshot folder: BlipForConditionalGeneration (captioning),
+// BlipForQuestionAnswering or BlipForImageTextRetrieval, told by config.json's "architectures"
+// or, where it has none, by the checkpoint's tensors.
 func Load(dir string, opts ...LoadOption) (*Model, error) {
 	var ls loadSettings
 	for _, o := range opts {
@@ -113,8 +128,10 @@ func Load(dir string, opts ...LoadOption) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	if a := m.Config.Architectures; len(a) > 0 && !slices.Contains(a, captioningArchitecture) {
-		return nil, &LoadError{Dir: dir, File: "config.json", Err: fmt.Errorf("architectures %v: only %s (captioning) checkpoints are supported", a, captioningArchitecture)}
+	if len(m.Config.Architectures) > 0 {
+		if m.arch, err = findArchitecture(m.Config, nil); err != nil {
+			return nil, &LoadError{Dir: dir, File: "config.json", Err: err}
+		}
 	}
 	vc, tc := m.Config.VisionConfig, m.Config.TextConfig
 	m.Preprocess = imageproc.DefaultPreprocessConfig()
@@ -154,75 +171,34 @@ func Load(dir string, opts ...LoadOption) (*Model, error) {
 	if m.weights, err = safetensors.OpenCheckpoint(dir); err != nil {
 		return nil, &LoadError{Dir: dir, Err: err}
 	}
-	m.Vision = vit.New(vc)
-	m.Decoder = bert.New(tc)
-	var ties [][]string
-	for _, g := range m.Decoder.TiedWeights() {
-		var full []string
-		for _, n := range g {
-			full = append(full, decoderPrefix+n)
-		}
-		ties = append(ties, full)
+	if m.arch == nil {
+		m.arch, _ = findArchitecture(m.Config, func(name string) bool { _, ok := m.weights.Shape(name); return ok })
 	}
-	b := bind.New(m.weights, "weights", ties)
-	b.Bind(visionPrefix, m.Vision)
-	b.Bind(decoderPrefix, m.Decoder)
+	if m.arch.task == QuestionAnswering && tc.HiddenSize != tc.EncoderHiddenSize {
+		// The answer decoder cross-attends to the question encoder's hidden states.
+		m.weights.Close()
+		return nil, &LoadError{Dir: dir, File: "config.json", Err: fmt.Errorf("text_config.hidden_size %d differs from encoder_hidden_size %d: the answer decoder cannot attend to the question", tc.HiddenSize, tc.EncoderHiddenSize)}
+	}
+	p := m.arch.modules(m.Config)
+	b := bind.New(m.weights, "weights", p.ties(m.Config))
+	p.each(b.Bind)
 	if err := b.Finish(); err != nil {
 		m.weights.Close()
 		return nil, &LoadError{Dir: dir, Err: err}
 	}
+	m.Vision, m.Encoder, m.Decoder, m.Head, m.itm = p.vision, p.encoder, p.decoder, p.head, p.itm
 	// Pack the weights once for the matrix-product kernels, releasing each mapped weight as
 	// soon as its packed copy exists so the process never holds both.
 	m.arena = tensor.NewArena()
-	m.Vision.Prepare(m.pool, m.arena, ls.precision, m.weights.Release)
-	m.Decoder.Prepare(m.pool, m.arena, ls.precision, m.weights.Release)
+	p.prepare(m.pool, m.arena, ls.precision, m.weights.Release)
 	return m, nil
 }
 
-// Checkpoint name prefixes of the two halves of BlipForConditionalGeneration.
-const (
-	visionPrefix  = "vision_model."
-	decoderPrefix = "text_decoder."
-)
-
-// Params lists every parameter the model reads from a checkpoint with its shape, in
-// declaration order, for tools that write checkpoints.
-func Params(c *Config) []Param {
-	var ps []Param
-	collect := func(prefix string, model any) {
-		bind.Walk(prefix, model, func(name string, slot **tensor.Tensor, _ bool) {
-			ps = append(ps, Param{Name: name, Shape: (*slot).Shape})
-		})
-	}
-	collect(visionPrefix, vit.New(c.VisionConfig))
-	d := bert.New(c.TextConfig)
-	collect(decoderPrefix, d)
-	// Tied tensors are stored once, under their source name (what save_pretrained writes).
-	for _, g := range d.TiedWeights() {
-		src, alias := decoderPrefix+g[0], decoderPrefix+g[1]
-		declared := slices.ContainsFunc(ps, func(p Param) bool { return p.Name == src })
-		for i := range ps {
-			if ps[i].Name == alias {
-				if declared {
-					ps = slices.Delete(ps, i, i+1)
-				} else {
-					ps[i].Name = src
-				}
-				break
-			}
-		}
-	}
-	return ps
-}
-
-// Param is a checkpoint tensor's name and shape.
-type Param struct {
-	Name  string
-	Shape []int
-}
-
-// Close releases the memory-mapped weights. The model must not be used afterwards.
+// Close waits for the calls in flight to finish, then releases the weights; later calls
+// return ErrClosed.
 func (m *Model) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.weights == nil {
 		return nil
 	}

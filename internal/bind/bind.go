@@ -40,7 +40,9 @@ func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "bind %s:", e.Where)
 	list := func(what string, names []string) {
-		if len(names) > 0 {
+		if len(names) > maxListed {
+			fmt.Fprintf(&b, " %d %s: %s and %d more;", len(names), what, strings.Join(names[:maxListed], ", "), len(names)-maxListed)
+		} else if len(names) > 0 {
 			fmt.Fprintf(&b, " %d %s: %s;", len(names), what, strings.Join(names, ", "))
 		}
 	}
@@ -49,6 +51,9 @@ func (e *Error) Error() string {
 	list("bad", e.Problems)
 	return strings.TrimSuffix(b.String(), ";")
 }
+
+// maxListed is how many names of each kind Error's message lists; the fields hold them all.
+const maxListed = 10
 
 // Binder binds models from one source.
 type Binder struct {

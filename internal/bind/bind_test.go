@@ -78,3 +78,23 @@ func TestBindReportsEverything(t *testing.T) {
 		t.Errorf("%+v", e)
 	}
 }
+
+// TestErrorShort: a checkpoint missing thousands of tensors gives a short message (a count
+// and the first names) while the error keeps every name.
+func TestErrorShort(t *testing.T) {
+	m := &model{Layers: make([]layer, 2000)}
+	for i := range m.Layers {
+		m.Layers[i] = layer{W: tensor.Declare(2), Extra: tensor.Declare(1)}
+	}
+	m.Inline.B, m.Head = tensor.Declare(1), tensor.Declare(1)
+	b := New(fakeSource{}, "empty", nil)
+	b.Bind("", m)
+	err := b.Finish()
+	e, ok := err.(*Error)
+	if !ok || len(e.Missing) != 2002 {
+		t.Fatalf("error %T with %d missing", err, len(e.Missing))
+	}
+	if msg := err.Error(); len(msg) > 1000 || !strings.Contains(msg, "2002 missing") || !strings.Contains(msg, "and 1992 more") {
+		t.Errorf("message of %d bytes: %.200s", len(msg), msg)
+	}
+}

@@ -127,12 +127,37 @@ type HashRun struct {
 	}
 }
 
+// VQA is a question-answering case: the question's token ids, the generate kwargs, and the
+// answer's ids (BOS first) and text.
+type VQA struct {
+	Model, Image, Question, Name string
+	QuestionIDs                  []int `json:"question_ids"`
+	Options                      Options
+	IDs                          []int
+	Text                         string
+}
+
+// ITM is an image-text matching case: for each text (a padded batch), the ITM head's logits,
+// the match probability (softmax index 1) and the cosine similarity of the projected features
+// (one row per text of the repeated image, all rows equal).
+type ITM struct {
+	Model, Image  string
+	Texts         []string
+	InputIDs      [][]int     `json:"input_ids"`
+	AttentionMask [][]int     `json:"attention_mask"`
+	ITMLogits     [][]float64 `json:"itm_logits"`
+	ITMProbMatch  []float64   `json:"itm_prob_match"`
+	Cosine        [][]float64 `json:"cosine"`
+}
+
 // Cases is cases.json.
 type Cases struct {
 	Images      []Image
 	Vision      []Vision
 	Logits      []Logits
 	Generate    []Generate
+	VQA         []VQA
+	ITM         []ITM
 	BatchChecks []BatchCheck `json:"batch_checks"`
 	Tokenizer   struct {
 		Encode []Encode

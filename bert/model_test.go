@@ -11,7 +11,10 @@ import (
 )
 
 // randomDecoder builds a small decoder with random weights through the binder's walk.
-func randomDecoder(t *testing.T) *Decoder {
+func randomDecoder(t *testing.T) *Model { return randomModel(t, true) }
+
+// randomModel builds a small text model with random weights, causal or bidirectional.
+func randomModel(t *testing.T, causal bool) *Model {
 	c := DefaultConfig()
 	c.VocabSize, c.HiddenSize, c.EncoderHiddenSize, c.IntermediateSize = 50, 16, 12, 24
 	c.NumHiddenLayers, c.NumAttentionHeads, c.MaxPositionEmbeddings = 2, 4, 20
@@ -19,7 +22,7 @@ func randomDecoder(t *testing.T) *Decoder {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	d := New(c)
+	d := New(c, causal)
 	r := rand.New(rand.NewPCG(1, 2))
 	bind.Walk("", d, func(_ string, slot **tensor.Tensor, _ bool) {
 		(*slot).Data = make([]float32, (*slot).Len())
@@ -87,5 +90,43 @@ func TestForwardLimits(t *testing.T) {
 	cancel()
 	if err := d.Forward(ctx, p, h, [][]int{{1}}, []*Cache{d.NewCache(4)}, []*Cross{cross}, nil); err == nil {
 		t.Error("cancelled context ignored")
+	}
+}
+
+// TestEncodeAttention: a bidirectional model's first position sees the tokens after it, a
+// causal one's does not; Encode runs each sequence at its own length (without encoder states
+// too), and equals Forward over the same sequence.
+func TestEncodeAttention(t *testing.T) {
+	p := tensor.NewPool(2)
+	ctx := context.Background()
+	for _, causal := range []bool{false, true} {
+		m := randomModel(t, causal)
+		a, b := []int{1, 5, 9, 33}, []int{1, 5, 9, 34, 20, 11}
+		out, err := m.Encode(ctx, p, [][]int{a, b}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out[0].Rows() != 4 || out[1].Rows() != 6 {
+			t.Fatalf("rows %d and %d", out[0].Rows(), out[1].Rows())
+		}
+		full := tensor.New(len(a), m.Config.HiddenSize)
+		if err := m.Forward(ctx, p, full, [][]int{a}, []*Cache{m.NewCache(len(a))}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range full.Data {
+			if out[0].Data[i] != v {
+				t.Fatalf("causal %v: Encode %v, Forward %v at %d", causal, out[0].Data[i], v, i)
+			}
+		}
+		same := true
+		for j, v := range out[0].Row(0) {
+			same = same && math.Abs(float64(v-out[1].Row(0)[j])) < 1e-6
+		}
+		if same != causal {
+			t.Errorf("causal %v: first position unchanged by later tokens: %v", causal, same)
+		}
+	}
+	if _, err := randomModel(t, false).Encode(ctx, p, [][]int{{}}, nil); err == nil {
+		t.Error("empty sequence accepted")
 	}
 }

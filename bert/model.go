@@ -7,10 +7,10 @@ import (
 	"github.com/imagesemantics/blipgo/tensor"
 )
 
-// Layer is one decoder layer (post-norm):
+// Layer is one text layer (post-norm):
 //
-//	x = LayerNorm(x + selfattn(x))           causal, over the cache
-//	x = LayerNorm(x + crossattn(x, image))
+//	x = LayerNorm(x + selfattn(x))           causal (a decoder) or bidirectional (an encoder)
+//	x = LayerNorm(x + crossattn(x, states))  when the call has encoder states
 //	x = LayerNorm(x + W2·gelu(W1·x))
 type Layer struct {
 	Attention      Attention   `weights:"attention"`
@@ -18,56 +18,40 @@ type Layer struct {
 	FeedForward    FeedForward `weights:""`
 }
 
-// LMHead maps hidden states to vocabulary logits: decoder(LayerNorm(gelu(dense(x)))). Its
-// decoder weight is tied to the word embeddings and its bias to "predictions.bias".
-type LMHead struct {
-	Transform struct {
-		Dense     tensor.Linear    `weights:"dense"`
-		LayerNorm tensor.LayerNorm `weights:"LayerNorm"`
-	} `weights:"predictions.transform"`
-	Decoder tensor.Linear `weights:"predictions.decoder"` // [V, H]
-}
-
-// Decoder is BlipTextLMHeadModel. Its weights are named as under "text_decoder." in a BLIP
-// checkpoint.
-type Decoder struct {
+// Model is BlipTextModel: embeddings, then layers of self-attention, cross-attention to encoder
+// states (an image's embeddings, or a question's) and a feed-forward block. Captioning and
+// VQA's answer decoder use it causal with an LMHead on top; VQA's question encoder and ITM's
+// text encoder use it bidirectional. Its weights are named as under "text_encoder." or
+// "text_decoder.bert." in a BLIP checkpoint.
+type Model struct {
 	Config     Config
-	Embeddings Embeddings `weights:"bert.embeddings"`
-	Layers     []Layer    `weights:"bert.encoder.layer"`
-	Head       LMHead     `weights:"cls"`
+	Embeddings Embeddings `weights:"embeddings"`
+	Layers     []Layer    `weights:"encoder.layer"`
+	causal     bool
 }
 
-// New declares a decoder of the given configuration, for a weight binder to fill.
-func New(c Config) *Decoder {
-	d := &Decoder{Config: c, Embeddings: newEmbeddings(c), Layers: make([]Layer, c.NumHiddenLayers)}
-	for i := range d.Layers {
-		d.Layers[i] = Layer{
-			Attention:      newAttention(c, c.HiddenSize, true),
+// New declares a text model of the given configuration, causal (a decoder) or bidirectional
+// (an encoder), for a weight binder to fill.
+func New(c Config, causal bool) *Model {
+	m := &Model{Config: c, Embeddings: newEmbeddings(c), Layers: make([]Layer, c.NumHiddenLayers), causal: causal}
+	for i := range m.Layers {
+		m.Layers[i] = Layer{
+			Attention:      newAttention(c, c.HiddenSize, causal),
 			CrossAttention: newAttention(c, c.EncoderHiddenSize, false),
 			FeedForward:    newFeedForward(c),
 		}
 	}
-	d.Head.Transform.Dense = tensor.NewLinear(c.HiddenSize, c.HiddenSize)
-	d.Head.Transform.LayerNorm = tensor.NewLayerNorm(c.HiddenSize, c.LayerNormEps)
-	d.Head.Decoder = tensor.NewLinear(c.HiddenSize, c.VocabSize)
-	return d
+	return m
 }
 
-// TiedWeights lists the groups of checkpoint names (relative to the decoder) that share one
-// tensor, the source first, as transformers ties them.
-func (d *Decoder) TiedWeights() [][]string {
-	ties := [][]string{{"cls.predictions.bias", "cls.predictions.decoder.bias"}}
-	if d.Config.TieWordEmbeddings {
-		ties = append(ties, []string{"bert.embeddings.word_embeddings.weight", "cls.predictions.decoder.weight"})
-	}
-	return ties
-}
+// Causal reports whether self-attention is causal (a decoder).
+func (m *Model) Causal() bool { return m.causal }
 
 // Prepare packs every linear layer's weights for the matrix-product kernel; done receives each
-// unpacked weight the decoder no longer references.
-func (d *Decoder) Prepare(p *tensor.Pool, arena *tensor.Arena, prec tensor.Precision, done func([]float32)) {
-	for i := range d.Layers {
-		l := &d.Layers[i]
+// unpacked weight the model no longer references.
+func (m *Model) Prepare(p *tensor.Pool, arena *tensor.Arena, prec tensor.Precision, done func([]float32)) {
+	for i := range m.Layers {
+		l := &m.Layers[i]
 		for _, a := range []*Attention{&l.Attention, &l.CrossAttention} {
 			for _, lin := range []*tensor.Linear{&a.Self.Query, &a.Self.Key, &a.Self.Value, &a.Output.Dense} {
 				lin.Prepare(p, arena, prec, done)
@@ -76,20 +60,18 @@ func (d *Decoder) Prepare(p *tensor.Pool, arena *tensor.Arena, prec tensor.Preci
 		l.FeedForward.Intermediate.Dense.Prepare(p, arena, prec, done)
 		l.FeedForward.Output.Dense.Prepare(p, arena, prec, done)
 	}
-	d.Head.Transform.Dense.Prepare(p, arena, prec, done)
-	d.Head.Decoder.Prepare(p, arena, prec, done)
 }
 
-// StepBytes is what one decoder step of one sequence reads from memory, with pos tokens
-// already in its cache and an image of n embeddings: the weights of every layer but the
-// cross-attention keys and values (those run once per image, in Cross), the image's cached
-// cross-attention keys and values, the self-attention cache and the LM head. Decode steps
-// are bound by it: divided by a step's time it is the memory bandwidth the step reached.
-func (d *Decoder) StepBytes(pos, n int) int64 {
-	h := int64(d.Config.HiddenSize)
+// StepBytes is what one decoder step of one sequence reads from memory in the layers, with
+// pos tokens already in its cache and n encoder states: the weights of every layer but the
+// cross-attention keys and values (those run once per source, in Cross), the source's cached
+// cross-attention keys and values and the self-attention cache. Decode steps are bound by it
+// (with the LM head's Bytes): divided by a step's time it is the memory bandwidth reached.
+func (m *Model) StepBytes(pos, n int) int64 {
+	h := int64(m.Config.HiddenSize)
 	var b int64
-	for i := range d.Layers {
-		l := &d.Layers[i]
+	for i := range m.Layers {
+		l := &m.Layers[i]
 		for _, lin := range []*tensor.Linear{
 			&l.Attention.Self.Query, &l.Attention.Self.Key, &l.Attention.Self.Value, &l.Attention.Output.Dense,
 			&l.CrossAttention.Self.Query, &l.CrossAttention.Output.Dense,
@@ -99,7 +81,7 @@ func (d *Decoder) StepBytes(pos, n int) int64 {
 		}
 		b += 4 * h * 2 * (int64(n) + int64(pos) + 1) // cross K/V, self K/V including the new token
 	}
-	return b + d.Head.Transform.Dense.Bytes() + d.Head.Decoder.Bytes()
+	return b
 }
 
 // Cross holds the cross-attention keys and values of one image for every layer, packed per
@@ -109,8 +91,9 @@ type Cross struct {
 	N  int
 }
 
-// Cross projects image embeddings [N, E] into every layer's cross-attention keys and values.
-func (d *Decoder) Cross(p *tensor.Pool, image *tensor.Tensor) *Cross {
+// Cross projects encoder states [N, E] (an image's embeddings, a question's hidden states)
+// into every layer's cross-attention keys and values.
+func (d *Model) Cross(p *tensor.Pool, image *tensor.Tensor) *Cross {
 	n, h := image.Rows(), d.Config.HiddenSize
 	x := &Cross{N: n}
 	k, v := tensor.New(n, h), tensor.New(n, h)
@@ -131,7 +114,7 @@ type Cache struct {
 }
 
 // NewCache returns an empty cache for up to capacity tokens.
-func (d *Decoder) NewCache(capacity int) *Cache {
+func (d *Model) NewCache(capacity int) *Cache {
 	c := &Cache{}
 	h := d.Config.HiddenSize
 	for range d.Layers {
@@ -163,12 +146,13 @@ func (w *Workspace) take(off *int, n int) []float32 {
 	return s
 }
 
-// Forward runs T new tokens through the decoder for each of B sequences: ids is [B][T], caches
-// and crosses hold each sequence's state (sequences may share a Cross). It appends the new
-// keys and values to the caches and writes the last layer's hidden states into hidden
-// [B*T, H], sequence-major. All sequences must have the same cache length. ws may be nil
-// (buffers are then allocated for this call).
-func (d *Decoder) Forward(ctx context.Context, p *tensor.Pool, hidden *tensor.Tensor, ids [][]int, caches []*Cache, crosses []*Cross, ws *Workspace) error {
+// Forward runs T new tokens through the model for each of B sequences: ids is [B][T], caches
+// and crosses hold each sequence's state (sequences may share a Cross; crosses nil skips
+// cross-attention, as transformers does without encoder states). It appends the new keys and
+// values to the caches and writes the last layer's hidden states into hidden [B*T, H],
+// sequence-major. All sequences must have the same cache length and T (Encode takes
+// sequences of any length). ws may be nil (buffers are then allocated for this call).
+func (d *Model) Forward(ctx context.Context, p *tensor.Pool, hidden *tensor.Tensor, ids [][]int, caches []*Cache, crosses []*Cross, ws *Workspace) error {
 	c := d.Config
 	b, t, h := len(ids), len(ids[0]), c.HiddenSize
 	pos0 := caches[0].Len
@@ -196,6 +180,9 @@ func (d *Decoder) Forward(ctx context.Context, p *tensor.Pool, hidden *tensor.Te
 	maxKeys := pos0 + t
 	for _, cr := range crosses {
 		maxKeys = max(maxKeys, cr.N)
+	}
+	if crosses != nil && len(crosses) != b {
+		panic("bert: one Cross per sequence, or none")
 	}
 	if ws == nil {
 		ws = new(Workspace)
@@ -230,16 +217,18 @@ func (d *Decoder) Forward(ctx context.Context, p *tensor.Pool, hidden *tensor.Te
 				t, pos0+t, scratch)
 		}
 		sa.Output.Forward(p, x, ctxOut)
-		// Cross-attention to the image.
-		ca := &l.CrossAttention
-		ca.Self.Query.Forward(p, q, x)
-		for s := range ids {
-			ca.attn.ForwardKV(p,
-				tensor.Heads{Data: ctxOut.Data[s*t*h:], Stride: h},
-				tensor.Heads{Data: q.Data[s*t*h:], Stride: h},
-				crosses[s].KV[li], t, scratch)
+		// Cross-attention to the encoder states.
+		if crosses != nil {
+			ca := &l.CrossAttention
+			ca.Self.Query.Forward(p, q, x)
+			for s := range ids {
+				ca.attn.ForwardKV(p,
+					tensor.Heads{Data: ctxOut.Data[s*t*h:], Stride: h},
+					tensor.Heads{Data: q.Data[s*t*h:], Stride: h},
+					crosses[s].KV[li], t, scratch)
+			}
+			ca.Output.Forward(p, x, ctxOut)
 		}
-		ca.Output.Forward(p, x, ctxOut)
 		// Feed-forward.
 		ff := &l.FeedForward
 		ff.Intermediate.Dense.ForwardGELU(p, inter, x)
@@ -251,10 +240,24 @@ func (d *Decoder) Forward(ctx context.Context, p *tensor.Pool, hidden *tensor.Te
 	return nil
 }
 
-// Logits computes dst [M, V] from hidden states [M, H] through the LM head.
-func (d *Decoder) Logits(p *tensor.Pool, dst, hidden *tensor.Tensor) {
-	t := tensor.New(hidden.Rows(), d.Config.HiddenSize)
-	d.Head.Transform.Dense.ForwardGELU(p, t, hidden)
-	d.Head.Transform.LayerNorm.Forward(p, t, t)
-	d.Head.Decoder.Forward(p, dst, t)
+// Encode runs whole sequences of any lengths through the model, each alone (so a sequence
+// attends only to its own tokens: the key-padding mask of a padded batch), cross-attending to
+// crosses[i] (nil: none). It returns each sequence's hidden states [len(ids[i]), H].
+func (d *Model) Encode(ctx context.Context, p *tensor.Pool, ids [][]int, crosses []*Cross) ([]*tensor.Tensor, error) {
+	out := make([]*tensor.Tensor, len(ids))
+	var ws Workspace
+	for i, seq := range ids {
+		if len(seq) == 0 {
+			return nil, fmt.Errorf("bert: sequence %d is empty", i)
+		}
+		var xs []*Cross
+		if crosses != nil {
+			xs = crosses[i : i+1]
+		}
+		out[i] = tensor.New(len(seq), d.Config.HiddenSize)
+		if err := d.Forward(ctx, p, out[i], [][]int{seq}, []*Cache{d.NewCache(len(seq))}, xs, &ws); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
