@@ -1,7 +1,14 @@
 // Command caption describes images with a BLIP checkpoint, as transformers'
-// BlipForConditionalGeneration would.
+// BlipForConditionalGeneration would; with -question it answers a question about each image
+// (a BlipForQuestionAnswering checkpoint), with -match it scores texts against each image (a
+// BlipForImageTextRetrieval checkpoint).
 //
 //	go run ./examples/caption [flags] IMAGE|DIR|GLOB|- ...
+//	go run ./examples/caption -model VQA -question TEXT [flags] IMAGE...
+//	go run ./examples/caption -model ITM -match TEXT [-match TEXT ...] IMAGE...
+//
+// With -json, answers print as {"image": PATH, "question": TEXT, "answer": TEXT, "ids": [...]}
+// and matches as {"image": PATH, "matches": [{"text": TEXT, "itm_prob": F, "cosine": F}, ...]}.
 //
 // -model takes a snapshot folder or a Hugging Face hub id, resolved from the hub cache shared
 // with the Python client and downloaded when missing (HF_HUB_OFFLINE=1 keeps it offline).
@@ -43,11 +50,35 @@ func main() {
 	os.Exit(code)
 }
 
+// result is one line of output. Caption and Answer are pointers so that an empty caption or
+// answer is still printed.
 type result struct {
-	Image   string `json:"image"`
-	Caption string `json:"caption,omitempty"`
-	IDs     []int  `json:"ids,omitempty"`
-	Error   string `json:"error,omitempty"`
+	Image    string        `json:"image"`
+	Caption  *string       `json:"caption,omitempty"`
+	Question string        `json:"question,omitempty"`
+	Answer   *string       `json:"answer,omitempty"`
+	Matches  []matchResult `json:"matches,omitempty"`
+	IDs      []int         `json:"ids,omitempty"`
+	Error    string        `json:"error,omitempty"`
+}
+
+type matchResult struct {
+	Text    string  `json:"text"`
+	ITMProb float32 `json:"itm_prob"`
+	Cosine  float32 `json:"cosine"`
+}
+
+// texts is a repeatable string flag.
+type texts []string
+
+func (t *texts) String() string     { return strings.Join(*t, ", ") }
+func (t *texts) Set(v string) error { *t = append(*t, v); return nil }
+
+// task is what to do with each image.
+type task struct {
+	question string
+	matches  []string
+	opts     []blip.Option
 }
 
 // input is one image to caption: a path, or the bytes of standard input.
@@ -130,6 +161,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	threads := fs.Int("threads", runtime.GOMAXPROCS(0), "threads to compute with")
 	concurrency := fs.Int("concurrency", 1, "images captioned at the same time")
 	asJSON := fs.Bool("json", false, "print one JSON object per image per line")
+	question := fs.String("question", "", "answer this question about each image (a question-answering checkpoint)")
+	var matches texts
+	fs.Var(&matches, "match", "score this text against each image (an image-text matching checkpoint; repeatable)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -142,6 +176,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if *threads < 1 || *concurrency < 1 {
 		fmt.Fprintln(stderr, "caption: -threads and -concurrency must be at least 1")
+		return 2
+	}
+	if *question != "" && len(matches) > 0 {
+		fmt.Fprintln(stderr, "caption: -question and -match ask for different checkpoints: give one")
 		return 2
 	}
 	runtime.GOMAXPROCS(*threads)
@@ -163,6 +201,24 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 1
 	}
 	defer m.Close()
+	want := blip.Captioning
+	switch {
+	case *question != "":
+		want = blip.QuestionAnswering
+		if *prompt != "" {
+			fmt.Fprintln(stderr, "caption: -prompt does not apply to -question")
+			return 2
+		}
+		opts = opts[1:] // the empty prompt
+	case len(matches) > 0:
+		want = blip.ImageTextMatching
+	}
+	if m.Task() != want {
+		fmt.Fprintf(stderr, "caption: %s is a %s checkpoint; %s needs a %s one\n", *model, m.Task(), map[blip.Task]string{
+			blip.Captioning: "captioning", blip.QuestionAnswering: "-question", blip.ImageTextMatching: "-match"}[want], want)
+		return 1
+	}
+	job := task{question: *question, matches: matches, opts: opts}
 
 	inputs := expand(fs.Args(), stdin)
 	results := make([]result, len(inputs))
@@ -177,7 +233,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				results[i] = caption(ctx, m, inputs[i], opts)
+				results[i] = describe(ctx, m, inputs[i], job)
 				close(ready[i])
 			}
 		}()
@@ -201,8 +257,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			enc.Encode(r)
 		case r.Error != "":
 			fmt.Fprintf(stderr, "%s: error: %s\n", r.Image, r.Error)
+		case r.Answer != nil:
+			fmt.Fprintf(stdout, "%s: %s\n", r.Image, *r.Answer)
+		case r.Matches != nil:
+			for _, mr := range r.Matches {
+				fmt.Fprintf(stdout, "%s: %q itm_prob %.4f cosine %.4f\n", r.Image, mr.Text, mr.ITMProb, mr.Cosine)
+			}
 		default:
-			fmt.Fprintf(stdout, "%s: %s\n", r.Image, r.Caption)
+			fmt.Fprintf(stdout, "%s: %s\n", r.Image, *r.Caption)
 		}
 		if len(inputs) > 1 && i+1 < len(inputs) {
 			bar.count(i+1, len(inputs))
@@ -220,29 +282,53 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return 0
 }
 
-func caption(ctx context.Context, m *blip.Model, in input, opts []blip.Option) result {
+// describe captions, answers or matches one input.
+func describe(ctx context.Context, m *blip.Model, in input, job task) result {
 	r := result{Image: in.name}
 	if in.err != nil {
 		r.Error = in.err.Error()
 		return r
 	}
-	var c *blip.Caption
-	var err error
-	if in.data != nil {
-		img, derr := m.DecodeImage(bytes.NewReader(in.data))
-		if derr != nil {
-			r.Error = "stdin: " + derr.Error()
+	data := in.data
+	if data == nil {
+		var err error
+		if data, err = os.ReadFile(in.name); err != nil {
+			r.Error = err.Error()
 			return r
 		}
-		c, err = m.Caption(ctx, img, opts...)
-	} else {
-		c, err = m.CaptionFile(ctx, in.name, opts...)
 	}
+	img, err := m.DecodeImage(bytes.NewReader(data))
 	if err != nil {
 		r.Error = err.Error()
 		return r
 	}
-	r.Caption, r.IDs = c.Text, c.IDs
+	switch {
+	case job.question != "":
+		r.Question = job.question
+		a, err := m.Answer(ctx, img, job.question, job.opts...)
+		if err != nil {
+			r.Error = err.Error()
+			return r
+		}
+		r.Answer, r.IDs = &a.Text, a.IDs
+	case len(job.matches) > 0:
+		ms, err := m.Match(ctx, img, job.matches...)
+		if err != nil {
+			r.Error = err.Error()
+			return r
+		}
+		r.Matches = make([]matchResult, len(ms))
+		for i, mt := range ms {
+			r.Matches[i] = matchResult{Text: mt.Text, ITMProb: mt.ITMProb, Cosine: mt.Cosine}
+		}
+	default:
+		c, err := m.Caption(ctx, img, job.opts...)
+		if err != nil {
+			r.Error = err.Error()
+			return r
+		}
+		r.Caption, r.IDs = &c.Text, c.IDs
+	}
 	return r
 }
 
@@ -268,7 +354,7 @@ func (p *progress) bytes(file string, done, total int64) {
 	const mb = 1 << 20
 	if total > 0 {
 		width := 30
-		filled := int(float64(width) * float64(done) / float64(total))
+		filled := min(max(int(float64(width)*float64(done)/float64(total)), 0), width) // a download may outgrow its announced size
 		p.draw("%s [%s%s] %.1f/%.1f MB", file, strings.Repeat("=", filled), strings.Repeat(" ", width-filled), float64(done)/mb, float64(total)/mb)
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -51,9 +52,12 @@ func TestGoldenThroughCLI(t *testing.T) {
 			if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 				t.Fatalf("%v: %q", err, out.String())
 			}
+			if r.Caption == nil {
+				t.Fatalf("no caption field: %s", out.String())
+			}
 			if slices.Equal(r.IDs, g.IDs) {
-				if r.Caption != g.Text {
-					t.Errorf("caption %q, want %q", r.Caption, g.Text)
+				if *r.Caption != g.Text {
+					t.Errorf("caption %q, want %q", *r.Caption, g.Text)
 				}
 				return
 			}
@@ -63,6 +67,74 @@ func TestGoldenThroughCLI(t *testing.T) {
 			}
 			t.Errorf("ids %v, want %v", r.IDs, g.IDs)
 		})
+	}
+}
+
+// TestQuestionsAndMatchesThroughCLI runs the golden question-answering and matching cases
+// through -question and -match with -json, as the issue's hidden cases do.
+func TestQuestionsAndMatchesThroughCLI(t *testing.T) {
+	cases, err := golden.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases.VQA {
+		im, _ := cases.ImageByName(c.Image)
+		args := []string{"-json", "-model", golden.Path("models", c.Model), "-question", c.Question}
+		if o := c.Options; o.NumBeams != nil {
+			args = append(args, "-beams", fmt.Sprint(*o.NumBeams), "-max-length", fmt.Sprint(*o.MaxLength))
+		}
+		args = append(args, golden.Path(im.File))
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), args, nil, &out, &errOut, false); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut.String())
+		}
+		var r struct {
+			Image, Question, Answer string
+			IDs                     []int
+		}
+		if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+			t.Fatalf("%v: %q", err, out.String())
+		}
+		if r.Question != c.Question || r.Answer != c.Text || !slices.Equal(r.IDs, c.IDs) || r.Image != golden.Path(im.File) {
+			t.Errorf("%s %q %s: got %+v, want answer %q ids %v", c.Image, c.Question, c.Name, r, c.Text, c.IDs)
+		}
+	}
+	for _, c := range cases.ITM {
+		im, _ := cases.ImageByName(c.Image)
+		args := []string{"-json", "-model", golden.Path("models", c.Model)}
+		for _, text := range c.Texts {
+			args = append(args, "-match", text)
+		}
+		args = append(args, golden.Path(im.File))
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), args, nil, &out, &errOut, false); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut.String())
+		}
+		var r struct {
+			Image   string
+			Matches []struct {
+				Text    string
+				ITMProb float64 `json:"itm_prob"`
+				Cosine  float64
+			}
+		}
+		if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+			t.Fatalf("%v: %q", err, out.String())
+		}
+		if len(r.Matches) != len(c.Texts) {
+			t.Fatalf("%s: %d matches for %d texts", c.Image, len(r.Matches), len(c.Texts))
+		}
+		for i, mt := range r.Matches {
+			if mt.Text != c.Texts[i] || math.Abs(mt.ITMProb-c.ITMProbMatch[i]) > 1e-6 || math.Abs(mt.Cosine-c.Cosine[0][i]) > 1e-6 {
+				t.Errorf("%s text %d: %+v, want itm_prob %v cosine %v", c.Image, i, mt, c.ITMProbMatch[i], c.Cosine[0][i])
+			}
+		}
+	}
+	// A task the checkpoint cannot do is one error, before any image.
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"-model", golden.Path("models", "blip-tiny-a"), "-question", "what?", golden.Path("images/chelsea.png")}, nil, &out, &errOut, false)
+	if code != 1 || !strings.Contains(errOut.String(), "BlipForConditionalGeneration") || out.Len() != 0 {
+		t.Errorf("-question on a captioning model: exit %d, %q, %q", code, out.String(), errOut.String())
 	}
 }
 
