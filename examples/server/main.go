@@ -1,15 +1,25 @@
 // Command server is the BLIP web demo: a page to upload images and read their captions (the
 // original "Image Semantics" app), and a JSON API beside it.
 //
-//	go run ./examples/server [-model M] [-addr :8080]
+//	go run ./examples/server [-model M ...] [-addr :8080]
+//
+// -model may be given once per task: a captioning, a question-answering and an image-text
+// matching checkpoint (the task is read from each); without it, the default captioning model.
 //
 //	POST /api/caption   the image as multipart field "image" or as the raw body; options
 //	                    (prompt, beams, min_length, max_length, max_new_tokens,
 //	                    repetition_penalty, length_penalty, no_repeat_ngram_size) as form fields
 //	                    or query parameters. Answers {"caption": ..., "ids": [...], "seconds": ...}
-//	                    or {"error": ...} with 400 (not an image), 413 (upload or pixel limit),
-//	                    422 (option out of range), 503 (queue full), 504 (timed out).
-//	GET  /healthz       {"status": "ok"}
+//	POST /api/answer    the same, with "question" instead of "prompt":
+//	                    {"question": ..., "answer": ..., "ids": [...], "seconds": ...}
+//	POST /api/match     the image and one or more "text" fields:
+//	                    {"matches": [{"text": ..., "itm_prob": F, "cosine": F}, ...], "seconds": ...}
+//	GET  /healthz       {"status": "ok", "tasks": ["caption", ...]}
+//
+// Errors are {"error": ...} with 400 (not an image, malformed request), 404/405 (no such API
+// path or method), 408 (body too slow), 413 (upload or pixel limit), 422 (option out of range,
+// unknown field), 501 (no model for that task), 503 with Retry-After (every place taken: the
+// body is not read), 504 (past -timeout). One log line per request goes to standard error.
 //
 // It stops accepting connections on SIGTERM or Ctrl-C and finishes the requests in flight.
 package main
@@ -25,6 +35,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,7 +43,8 @@ import (
 )
 
 func main() {
-	model := flag.String("model", blip.DefaultModel, "snapshot folder or Hugging Face hub id")
+	var models modelFlags
+	flag.Var(&models, "model", "snapshot folder or Hugging Face hub id, once per task (default "+blip.DefaultModel+")")
 	revision := flag.String("revision", "main", "hub branch, tag or commit")
 	addr := flag.String("addr", ":8080", "listen address")
 	threads := flag.Int("threads", runtime.GOMAXPROCS(0), "threads per caption")
@@ -40,29 +52,49 @@ func main() {
 	maxPixels := flag.Int("max-pixels", 50_000_000, "largest image in pixels (checked before decoding)")
 	workers := flag.Int("workers", 1, "captions computed at the same time")
 	queue := flag.Int("queue", 8, "requests that may wait for a worker; more are refused with 503")
-	timeout := flag.Duration("timeout", 2*time.Minute, "longest a caption request may take")
+	timeout := flag.Duration("timeout", 2*time.Minute, "longest a request may take, from its admission")
+	bodyTimeout := flag.Duration("body-timeout", 30*time.Second, "longest a request body may take to arrive")
 	flag.Parse()
-	if *workers < 1 || *queue < 0 || *maxUpload < 1 || *maxPixels < 1 || *timeout <= 0 {
+	if *workers < 1 || *queue < 0 || *maxUpload < 1 || *maxPixels < 1 || *timeout <= 0 || *bodyTimeout <= 0 {
 		flag.Usage()
 		os.Exit(2)
 	}
+	if len(models) == 0 {
+		models = modelFlags{blip.DefaultModel}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	m, err := blip.LoadAny(ctx, *model, blip.Threads(*threads), blip.Revision(*revision), blip.MaxPixels(*maxPixels))
-	if err != nil {
-		log.Fatal(err)
+	var loaded []*blip.Model
+	seen := map[blip.Task]string{}
+	for _, name := range models {
+		m, err := blip.LoadAny(ctx, name, blip.Threads(*threads), blip.Revision(*revision), blip.MaxPixels(*maxPixels))
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer m.Close()
+		if other, dup := seen[m.Task()]; dup {
+			log.Fatalf("%s and %s are both %s checkpoints: give one model per task", other, name, m.Task())
+		}
+		seen[m.Task()] = name
+		loaded = append(loaded, m)
 	}
-	defer m.Close()
-	s := newServer(m, config{MaxUpload: *maxUpload, MaxPixels: *maxPixels, Workers: *workers, Queue: *queue, Timeout: *timeout})
+	cfg := config{MaxUpload: *maxUpload, MaxPixels: *maxPixels, Workers: *workers, Queue: *queue, Timeout: *timeout, BodyTimeout: *bodyTimeout}
+	s := newServer(cfg, loaded...)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("serving %s on http://%s\n", *model, ln.Addr())
+	fmt.Printf("serving %s on http://%s (requests hold at most %d MB besides the models)\n", strings.Join(models, ", "), ln.Addr(), cfg.MemoryBound()>>20)
 	if err := serve(ctx, ln, s, *timeout); err != nil {
 		log.Fatal(err)
 	}
 }
+
+// modelFlags is the repeatable -model flag.
+type modelFlags []string
+
+func (f *modelFlags) String() string     { return strings.Join(*f, ",") }
+func (f *modelFlags) Set(v string) error { *f = append(*f, v); return nil }
 
 // serve answers on ln until ctx is done, then stops accepting connections and waits up to
 // grace for the requests in flight.
@@ -70,9 +102,9 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler, grace time.Dura
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
-		WriteTimeout:      grace + time.Minute,
-		IdleTimeout:       2 * time.Minute,
+		// Request bodies have their own deadline (-body-timeout), set once admitted.
+		WriteTimeout: grace + time.Minute,
+		IdleTimeout:  2 * time.Minute,
 	}
 	done := make(chan error, 1)
 	go func() {

@@ -6,11 +6,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"io/fs"
 	"mime"
 	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/imagesemantics/blipgo/blip"
@@ -22,34 +28,140 @@ var staticFiles embed.FS
 
 // config bounds what the server accepts and how much work it takes on.
 type config struct {
-	MaxUpload int64         // bytes of one request body
-	MaxPixels int           // pixels of one decoded image, checked from its header before decoding
-	Workers   int           // captions computed at the same time
-	Queue     int           // requests allowed to wait for a worker; more get 503
-	Timeout   time.Duration // per caption request
+	MaxUpload   int64         // bytes of one request body
+	MaxPixels   int           // pixels of one decoded image, checked from its header before decoding
+	Workers     int           // requests computed (and images decoded) at the same time
+	Queue       int           // admitted requests allowed to wait beyond the workers; more get 503
+	Timeout     time.Duration // per request, from admission: body, decoding, waiting and computing
+	BodyTimeout time.Duration // longest a request body may take to arrive (408 past it)
 }
 
-// server is the web demo and its JSON API.
+// MemoryBound is the most memory the server's requests hold at once, beyond the models and
+// their activations, in bytes: every admitted request (workers + queue) holds at most its
+// body and then its decoded 8-bit RGB image (3 bytes a pixel), and each of the Workers
+// decoding slots holds a decoder's own buffer besides (up to 8 bytes a pixel for 16-bit
+// images) and an oriented copy (3 bytes a pixel).
+func (c config) MemoryBound() int64 {
+	pixels := int64(c.MaxPixels)
+	return int64(c.Workers+c.Queue)*(c.MaxUpload+3*pixels) + int64(c.Workers)*(8+3)*pixels
+}
+
+// server is the web demo and its JSON API, over one model per task.
 type server struct {
-	m     *blip.Model
-	cfg   config
-	slots chan struct{} // one token per worker
-	queue chan struct{} // one token per waiting request
-	mux   *http.ServeMux
+	models map[blip.Task]*blip.Model
+	cfg    config
+	// places admits requests (Workers + Queue) before their bodies are read; decodes and
+	// slots (Workers each) bound the images decoded and the requests computed at once.
+	places, decodes, slots chan struct{}
+	mux                    *http.ServeMux
 }
 
-func newServer(m *blip.Model, cfg config) *server {
-	s := &server{m: m, cfg: cfg, slots: make(chan struct{}, cfg.Workers), queue: make(chan struct{}, cfg.Workers+cfg.Queue), mux: http.NewServeMux()}
+// retryAfter is the Retry-After of a 503: about one caption's time on a busy CPU.
+const retryAfter = "2"
+
+// endpoint is one API path: the task whose model serves it, the fields it accepts beside the
+// image, and its work.
+type endpoint struct {
+	path   string
+	task   blip.Task
+	fields []string
+	run    func(ctx context.Context, m *blip.Model, img image.Image, form url.Values) (response, error)
+}
+
+// response is an endpoint's answer; the server adds the time its computing took.
+type response interface{ setSeconds(float64) }
+
+// timed carries a response's "seconds".
+type timed struct {
+	Seconds float64 `json:"seconds"`
+}
+
+func (t *timed) setSeconds(s float64) { t.Seconds = s }
+
+// generationFields are the generation options the caption and answer endpoints take.
+var generationFields = []string{"beams", "min_length", "max_length", "max_new_tokens", "no_repeat_ngram_size", "repetition_penalty", "length_penalty"}
+
+var endpoints = []endpoint{
+	{"/api/caption", blip.Captioning, append([]string{"prompt"}, generationFields...), runCaption},
+	{"/api/answer", blip.QuestionAnswering, append([]string{"question"}, generationFields...), runAnswer},
+	{"/api/match", blip.ImageTextMatching, []string{"text"}, runMatch},
+}
+
+func newServer(cfg config, models ...*blip.Model) *server {
+	s := &server{
+		models: map[blip.Task]*blip.Model{}, cfg: cfg,
+		places:  make(chan struct{}, cfg.Workers+cfg.Queue),
+		decodes: make(chan struct{}, cfg.Workers),
+		slots:   make(chan struct{}, cfg.Workers),
+		mux:     http.NewServeMux(),
+	}
+	for _, m := range models {
+		s.models[m.Task()] = m
+	}
 	static, _ := fs.Sub(staticFiles, "static")
 	s.mux.Handle("GET /", http.FileServerFS(static))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "tasks": s.tasks()})
 	})
-	s.mux.HandleFunc("POST /api/caption", s.caption)
+	for _, e := range endpoints {
+		s.mux.HandleFunc("POST "+e.path, func(w http.ResponseWriter, r *http.Request) { s.serveAPI(w, r, e) })
+	}
+	// Any other method or path under /api/ gets a JSON error (one pattern per method: a
+	// method-less "/api/" would conflict with "GET /").
+	apiMiss := func(w http.ResponseWriter, r *http.Request) {
+		for _, e := range endpoints {
+			if r.URL.Path == e.path {
+				w.Header().Set("Allow", "POST")
+				fail(w, http.StatusMethodNotAllowed, "%s takes POST, not %s", e.path, r.Method)
+				return
+			}
+		}
+		fail(w, http.StatusNotFound, "no such API path: %s (there are /api/caption, /api/answer and /api/match)", r.URL.Path)
+	}
+	for _, method := range []string{"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"} {
+		s.mux.HandleFunc(method+" /api/", apiMiss)
+	}
 	return s
 }
 
-func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// tasks names the endpoints this server's models serve, for the page's tabs.
+func (s *server) tasks() []string {
+	var out []string
+	for _, e := range endpoints {
+		if s.models[e.task] != nil {
+			out = append(out, strings.TrimPrefix(e.path, "/api/"))
+		}
+	}
+	return out
+}
+
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	lw := &loggingWriter{ResponseWriter: w, status: http.StatusOK}
+	s.mux.ServeHTTP(lw, r)
+	fmt.Fprintf(os.Stderr, "%s %s %d %dB %.3fs\n", r.Method, r.URL.Path, lw.status, lw.bytes, time.Since(start).Seconds())
+}
+
+// loggingWriter records a response's status and size for the request log.
+type loggingWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (w *loggingWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *loggingWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection (read deadlines).
+func (w *loggingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 type apiError struct {
 	Error string `json:"error"`
@@ -65,84 +177,212 @@ func fail(w http.ResponseWriter, status int, format string, args ...any) {
 	writeJSON(w, status, apiError{Error: fmt.Sprintf(format, args...)})
 }
 
-// captionResponse is the API's answer.
-type captionResponse struct {
-	Caption string  `json:"caption"`
-	IDs     []int   `json:"ids"`
-	Seconds float64 `json:"seconds"`
-}
+// serveAPI runs one API request, holding memory to the config's bounds: it takes an admission
+// place before reading the body (503 with Retry-After when there is none, the body unread),
+// reads the body within MaxUpload and BodyTimeout, decodes the image in one of Workers
+// decoding slots, then waits for a worker. Timeout covers all of it.
+func (s *server) serveAPI(w http.ResponseWriter, r *http.Request, e endpoint) {
+	m := s.models[e.task]
+	if m == nil {
+		fail(w, http.StatusNotImplemented, "this server has no %s model: start it with -model pointing at one", e.task)
+		return
+	}
+	select {
+	case s.places <- struct{}{}:
+	default:
+		w.Header().Set("Retry-After", retryAfter)
+		fail(w, http.StatusServiceUnavailable, "server busy: %d requests in progress and %d waiting (the most it admits); try again", s.cfg.Workers, s.cfg.Queue)
+		return
+	}
+	defer func() { <-s.places }()
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
+	defer cancel()
 
-// caption handles POST /api/caption: the image as multipart field "image" or as the raw body;
-// options as form fields or query parameters.
-func (s *server) caption(w http.ResponseWriter, r *http.Request) {
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUpload)
 	data, form, err := readImage(r)
 	if err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		switch {
+		case errors.As(err, &tooBig):
 			fail(w, http.StatusRequestEntityTooLarge, "upload larger than %d bytes", s.cfg.MaxUpload)
-			return
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			fail(w, http.StatusRequestTimeout, "the request body did not arrive within %v", s.cfg.BodyTimeout)
+		case errors.Is(err, errRequest):
+			fail(w, http.StatusBadRequest, "%v", err)
+		default:
+			fail(w, http.StatusBadRequest, "the request body could not be read")
 		}
-		fail(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	opts, err := options(form)
+	if unknown := unknownFields(form, e.fields); len(unknown) > 0 {
+		fail(w, http.StatusUnprocessableEntity, "unknown field %s for %s (it takes %s)", strings.Join(unknown, ", "), e.path, strings.Join(e.fields, ", "))
+		return
+	}
+
+	var img *imageproc.RGB
+	if err := s.acquire(ctx, s.decodes); err != nil {
+		s.failWait(w)
+		return
+	}
+	img, err = imageproc.DecodeBytes(data, s.cfg.MaxPixels)
+	<-s.decodes
+	data = nil // the body is no longer needed; only the decoded image is held while waiting
 	if err != nil {
-		fail(w, http.StatusUnprocessableEntity, "%v", err)
+		s.failWork(w, err)
 		return
 	}
-	img, err := imageproc.DecodeBytes(data, s.cfg.MaxPixels)
-	if err != nil {
-		if errors.Is(err, imageproc.ErrTooLarge) {
-			fail(w, http.StatusRequestEntityTooLarge, "%v", err)
-			return
-		}
-		fail(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	// Wait for a worker, unless too many requests already are.
-	select {
-	case s.queue <- struct{}{}:
-	default:
-		fail(w, http.StatusServiceUnavailable, "server busy: %d requests queued, try again", cap(s.queue))
-		return
-	}
-	defer func() { <-s.queue }()
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
-	defer cancel()
-	select {
-	case s.slots <- struct{}{}:
-	case <-ctx.Done():
-		fail(w, http.StatusServiceUnavailable, "timed out waiting for a worker")
+	if err := s.acquire(ctx, s.slots); err != nil {
+		s.failWait(w)
 		return
 	}
 	defer func() { <-s.slots }()
 	start := time.Now()
-	c, err := s.m.Caption(ctx, img, opts...)
-	switch {
-	case errors.Is(err, blip.ErrOption):
-		fail(w, http.StatusUnprocessableEntity, "%v", err)
-	case errors.Is(err, context.DeadlineExceeded):
-		fail(w, http.StatusGatewayTimeout, "captioning took longer than %v", s.cfg.Timeout)
-	case err != nil:
-		fail(w, http.StatusInternalServerError, "%v", err)
-	default:
-		writeJSON(w, http.StatusOK, captionResponse{Caption: c.Text, IDs: c.IDs, Seconds: time.Since(start).Seconds()})
+	out, err := e.run(ctx, m, img, form)
+	if err != nil {
+		s.failWork(w, err)
+		return
+	}
+	out.setSeconds(time.Since(start).Seconds())
+	writeJSON(w, http.StatusOK, out)
+}
+
+// acquire takes a token of ch, or fails when ctx ends first.
+func (s *server) acquire(ctx context.Context, ch chan struct{}) error {
+	select {
+	case ch <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
-// readImage returns the uploaded image bytes and the option values (query parameters, overridden
-// by form fields).
-func readImage(r *http.Request) ([]byte, map[string]string, error) {
-	form := map[string]string{}
-	for k, v := range r.URL.Query() {
-		form[k] = v[0]
+// failWait answers a request whose time ran out while it waited for a slot.
+func (s *server) failWait(w http.ResponseWriter) {
+	fail(w, http.StatusGatewayTimeout, "timed out after %v waiting for a worker", s.cfg.Timeout)
+}
+
+// failWork answers a request whose decoding or computing failed.
+func (s *server) failWork(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, imageproc.ErrTooLarge):
+		fail(w, http.StatusRequestEntityTooLarge, "%v", err)
+	case errors.Is(err, imageproc.ErrImage):
+		fail(w, http.StatusBadRequest, "%v", err)
+	case errors.Is(err, blip.ErrOption):
+		fail(w, http.StatusUnprocessableEntity, "%v", err)
+	case errors.Is(err, context.DeadlineExceeded):
+		fail(w, http.StatusGatewayTimeout, "the request took longer than %v", s.cfg.Timeout)
+	default:
+		fail(w, http.StatusInternalServerError, "%v", err)
 	}
+}
+
+// captionResponse is /api/caption's answer.
+type captionResponse struct {
+	Caption string `json:"caption"`
+	IDs     []int  `json:"ids"`
+	timed
+}
+
+func runCaption(ctx context.Context, m *blip.Model, img image.Image, form url.Values) (response, error) {
+	opts, err := options(form)
+	if err != nil {
+		return nil, err
+	}
+	if p := form.Get("prompt"); p != "" {
+		if len(p) > maxTextField {
+			return nil, fmt.Errorf("%w: prompt longer than %d bytes", blip.ErrOption, maxTextField)
+		}
+		opts = append(opts, blip.Prompt(p))
+	}
+	c, err := m.Caption(ctx, img, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &captionResponse{Caption: c.Text, IDs: c.IDs}, nil
+}
+
+// answerResponse is /api/answer's answer.
+type answerResponse struct {
+	Question string `json:"question"`
+	Answer   string `json:"answer"`
+	IDs      []int  `json:"ids"`
+	timed
+}
+
+func runAnswer(ctx context.Context, m *blip.Model, img image.Image, form url.Values) (response, error) {
+	q := form.Get("question")
+	if strings.TrimSpace(q) == "" || len(q) > maxTextField {
+		return nil, fmt.Errorf("%w: question must be 1 to %d bytes", blip.ErrOption, maxTextField)
+	}
+	opts, err := options(form)
+	if err != nil {
+		return nil, err
+	}
+	a, err := m.Answer(ctx, img, q, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &answerResponse{Question: q, Answer: a.Text, IDs: a.IDs}, nil
+}
+
+// matchResponse is /api/match's answer: one entry per text, in the order given.
+type matchResponse struct {
+	Matches []matchEntry `json:"matches"`
+	timed
+}
+
+type matchEntry struct {
+	Text    string  `json:"text"`
+	ITMProb float32 `json:"itm_prob"`
+	Cosine  float32 `json:"cosine"`
+}
+
+// maxMatchTexts bounds the texts of one /api/match request.
+const maxMatchTexts = 32
+
+func runMatch(ctx context.Context, m *blip.Model, img image.Image, form url.Values) (response, error) {
+	texts := form["text"]
+	if len(texts) == 0 || len(texts) > maxMatchTexts {
+		return nil, fmt.Errorf("%w: give 1 to %d text fields", blip.ErrOption, maxMatchTexts)
+	}
+	for _, t := range texts {
+		if len(t) > maxTextField {
+			return nil, fmt.Errorf("%w: text longer than %d bytes", blip.ErrOption, maxTextField)
+		}
+	}
+	ms, err := m.Match(ctx, img, texts...)
+	if err != nil {
+		return nil, err
+	}
+	out := &matchResponse{Matches: make([]matchEntry, len(ms))}
+	for i, mt := range ms {
+		out.Matches[i] = matchEntry{Text: mt.Text, ITMProb: mt.ITMProb, Cosine: mt.Cosine}
+	}
+	return out, nil
+}
+
+// errRequest marks a request that is malformed (as opposed to one that could not be read).
+var errRequest = errors.New("bad request")
+
+// requestError is a malformed request, with a message for the client.
+func requestError(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errRequest}, args...)...)
+}
+
+// maxTextField bounds a text form field (prompt, question, match text) in bytes.
+const maxTextField = 500
+
+// readImage returns the uploaded image bytes and the form values (query parameters, then
+// form fields).
+func readImage(r *http.Request) ([]byte, url.Values, error) {
+	form := r.URL.Query()
 	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mediaType == "multipart/form-data" {
 		mr, err := r.MultipartReader()
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, requestError("%v", err)
 		}
 		var data []byte
 		for {
@@ -153,18 +393,23 @@ func readImage(r *http.Request) ([]byte, map[string]string, error) {
 			if err != nil {
 				return nil, nil, err
 			}
-			b, err := io.ReadAll(part)
+			name := part.FormName()
+			if name == "image" {
+				if data, err = io.ReadAll(part); err != nil {
+					return nil, nil, err
+				}
+				continue
+			}
+			b, err := io.ReadAll(io.LimitReader(part, maxTextField+1))
 			if err != nil {
 				return nil, nil, err
 			}
-			if part.FormName() == "image" {
-				data = b
-			} else if part.FormName() != "" {
-				form[part.FormName()] = string(b)
+			if name != "" {
+				form.Add(name, string(b))
 			}
 		}
 		if data == nil {
-			return nil, nil, errors.New(`no "image" field in the form`)
+			return nil, nil, requestError(`no "image" field in the form`)
 		}
 		return data, form, nil
 	}
@@ -173,9 +418,21 @@ func readImage(r *http.Request) ([]byte, map[string]string, error) {
 		return nil, nil, err
 	}
 	if len(data) == 0 {
-		return nil, nil, errors.New("empty body: send the image as the body or as multipart field \"image\"")
+		return nil, nil, requestError(`empty body: send the image as the body or as multipart field "image"`)
 	}
 	return data, form, nil
+}
+
+// unknownFields lists the form's fields that known lacks, sorted.
+func unknownFields(form url.Values, known []string) []string {
+	var out []string
+	for k := range form {
+		if !slices.Contains(known, k) {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Ranges accepted for the options; wider values are 422.
@@ -185,28 +442,28 @@ const (
 )
 
 // options parses the generation options of a request.
-func options(form map[string]string) ([]blip.Option, error) {
+func options(form url.Values) ([]blip.Option, error) {
 	var opts []blip.Option
 	intOpt := func(name string, lo, hi int, set func(int) blip.Option) error {
-		v, ok := form[name]
-		if !ok || v == "" {
+		v := form.Get(name)
+		if v == "" {
 			return nil
 		}
 		n, err := strconv.Atoi(v)
 		if err != nil || n < lo || n > hi {
-			return fmt.Errorf("%s must be an integer in [%d, %d], got %q", name, lo, hi, v)
+			return fmt.Errorf("%w: %s must be an integer in [%d, %d], got %q", blip.ErrOption, name, lo, hi, v)
 		}
 		opts = append(opts, set(n))
 		return nil
 	}
 	floatOpt := func(name string, lo, hi float64, set func(float64) blip.Option) error {
-		v, ok := form[name]
-		if !ok || v == "" {
+		v := form.Get(name)
+		if v == "" {
 			return nil
 		}
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil || !(f >= lo && f <= hi) {
-			return fmt.Errorf("%s must be a number in [%g, %g], got %q", name, lo, hi, v)
+			return fmt.Errorf("%w: %s must be a number in [%g, %g], got %q", blip.ErrOption, name, lo, hi, v)
 		}
 		opts = append(opts, set(f))
 		return nil
@@ -223,12 +480,6 @@ func options(form map[string]string) ([]blip.Option, error) {
 		if err != nil {
 			return nil, err
 		}
-	}
-	if p := form["prompt"]; p != "" {
-		if len(p) > 500 {
-			return nil, fmt.Errorf("prompt longer than 500 bytes")
-		}
-		opts = append(opts, blip.Prompt(p))
 	}
 	return opts, nil
 }

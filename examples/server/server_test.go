@@ -1,19 +1,26 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"image"
 	"image/png"
+	"fmt"
 	"io"
+	"math"
 	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
+	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,21 +28,26 @@ import (
 	"github.com/imagesemantics/blipgo/internal/golden"
 )
 
+// testServer serves the golden captioning, question-answering and matching models.
 func testServer(t *testing.T, cfg config) (*server, *httptest.Server) {
 	t.Helper()
-	m, err := blip.Load(golden.Path("models", "blip-tiny-a"))
-	if err != nil {
-		t.Fatal(err)
+	var models []*blip.Model
+	for _, name := range []string{"blip-tiny-a", "blip-tiny-vqa", "blip-tiny-itm"} {
+		m, err := blip.Load(golden.Path("models", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		models = append(models, m)
 	}
-	t.Cleanup(func() { m.Close() })
-	s := newServer(m, cfg)
+	s := newServer(cfg, models...)
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
 	return s, ts
 }
 
 func defaultConfig() config {
-	return config{MaxUpload: 5 << 20, MaxPixels: 5_000_000, Workers: 1, Queue: 4, Timeout: time.Minute}
+	return config{MaxUpload: 5 << 20, MaxPixels: 5_000_000, Workers: 1, Queue: 4, Timeout: time.Minute, BodyTimeout: 10 * time.Second}
 }
 
 func chelsea(t *testing.T) []byte {
@@ -146,6 +158,10 @@ func TestCaptionAPIErrors(t *testing.T) {
 		{"beams out of range", "/api/caption?beams=0", "image/png", bytes.NewReader(chelsea(t)), 422, "beams"},
 		{"not a number", "/api/caption?repetition_penalty=abc", "image/png", bytes.NewReader(chelsea(t)), 422, "repetition_penalty"},
 		{"prompt past max length", "/api/caption?prompt=a+photography+of+a+cat&max_length=3", "image/png", bytes.NewReader(chelsea(t)), 422, "max length is 3"},
+		{"misspelt field", "/api/caption?beam=3", "image/png", bytes.NewReader(chelsea(t)), 422, "unknown field beam"},
+		{"answer without question", "/api/answer", "image/png", bytes.NewReader(chelsea(t)), 422, "question must be"},
+		{"match without text", "/api/match", "image/png", bytes.NewReader(chelsea(t)), 422, "text field"},
+		{"no such API path", "/api/describe", "image/png", bytes.NewReader(chelsea(t)), 404, "no such API path"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			status, out := post(t, ts.URL+c.url, c.ct, c.body)
@@ -170,27 +186,184 @@ func TestCaptionAPIErrors(t *testing.T) {
 	})
 	t.Run("queue full", func(t *testing.T) {
 		// Occupy every worker and queue place, as long requests would.
-		for i := 0; i < cap(s.queue); i++ {
-			s.queue <- struct{}{}
+		for i := 0; i < cap(s.places); i++ {
+			s.places <- struct{}{}
 		}
 		defer func() {
-			for i := 0; i < cap(s.queue); i++ {
-				<-s.queue
+			for i := 0; i < cap(s.places); i++ {
+				<-s.places
 			}
 		}()
-		status, out := post(t, ts.URL+"/api/caption", "image/png", bytes.NewReader(chelsea(t)))
-		if status != 503 || !strings.Contains(out["error"].(string), "busy") {
-			t.Errorf("%d %v", status, out)
+		resp, err := http.Post(ts.URL+"/api/caption", "image/png", bytes.NewReader(chelsea(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]string
+		json.NewDecoder(resp.Body).Decode(&out)
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(out["error"], "1 requests in progress and 4 waiting") {
+			t.Errorf("%d %v, Retry-After %q", resp.StatusCode, out, resp.Header.Get("Retry-After"))
 		}
 	})
 	t.Run("timeout", func(t *testing.T) {
 		s.cfg.Timeout = time.Nanosecond
 		defer func() { s.cfg.Timeout = time.Minute }()
 		status, _ := post(t, ts.URL+"/api/caption", "image/png", bytes.NewReader(chelsea(t)))
-		if status != 503 && status != 504 {
-			t.Errorf("status %d, want 503 or 504", status)
+		if status != 504 {
+			t.Errorf("status %d, want 504", status)
 		}
 	})
+}
+
+// TestAnswerAndMatchAPI gives the golden answer and matches.
+func TestAnswerAndMatchAPI(t *testing.T) {
+	_, ts := testServer(t, defaultConfig())
+	cases, err := golden.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vqa := cases.VQA[0]
+	body, ct := multipartBody(t, chelsea(t), map[string]string{"question": vqa.Question})
+	status, out := post(t, ts.URL+"/api/answer", ct, body)
+	if status != 200 || out["answer"] != vqa.Text || !slices.Equal(ids(out["ids"]), vqa.IDs) || out["question"] != vqa.Question {
+		t.Errorf("answer: %d %v, want %q %v", status, out, vqa.Text, vqa.IDs)
+	}
+	itm := cases.ITM[0]
+	q := url.Values{"text": itm.Texts}
+	status, out = post(t, ts.URL+"/api/match?"+q.Encode(), "image/png", bytes.NewReader(chelsea(t)))
+	if status != 200 {
+		t.Fatalf("match: %d %v", status, out)
+	}
+	ms := out["matches"].([]any)
+	if len(ms) != len(itm.Texts) {
+		t.Fatalf("%d matches", len(ms))
+	}
+	for i, v := range ms {
+		e := v.(map[string]any)
+		if e["text"] != itm.Texts[i] || math.Abs(e["itm_prob"].(float64)-itm.ITMProbMatch[i]) > 1e-6 || math.Abs(e["cosine"].(float64)-itm.Cosine[0][i]) > 1e-6 {
+			t.Errorf("match %d: %v", i, e)
+		}
+	}
+	resp, err := http.Get(ts.URL + "/api/caption")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 405 || resp.Header.Get("Content-Type") != "application/json" || resp.Header.Get("Allow") != "POST" {
+		t.Errorf("GET /api/caption: %d %v", resp.StatusCode, resp.Header)
+	}
+	resp, err = http.Get(ts.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var health struct{ Tasks []string }
+	json.NewDecoder(resp.Body).Decode(&health)
+	resp.Body.Close()
+	if !slices.Equal(health.Tasks, []string{"caption", "answer", "match"}) {
+		t.Errorf("healthz tasks %v", health.Tasks)
+	}
+}
+
+// TestSlowBody: a body that stops arriving gets 408 with a plain message.
+func TestSlowBody(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.BodyTimeout = 200 * time.Millisecond
+	_, ts := testServer(t, cfg)
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /api/caption HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n")
+	conn.Write(chelsea(t)[:1000]) // then nothing more
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]string
+	json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode != 408 || !strings.Contains(out["error"], "did not arrive within 200ms") || strings.Contains(out["error"], "127.0.0.1") {
+		t.Errorf("%d %v", resp.StatusCode, out)
+	}
+}
+
+// TestMemoryBound sends many concurrent uploads of a small PNG that decodes to a large image
+// to a server with one worker and two queue places: every request is answered (200, or 503
+// without its body being decoded), and the heap stays within config.MemoryBound plus the
+// models and one caption's activations. The live heap (after each collection) is held to that
+// bound; all heap objects, garbage included, to twice it (GOGC=100 lets garbage reach the
+// live heap's size before collecting).
+func TestMemoryBound(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.Workers, cfg.Queue, cfg.MaxUpload, cfg.MaxPixels = 1, 2, 1<<20, 16_000_000
+	_, ts := testServer(t, cfg)
+	var big bytes.Buffer
+	png.Encode(&big, image.NewGray(image.Rect(0, 0, 4000, 4000))) // 16 MP in about 20 KB
+	if big.Len() > 100_000 {
+		t.Fatalf("test image is %d bytes", big.Len())
+	}
+	runtime.GC()
+	samples := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(samples)
+	base := samples[1].Value.Uint64()
+	var peakLive, peakAll uint64
+	done := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			metrics.Read(samples)
+			peakLive, peakAll = max(peakLive, samples[0].Value.Uint64()), max(peakAll, samples[1].Value.Uint64())
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	const n = 16
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Post(ts.URL+"/api/caption", "image/png", bytes.NewReader(big.Bytes()))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			statuses[i] = resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	close(done)
+	<-sampled
+	ok, busy := 0, 0
+	for _, st := range statuses {
+		switch st {
+		case 200:
+			ok++
+		case 503:
+			busy++
+		default:
+			t.Errorf("status %d", st)
+		}
+	}
+	const slack = 64 << 20 // models, activations, buffers of the HTTP stack
+	bound := uint64(cfg.MemoryBound()) + slack
+	t.Logf("%d answered, %d refused; heap above the start: live %d MB, all %d MB; bound %d MB",
+		ok, busy, (peakLive-min(peakLive, base))>>20, (peakAll-base)>>20, bound>>20)
+	if ok == 0 {
+		t.Error("no request was served")
+	}
+	if peakLive > base+bound || peakAll > base+2*bound {
+		t.Errorf("heap peaked at live %d MB, all %d MB above the start; bound %d MB", (peakLive-min(peakLive, base))>>20, (peakAll-base)>>20, bound>>20)
+	}
 }
 
 // TestGracefulShutdown: when the signal context ends, a request in flight still completes and
