@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +16,8 @@ import (
 )
 
 // TestPageInChromium drives the page in headless Chromium: choose two images, press Generate
-// Semantics, read the captions, press Clear. It saves a screenshot for people to look at, in
+// Semantics, read the captions; ask a question in the Ask tab and score texts in the Match
+// tab; press Clear while a caption runs, then caption again; press Clear. It saves a screenshot for people to look at, in
 // $BLIPGO_SCREENSHOTS (default: the system temporary folder). Without Chromium it is skipped,
 // unless BLIPGO_BROWSER_TEST=1 (set by .ci/run, which installs it) makes that a failure.
 func TestPageInChromium(t *testing.T) {
@@ -90,15 +92,67 @@ func TestPageInChromium(t *testing.T) {
 	if !strings.Contains(meta0, "chelsea.png") || !strings.HasSuffix(meta0, " s") {
 		t.Errorf("time not shown: %q", meta0)
 	}
-	dir := os.Getenv("BLIPGO_SCREENSHOTS")
-	if dir == "" {
-		dir = os.TempDir()
+	save := func(name string, shot []byte) {
+		dir := os.Getenv("BLIPGO_SCREENSHOTS")
+		if dir == "" {
+			dir = os.TempDir()
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, shot, 0o644); err != nil {
+			t.Error(err)
+		} else {
+			t.Logf("screenshot: %s", path)
+		}
 	}
-	path := filepath.Join(dir, "blipgo-server-page.png")
-	if err := os.WriteFile(path, shot, 0o644); err != nil {
-		t.Error(err)
-	} else {
-		t.Logf("screenshot: %s", path)
+	save("blipgo-server-page.png", shot)
+
+	// Ask: the golden answer for chelsea.
+	vqa := cases.VQA[0]
+	do("open Ask", chromedp.Click("#tab-answer"))
+	do("type the question", chromedp.SendKeys("#question", vqa.Question))
+	do("press Generate Semantics", chromedp.Click("#generate"))
+	waitDone := func(what string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!document.getElementById("generate").disabled &&
+			[...document.querySelectorAll("#results .caption")].every(c => !/^(queued|working)/.test(c.textContent))`)); err != nil {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
+	}
+	waitDone("answers")
+	if got := text("#results .card:nth-child(1) .caption"); got != vqa.Text {
+		t.Errorf("answer %q, want %q", got, vqa.Text)
+	}
+	// Match: three texts against chelsea, the golden probabilities.
+	itm := cases.ITM[0]
+	do("open Match", chromedp.Click("#tab-match"))
+	do("type the texts", chromedp.SendKeys("#texts", strings.Join(itm.Texts, "\n")))
+	do("press Generate Semantics", chromedp.Click("#generate"))
+	waitDone("matches")
+	items, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#results .card:nth-child(1) li")].map(li => li.textContent)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != len(itm.Texts) {
+		t.Fatalf("match items %q", items)
+	}
+	if shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+		save("blipgo-server-match.png", shot)
+	}
+	for i, item := range items {
+		if want := fmt.Sprintf("%s: match %.4f", itm.Texts[i], itm.ITMProbMatch[i]); !strings.HasPrefix(item, want) {
+			t.Errorf("match item %q, want it to start %q", item, want)
+		}
+	}
+	// Clear while captioning, then caption again: Generate must work.
+	do("back to Caption", chromedp.Click("#tab-caption"))
+	do("press Generate Semantics", chromedp.Click("#generate"))
+	do("press Clear at once", chromedp.Click("#clear"))
+	do("choose an image again", chromedp.SetUploadFiles("#image", images[:1]))
+	do("wait for the preview", chromedp.WaitVisible("#results .card img"))
+	do("press Generate Semantics again", chromedp.Click("#generate"))
+	waitDone("the caption after Clear")
+	if got := text("#results .card:nth-child(1) .caption"); got != want["chelsea"] {
+		t.Errorf("caption after Clear %q, want %q", got, want["chelsea"])
 	}
 
 	do("press Clear", chromedp.Click("#clear"))

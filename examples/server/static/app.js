@@ -1,10 +1,37 @@
-// The Image Semantics page: preview the chosen images, caption each through /api/caption,
-// show the caption and the time it took; Clear resets everything.
+// The Image Semantics page: preview the chosen images and, for the active tab, caption each
+// (/api/caption), answer a question about it (/api/answer) or score texts against it
+// (/api/match), showing each card's state and result. Clear cancels the requests in flight
+// and resets the page.
 const input = document.getElementById("image");
 const results = document.getElementById("results");
 const generate = document.getElementById("generate");
+const notice = document.getElementById("notice");
 const drop = document.querySelector(".drop");
 let files = [];
+let task = "caption";
+let running = null; // the AbortController of the run in flight
+
+function setTask(t) {
+  task = t;
+  for (const tab of document.querySelectorAll(".tab")) {
+    const on = tab.dataset.task === t;
+    tab.classList.toggle("active", on);
+    tab.setAttribute("aria-selected", on);
+  }
+  for (const el of document.querySelectorAll(".task-fields")) {
+    el.hidden = !el.dataset.task.split(" ").includes(t);
+  }
+}
+
+for (const tab of document.querySelectorAll(".tab")) {
+  tab.addEventListener("click", () => setTask(tab.dataset.task));
+}
+
+// Show only the tabs the server has models for.
+fetch("healthz").then((r) => r.json()).then((h) => {
+  for (const tab of document.querySelectorAll(".tab")) tab.hidden = !h.tasks.includes(tab.dataset.task);
+  if (!h.tasks.includes(task) && h.tasks.length > 0) setTask(h.tasks[0]);
+}).catch(() => {});
 
 function cardFor(file, i) {
   const card = document.createElement("div");
@@ -13,61 +40,117 @@ function cardFor(file, i) {
   const img = document.createElement("img");
   img.alt = file.name;
   img.src = URL.createObjectURL(file);
-  const caption = document.createElement("div");
-  caption.className = "caption";
+  img.addEventListener("error", () => img.remove()); // not an image: the error says so
+  const result = document.createElement("div");
+  result.className = "caption";
   const meta = document.createElement("div");
   meta.className = "meta";
   meta.textContent = file.name;
-  card.append(img, caption, meta);
+  card.append(img, result, meta);
   return card;
 }
 
 function show(list) {
-  files = Array.from(list).filter((f) => f.type.startsWith("image/") || f.type === "");
+  files = Array.from(list);
   results.replaceChildren(...files.map(cardFor));
+  notice.textContent = "";
 }
 
 input.addEventListener("change", () => show(input.files));
 drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
 drop.addEventListener("dragleave", () => drop.classList.remove("over"));
 drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); show(e.dataTransfer.files); });
+document.addEventListener("paste", (e) => {
+  const pasted = Array.from(e.clipboardData.files).filter((f) => f.type.startsWith("image/"));
+  if (pasted.length > 0) show(pasted);
+});
 
-function options() {
-  const form = new FormData();
-  for (const id of ["prompt", "beams", "min_length", "max_length", "repetition_penalty"]) {
-    const v = document.getElementById(id).value.trim();
-    if (v !== "") form.append(id, v);
+// form holds the active task's fields.
+function form() {
+  const f = new FormData();
+  if (task === "match") {
+    for (const line of document.getElementById("texts").value.split("\n")) {
+      if (line.trim() !== "") f.append("text", line.trim());
+    }
+    return f;
   }
-  return form;
+  if (task === "answer") f.append("question", document.getElementById("question").value.trim());
+  const ids = ["beams", "min_length", "max_length", "repetition_penalty"];
+  if (task === "caption") ids.push("prompt");
+  for (const id of ids) {
+    const v = document.getElementById(id).value.trim();
+    if (v !== "") f.append(id, v);
+  }
+  return f;
+}
+
+// render writes one result into a card.
+function render(el, body) {
+  if (task === "match") {
+    const list = document.createElement("ul");
+    for (const m of body.matches) {
+      const li = document.createElement("li");
+      li.textContent = `${m.text}: match ${m.itm_prob.toFixed(4)}, cosine ${m.cosine.toFixed(4)}`;
+      list.append(li);
+    }
+    el.replaceChildren(list);
+    return;
+  }
+  const text = task === "answer" ? body.answer : body.caption;
+  el.textContent = text === "" ? "(empty)" : text;
 }
 
 generate.addEventListener("click", async () => {
-  if (files.length === 0) return;
+  if (files.length === 0) {
+    notice.textContent = "Choose an image first.";
+    return;
+  }
+  const controller = new AbortController();
+  running = controller;
   generate.disabled = true;
-  const cards = results.querySelectorAll(".card");
-  for (let i = 0; i < files.length; i++) {
-    const caption = cards[i].querySelector(".caption");
-    const meta = cards[i].querySelector(".meta");
-    caption.classList.remove("error");
-    caption.textContent = "…";
-    const form = options();
-    form.append("image", files[i]);
-    try {
-      const resp = await fetch("api/caption", { method: "POST", body: form });
-      const body = await resp.json();
-      if (!resp.ok) throw new Error(body.error || resp.statusText);
-      caption.textContent = body.caption;
-      meta.textContent = `${files[i].name} · ${body.seconds.toFixed(2)} s`;
-    } catch (err) {
-      caption.classList.add("error");
-      caption.textContent = err.message;
+  const cards = Array.from(results.querySelectorAll(".card"));
+  for (const card of cards) {
+    card.querySelector(".caption").textContent = "queued";
+    card.querySelector(".caption").classList.remove("error");
+  }
+  const path = `api/${task}`;
+  try {
+    for (let i = 0; i < cards.length && !controller.signal.aborted; i++) {
+      const result = cards[i].querySelector(".caption");
+      const meta = cards[i].querySelector(".meta");
+      const started = Date.now();
+      const tick = setInterval(() => { result.textContent = `working ${((Date.now() - started) / 1000).toFixed(0)} s`; }, 500);
+      result.textContent = "working";
+      const f = form();
+      f.append("image", files[i]);
+      try {
+        const resp = await fetch(path, { method: "POST", body: f, signal: controller.signal });
+        const body = await resp.json();
+        if (!resp.ok) throw new Error(body.error || resp.statusText);
+        render(result, body);
+        meta.textContent = `${files[i].name} · ${body.seconds.toFixed(2)} s`;
+      } catch (err) {
+        if (controller.signal.aborted) break;
+        result.classList.add("error");
+        result.textContent = err.message;
+      } finally {
+        clearInterval(tick);
+      }
+    }
+  } finally {
+    if (running === controller) {
+      running = null;
+      generate.disabled = false;
     }
   }
-  generate.disabled = false;
 });
 
 document.getElementById("clear").addEventListener("click", () => {
+  if (running) running.abort();
+  running = null;
+  generate.disabled = false;
   input.value = "";
   files = [];
   results.replaceChildren();
+  notice.textContent = "";
 });
