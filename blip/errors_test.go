@@ -3,8 +3,10 @@ package blip
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"image"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,8 @@ import (
 	"github.com/imagesemantics/blipgo/imageproc"
 	"github.com/imagesemantics/blipgo/internal/bind"
 	"github.com/imagesemantics/blipgo/internal/golden"
+	"github.com/imagesemantics/blipgo/safetensors"
+	"github.com/imagesemantics/blipgo/tensor"
 )
 
 // snapshotCopy copies a golden model folder so a test can damage it.
@@ -207,4 +211,49 @@ func TestCaptionErrors(t *testing.T) {
 			t.Error("captioned with a closed model")
 		}
 	})
+}
+
+// setWeight overwrites element k of a float32 tensor of dir's model.safetensors with v.
+func setWeight(t *testing.T, dir, name string, k int, v float32) {
+	t.Helper()
+	ck, err := safetensors.OpenCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _, ok := ck.Info(name)
+	ck.Close()
+	if !ok || info.DType != safetensors.F32 {
+		t.Fatalf("no float32 tensor %s", name)
+	}
+	edit(t, filepath.Join(dir, "model.safetensors"), func(b []byte) []byte {
+		at := 8 + int64(binary.LittleEndian.Uint64(b[:8])) + info.Begin + 4*int64(k)
+		binary.LittleEndian.PutUint32(b[at:], math.Float32bits(v))
+		return b
+	})
+}
+
+// TestNonFinite: a checkpoint holding a NaN is refused at load, naming the tensor; weights
+// whose activations overflow make Caption fail naming the layer, not give an empty caption.
+func TestNonFinite(t *testing.T) {
+	dir := snapshotCopy(t, "blip-tiny-a")
+	setWeight(t, dir, "text_decoder.bert.encoder.layer.1.output.dense.weight", 7, float32(math.NaN()))
+	_, err := Load(dir)
+	if err == nil || !strings.Contains(err.Error(), "text_decoder.bert.encoder.layer.1.output.dense.weight: NaN at index 7") {
+		t.Errorf("NaN weight: %v", err)
+	}
+
+	dir = snapshotCopy(t, "blip-tiny-a")
+	for k := 0; k < 32; k++ {
+		setWeight(t, dir, "vision_model.encoder.layers.1.layer_norm2.weight", k, 3e38)
+	}
+	m, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	_, err = m.Caption(context.Background(), loadImage(t, m, "chelsea"))
+	var nf *tensor.NonFiniteError
+	if !errors.As(err, &nf) || nf.Where != "vision layer 1" {
+		t.Errorf("overflowing layer: %v", err)
+	}
 }

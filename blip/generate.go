@@ -124,6 +124,9 @@ func (g *generation) step(ctx context.Context, ids [][]int, caches []*bert.Cache
 	}
 	logits := reuse(&g.logits, len(ids), d.Config.VocabSize)
 	g.m.Head.Forward(g.m.pool, logits, last)
+	if err := tensor.CheckFinite(fmt.Sprintf("decoder logits at position %d", caches[0].Len-1), logits.Data); err != nil {
+		return nil, err
+	}
 	return logits, nil
 }
 

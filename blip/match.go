@@ -64,6 +64,9 @@ func (m *Model) Match(ctx context.Context, img image.Image, texts ...string) ([]
 		return nil, err
 	}
 	imageFeat := m.projectImage(emb)
+	if err := tensor.CheckFinite("projected image feature", imageFeat); err != nil {
+		return nil, err
+	}
 	cross := m.Encoder.Cross(m.pool, emb)
 	crosses := make([]*bert.Cross, len(ids))
 	for i := range crosses {
@@ -81,6 +84,9 @@ func (m *Model) Match(ctx context.Context, img image.Image, texts ...string) ([]
 	logits := tensor.New(1, 2)
 	for i, text := range texts {
 		m.itm.ITM.Forward(m.pool, logits, tensor.FromData(joint[i].Row(0), 1, joint[i].Cols()))
+		if err := tensor.CheckFinite(fmt.Sprintf("ITM logits of text %d", i), logits.Data); err != nil {
+			return nil, err
+		}
 		l0, l1 := logits.Data[0], logits.Data[1]
 		out[i] = Match{
 			Text:      text,

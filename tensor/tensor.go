@@ -27,6 +27,7 @@ package tensor
 
 import (
 	"fmt"
+	"math"
 )
 
 // Tensor is a dense row-major float32 array. The zero value is an empty tensor.
@@ -96,3 +97,53 @@ func (t *Tensor) SliceRows(lo, hi int) *Tensor {
 
 // String describes the shape, not the values.
 func (t *Tensor) String() string { return fmt.Sprintf("tensor%v", t.Shape) }
+
+// FirstNonFinite returns the index of the first NaN or ±Inf in x, or -1.
+func FirstNonFinite(x []float32) int {
+	const exp = 0x7f800000 // a value is NaN or ±Inf when its exponent bits are all set
+	// Blocks are scanned without branches, as the largest masked exponent: checking every
+	// weight of a checkpoint at load must cost little next to reading it.
+	const block = 256
+	for b := 0; b < len(x); b += block {
+		chunk := x[b:min(b+block, len(x))]
+		var m0, m1, m2, m3 uint32
+		i := 0
+		for ; i+4 <= len(chunk); i += 4 {
+			m0 = max(m0, math.Float32bits(chunk[i])&exp)
+			m1 = max(m1, math.Float32bits(chunk[i+1])&exp)
+			m2 = max(m2, math.Float32bits(chunk[i+2])&exp)
+			m3 = max(m3, math.Float32bits(chunk[i+3])&exp)
+		}
+		for ; i < len(chunk); i++ {
+			m0 = max(m0, math.Float32bits(chunk[i])&exp)
+		}
+		if max(m0, m1, m2, m3) == exp {
+			for j, v := range chunk {
+				if math.Float32bits(v)&exp == exp {
+					return b + j
+				}
+			}
+		}
+	}
+	return -1
+}
+
+// NonFiniteError reports a NaN or an infinity where a model computes (or reads) only finite
+// values: a corrupt checkpoint, or weights whose activations overflow float32.
+type NonFiniteError struct {
+	Where string // "vision layer 3", "decoder logits at position 5"
+	Index int    // the first non-finite value's index in its tensor
+	Value float32
+}
+
+func (e *NonFiniteError) Error() string {
+	return fmt.Sprintf("%s: %v at index %d (non-finite values: corrupt or overflowing weights)", e.Where, e.Value, e.Index)
+}
+
+// CheckFinite returns a *NonFiniteError naming where when x holds a NaN or an infinity.
+func CheckFinite(where string, x []float32) error {
+	if i := FirstNonFinite(x); i >= 0 {
+		return &NonFiniteError{Where: where, Index: i, Value: x[i]}
+	}
+	return nil
+}

@@ -44,7 +44,9 @@ func (m *Model) Prepare(p *tensor.Pool, arena *tensor.Arena, prec tensor.Precisi
 }
 
 // Forward encodes one preprocessed image, pixels [C, S, S] channel-first, into dst [N, D] (the
-// last_hidden_state, after the post layer norm), N = 1 + (S/P)². It checks ctx between layers.
+// last_hidden_state, after the post layer norm), N = 1 + (S/P)². It checks ctx between layers,
+// and returns a *tensor.NonFiniteError naming the first layer whose output holds a NaN or an
+// infinity.
 func (m *Model) Forward(ctx context.Context, p *tensor.Pool, dst *tensor.Tensor, pixels []float32) error {
 	return m.forward(ctx, p, dst, pixels, nil)
 }
@@ -67,6 +69,9 @@ func (m *Model) forward(ctx context.Context, p *tensor.Pool, dst *tensor.Tensor,
 	ws := newWorkspace(c, p.Size())
 	x := tensor.New(c.SeqLen(), c.HiddenSize)
 	m.Embeddings.Forward(p, x, pixels, ws.patches)
+	if err := tensor.CheckFinite("vision embeddings", x.Data); err != nil {
+		return err
+	}
 	if record != nil {
 		record(x)
 	}
@@ -75,10 +80,15 @@ func (m *Model) forward(ctx context.Context, p *tensor.Pool, dst *tensor.Tensor,
 			return err
 		}
 		m.Layers[i].Forward(p, x, ws)
+		// A layer whose output overflowed is named here, not left to turn into a silent
+		// empty caption (a NaN never wins an argmax).
+		if err := tensor.CheckFinite(fmt.Sprintf("vision layer %d", i), x.Data); err != nil {
+			return err
+		}
 		if record != nil {
 			record(x)
 		}
 	}
 	m.PostLayerNorm.Forward(p, dst, x)
-	return nil
+	return tensor.CheckFinite("vision post_layernorm", dst.Data)
 }

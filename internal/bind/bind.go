@@ -8,7 +8,8 @@
 // struct: its fields are named as if they were the parent's.
 //
 // A Binder collects every problem of a whole checkpoint (missing tensors, wrong shapes,
-// unreadable data, and tensors no model used) and reports them together in one *Error.
+// unreadable data, NaN or infinite values, and tensors no model used) and reports them
+// together in one *Error.
 package bind
 
 import (
@@ -115,6 +116,10 @@ func (b *Binder) fill(name string, slot **tensor.Tensor, optional bool) {
 	}
 	data, err := b.src.Float32(from)
 	if err != nil {
+		b.err.Problems = append(b.err.Problems, err.Error())
+		return
+	}
+	if err := tensor.CheckFinite(from, data); err != nil {
 		b.err.Problems = append(b.err.Problems, err.Error())
 		return
 	}

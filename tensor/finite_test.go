@@ -1,0 +1,46 @@
+package tensor
+
+import (
+	"errors"
+	"math"
+	"testing"
+)
+
+// TestFirstNonFinite finds the first NaN or infinity at block edges and tails, and never
+// flags the largest finite values.
+func TestFirstNonFinite(t *testing.T) {
+	for _, n := range []int{1, 3, 255, 256, 257, 1000} {
+		for _, at := range []int{0, n / 2, n - 1} {
+			for _, v := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
+				x := make([]float32, n)
+				for i := range x {
+					x[i] = float32(i) - math.MaxFloat32*float32(i%2)
+				}
+				if i := FirstNonFinite(x); i != -1 {
+					t.Fatalf("n %d: finite value %v flagged at %d", n, x[i], i)
+				}
+				x[at], x[min(at+1, n-1)] = v, v
+				if got := FirstNonFinite(x); got != at {
+					t.Fatalf("n %d, %v at %d: found at %d", n, v, at, got)
+				}
+			}
+		}
+	}
+	var nf *NonFiniteError
+	if err := CheckFinite("here", []float32{1, float32(math.Inf(1))}); !errors.As(err, &nf) || nf.Index != 1 || nf.Where != "here" {
+		t.Errorf("CheckFinite: %v", err)
+	}
+}
+
+func BenchmarkFirstNonFinite(b *testing.B) {
+	x := make([]float32, 1<<24)
+	for i := range x {
+		x[i] = float32(i)
+	}
+	b.SetBytes(int64(4 * len(x)))
+	for b.Loop() {
+		if FirstNonFinite(x) != -1 {
+			b.Fatal("finite value flagged")
+		}
+	}
+}
