@@ -50,17 +50,28 @@ func TestCacheMatchesFullPass(t *testing.T) {
 	if err := d.Forward(context.Background(), p, full, [][]int{ids}, []*Cache{d.NewCache(10)}, []*Cross{cross}, nil); err != nil {
 		t.Fatal(err)
 	}
+	// A second sequence rides along in the batch with different tokens; alone, in one pass,
+	// it gives otherFull.
+	otherIDs := make([]int, len(ids))
+	for i, id := range ids {
+		otherIDs[i] = (id + 3) % 50
+	}
+	otherFull := tensor.New(len(ids), d.Config.HiddenSize)
+	if err := d.Forward(context.Background(), p, otherFull, [][]int{otherIDs}, []*Cache{d.NewCache(10)}, []*Cross{cross}, nil); err != nil {
+		t.Fatal(err)
+	}
 	cache, other := d.NewCache(10), d.NewCache(10)
 	ws := new(Workspace) // reused by every step, as generation does
 	for i, id := range ids {
 		step := tensor.New(2, d.Config.HiddenSize)
-		// A second sequence rides along in the batch with different tokens.
-		if err := d.Forward(context.Background(), p, step, [][]int{{id}, {(id + 3) % 50}}, []*Cache{cache, other}, []*Cross{cross, cross}, ws); err != nil {
+		if err := d.Forward(context.Background(), p, step, [][]int{{id}, {otherIDs[i]}}, []*Cache{cache, other}, []*Cross{cross, cross}, ws); err != nil {
 			t.Fatal(err)
 		}
-		for j, v := range step.Row(0) {
-			if w := full.Row(i)[j]; math.Abs(float64(v-w)) > 1e-5 {
-				t.Fatalf("token %d dim %d: incremental %v, full pass %v", i, j, v, w)
+		for s, want := range []*tensor.Tensor{full, otherFull} {
+			for j, v := range step.Row(s) {
+				if w := want.Row(i)[j]; math.Abs(float64(v-w)) > 1e-5 {
+					t.Fatalf("sequence %d token %d dim %d: incremental %v, full pass %v", s, i, j, v, w)
+				}
 			}
 		}
 	}

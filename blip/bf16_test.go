@@ -8,11 +8,18 @@ import (
 	"github.com/imagesemantics/blipgo/internal/golden"
 )
 
-// TestBFloat16Agreement runs every golden captioning case with the opt-in bfloat16 products and
-// reports how many give transformers' float32 ids. bfloat16 keeps 8 bits of mantissa, so the
-// random tiny models, whose top-2 gaps are often under 0.05, may take other tokens; the test
-// asserts only what must hold (the vision output stays near float32's, every caption is a
-// well-formed sequence) and logs the agreement, which the README records.
+// bfloat16Differs lists the golden captioning cases whose bfloat16 ids may differ from
+// transformers' float32 ones (the README names them): tiny random models with near-ties, where
+// 8 bits of mantissa pick another token. The pure-Go twin (noasm) sums in another order and
+// keeps one more of them (blip-tiny-b astronaut default).
+var bfloat16Differs = []string{
+	"blip-tiny-a astronaut beam4_lp2", "blip-tiny-b chelsea prompt", "blip-tiny-b coffee default", "blip-tiny-b astronaut default",
+}
+
+// TestBFloat16Agreement runs every golden captioning case with the opt-in bfloat16 products:
+// at least 32 of the 36 must give transformers' float32 ids, and only the cases the README
+// names may differ; the vision output must stay near float32's (mean |diff| under 0.05) and
+// every caption be a well-formed sequence.
 func TestBFloat16Agreement(t *testing.T) {
 	cases, err := golden.Load()
 	if err != nil {
@@ -38,13 +45,17 @@ func TestBFloat16Agreement(t *testing.T) {
 			t.Errorf("%s %s %s: ids %v", g.Model, g.Image, g.Name, c.IDs)
 		}
 		total++
+		name := g.Model + " " + g.Image + " " + g.Name
 		if slices.Equal(c.IDs, g.IDs) {
 			agree++
-		} else {
-			t.Logf("differs: %s %s %s", g.Model, g.Image, g.Name)
+		} else if !slices.Contains(bfloat16Differs, name) {
+			t.Errorf("bfloat16 ids differ for %s, which the README says agree", name)
 		}
 	}
 	t.Logf("bfloat16: %d of %d golden captions identical to transformers' float32", agree, total)
+	if total != 36 || agree < 32 {
+		t.Errorf("bfloat16: %d of %d golden captions identical; the README says at least 32 of 36", agree, total)
+	}
 	for _, v := range cases.Vision {
 		m := models[v.Model]
 		want, _, err := golden.Tensor(v.File, v.Key)

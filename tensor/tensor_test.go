@@ -41,13 +41,21 @@ func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol*(1+math.Abs(b)) 
 
 // TestMatMulReference compares every kernel's product with the plain triple loop at odd sizes,
 // tails, strides and thread counts, with guard values around the output, for B packed from
-// both layouts.
+// both layouts. The last sizes give A a row stride of 2 or 4 KiB with more rows than a tile,
+// which MatMul copies into a padded stride first.
 func TestMatMulReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, kern := range kernels.Available() {
-		for _, sz := range [][3]int{{1, 1, 1}, {1, 7, 3}, {3, 1, 5}, {17, 33, 9}, {15, 300, 33}, {64, 64, 64}, {1, 768, 100}, {29, 48, 31}, {5, 513, 65}} {
+		for _, sz := range [][4]int{{1, 1, 1}, {1, 7, 3}, {3, 1, 5}, {17, 33, 9}, {15, 300, 33}, {64, 64, 64}, {1, 768, 100}, {29, 48, 31}, {5, 513, 65},
+			{20, 300, 40, 512}, {33, 700, 17, 1024}} {
 			m, k, n := sz[0], sz[1], sz[2]
 			lda, ldb, ldc := k+3, k+1, n+2
+			if sz[3] > 0 {
+				lda = sz[3]
+				if m <= kern.MR || (lda*4)%2048 != 0 {
+					t.Fatalf("size %v does not take the A-copy path of %s", sz, kern.Name)
+				}
+			}
 			a, b := randSlice(r, m*lda), randSlice(r, n*ldb)
 			bt := make([]float32, k*(n+4)) // the same B stored [K, N] with row stride n+4
 			for i := 0; i < n; i++ {

@@ -56,8 +56,23 @@ func runBoth(t testing.TB, k Kernel, mr, kc, ldcExtra, offset int, accumulate bo
 	}
 }
 
-func TestKernelsMatchGeneric(t *testing.T) {
+// asmKernels are the assembly kernels this CPU runs: the pure-Go twin compared with itself
+// proves nothing, so without any the comparisons skip.
+func asmKernels(t testing.TB) []Kernel {
+	var ks []Kernel
 	for _, k := range Available() {
+		if k.Name != "go" {
+			ks = append(ks, k)
+		}
+	}
+	if len(ks) == 0 {
+		t.Skip("no assembly kernels in this build or on this CPU")
+	}
+	return ks
+}
+
+func TestKernelsMatchGeneric(t *testing.T) {
+	for _, k := range asmKernels(t) {
 		for mr := 1; mr <= k.MR; mr++ {
 			for _, kc := range []int{1, 2, 3, 7, 64, 255, 256} {
 				for _, acc := range []bool{false, true} {
@@ -72,7 +87,7 @@ func FuzzKernels(f *testing.F) {
 	f.Add(uint8(1), uint16(1), uint8(0), uint8(0), true, uint64(1))
 	f.Add(uint8(14), uint16(300), uint8(5), uint8(3), false, uint64(2))
 	f.Fuzz(func(t *testing.T, mr uint8, kc uint16, ldcExtra, offset uint8, acc bool, seed uint64) {
-		for _, k := range Available() {
+		for _, k := range asmKernels(t) {
 			m := int(mr)%k.MR + 1
 			runBoth(t, k, m, int(kc)%600+1, int(ldcExtra)%40, int(offset)%40, acc, seed)
 		}
