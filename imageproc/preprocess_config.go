@@ -5,9 +5,9 @@ import (
 	"fmt"
 )
 
-// Pillow's resampling filter codes, as preprocessor_config.json's "resample" stores them.
+// Pillow's resampling filter codes, as preprocessor_config.json's "resample" stores them
+// (NEAREST, 0, is not supported: Validate refuses it).
 const (
-	ResampleNearest  = 0
 	ResampleLanczos  = 1
 	ResampleBilinear = 2
 	ResampleBicubic  = 3
@@ -17,8 +17,9 @@ const (
 
 // PreprocessConfig mirrors preprocessor_config.json (transformers' BlipImageProcessor). Keys
 // absent from the file keep the processor's defaults (DefaultPreprocessConfig).
+// "do_convert_rgb" is not read: images always become 8-bit RGB, the three channels the
+// models take.
 type PreprocessConfig struct {
-	DoConvertRGB  bool      `json:"do_convert_rgb"`
 	DoResize      bool      `json:"do_resize"`
 	Height, Width int       `json:"-"` // from "size"
 	Resample      int       `json:"resample"`
@@ -33,7 +34,7 @@ type PreprocessConfig struct {
 // mean and std.
 func DefaultPreprocessConfig() PreprocessConfig {
 	return PreprocessConfig{
-		DoConvertRGB: true, DoResize: true, Height: 384, Width: 384, Resample: ResampleBicubic,
+		DoResize: true, Height: 384, Width: 384, Resample: ResampleBicubic,
 		DoRescale: true, RescaleFactor: 1.0 / 255, DoNormalize: true,
 		ImageMean: []float64{0.48145466, 0.4578275, 0.40821073},
 		ImageStd:  []float64{0.26862954, 0.26130258, 0.27577711},

@@ -62,10 +62,8 @@ func (a *Attention) ForwardKV(p *Pool, dst, q Heads, kv *KV, t int, scratch []fl
 		panic(fmt.Sprintf("tensor: causal attention with %d queries over %d keys", t, s))
 	}
 	hd := a.HeadDim
-	workers := min(p.Size(), a.NumHeads)
-	per := (a.NumHeads + workers - 1) / workers
-	p.ForGrain(a.NumHeads, per, func(lo, hi int) {
-		scores := scratch[(lo/per)*t*s : (lo/per+1)*t*s]
+	p.ForWorkers(a.NumHeads, 1, func(worker, lo, hi int) {
+		scores := scratch[worker*t*s : (worker+1)*t*s]
 		for h := lo; h < hi; h++ {
 			off := h * hd
 			kv.K[h].MatMul(nil, scores, s, q.Data[off:], q.Stride, t)

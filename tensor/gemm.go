@@ -39,15 +39,6 @@ func Pack(p *Pool, b []float32, n, k, ldb int, transposed bool) *Packed {
 	return pack(p, nil, kernels.Best(), b, n, k, ldb, transposed)
 }
 
-// Pack is Pack into the arena.
-func (a *Arena) Pack(p *Pool, b []float32, n, k, ldb int, transposed bool) *Packed {
-	return pack(p, a, kernels.Best(), b, n, k, ldb, transposed)
-}
-
-// PackWith is Pack for a given kernel (tests use it to compare kernels).
-func PackWith(p *Pool, kern kernels.Kernel, b []float32, n, k, ldb int, transposed bool) *Packed {
-	return pack(p, nil, kern, b, n, k, ldb, transposed)
-}
 
 func pack(p *Pool, arena *Arena, kern kernels.Kernel, b []float32, n, k, ldb int, transposed bool) *Packed {
 	nr := kern.NR

@@ -36,6 +36,12 @@ func (p *Pool) For(n int, fn func(lo, hi int)) {
 
 // ForGrain is For with chunks of at least grain items, so that tiny loops stay on one goroutine.
 func (p *Pool) ForGrain(n, grain int, fn func(lo, hi int)) {
+	p.ForWorkers(n, grain, func(_, lo, hi int) { fn(lo, hi) })
+}
+
+// ForWorkers is ForGrain that also tells each chunk its worker's index, in [0, Size()), for
+// per-worker scratch space: no two chunks running at once share an index.
+func (p *Pool) ForWorkers(n, grain int, fn func(worker, lo, hi int)) {
 	if n <= 0 {
 		return
 	}
@@ -47,19 +53,19 @@ func (p *Pool) ForGrain(n, grain int, fn func(lo, hi int)) {
 		workers = max
 	}
 	if workers <= 1 {
-		fn(0, n)
+		fn(0, 0, n)
 		return
 	}
 	chunk := (n + workers - 1) / workers
 	var wg sync.WaitGroup
-	for lo := chunk; lo < n; lo += chunk {
+	for w, lo := 1, chunk; lo < n; w, lo = w+1, lo+chunk {
 		hi := min(lo+chunk, n)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			fn(lo, hi)
+			fn(w, lo, hi)
 		}()
 	}
-	fn(0, min(chunk, n))
+	fn(0, 0, min(chunk, n))
 	wg.Wait()
 }

@@ -4,8 +4,8 @@
 // # Layout
 //
 // A Tensor is a dense row-major array of float32 with a shape. Element (i0, i1, ..., in) of a
-// tensor of shape (d0, d1, ..., dn) is at Data[((i0*d1+i1)*d2+...)*dn+in]. Views made by Reshape,
-// Row and SliceRows share Data with the tensor they come from.
+// tensor of shape (d0, d1, ..., dn) is at Data[((i0*d1+i1)*d2+...)*dn+in]. Views made by Row and
+// SliceRows share Data with the tensor they come from.
 //
 // # Kernels
 //
@@ -79,14 +79,6 @@ func (t *Tensor) Rows() int { return Numel(t.Shape[:len(t.Shape)-1]) }
 func (t *Tensor) Row(i int) []float32 {
 	c := t.Cols()
 	return t.Data[i*c : (i+1)*c]
-}
-
-// Reshape returns a view of t with another shape of the same size.
-func (t *Tensor) Reshape(shape ...int) *Tensor {
-	if Numel(shape) != t.Len() {
-		panic(fmt.Sprintf("tensor: reshape %v to %v", t.Shape, shape))
-	}
-	return &Tensor{Shape: append([]int(nil), shape...), Data: t.Data}
 }
 
 // SliceRows returns rows [lo, hi) of t seen as a [Rows, Cols] matrix, as a [hi-lo, Cols] view.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"testing"
 
 	"github.com/imagesemantics/blipgo/tensor/internal/kernels"
@@ -68,9 +69,9 @@ func TestMatMulReference(t *testing.T) {
 				for _, transposed := range []bool{false, true} {
 					var pm *Packed
 					if transposed {
-						pm = PackWith(p, kern, bt, n, k, n+4, true)
+						pm = pack(p, nil, kern, bt, n, k, n+4, true)
 					} else {
-						pm = PackWith(p, kern, b, n, k, ldb, false)
+						pm = pack(p, nil, kern, b, n, k, ldb, false)
 					}
 					full, c := guarded((m-1)*ldc+n, 7)
 					pm.MatMul(p, c, ldc, a, lda, m)
@@ -108,7 +109,7 @@ func FuzzMatMul(f *testing.F) {
 		a, b := randSlice(r, mm*kk), randSlice(r, nn*kk)
 		got, want := make([]float32, mm*nn), make([]float32, mm*nn)
 		Pack(NewPool(2), b, nn, kk, kk, false).MatMul(NewPool(2), got, nn, a, kk, mm)
-		PackWith(nil, kernels.Generic(4, 16), b, nn, kk, kk, false).MatMul(nil, want, nn, a, kk, mm)
+		pack(nil, nil, kernels.Generic(4, 16), b, nn, kk, kk, false).MatMul(nil, want, nn, a, kk, mm)
 		for i := range got {
 			if !near(float64(got[i]), float64(want[i]), 1e-4) {
 				t.Fatalf("%dx%dx%d: [%d] %v, pure Go %v", mm, kk, nn, i, got[i], want[i])
@@ -242,7 +243,15 @@ func TestPoolCoversRange(t *testing.T) {
 	for _, n := range []int{0, 1, 5, 100} {
 		for _, w := range []int{1, 2, 7} {
 			hits := make([]int, n)
-			NewPool(w).ForGrain(n, 3, func(lo, hi int) {
+			var mu sync.Mutex
+			workers := map[int]bool{}
+			NewPool(w).ForWorkers(n, 3, func(worker, lo, hi int) {
+				mu.Lock()
+				if workers[worker] || worker < 0 || worker >= w {
+					t.Errorf("n %d workers %d: worker index %d twice or out of range", n, w, worker)
+				}
+				workers[worker] = true
+				mu.Unlock()
 				for i := lo; i < hi; i++ {
 					hits[i]++
 				}

@@ -1,6 +1,10 @@
 package kernels
 
-import "math"
+import (
+	"math"
+
+	"github.com/imagesemantics/blipgo/tensor/internal/kernels/approx"
+)
 
 // The element-wise kernels of softmax and GELU. On AVX-512 machines the bulk of each slice runs
 // in gemm_amd64.s, 16 lanes at a time; the scalar functions below are their twins and finish
@@ -60,38 +64,39 @@ func GELU(x []float32) {
 // Erf32 is erf for float32, a rational approximation over [-4, 4] (erf is ±1 in float32
 // beyond) with an error of a few units in the last place.
 func Erf32(x float32) float32 {
-	x = min(max(x, -4), 4)
+	x = min(max(x, -approx.ErfClamp), approx.ErfClamp)
 	x2 := x * x
-	p := x2*-2.72614225801306e-10 + 2.77068142495902e-08
-	p = x2*p + -2.10102402082508e-06
-	p = x2*p + -5.69250639462346e-05
-	p = x2*p + -7.34990630326855e-04
-	p = x2*p + -2.95459980854025e-03
-	p = x2*p + -1.60960333262415e-02
+	p := approx.ErfNum[0]
+	for _, c := range approx.ErfNum[1:] {
+		p = x2*p + c
+	}
 	p *= x
-	q := x2*-1.45660718464996e-05 + -2.13374055278905e-04
-	q = x2*q + -1.68282697438203e-03
-	q = x2*q + -7.37332916720468e-03
-	q = x2*q + -1.42647390514189e-02
+	q := approx.ErfDen[0]
+	for _, c := range approx.ErfDen[1:] {
+		q = x2*q + c
+	}
 	return p / q
 }
 
 // Exp32 is e^x for float32 (Cephes' expf: range reduction by ln 2 and a degree-5 polynomial,
 // about 1 ulp), 0 below -87.34 and +Inf above 88.72.
 func Exp32(x float32) float32 {
-	if x > 88.72283 {
+	if x > approx.ExpHi {
 		return float32(math.Inf(1))
 	}
-	if x < -87.33654 {
+	if x < approx.ExpLo {
 		return 0
 	}
 	// Round x·log2(e) to the nearest integer: adding 1.5·2^23 pushes the fraction out of the
 	// float32 mantissa.
-	n := (x*1.44269504088896341 + 12582912) - 12582912
-	r := x - n*0.693359375
-	r -= n * -2.12194440e-4
+	n := (x*approx.ExpLog2 + 12582912) - 12582912
+	r := x - n*approx.ExpC1
+	r -= n * approx.ExpC2
 	z := r * r
-	y := ((((1.9875691500e-4*r+1.3981999507e-3)*r+8.3334519073e-3)*r+4.1665795894e-2)*r+1.6666665459e-1)*r + 5.0000001201e-1
+	y := approx.ExpPoly[0]
+	for _, c := range approx.ExpPoly[1:] {
+		y = y*r + c
+	}
 	y = y*z + r + 1
 	if n > 127 { // 2^n is not a float32, but e^x still is
 		return y * 2 * math.Float32frombits(uint32(int32(n)+126)<<23)

@@ -5,46 +5,126 @@
 package kernels
 
 // Implemented in gemm_amd64.s.
+
+//go:noescape
 func maxAVX512(x *float32, n int) float32
+
+//go:noescape
 func expSumAVX512(x *float32, n int, scale, shift float32) float32
+
+//go:noescape
 func scaleAVX512(x *float32, n int, s float32)
+
+//go:noescape
 func bf16PairsAVX512(dst *uint32, src *float32, words int)
+
+//go:noescape
 func geluAVX512(x *float32, n int)
+
 func fmaPeakAVX512(n int)
+
 func fmaPeakAVX2(n int)
+
+//go:noescape
 func avx512x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func avx512x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func avx512x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func avx512x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func avx512x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func avx512x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func avx512x7(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func avx512x8(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func avx512x9(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func avx512x10(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func avx512x11(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func avx512x12(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func avx512x13(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func avx512x14(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func avx2x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func avx2x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func avx2x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func avx2x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func avx2x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func avx2x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func bf16x1(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func bf16x2(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func bf16x3(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func bf16x4(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func bf16x5(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func bf16x6(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func bf16x7(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func bf16x8(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func bf16x9(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func bf16x10(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func bf16x11(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func bf16x12(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func bf16x13(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func bf16x14(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
 
 var bf16Table = []bf16Kernel{bf16x1, bf16x2, bf16x3, bf16x4, bf16x5, bf16x6, bf16x7, bf16x8, bf16x9, bf16x10, bf16x11, bf16x12, bf16x13, bf16x14}

@@ -3,6 +3,8 @@
 // the fallback under the noasm build tag and on other architectures.
 package kernels
 
+import "github.com/imagesemantics/blipgo/tensor/internal/kernels/approx"
+
 //go:generate go run ./gen -dir .
 
 // Micro computes an mr×NR tile of C from mr rows of A and a packed panel of B:
@@ -61,9 +63,7 @@ func Best() Kernel { return best }
 // Available lists every kernel this CPU can run, fastest first; the last is pure Go.
 func Available() []Kernel { return available }
 
-// fmaPeakChains is the number of independent FMA chains of the generated peak loops (the
-// generator has the same constant).
-const fmaPeakChains = 12
+const fmaPeakChains = approx.FMAPeakChains
 
 // PeakFMA runs n iterations of a register-only loop of independent fused multiply-adds on the
 // widest vectors this CPU has (scalar Go without assembly) and returns the floating-point

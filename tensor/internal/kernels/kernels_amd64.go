@@ -6,6 +6,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/cpu"
+
+	"github.com/imagesemantics/blipgo/tensor/internal/kernels/approx"
 )
 
 type asmKernel func(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
@@ -14,14 +16,15 @@ type bf16Kernel func(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int,
 
 func detectBF16() BF16 {
 	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BF16 {
-		return BF16{Name: "avx512-bf16", MR: 14, NR: 32, Micro: func(mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool) {
-			if mr < 1 || mr > 14 || kp < 1 || len(a) < (mr-1)*lda+kp || len(b) < kp*32 || len(c) < (mr-1)*ldc+32 {
+		const mrMax, nr = approx.BF16MR, approx.BF16NR
+		return BF16{Name: "avx512-bf16", MR: mrMax, NR: nr, Micro: func(mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool) {
+			if mr < 1 || mr > mrMax || kp < 1 || len(a) < (mr-1)*lda+kp || len(b) < kp*nr || len(c) < (mr-1)*ldc+nr {
 				panic("kernels: bf16 micro-kernel called out of bounds")
 			}
 			bf16Table[mr-1](kp, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, accumulate)
 		}}
 	}
-	return GenericBF16(4, 16)
+	return GenericBF16(approx.GenericMR, approx.AVX2NR)
 }
 
 // wrap turns a table of per-mr assembly kernels into a Micro, checking the slice bounds the
@@ -38,12 +41,12 @@ func wrap(table []asmKernel, mrMax, nr int) Micro {
 func detect() []Kernel {
 	var ks []Kernel
 	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasFMA {
-		ks = append(ks, Kernel{Name: "avx512", MR: 14, NR: 32, Micro: wrap(avx512Table, 14, 32)})
+		ks = append(ks, Kernel{Name: "avx512", MR: approx.AVX512MR, NR: approx.AVX512NR, Micro: wrap(avx512Table, approx.AVX512MR, approx.AVX512NR)})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		ks = append(ks, Kernel{Name: "avx2", MR: 6, NR: 16, Micro: wrap(avx2Table, 6, 16)})
+		ks = append(ks, Kernel{Name: "avx2", MR: approx.AVX2MR, NR: approx.AVX2NR, Micro: wrap(avx2Table, approx.AVX2MR, approx.AVX2NR)})
 	}
-	return append(ks, Generic(4, 16))
+	return append(ks, Generic(approx.GenericMR, approx.AVX2NR))
 }
 
 // Chosen once at start; read-only afterwards.
@@ -87,10 +90,10 @@ func peakFMA(n int) int64 {
 	switch {
 	case cpu.X86.HasAVX512F:
 		fmaPeakAVX512(n)
-		return int64(n) * fmaPeakChains * 16 * 2
+		return int64(n) * fmaPeakChains * approx.AVX512NR / 2 * 2 // 16 lanes, 2 FLOP each
 	case cpu.X86.HasAVX2 && cpu.X86.HasFMA:
 		fmaPeakAVX2(n)
-		return int64(n) * fmaPeakChains * 8 * 2
+		return int64(n) * fmaPeakChains * approx.AVX2NR / 2 * 2 // 8 lanes
 	}
 	return peakGo(n)
 }

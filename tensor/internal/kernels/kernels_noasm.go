@@ -2,11 +2,13 @@
 
 package kernels
 
+import "github.com/imagesemantics/blipgo/tensor/internal/kernels/approx"
+
 // Without assembly, the pure-Go kernel serves; read-only after start.
 var (
-	available = []Kernel{Generic(4, 16)}
+	available = []Kernel{Generic(approx.GenericMR, approx.AVX2NR)}
 	best      = available[0]
-	bestBF16  = GenericBF16(4, 16)
+	bestBF16  = GenericBF16(approx.GenericMR, approx.AVX2NR)
 )
 
 func vectorPrefix(int) int                          { return 0 }
