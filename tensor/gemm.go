@@ -39,7 +39,6 @@ func Pack(p *Pool, b []float32, n, k, ldb int, transposed bool) *Packed {
 	return pack(p, nil, kernels.Best(), b, n, k, ldb, transposed)
 }
 
-
 func pack(p *Pool, arena *Arena, kern kernels.Kernel, b []float32, n, k, ldb int, transposed bool) *Packed {
 	nr := kern.NR
 	np := panels(n, nr)
