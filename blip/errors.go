@@ -29,9 +29,9 @@ func (m *Model) acquire(method string, task Task) error {
 		m.mu.RUnlock()
 		return ErrClosed
 	}
-	if task != 0 && m.arch.task != task {
+	if task != 0 && m.arch.Task != task {
 		m.mu.RUnlock()
-		return &UnsupportedError{Method: method, Needs: task, Architecture: m.arch.name}
+		return &UnsupportedError{Method: method, Needs: task, Architecture: m.arch.Name}
 	}
 	return nil
 }

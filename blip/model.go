@@ -28,6 +28,7 @@ import (
 	"github.com/imagesemantics/blipgo/bert"
 	"github.com/imagesemantics/blipgo/blip/hub"
 	"github.com/imagesemantics/blipgo/imageproc"
+	"github.com/imagesemantics/blipgo/internal/arch"
 	"github.com/imagesemantics/blipgo/internal/bind"
 	"github.com/imagesemantics/blipgo/safetensors"
 	"github.com/imagesemantics/blipgo/tensor"
@@ -50,8 +51,8 @@ type Model struct {
 	Head      *bert.LMHead
 	Tokenizer *tokenizer.Tokenizer
 
-	arch *architecture
-	itm  *matchingHead
+	arch *arch.Architecture
+	itm  *arch.MatchingHead
 	// mu is held for reading by every call that uses the weights and for writing by Close,
 	// which so waits for the calls in flight; weights is nil once closed.
 	mu sync.RWMutex
@@ -110,7 +111,7 @@ func (m *Model) MaxPixels() int {
 }
 
 // Task is what the model's checkpoint can do.
-func (m *Model) Task() Task { return m.arch.task }
+func (m *Model) Task() Task { return m.arch.Task }
 
 // Load reads a BLIP snapshot folder: BlipForConditionalGeneration (captioning),
 // BlipForQuestionAnswering or BlipForImageTextRetrieval, told by config.json's "architectures"
@@ -129,7 +130,7 @@ func Load(dir string, opts ...LoadOption) (*Model, error) {
 		return nil, err
 	}
 	if len(m.Config.Architectures) > 0 {
-		if m.arch, err = findArchitecture(m.Config, nil); err != nil {
+		if m.arch, err = arch.Find(m.Config, nil); err != nil {
 			return nil, &LoadError{Dir: dir, File: "config.json", Err: err}
 		}
 	}
@@ -172,25 +173,25 @@ func Load(dir string, opts ...LoadOption) (*Model, error) {
 		return nil, &LoadError{Dir: dir, Err: err}
 	}
 	if m.arch == nil {
-		m.arch, _ = findArchitecture(m.Config, func(name string) bool { _, ok := m.weights.Shape(name); return ok })
+		m.arch, _ = arch.Find(m.Config, func(name string) bool { _, ok := m.weights.Shape(name); return ok })
 	}
-	if m.arch.task == QuestionAnswering && tc.HiddenSize != tc.EncoderHiddenSize {
+	if m.arch.Task == QuestionAnswering && tc.HiddenSize != tc.EncoderHiddenSize {
 		// The answer decoder cross-attends to the question encoder's hidden states.
 		m.weights.Close()
 		return nil, &LoadError{Dir: dir, File: "config.json", Err: fmt.Errorf("text_config.hidden_size %d differs from encoder_hidden_size %d: the answer decoder cannot attend to the question", tc.HiddenSize, tc.EncoderHiddenSize)}
 	}
-	p := m.arch.modules(m.Config)
-	b := bind.New(m.weights, "weights", p.ties(m.Config))
-	p.each(b.Bind)
+	p := m.arch.Modules(m.Config)
+	b := bind.New(m.weights, "weights", p.Ties(m.Config))
+	p.Each(b.Bind)
 	if err := b.Finish(); err != nil {
 		m.weights.Close()
 		return nil, &LoadError{Dir: dir, Err: err}
 	}
-	m.Vision, m.Encoder, m.Decoder, m.Head, m.itm = p.vision, p.encoder, p.decoder, p.head, p.itm
+	m.Vision, m.Encoder, m.Decoder, m.Head, m.itm = p.Vision, p.Encoder, p.Decoder, p.Head, p.ITM
 	// Pack the weights once for the matrix-product kernels, releasing each mapped weight as
 	// soon as its packed copy exists so the process never holds both.
 	m.arena = tensor.NewArena()
-	p.prepare(m.pool, m.arena, ls.precision, m.weights.Release)
+	p.Prepare(m.pool, m.arena, ls.precision, m.weights.Release)
 	return m, nil
 }
 

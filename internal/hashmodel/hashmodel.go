@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/imagesemantics/blipgo/blip"
+	"github.com/imagesemantics/blipgo/internal/arch"
 	"github.com/imagesemantics/blipgo/safetensors"
 )
 
@@ -130,7 +130,7 @@ func Write(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	cfg, err := blip.ParseConfig([]byte(ConfigJSON))
+	cfg, err := arch.ParseConfig([]byte(ConfigJSON))
 	if err != nil {
 		return fmt.Errorf("hashmodel: %v", err)
 	}
@@ -150,7 +150,11 @@ func Write(dir string) error {
 		}
 	}
 	var tensors []safetensors.WriteTensor
-	for _, p := range blip.Params(cfg) {
+	a, err := arch.Find(cfg, nil)
+	if err != nil {
+		return err
+	}
+	for _, p := range a.Params(cfg) {
 		tensors = append(tensors, safetensors.WriteTensor{
 			Name: p.Name, DType: safetensors.F32, Shape: p.Shape,
 			Fill: func(dst []float32, first int) { Fill(p.Name, p.Shape, dst, first) },

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/imagesemantics/blipgo/blip"
+	"github.com/imagesemantics/blipgo/internal/arch"
 	"github.com/imagesemantics/blipgo/internal/golden"
 )
 
@@ -49,12 +49,16 @@ func TestParamsMatchReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := blip.ParseConfig([]byte(ConfigJSON))
+	cfg, err := arch.ParseConfig([]byte(ConfigJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ours := map[string]string{}
-	for _, p := range blip.Params(cfg) {
+	a, err := arch.Find(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range a.Params(cfg) {
 		ours[p.Name] = fmt.Sprint(p.Shape)
 	}
 	if len(ours) != len(cases.Hashmodel.Parameters) {
