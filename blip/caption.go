@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/imagesemantics/blipgo/bert"
+	"github.com/imagesemantics/blipgo/generate"
 	"github.com/imagesemantics/blipgo/imageproc"
 	"github.com/imagesemantics/blipgo/tensor"
 )
@@ -84,13 +85,14 @@ func (m *Model) CaptionBatch(ctx context.Context, imgs []image.Image, opts ...Op
 // generate decodes one sequence per source (an image's or a question's cross-attention keys
 // and values) from input, greedy (the batch together) or by beam search (one by one).
 func (m *Model) generate(ctx context.Context, s *settings, input []int, crosses []*bert.Cross) ([]Caption, error) {
-	g, err := m.newGeneration(s, input, crosses)
+	gs, err := m.searchSettings(s, len(input))
 	if err != nil {
 		return nil, err
 	}
+	d := &textDecoder{m: m, crosses: crosses, timings: s.timings}
 	out := make([]Caption, len(crosses))
-	if s.numBeams == 1 {
-		seqs, err := g.greedy(ctx)
+	if gs.NumBeams == 1 {
+		seqs, err := generate.Greedy(ctx, d, input, len(crosses), gs)
 		if err != nil {
 			return nil, err
 		}
@@ -98,8 +100,8 @@ func (m *Model) generate(ctx context.Context, s *settings, input []int, crosses 
 			out[i] = Caption{IDs: seq}
 		}
 	} else {
-		for i, cross := range crosses {
-			seq, score, err := g.beam(ctx, cross)
+		for i := range crosses {
+			seq, score, err := generate.Beam(ctx, d, input, i, gs)
 			if err != nil {
 				return nil, err
 			}

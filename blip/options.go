@@ -1,9 +1,10 @@
 package blip
 
 import (
-	"errors"
 	"fmt"
 	"time"
+
+	"github.com/imagesemantics/blipgo/generate"
 )
 
 // Option sets one generation option of a Caption call. Options not given take the model's
@@ -22,21 +23,13 @@ type settings struct {
 	lengthPenalty     float64
 	repetitionPenalty float64
 	noRepeatNgramSize int
-	earlyStopping     earlyStop
+	earlyStopping     generate.EarlyStop
 	ignoreEOS         bool
 	timings           *Timings
 	// observe, when set, sees the processed scores of every greedy step of sequence seq
 	// before the token is chosen (tests use it to find near-ties).
 	observe func(seq int, scores []float32)
 }
-
-type earlyStop int
-
-const (
-	earlyStopHeuristic earlyStop = iota // early_stopping=False, transformers' default
-	earlyStopAll                        // True: stop when num_beams hypotheses are finished
-	earlyStopNever                      // "never": the canonical beam search bound
-)
 
 // Prompt starts the caption with text (conditional captioning); the result includes it.
 func Prompt(text string) Option { return func(s *settings) { s.prompt = text } }
@@ -111,8 +104,9 @@ func (t *Timings) add(st stage, start time.Time) {
 	}
 }
 
-// ErrOption is wrapped by the error for an option out of range.
-var ErrOption = errors.New("invalid generation option")
+// ErrOption is wrapped by the error for an option out of range (the same error as package
+// generate's).
+var ErrOption = generate.ErrOption
 
 func (m *Model) settings(opts []Option) (*settings, error) {
 	s := &settings{numBeams: 1, lengthPenalty: 1, repetitionPenalty: 1}
@@ -137,9 +131,9 @@ func (m *Model) settings(opts []Option) (*settings, error) {
 		}
 		switch g.EarlyStopping {
 		case true:
-			s.earlyStopping = earlyStopAll
+			s.earlyStopping = generate.EarlyStopAll
 		case "never":
-			s.earlyStopping = earlyStopNever
+			s.earlyStopping = generate.EarlyStopNever
 		}
 	}
 	for _, o := range opts {

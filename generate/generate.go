@@ -1,0 +1,339 @@
+// Package generate turns a decoder's next-token logits into sequences as transformers'
+// generate does (generation/utils.py): greedy search and beam search, with the logits
+// processors repetition penalty, no-repeat n-grams and min length, in transformers' order. It
+// depends on a model only through Decoder: per-sequence state and "logits for these new
+// tokens", so captioning, question answering and any later decoder share it.
+package generate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/imagesemantics/blipgo/tensor"
+)
+
+// Decoder is what generation needs from a model.
+type Decoder interface {
+	// VocabSize is the width of a row of logits.
+	VocabSize() int
+	// NewState returns an empty state for a sequence decoding source src (an image, a
+	// question) with room for capacity tokens.
+	NewState(src, capacity int) State
+	// Step feeds each sequence its new tokens (all sequences the same number, all states the
+	// same length) and returns the logits of each one's last position, [len(states), V],
+	// valid until the next Step.
+	Step(ctx context.Context, ids [][]int, states []State) (*tensor.Tensor, error)
+	// CopyState makes dst a copy of src, both of this decoder (beam search reorders beams).
+	CopyState(dst, src State)
+}
+
+// State is a decoder's per-sequence state (its key/value cache); only the decoder reads it.
+type State any
+
+// EarlyStop is transformers' early_stopping for beam search.
+type EarlyStop int
+
+const (
+	EarlyStopHeuristic EarlyStop = iota // early_stopping=False, transformers' default
+	EarlyStopAll                        // True: stop when num_beams hypotheses are finished
+	EarlyStopNever                      // "never": the canonical beam search bound
+)
+
+// Settings are the generation options, transformers' names in Go; lengths count the input.
+type Settings struct {
+	MaxLength         int // the whole sequence's bound, input included
+	MinLength         int // EOS is forbidden before the sequence is this long
+	NumBeams          int
+	LengthPenalty     float64
+	RepetitionPenalty float64 // 1: none
+	NoRepeatNgramSize int     // 0: none
+	EarlyStopping     EarlyStop
+	EOS               int // the end token; -1 for none (generate to MaxLength)
+	// Observe, when set, sees the processed scores of every greedy step of sequence seq
+	// before its token is chosen (tests use it to find near-ties).
+	Observe func(seq int, scores []float32)
+}
+
+// ErrOption is wrapped by the error for settings no search can honour.
+var ErrOption = errors.New("invalid generation option")
+
+// process applies transformers' logits processors, in its order, to the scores of the next
+// token of one sequence: repetition penalty, no-repeat n-grams, min length.
+func (s *Settings) process(seq []int, scores []float32) {
+	if s.RepetitionPenalty != 1 {
+		p := float32(s.RepetitionPenalty)
+		seen := map[int]bool{}
+		for _, id := range seq {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			if v := scores[id]; v < 0 {
+				scores[id] = v * p
+			} else {
+				scores[id] = v / p
+			}
+		}
+	}
+	if n := s.NoRepeatNgramSize; n > 0 && len(seq)+1 >= n {
+		prefix := seq[len(seq)-n+1:]
+		for start := 0; start+n <= len(seq); start++ {
+			if equalInts(seq[start:start+n-1], prefix) {
+				scores[seq[start+n-1]] = float32(math.Inf(-1))
+			}
+		}
+	}
+	if len(seq) < s.MinLength && s.EOS >= 0 {
+		scores[s.EOS] = float32(math.Inf(-1))
+	}
+}
+
+func equalInts(a, b []int) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Greedy decodes one sequence per source (0 .. sources-1) from input, all together, one token
+// per step for every unfinished sequence, and returns each (input included, no padding):
+// transformers' greedy search with its logits processors.
+func Greedy(ctx context.Context, d Decoder, input []int, sources int, s *Settings) ([][]int, error) {
+	b := sources
+	seqs := make([][]int, b)
+	states := make([]State, b)
+	for i := range seqs {
+		seqs[i] = append([]int(nil), input...)
+		states[i] = d.NewState(i, s.MaxLength)
+	}
+	active := make([]int, b) // indices of unfinished sequences
+	for i := range active {
+		active[i] = i
+	}
+	next := make([][]int, b)
+	for i := range next {
+		next[i] = input
+	}
+	for len(active) > 0 {
+		ids := make([][]int, len(active))
+		st := make([]State, len(active))
+		for j, i := range active {
+			ids[j], st[j] = next[i], states[i]
+		}
+		logits, err := d.Step(ctx, ids, st)
+		if err != nil {
+			return nil, err
+		}
+		var still []int
+		for j, i := range active {
+			scores := logits.Row(j)
+			s.process(seqs[i], scores)
+			if s.Observe != nil {
+				s.Observe(i, scores)
+			}
+			tok := argmax(scores)
+			seqs[i] = append(seqs[i], tok)
+			next[i] = []int{tok}
+			if tok != s.EOS && len(seqs[i]) < s.MaxLength {
+				still = append(still, i)
+			}
+		}
+		active = still
+	}
+	return seqs, nil
+}
+
+// argmax returns the first index of the largest value, as torch.argmax does.
+func argmax(x []float32) int {
+	best := 0
+	for i, v := range x {
+		if v > x[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// candidate is one continuation: a running beam extended by a token.
+type candidate struct {
+	score float32
+	beam  int
+	tok   int
+}
+
+// insertTop inserts c into top (sorted best first, at most k long) if it belongs there.
+func insertTop(top []candidate, k int, c candidate) []candidate {
+	if len(top) == k && c.score <= top[k-1].score {
+		return top
+	}
+	i := sort.Search(len(top), func(i int) bool { return top[i].score < c.score })
+	top = append(top, candidate{})
+	copy(top[i+1:], top[i:])
+	top[i] = c
+	if len(top) > k {
+		top = top[:k]
+	}
+	return top
+}
+
+// hypothesis is a beam search candidate.
+type hypothesis struct {
+	seq      []int
+	score    float32
+	parent   int
+	finished bool
+}
+
+// Beam runs transformers' beam search (generation/utils.py _beam_search, with its
+// early_stopping rules) from input for source src and returns the best sequence and its
+// length-normalised score.
+func Beam(ctx context.Context, d Decoder, input []int, src int, s *Settings) ([]int, float32, error) {
+	nb := s.NumBeams
+	k := 2 * nb
+	vocab := d.VocabSize()
+	if k > vocab {
+		return nil, 0, fmt.Errorf("%w: %d beams need a vocabulary of at least %d", ErrOption, nb, k)
+	}
+	const dead = -1e9
+	promptLen := len(input)
+	running := make([]hypothesis, nb)
+	for i := range running {
+		running[i] = hypothesis{seq: append([]int(nil), input...), score: dead}
+	}
+	running[0].score = 0
+	finished := make([]hypothesis, nb)
+	for i := range finished {
+		finished[i] = hypothesis{score: dead}
+	}
+	states := make([]State, nb)
+	spare := make([]State, nb)
+	for i := range states {
+		states[i], spare[i] = d.NewState(src, s.MaxLength), d.NewState(src, s.MaxLength)
+	}
+	unsatisfied := true
+	lp := s.LengthPenalty
+	for curLen := promptLen; ; curLen++ {
+		// a. Log-probabilities of every running beam. At the first step every beam holds the
+		// same input, so one forward pass serves them all.
+		var logits *tensor.Tensor
+		var err error
+		if curLen == promptLen {
+			one, err := d.Step(ctx, [][]int{input}, states[:1])
+			if err != nil {
+				return nil, 0, err
+			}
+			logits = tensor.New(nb, vocab)
+			for i := 0; i < nb; i++ {
+				copy(logits.Row(i), one.Row(0))
+				if i > 0 {
+					d.CopyState(states[i], states[0])
+				}
+			}
+		} else {
+			ids := make([][]int, nb)
+			for i := range ids {
+				ids[i] = running[i].seq[len(running[i].seq)-1:]
+			}
+			if logits, err = d.Step(ctx, ids, states); err != nil {
+				return nil, 0, err
+			}
+		}
+		// b, c. Scores of every continuation, accumulated in float32 as torch does, and the top
+		// 2·num_beams of them, best first (ties keep the lower beam and token, as a stable sort).
+		top := make([]candidate, 0, k+1)
+		for i := 0; i < nb; i++ {
+			row := logits.Row(i)
+			tensor.LogSoftmax(row)
+			s.process(running[i].seq, row)
+			for v, lpv := range row {
+				top = insertTop(top, k, candidate{lpv + running[i].score, i, v})
+			}
+		}
+		hits := make([]bool, k)
+		allHit := true
+		for j, c := range top {
+			hits[j] = c.tok == s.EOS || curLen+1 >= s.MaxLength
+			allHit = allHit && hits[j]
+		}
+		// e. The best num_beams continuations that did not finish keep running.
+		order := make([]int, k)
+		runScore := make([]float32, k)
+		for j, c := range top {
+			order[j] = j
+			runScore[j] = c.score
+			if hits[j] {
+				runScore[j] += dead
+			}
+		}
+		sort.SliceStable(order, func(a, b int) bool { return runScore[order[a]] > runScore[order[b]] })
+		next := make([]hypothesis, nb)
+		for i := 0; i < nb; i++ {
+			c := top[order[i]]
+			next[i] = hypothesis{seq: append(append([]int(nil), running[c.beam].seq...), c.tok), score: runScore[order[i]], parent: c.beam}
+		}
+		// f. Finished hypotheses among the top num_beams join the finished set if they score
+		// better than what it holds.
+		merged := append([]hypothesis(nil), finished...)
+		norm := float32(math.Pow(float64(curLen+1-promptLen), lp))
+		allFinished := true
+		for _, f := range finished {
+			allFinished = allFinished && f.finished
+		}
+		for j, c := range top {
+			sc := c.score / norm
+			if s.EarlyStopping == EarlyStopAll && allFinished {
+				sc += dead
+			}
+			if !unsatisfied {
+				sc += dead
+			}
+			done := hits[j] && j < nb
+			if !done {
+				sc += dead
+			}
+			merged = append(merged, hypothesis{seq: append(append([]int(nil), running[c.beam].seq...), c.tok), score: sc, finished: done})
+		}
+		sort.SliceStable(merged, func(a, b int) bool { return merged[a].score > merged[b].score })
+		copy(finished, merged[:nb])
+		// g. Reorder the states for the surviving beams.
+		for i := range next {
+			d.CopyState(spare[i], states[next[i].parent])
+		}
+		states, spare = spare, states
+		running = next
+		if err := ctx.Err(); err != nil {
+			return nil, 0, err
+		}
+		// Stopping rule: can a running beam still beat the worst finished one?
+		best := curLen + 1 - promptLen
+		if s.EarlyStopping == EarlyStopNever && lp > 0 {
+			best = s.MaxLength - promptLen
+		}
+		bestPossible := running[0].score / float32(math.Pow(float64(best), lp))
+		worst := finished[0].score
+		for _, f := range finished {
+			worst = min(worst, f.score)
+		}
+		improvable := false
+		for _, f := range finished {
+			w := float32(dead)
+			if f.finished {
+				w = worst
+			}
+			improvable = improvable || bestPossible > w
+		}
+		unsatisfied = unsatisfied && improvable
+		allFinished = true
+		for _, f := range finished {
+			allFinished = allFinished && f.finished
+		}
+		if !unsatisfied || (s.EarlyStopping == EarlyStopAll && allFinished) || allHit {
+			return finished[0].seq, finished[0].score, nil
+		}
+	}
+}

@@ -1,0 +1,122 @@
+package generate
+
+import (
+	"context"
+	"errors"
+	"math"
+	"slices"
+	"testing"
+
+	"github.com/imagesemantics/blipgo/tensor"
+)
+
+// markov is a toy decoder: the next token's logits depend on the last token only, through a
+// table, plus a per-source offset on every logit of token 0.
+type markov struct {
+	table  [][]float32 // [V][V]: row = last token
+	source []float32
+	steps  int
+}
+
+type markovState struct {
+	src int
+	seq []int
+}
+
+func (m *markov) VocabSize() int { return len(m.table) }
+func (m *markov) NewState(src, capacity int) State {
+	return &markovState{src: src, seq: make([]int, 0, capacity)}
+}
+func (m *markov) CopyState(dst, src State) {
+	d, s := dst.(*markovState), src.(*markovState)
+	d.src, d.seq = s.src, append(d.seq[:0], s.seq...)
+}
+func (m *markov) Step(ctx context.Context, ids [][]int, states []State) (*tensor.Tensor, error) {
+	m.steps++
+	out := tensor.New(len(states), len(m.table))
+	for i, st := range states {
+		s := st.(*markovState)
+		s.seq = append(s.seq, ids[i]...)
+		copy(out.Row(i), m.table[s.seq[len(s.seq)-1]])
+		out.Row(i)[0] += m.source[s.src]
+	}
+	return out, ctx.Err()
+}
+
+// A four-token world: 0 is EOS. From 1, greedy takes 2 (logit 2) whose best continuation is
+// weak; 3 (logit 1.9) leads to a sure EOS.
+func toy() *markov {
+	return &markov{
+		table: [][]float32{
+			{5, 0, 0, 0},
+			{0, 0, 2, 1.9},
+			{0, 1, 0.9, 0.8},
+			{9, 0, 0, 0},
+		},
+		source: []float32{0, 0},
+	}
+}
+
+func TestGreedy(t *testing.T) {
+	m := toy()
+	m.source[1] = 10 // source 1 ends at once
+	got, err := Greedy(context.Background(), m, []int{1}, 2, &Settings{MaxLength: 6, NumBeams: 1, LengthPenalty: 1, RepetitionPenalty: 1, EOS: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]int{{1, 2, 1, 2, 1, 2}, {1, 0}}; !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("greedy %v, want %v", got, want)
+	}
+}
+
+func TestProcessors(t *testing.T) {
+	inf := float32(math.Inf(-1))
+	for _, c := range []struct {
+		name string
+		s    Settings
+		seq  []int
+		want []float32
+	}{
+		{"repetition penalty divides positive, multiplies negative", Settings{RepetitionPenalty: 2, EOS: -1}, []int{1, 2, 2}, []float32{4, -2, 1, 3}},
+		{"no-repeat bigram", Settings{RepetitionPenalty: 1, NoRepeatNgramSize: 2, EOS: -1}, []int{2, 3, 2}, []float32{4, -1, 2, inf}},
+		{"min length forbids EOS", Settings{RepetitionPenalty: 1, MinLength: 5, EOS: 0}, []int{1, 2}, []float32{inf, -1, 2, 3}},
+	} {
+		scores := []float32{4, -1, 2, 3}
+		c.s.process(c.seq, scores)
+		if !slices.Equal(scores, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, scores, c.want)
+		}
+	}
+}
+
+// TestBeam: two beams find the sequence greedy misses, and its score is the length-normalised
+// sum of log-probabilities.
+func TestBeam(t *testing.T) {
+	m := toy()
+	seq, score, err := Beam(context.Background(), m, []int{1}, 0, &Settings{MaxLength: 5, NumBeams: 2, LengthPenalty: 1, RepetitionPenalty: 1, EOS: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{1, 3, 0}; !slices.Equal(seq, want) {
+		t.Fatalf("beam %v, want %v", seq, want)
+	}
+	logp := func(row []float32, tok int) float64 {
+		var sum float64
+		for _, v := range row {
+			sum += math.Exp(float64(v))
+		}
+		return float64(row[tok]) - math.Log(sum)
+	}
+	want := (logp(m.table[1], 3) + logp(m.table[3], 0)) / 2
+	if math.Abs(float64(score)-want) > 1e-5 {
+		t.Errorf("score %v, want %v", score, want)
+	}
+	if _, _, err := Beam(context.Background(), m, []int{1}, 0, &Settings{MaxLength: 5, NumBeams: 3, EOS: 0}); !errors.Is(err, ErrOption) {
+		t.Errorf("6 candidates from a vocabulary of 4: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := Beam(ctx, m, []int{1}, 0, &Settings{MaxLength: 5, NumBeams: 2, LengthPenalty: 1, RepetitionPenalty: 1, EOS: 0}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v", err)
+	}
+}
