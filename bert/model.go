@@ -3,6 +3,7 @@ package bert
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/imagesemantics/blipgo/tensor"
 )
@@ -27,13 +28,40 @@ type Model struct {
 	Config     Config
 	Embeddings Embeddings `weights:"embeddings"`
 	Layers     []Layer    `weights:"encoder.layer"`
-	causal     bool
+	// Pooler is BlipTextPooler, declared with Options.Pooler (BLIP's captioning, question
+	// answering and matching classes build their text models without one).
+	Pooler *Pooler `weights:"pooler"`
+	causal bool
 }
 
-// New declares a text model of the given configuration, causal (a decoder) or bidirectional
-// (an encoder), for a weight binder to fill.
-func New(c Config, causal bool) *Model {
-	m := &Model{Config: c, Embeddings: newEmbeddings(c), Layers: make([]Layer, c.NumHiddenLayers), causal: causal}
+// Options select the form of a text model, as BlipTextModel's arguments do.
+type Options struct {
+	Causal bool // causal self-attention (a decoder), else bidirectional (an encoder)
+	Pooler bool // add_pooling_layer
+}
+
+// Pooler maps the first token's hidden state to tanh(dense(x)), [H].
+type Pooler struct {
+	Dense tensor.Linear `weights:"dense"`
+}
+
+// Forward writes dst [H] from hidden states [T, H] (their first row).
+func (pl *Pooler) Forward(p *tensor.Pool, dst []float32, hidden *tensor.Tensor) {
+	out := tensor.FromData(dst, 1, len(dst))
+	pl.Dense.Forward(p, out, tensor.FromData(hidden.Row(0), 1, hidden.Cols()))
+	for i, v := range dst {
+		dst[i] = float32(math.Tanh(float64(v)))
+	}
+}
+
+// New declares a text model of the given configuration and form, for a weight binder to
+// fill.
+func New(c Config, o Options) *Model {
+	m := &Model{Config: c, Embeddings: newEmbeddings(c), Layers: make([]Layer, c.NumHiddenLayers), causal: o.Causal}
+	if o.Pooler {
+		m.Pooler = &Pooler{Dense: tensor.NewLinear(c.HiddenSize, c.HiddenSize)}
+	}
+	causal := o.Causal
 	for i := range m.Layers {
 		m.Layers[i] = Layer{
 			Attention:      newAttention(c, c.HiddenSize, causal),
@@ -59,6 +87,9 @@ func (m *Model) Prepare(p *tensor.Pool, arena *tensor.Arena, prec tensor.Precisi
 		}
 		l.FeedForward.Intermediate.Dense.Prepare(p, arena, prec, done)
 		l.FeedForward.Output.Dense.Prepare(p, arena, prec, done)
+	}
+	if m.Pooler != nil {
+		m.Pooler.Dense.Prepare(p, arena, prec, done)
 	}
 }
 

@@ -22,7 +22,7 @@ func randomModel(t *testing.T, causal bool) *Model {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	d := New(c, causal)
+	d := New(c, Options{Causal: causal, Pooler: !causal})
 	r := rand.New(rand.NewPCG(1, 2))
 	bind.Walk("", d, func(_ string, slot **tensor.Tensor, _ bool) {
 		(*slot).Data = make([]float32, (*slot).Len())
@@ -139,5 +139,32 @@ func TestEncodeAttention(t *testing.T) {
 	}
 	if _, err := randomModel(t, false).Encode(ctx, p, [][]int{{}}, nil); err == nil {
 		t.Error("empty sequence accepted")
+	}
+}
+
+// TestPooler: the pooler is tanh(dense(first token)), and its weights are declared only when
+// asked for.
+func TestPooler(t *testing.T) {
+	m := randomModel(t, false)
+	if New(m.Config, Options{}).Pooler != nil {
+		t.Fatal("pooler declared without Options.Pooler")
+	}
+	p := tensor.NewPool(1)
+	out, err := m.Encode(context.Background(), p, [][]int{{1, 7, 9}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := m.Config.HiddenSize
+	got := make([]float32, h)
+	m.Pooler.Forward(p, got, out[0])
+	w, b := m.Pooler.Dense.Weight.Data, m.Pooler.Dense.Bias.Data
+	for i := 0; i < h; i++ {
+		sum := float64(b[i])
+		for j := 0; j < h; j++ {
+			sum += float64(w[i*h+j]) * float64(out[0].Row(0)[j])
+		}
+		if want := math.Tanh(sum); math.Abs(float64(got[i])-want) > 1e-5 {
+			t.Fatalf("pooled[%d] = %v, want %v", i, got[i], want)
+		}
 	}
 }

@@ -68,13 +68,13 @@ type Parts struct {
 // and is the default.
 var Architectures = []Architecture{
 	{Name: "BlipForImageTextRetrieval", Task: ImageTextMatching, Marker: "itm_head.weight", Modules: func(c *Config) Parts {
-		return Parts{Vision: vit.New(c.VisionConfig), Encoder: bert.New(c.TextConfig, false), ITM: NewMatchingHead(c)}
+		return Parts{Vision: vit.New(c.VisionConfig), Encoder: bert.New(c.TextConfig, bert.Options{}), ITM: NewMatchingHead(c)}
 	}},
 	{Name: "BlipForQuestionAnswering", Task: QuestionAnswering, Marker: "text_encoder.embeddings.word_embeddings.weight", Modules: func(c *Config) Parts {
-		return Parts{Vision: vit.New(c.VisionConfig), Encoder: bert.New(c.TextConfig, false), Decoder: bert.New(c.TextConfig, true), Head: bert.NewLMHead(c.TextConfig)}
+		return Parts{Vision: vit.New(c.VisionConfig), Encoder: bert.New(c.TextConfig, bert.Options{}), Decoder: bert.New(c.TextConfig, bert.Options{Causal: true}), Head: bert.NewLMHead(c.TextConfig)}
 	}},
 	{Name: "BlipForConditionalGeneration", Task: Captioning, Modules: func(c *Config) Parts {
-		return Parts{Vision: vit.New(c.VisionConfig), Decoder: bert.New(c.TextConfig, true), Head: bert.NewLMHead(c.TextConfig)}
+		return Parts{Vision: vit.New(c.VisionConfig), Decoder: bert.New(c.TextConfig, bert.Options{Causal: true}), Head: bert.NewLMHead(c.TextConfig)}
 	}},
 }
 

@@ -2,8 +2,9 @@
 //
 // Layers are plain structs whose fields carry a `weights:"name"` tag. A tagged field is a
 // *tensor.Tensor declared with its expected shape and no data (tensor.Declare), a struct whose
-// fields are tagged in turn (name becomes a prefix, joined with "."), or a slice of such
-// structs (the element index joins the prefix: "layers.0."). The tag option ",optional" lets a
+// fields are tagged in turn (name becomes a prefix, joined with "."), a pointer to such a
+// struct (nil: a module the model does not have, skipped), or a slice of such structs (the
+// element index joins the prefix: "layers.0."). The tag option ",optional" lets a
 // tensor be absent: the field is then set to nil. An empty name (`weights:""`) inlines a
 // struct: its fields are named as if they were the parent's.
 //
@@ -175,6 +176,10 @@ func walkStruct(prefix string, v reflect.Value, fn func(string, **tensor.Tensor,
 			walkStruct(prefix, f, fn) // `weights:""` inlines the struct's own names
 		case f.Kind() == reflect.Struct:
 			walkStruct(prefix+name+".", f, fn)
+		case f.Kind() == reflect.Pointer && f.Type().Elem().Kind() == reflect.Struct && f.Type() != tensorPtr:
+			if !f.IsNil() { // a nil module is one this model does not have
+				walkStruct(prefix+name+".", f.Elem(), fn)
+			}
 		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Struct:
 			for j := 0; j < f.Len(); j++ {
 				walkStruct(prefix+name+"."+strconv.Itoa(j)+".", f.Index(j), fn)

@@ -98,3 +98,24 @@ func TestErrorShort(t *testing.T) {
 		t.Errorf("message of %d bytes: %.200s", len(msg), msg)
 	}
 }
+
+type withModule struct {
+	Head   *tensor.Tensor `weights:"head"`
+	Pooler *struct {
+		W *tensor.Tensor `weights:"w"`
+	} `weights:"pooler"`
+}
+
+// TestPointerModules: a module behind a pointer is walked under its name, and skipped when nil.
+func TestPointerModules(t *testing.T) {
+	var names []string
+	m := &withModule{Head: tensor.Declare(1)}
+	Walk("", m, func(name string, _ **tensor.Tensor, _ bool) { names = append(names, name) })
+	m.Pooler = &struct {
+		W *tensor.Tensor `weights:"w"`
+	}{W: tensor.Declare(2)}
+	Walk("", m, func(name string, _ **tensor.Tensor, _ bool) { names = append(names, name) })
+	if got := strings.Join(names, " "); got != "head head pooler.w" {
+		t.Errorf("walked %q", got)
+	}
+}
