@@ -126,14 +126,11 @@ func (m *Model) Encode(ctx context.Context, img image.Image) (*tensor.Tensor, er
 // encode is Encode, timed into tm when it is not nil.
 func (m *Model) encode(ctx context.Context, img image.Image, tm *Timings) (*tensor.Tensor, error) {
 	start := time.Now()
-	rgb, ok := img.(*imageproc.RGB)
-	if !ok {
-		var err error
-		if rgb, err = imageproc.FromImage(img); err != nil {
-			return nil, err
-		}
+	rgb, err := imageproc.FromImage(img, m.MaxPixels())
+	if err != nil {
+		return nil, err
 	}
-	pixels, err := m.Preprocess.Preprocess(rgb)
+	pixels, err := m.Preprocess.PreprocessContext(ctx, rgb)
 	if err != nil {
 		return nil, err
 	}

@@ -66,27 +66,66 @@ func DecodeBytes(data []byte, maxPixels int) (*RGB, error) {
 		}
 		return nil, &ImageError{Format: format, Err: err}
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, &ImageError{Format: format, Err: fmt.Errorf("empty image (%dx%d)", cfg.Width, cfg.Height)}
-	}
-	if int64(cfg.Width)*int64(cfg.Height) > int64(maxPixels) {
-		return nil, &ImageError{Format: format, Err: fmt.Errorf("%dx%d is more than the %d-pixel limit: %w", cfg.Width, cfg.Height, maxPixels, ErrTooLarge)}
+	if err := checkSize(cfg.Width, cfg.Height, maxPixels); err != nil {
+		return nil, &ImageError{Format: format, Err: err}
 	}
 	img, format, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
 		return nil, &ImageError{Format: format, Err: err}
 	}
-	return Orient(ToRGB(img), Orientation(data)), nil
+	if b := img.Bounds(); b.Dx() != cfg.Width || b.Dy() != cfg.Height {
+		// The header promised one size and the pixels came in another (a GIF frame smaller
+		// than its screen): hold the decoded size to the same limits.
+		if err := checkSize(b.Dx(), b.Dy(), maxPixels); err != nil {
+			return nil, &ImageError{Format: format, Err: err}
+		}
+	}
+	rgb, err := toRGB(img)
+	if err != nil {
+		return nil, err
+	}
+	return Orient(rgb, Orientation(data)), nil
 }
 
-// FromImage converts an already decoded image to RGB (no EXIF is available from it).
-func FromImage(img image.Image) (*RGB, error) {
+// MaxSide is the longest side, in pixels, of an image this package accepts: resampling cost
+// and coefficient tables grow with a side's length, and no camera or format BLIP meets goes
+// beyond it (JPEG stops at 65,535).
+const MaxSide = 1 << 16
+
+// checkSize refuses empty images, sides over MaxSide and more than maxPixels pixels
+// (DefaultMaxPixels when maxPixels <= 0).
+func checkSize(w, h, maxPixels int) error {
+	if maxPixels <= 0 {
+		maxPixels = DefaultMaxPixels
+	}
+	switch {
+	case w <= 0 || h <= 0:
+		return fmt.Errorf("empty image (%dx%d)", w, h)
+	case w > MaxSide || h > MaxSide:
+		return fmt.Errorf("%dx%d has a side longer than %d pixels: %w", w, h, MaxSide, ErrTooLarge)
+	case int64(w)*int64(h) > int64(maxPixels):
+		return fmt.Errorf("%dx%d is more than the %d-pixel limit: %w", w, h, maxPixels, ErrTooLarge)
+	}
+	return nil
+}
+
+// FromImage converts an image decoded elsewhere to RGB (no EXIF is available from it), within
+// the same limits as Decode (maxPixels <= 0: DefaultMaxPixels). Any image.Image is accepted:
+// one whose bounds are too large (image.Uniform's are nearly infinite) or whose buffers are
+// inconsistent is an error, never a panic. An *RGB is checked and returned as it is.
+func FromImage(img image.Image, maxPixels int) (*RGB, error) {
 	if img == nil {
 		return nil, &ImageError{Err: errors.New("nil image")}
 	}
 	b := img.Bounds()
-	if b.Dx() <= 0 || b.Dy() <= 0 {
-		return nil, &ImageError{Err: fmt.Errorf("empty image (%dx%d)", b.Dx(), b.Dy())}
+	if err := checkSize(b.Dx(), b.Dy(), maxPixels); err != nil {
+		return nil, &ImageError{Err: err}
 	}
-	return ToRGB(img), nil
+	if rgb, ok := img.(*RGB); ok {
+		if len(rgb.Pix) != rgb.W*rgb.H*3 {
+			return nil, &ImageError{Err: fmt.Errorf("RGB of %dx%d has %d samples, want %d", rgb.W, rgb.H, len(rgb.Pix), rgb.W*rgb.H*3)}
+		}
+		return rgb, nil
+	}
+	return toRGB(img)
 }

@@ -2,11 +2,13 @@ package imageproc
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"image"
 	"image/color"
 	"image/png"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -99,17 +101,17 @@ func TestDecodeLimits(t *testing.T) {
 func TestToRGBConversions(t *testing.T) {
 	n := image.NewNRGBA(image.Rect(0, 0, 1, 1))
 	n.Set(0, 0, color.NRGBA{10, 20, 30, 0}) // fully transparent: alpha is dropped, not composited
-	if got := ToRGB(n).Pix; !bytes.Equal(got, []byte{10, 20, 30}) {
+	if got := mustRGB(t, n).Pix; !bytes.Equal(got, []byte{10, 20, 30}) {
 		t.Errorf("NRGBA: %v", got)
 	}
 	g := image.NewGray16(image.Rect(0, 0, 1, 1))
 	g.SetGray16(0, 0, color.Gray16{Y: 200 * 257})
-	if got := ToRGB(g).Pix; !bytes.Equal(got, []byte{200, 200, 200}) {
+	if got := mustRGB(t, g).Pix; !bytes.Equal(got, []byte{200, 200, 200}) {
 		t.Errorf("Gray16 is scaled, not clipped: %v", got)
 	}
 	c := image.NewCMYK(image.Rect(0, 0, 1, 1))
 	c.SetCMYK(0, 0, color.CMYK{0, 255, 128, 0})
-	if got := ToRGB(c).Pix; !bytes.Equal(got, []byte{255, 0, 127}) {
+	if got := mustRGB(t, c).Pix; !bytes.Equal(got, []byte{255, 0, 127}) {
 		t.Errorf("CMYK: %v", got)
 	}
 }
@@ -186,4 +188,81 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("%dx%d image with %d samples", img.W, img.H, len(img.Pix))
 		}
 	})
+}
+
+func mustRGB(t *testing.T, img image.Image) *RGB {
+	t.Helper()
+	rgb, err := toRGB(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rgb
+}
+
+// TestHostileImages: every image.Image a caller can build gives pixels or an error, never a
+// panic; sizes beyond the limits are refused.
+func TestHostileImages(t *testing.T) {
+	pal := make(color.Palette, 300) // more colours than an index can reach
+	for i := range pal {
+		pal[i] = color.Gray{uint8(i)}
+	}
+	many := image.NewPaletted(image.Rect(0, 0, 2, 1), pal)
+	many.Pix[1] = 255
+	few := image.NewPaletted(image.Rect(0, 0, 2, 1), color.Palette{color.White})
+	few.Pix[1] = 7 // past the palette: black
+	short := image.NewNRGBA(image.Rect(0, 0, 4, 4))
+	short.Pix = short.Pix[:10]
+	for _, c := range []struct {
+		name string
+		img  image.Image
+		want []byte // nil: an error
+	}{
+		{"uniform (nearly infinite bounds)", image.NewUniform(color.White), nil},
+		{"300-colour palette", many, []byte{0, 0, 0, 255, 255, 255}},
+		{"index past the palette", few, []byte{255, 255, 255, 0, 0, 0}},
+		{"RGB with a short Pix", &RGB{W: 4, H: 4, Pix: make([]uint8, 5)}, nil},
+		{"NRGBA with a short Pix", short, nil},
+		{"empty", image.NewRGBA(image.Rect(0, 0, 0, 5)), nil},
+		{"too wide", image.NewGray(image.Rect(0, 0, MaxSide+1, 1)), nil},
+	} {
+		got, err := FromImage(c.img, 1000)
+		switch {
+		case c.want == nil && err == nil:
+			t.Errorf("%s: no error", c.name)
+		case c.want == nil && !errors.Is(err, ErrImage):
+			t.Errorf("%s: error %v does not wrap ErrImage", c.name, err)
+		case c.want != nil && (err != nil || !bytes.Equal(got.Pix, c.want)):
+			t.Errorf("%s: %v, %v; want %v", c.name, got, err, c.want)
+		}
+	}
+}
+
+// TestTallImage: a 1×60000 image resizes to 384×384 in work and memory proportional to what it
+// reads and writes (Pillow's horizontal-first order would resample 60000 rows to 384 columns:
+// 69 MB), and a cancelled context stops it; a side past MaxSide is refused from the header.
+func TestTallImage(t *testing.T) {
+	tall := &RGB{W: 1, H: 60000, Pix: make([]uint8, 60000*3)}
+	for i := range tall.Pix {
+		tall.Pix[i] = uint8(i / 3 % 251)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	out, err := ResizeContext(context.Background(), tall, 384, 384, ResampleBicubic)
+	runtime.ReadMemStats(&after)
+	if err != nil || out.W != 384 || out.H != 384 {
+		t.Fatalf("%v %v", out, err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
+		t.Errorf("resizing 1x60000 allocated %d MB", alloc>>20)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := ResizeContext(ctx, tall, 384, 384, ResampleBicubic); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled resize: %v", err)
+	}
+	var buf bytes.Buffer
+	png.Encode(&buf, image.NewGray(image.Rect(0, 0, 1, MaxSide+1)))
+	if _, err := DecodeBytes(buf.Bytes(), 0); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "longer than") {
+		t.Errorf("1x%d PNG: %v", MaxSide+1, err)
+	}
 }

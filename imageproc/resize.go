@@ -1,6 +1,9 @@
 package imageproc
 
-import "math"
+import (
+	"context"
+	"math"
+)
 
 // This file reproduces Pillow's Image.resize for 8-bit images (libImaging/Resample.c), so that
 // pixels match transformers' PIL path bit for bit: coefficients computed in float64 with the
@@ -141,62 +144,113 @@ func clip8(v int32) uint8 {
 
 // Resize resamples src to w×h exactly as Pillow's Image.resize((w, h), filter) does on an RGB
 // image. An image already w×h is returned as a copy, as Pillow does.
+//
+// Pillow resamples horizontally first, over the source rows the vertical pass reads, then
+// vertically; Resize does the same, bit for bit, unless that order would cost more than
+// eight times the other (a very tall, narrow image: 1×N to 384×384 would resample N rows to
+// 384 columns first). Then it resamples vertically first, which keeps the work and memory
+// proportional to what it reads and writes, and may differ from Pillow by a level where the
+// two orders round differently.
 func Resize(src *RGB, w, h, filter int) *RGB {
+	out, _ := ResizeContext(context.Background(), src, w, h, filter)
+	return out
+}
+
+// ResizeContext is Resize that stops, with ctx's error, when ctx is done.
+func ResizeContext(ctx context.Context, src *RGB, w, h, filter int) (*RGB, error) {
 	f := filterFor(filter)
 	if f == nil {
 		panic("imageproc: unsupported resample filter")
 	}
 	if src.W == w && src.H == h {
-		return &RGB{W: w, H: h, Pix: append([]uint8(nil), src.Pix...)}
+		return &RGB{W: w, H: h, Pix: append([]uint8(nil), src.Pix...)}, nil
 	}
-	cur := src
 	needH, needV := src.W != w, src.H != h
 	horiz := precompute(src.W, w, f)
 	vert := precompute(src.H, h, f)
+	// The source rows the vertical pass reads.
+	first, last := 0, src.H
+	if needV {
+		first, last = vert.bounds[0], vert.bounds[2*h-2]+vert.bounds[2*h-1]
+	}
+	var costH, costV float64 // multiply-adds of each order
 	if needH {
-		// Only the source rows the vertical pass reads are resampled horizontally.
-		first := vert.bounds[0]
-		last := vert.bounds[2*h-2] + vert.bounds[2*h-1]
-		if !needV {
-			first, last = 0, src.H
+		costH += float64(last-first) * float64(w) * float64(horiz.ksize)
+		costV += float64(h) * float64(w) * float64(horiz.ksize)
+	}
+	if needV {
+		costH += float64(h) * float64(w) * float64(vert.ksize)
+		costV += float64(h) * float64(src.W) * float64(vert.ksize)
+	}
+	cur := src
+	var err error
+	if needH && needV && costH > 8*costV {
+		if cur, err = verticalPass(ctx, cur, 0, vert); err != nil {
+			return nil, err
 		}
-		for i := 0; i < h; i++ {
-			vert.bounds[2*i] -= first
+		return horizontalPass(ctx, cur, 0, cur.H, w, horiz)
+	}
+	if needH {
+		if cur, err = horizontalPass(ctx, cur, first, last, w, horiz); err != nil {
+			return nil, err
 		}
-		tmp := &RGB{W: w, H: last - first, Pix: make([]uint8, w*(last-first)*3)}
-		for y := 0; y < tmp.H; y++ {
-			in := src.Pix[(y+first)*src.W*3:]
-			out := tmp.Pix[y*w*3:]
-			for xx := 0; xx < w; xx++ {
-				xmin, xmax := horiz.bounds[2*xx], horiz.bounds[2*xx+1]
-				k := horiz.kk[xx*horiz.ksize:]
-				s0, s1, s2 := int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1))
-				for x := 0; x < xmax; x++ {
-					p := in[(x+xmin)*3:]
-					s0 += int32(p[0]) * k[x]
-					s1 += int32(p[1]) * k[x]
-					s2 += int32(p[2]) * k[x]
-				}
-				out[xx*3], out[xx*3+1], out[xx*3+2] = clip8(s0), clip8(s1), clip8(s2)
+	}
+	if needV {
+		return verticalPass(ctx, cur, first, vert)
+	}
+	return cur, nil
+}
+
+// checkEvery is how many output rows a pass computes between looks at its context.
+const checkEvery = 32
+
+// horizontalPass resamples rows [first, last) of src to w columns.
+func horizontalPass(ctx context.Context, src *RGB, first, last, w int, horiz coefficients) (*RGB, error) {
+	tmp := &RGB{W: w, H: last - first, Pix: make([]uint8, w*(last-first)*3)}
+	for y := 0; y < tmp.H; y++ {
+		if y%checkEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
 			}
 		}
-		cur = tmp
+		in := src.Pix[(y+first)*src.W*3:]
+		out := tmp.Pix[y*w*3:]
+		for xx := 0; xx < w; xx++ {
+			xmin, xmax := horiz.bounds[2*xx], horiz.bounds[2*xx+1]
+			k := horiz.kk[xx*horiz.ksize:]
+			s0, s1, s2 := int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1))
+			for x := 0; x < xmax; x++ {
+				p := in[(x+xmin)*3:]
+				s0 += int32(p[0]) * k[x]
+				s1 += int32(p[1]) * k[x]
+				s2 += int32(p[2]) * k[x]
+			}
+			out[xx*3], out[xx*3+1], out[xx*3+2] = clip8(s0), clip8(s1), clip8(s2)
+		}
 	}
-	if !needV {
-		return cur
-	}
+	return tmp, nil
+}
+
+// verticalPass resamples src, whose row 0 is source row first, to the output rows of vert.
+func verticalPass(ctx context.Context, src *RGB, first int, vert coefficients) (*RGB, error) {
+	w, h := src.W, len(vert.bounds)/2
 	out := &RGB{W: w, H: h, Pix: make([]uint8, w*h*3)}
 	for yy := 0; yy < h; yy++ {
-		ymin, ymax := vert.bounds[2*yy], vert.bounds[2*yy+1]
+		if yy%checkEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		ymin, ymax := vert.bounds[2*yy]-first, vert.bounds[2*yy+1]
 		k := vert.kk[yy*vert.ksize:]
 		row := out.Pix[yy*w*3:]
 		for xx := 0; xx < w*3; xx++ {
 			s := int32(1 << (precisionBits - 1))
 			for y := 0; y < ymax; y++ {
-				s += int32(cur.Pix[(y+ymin)*w*3+xx]) * k[y]
+				s += int32(src.Pix[(y+ymin)*w*3+xx]) * k[y]
 			}
 			row[xx] = clip8(s)
 		}
 	}
-	return out
+	return out, nil
 }

@@ -1,6 +1,7 @@
 package imageproc
 
 import (
+	"fmt"
 	"image"
 	"image/color"
 )
@@ -12,13 +13,18 @@ type RGB struct {
 	Pix  []uint8
 }
 
-// ToRGB converts any decoded image to 8-bit RGB the way Pillow's convert("RGB") does for the
-// formats BLIP meets: alpha is dropped (not composited), gray is replicated, 16-bit samples
-// keep their high byte, CMYK uses Pillow's formula. The one deliberate difference: 16-bit gray
-// is scaled to 8 bits (Pillow clips it, turning photos black and white).
-func ToRGB(img image.Image) *RGB {
+// toRGB converts any image to 8-bit RGB the way Pillow's convert("RGB") does for the formats
+// BLIP meets: alpha is dropped (not composited), gray is replicated, 16-bit samples keep their
+// high byte, CMYK uses Pillow's formula, palette indices past the palette are black. The one
+// deliberate difference: 16-bit gray is scaled to 8 bits (Pillow clips it, turning photos
+// black and white). The caller has checked the size; a buffer shorter than the image's bounds
+// say is an error.
+func toRGB(img image.Image) (*RGB, error) {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
+	if !buffersHold(img, w, h) {
+		return nil, &ImageError{Err: fmt.Errorf("%T of %dx%d: its pixel buffer is shorter than its bounds", img, w, h)}
+	}
 	out := &RGB{W: w, H: h, Pix: make([]uint8, w*h*3)}
 	set := func(x, y int, r, g, bl uint8) {
 		i := (y*w + x) * 3
@@ -81,8 +87,11 @@ func ToRGB(img image.Image) *RGB {
 			}
 		}
 	case *image.Paletted:
-		pal := make([][3]uint8, 256)
-		for i, c := range src.Palette {
+		var pal [256][3]uint8 // indices past the palette stay black
+		for i, c := range src.Palette[:min(len(src.Palette), 256)] {
+			if c == nil {
+				continue
+			}
 			n := color.NRGBAModel.Convert(c).(color.NRGBA)
 			pal[i] = [3]uint8{n.R, n.G, n.B}
 		}
@@ -96,12 +105,49 @@ func ToRGB(img image.Image) *RGB {
 	default:
 		for y := 0; y < h; y++ {
 			for x := 0; x < w; x++ {
-				c := color.NRGBA64Model.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA64)
-				set(x, y, uint8(c.R>>8), uint8(c.G>>8), uint8(c.B>>8))
+				c := img.At(b.Min.X+x, b.Min.Y+y)
+				if c == nil {
+					return nil, &ImageError{Err: fmt.Errorf("%T has no colour at (%d, %d)", img, b.Min.X+x, b.Min.Y+y)}
+				}
+				n := color.NRGBA64Model.Convert(c).(color.NRGBA64)
+				set(x, y, uint8(n.R>>8), uint8(n.G>>8), uint8(n.B>>8))
 			}
 		}
 	}
-	return out
+	return out, nil
+}
+
+// buffersHold reports whether the pixel buffers of the image types toRGB reads directly hold
+// every pixel of a w×h image (a caller can build an image.Image whose Pix is too short).
+func buffersHold(img image.Image, w, h int) bool {
+	rows := func(pix []uint8, stride, bpp int) bool {
+		return stride >= w*bpp && len(pix) >= (h-1)*stride+w*bpp
+	}
+	switch src := img.(type) {
+	case *RGB:
+		return len(src.Pix) >= w*h*3
+	case *image.NRGBA:
+		return rows(src.Pix, src.Stride, 4)
+	case *image.RGBA:
+		return rows(src.Pix, src.Stride, 4)
+	case *image.Gray:
+		return rows(src.Pix, src.Stride, 1)
+	case *image.Gray16:
+		return rows(src.Pix, src.Stride, 2)
+	case *image.NRGBA64:
+		return rows(src.Pix, src.Stride, 8)
+	case *image.CMYK:
+		return rows(src.Pix, src.Stride, 4)
+	case *image.Paletted:
+		return rows(src.Pix, src.Stride, 1)
+	case *image.YCbCr:
+		b := src.Rect
+		last := image.Pt(b.Max.X-1, b.Max.Y-1)
+		yi, ci := src.YOffset(last.X, last.Y), src.COffset(last.X, last.Y)
+		return src.YStride >= w && yi >= 0 && yi < len(src.Y) && ci >= 0 && ci < len(src.Cb) && ci < len(src.Cr) &&
+			src.YOffset(b.Min.X, b.Min.Y) >= 0 && src.COffset(b.Min.X, b.Min.Y) >= 0
+	}
+	return true
 }
 
 // cmyk is Pillow's cmyk2rgb for one channel: nk - c·nk/255 with its MULDIV255 rounding.
