@@ -69,13 +69,16 @@ func DecodeBytes(data []byte, maxPixels int) (*RGB, error) {
 	if err := checkSize(cfg.Width, cfg.Height, maxPixels); err != nil {
 		return nil, &ImageError{Format: format, Err: err}
 	}
+	if format == "gif" {
+		return decodeGIF(data) // the canvas is the screen checked above; no EXIF in GIFs
+	}
 	img, format, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
 		return nil, &ImageError{Format: format, Err: err}
 	}
 	if b := img.Bounds(); b.Dx() != cfg.Width || b.Dy() != cfg.Height {
-		// The header promised one size and the pixels came in another (a GIF frame smaller
-		// than its screen): hold the decoded size to the same limits.
+		// The header promised one size and the pixels came in another: hold the decoded
+		// size to the same limits.
 		if err := checkSize(b.Dx(), b.Dy(), maxPixels); err != nil {
 			return nil, &ImageError{Format: format, Err: err}
 		}

@@ -2,6 +2,7 @@ package imageproc
 
 import (
 	"bytes"
+	"compress/lzw"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -177,15 +178,29 @@ func FuzzOrientation(f *testing.F) {
 
 // FuzzDecode: no input makes the decoder panic or hang, and what decodes has the size it
 // claims.
+// FuzzDecode decodes and preprocesses arbitrary bytes with a realistic pixel limit: an image
+// or an error, never a panic, and what decodes resizes to the model's input.
 func FuzzDecode(f *testing.F) {
 	var buf bytes.Buffer
 	png.Encode(&buf, image.NewNRGBA(image.Rect(0, 0, 3, 2)))
 	f.Add(buf.Bytes())
+	buf.Reset()
+	png.Encode(&buf, image.NewGray(image.Rect(0, 0, 1, 3000))) // tall and narrow
+	f.Add(buf.Bytes())
 	f.Add(exifJPEG(binary.LittleEndian, 6))
+	f.Add(gifBytes(f, []byte{1, 1, 1, 1, 1, 2, 2, 1, 1, 3, 3, 1}, 3))
+	cfg := DefaultPreprocessConfig()
+	cfg.Width, cfg.Height = 64, 48
 	f.Fuzz(func(t *testing.T, data []byte) {
-		img, err := DecodeBytes(data, 1<<16)
-		if err == nil && len(img.Pix) != img.W*img.H*3 {
+		img, err := DecodeBytes(data, 1<<20)
+		if err != nil {
+			return
+		}
+		if len(img.Pix) != img.W*img.H*3 {
 			t.Fatalf("%dx%d image with %d samples", img.W, img.H, len(img.Pix))
+		}
+		if px, err := cfg.Preprocess(img); err != nil || len(px) != 3*64*48 {
+			t.Fatalf("%dx%d image: %d values, %v", img.W, img.H, len(px), err)
 		}
 	})
 }
@@ -264,5 +279,53 @@ func TestTallImage(t *testing.T) {
 	png.Encode(&buf, image.NewGray(image.Rect(0, 0, 1, MaxSide+1)))
 	if _, err := DecodeBytes(buf.Bytes(), 0); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "longer than") {
 		t.Errorf("1x%d PNG: %v", MaxSide+1, err)
+	}
+}
+
+// gifBytes hand-writes a GIF: an 8×6 screen with a 4-colour global table, a first frame of
+// 4×3 at (2, 1) of the given indices, with transparent index trans (-1: none).
+func gifBytes(t testing.TB, indices []byte, trans int) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	b.WriteString("GIF89a")
+	b.Write([]byte{8, 0, 6, 0, 0x81, 0, 0})                           // screen 8×6, global table of 4
+	b.Write([]byte{200, 10, 10, 10, 200, 10, 10, 10, 200, 90, 80, 70}) // red, green, blue, and a colour stored for index 3
+	if trans >= 0 {
+		b.Write([]byte{0x21, 0xf9, 4, 1, 0, 0, byte(trans), 0})
+	}
+	b.Write([]byte{0x2c, 2, 0, 1, 0, 4, 0, 3, 0, 0, 2}) // frame 4×3 at (2, 1), LZW minimum code size 2
+	var z bytes.Buffer
+	w := lzw.NewWriter(&z, lzw.LSB, 2)
+	w.Write(indices)
+	w.Close()
+	b.WriteByte(byte(z.Len()))
+	b.Write(z.Bytes())
+	b.Write([]byte{0, 0x3b})
+	return b.Bytes()
+}
+
+// TestGIFCanvas: a first frame smaller than the screen lies on a screen-sized canvas filled
+// as Pillow fills it (index 0, or the transparent index), and the transparent index keeps
+// its stored colour (Pillow's convert("RGB") ignores transparency).
+func TestGIFCanvas(t *testing.T) {
+	frame := []byte{1, 1, 1, 1, 1, 2, 2, 1, 1, 3, 3, 1}
+	for _, c := range []struct {
+		trans int
+		fill  [3]uint8
+	}{{-1, [3]uint8{200, 10, 10}}, {3, [3]uint8{90, 80, 70}}} {
+		img, err := DecodeBytes(gifBytes(t, frame, c.trans), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img.W != 8 || img.H != 6 {
+			t.Fatalf("transparent %d: %dx%d, want the 8x6 screen", c.trans, img.W, img.H)
+		}
+		px := func(x, y int) [3]uint8 { i := (y*8 + x) * 3; return [3]uint8{img.Pix[i], img.Pix[i+1], img.Pix[i+2]} }
+		if px(0, 0) != c.fill || px(7, 5) != c.fill {
+			t.Errorf("transparent %d: outside the frame %v, want %v", c.trans, px(0, 0), c.fill)
+		}
+		if px(2, 1) != [3]uint8{10, 200, 10} || px(3, 2) != [3]uint8{10, 10, 200} || px(3, 3) != [3]uint8{90, 80, 70} {
+			t.Errorf("transparent %d: frame pixels %v %v %v", c.trans, px(2, 1), px(3, 2), px(3, 3))
+		}
 	}
 }
