@@ -288,7 +288,7 @@ func gifBytes(t testing.TB, indices []byte, trans int) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	b.WriteString("GIF89a")
-	b.Write([]byte{8, 0, 6, 0, 0x81, 0, 0})                           // screen 8×6, global table of 4
+	b.Write([]byte{8, 0, 6, 0, 0x81, 0, 0})                            // screen 8×6, global table of 4
 	b.Write([]byte{200, 10, 10, 10, 200, 10, 10, 10, 200, 90, 80, 70}) // red, green, blue, and a colour stored for index 3
 	if trans >= 0 {
 		b.Write([]byte{0x21, 0xf9, 4, 1, 0, 0, byte(trans), 0})
