@@ -63,12 +63,26 @@ func ParseConfig(data json.RawMessage) (Config, error) {
 // HeadDim is the size of one attention head.
 func (c *Config) HeadDim() int { return c.HiddenSize / c.NumAttentionHeads }
 
+// Bounds on a config's sizes, far beyond any BLIP (BLIP-large's text: hidden 768, 12 layers,
+// 30,524 tokens, 512 positions): a hostile config.json is refused before anything is
+// allocated from it.
+const (
+	MaxWidth     = 1 << 16
+	MaxLayers    = 512
+	MaxVocab     = 1 << 22
+	MaxPositions = 1 << 16
+)
+
 // Validate checks that the sizes describe a model this package can run.
 func (c *Config) Validate() error {
 	switch {
 	case c.VocabSize <= 0 || c.HiddenSize <= 0 || c.EncoderHiddenSize <= 0 || c.IntermediateSize <= 0 ||
 		c.NumHiddenLayers <= 0 || c.NumAttentionHeads <= 0 || c.MaxPositionEmbeddings <= 0:
 		return fmt.Errorf("text_config: vocab_size, hidden_size, encoder_hidden_size, intermediate_size, num_hidden_layers, num_attention_heads and max_position_embeddings must be positive")
+	case c.HiddenSize > MaxWidth || c.EncoderHiddenSize > MaxWidth || c.IntermediateSize > MaxWidth ||
+		c.NumHiddenLayers > MaxLayers || c.VocabSize > MaxVocab || c.MaxPositionEmbeddings > MaxPositions:
+		return fmt.Errorf("text_config: sizes beyond any BLIP (hidden, encoder_hidden and intermediate sizes at most %d, %d layers, a vocabulary of %d, %d positions)",
+			MaxWidth, MaxLayers, MaxVocab, MaxPositions)
 	case c.HiddenSize%c.NumAttentionHeads != 0:
 		return fmt.Errorf("text_config: hidden_size %d is not a multiple of num_attention_heads %d", c.HiddenSize, c.NumAttentionHeads)
 	case c.HiddenAct != "gelu":

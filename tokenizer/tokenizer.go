@@ -33,6 +33,7 @@ type Tokenizer struct {
 	tokens  []string // id -> token; "" for ids without one
 	special map[int]bool
 	added   []string // special tokens, longest first, for matching in raw text
+	maxID   int      // ids are below it: the number of entries the files list
 
 	Lowercase, StripAccents, ChineseChars bool
 	MaxInputCharsPerWord                  int
@@ -105,12 +106,18 @@ func FromJSON(data []byte) (*Tokenizer, error) {
 		return nil, errors.New("only a BertNormalizer with clean_text is supported")
 	}
 	t := &Tokenizer{vocab: map[string]int{}, special: map[int]bool{}, MaxInputCharsPerWord: tj.Model.MaxChars}
+	// Ids are dense: none can reach the number of entries the file lists (a hostile id of
+	// 1<<24 would otherwise cost a table of that size).
+	t.maxID = len(tj.Model.Vocab) + len(tj.AddedTokens)
 	for tok, id := range tj.Model.Vocab {
 		if err := t.add(tok, id); err != nil {
 			return nil, err
 		}
 	}
 	for _, a := range tj.AddedTokens {
+		if a.Content == "" {
+			return nil, fmt.Errorf("added token %d is empty", a.ID)
+		}
 		if err := t.add(a.Content, a.ID); err != nil {
 			return nil, err
 		}
@@ -155,6 +162,8 @@ func FromVocab(vocab, config []byte) (*Tokenizer, error) {
 		}
 	}
 	t := &Tokenizer{vocab: map[string]int{}, special: map[int]bool{}, MaxInputCharsPerWord: 100, Lowercase: true, ChineseChars: true}
+	// A line is an id; the special tokens may add as many again.
+	t.maxID = bytes.Count(vocab, []byte("\n")) + 1 + 6 + len(cfg.Extra) + len(cfg.Additional)
 	sc := bufio.NewScanner(bytes.NewReader(vocab))
 	sc.Buffer(make([]byte, 1<<16), 1<<20)
 	for id := 0; sc.Scan(); id++ {
@@ -194,14 +203,16 @@ func FromVocab(vocab, config []byte) (*Tokenizer, error) {
 }
 
 func (t *Tokenizer) add(tok string, id int) error {
-	if id < 0 || id > 1<<24 {
-		return fmt.Errorf("token %q has id %d", tok, id)
+	if id < 0 || id >= t.maxID {
+		return fmt.Errorf("token %.40q has id %d, outside [0, %d) for a file of %d entries", tok, id, t.maxID, t.maxID)
 	}
 	for len(t.tokens) <= id {
 		t.tokens = append(t.tokens, "")
 	}
 	t.tokens[id] = tok
-	t.vocab[tok] = id
+	if tok != "" { // an empty line of vocab.txt keeps its id but matches nothing
+		t.vocab[tok] = id
+	}
 	return nil
 }
 

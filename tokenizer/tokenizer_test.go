@@ -1,7 +1,11 @@
 package tokenizer
 
 import (
+	"fmt"
+	"os"
 	"reflect"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -112,6 +116,66 @@ func FuzzEncode(f *testing.F) {
 		}
 		if s := tk.Decode(ids, true, true); strings.Contains(s, "[CLS]") || strings.Contains(s, "[SEP]") {
 			t.Fatalf("Decode kept special tokens: %q", s)
+		}
+	})
+}
+
+// TestHostileTokenizerFiles: an empty special token is refused (it made Encode loop forever),
+// and ids far past the vocabulary are refused before a table of their size is built.
+func TestHostileTokenizerFiles(t *testing.T) {
+	base := `{"normalizer": {"type": "BertNormalizer", "clean_text": true, "lowercase": true},
+		"model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"[UNK]": 0, "[CLS]": 1, "[SEP]": 2, "[PAD]": 3, "[MASK]": 4, "[DEC]": 5, "a": 6}},
+		"added_tokens": [%s]}`
+	for _, c := range []struct {
+		name, added, want string
+	}{
+		{"empty special token", `{"id": 7, "content": "", "special": true}`, "added token 7 is empty"},
+		{"huge id", `{"id": 16777216, "content": "[X]", "special": true}`, "outside [0, 8)"},
+	} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := FromJSON([]byte(fmt.Sprintf(base, c.added)))
+		runtime.ReadMemStats(&after)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+			t.Errorf("%s: %d bytes allocated", c.name, alloc)
+		}
+	}
+	tk, err := FromJSON([]byte(fmt.Sprintf(base, `{"id": 5, "content": "[DEC]", "special": true}, {"id": 5, "content": "[DEC]", "special": true}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := tk.Encode("a [DEC] a"); !slices.Equal(ids, []int{1, 6, 5, 6, 2}) {
+		t.Errorf("duplicate special token: %v", ids)
+	}
+}
+
+// FuzzTokenizerFiles: any tokenizer.json or vocab.txt either is refused or gives a tokenizer
+// whose Encode ends, framed by [CLS] and [SEP].
+func FuzzTokenizerFiles(f *testing.F) {
+	for _, name := range []string{"tokenizer.json", "vocab.txt"} {
+		b, err := os.ReadFile(golden.Path("models", "blip-tiny-b", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, name == "tokenizer.json")
+	}
+	f.Fuzz(func(t *testing.T, data []byte, isJSON bool) {
+		var tk *Tokenizer
+		var err error
+		if isJSON {
+			tk, err = FromJSON(data)
+		} else {
+			tk, err = FromVocab(data, nil)
+		}
+		if err != nil {
+			return
+		}
+		ids := tk.Encode("a photography of [DEC] naïve café")
+		if len(ids) < 2 || ids[0] != tk.CLS || ids[len(ids)-1] != tk.SEP {
+			t.Fatalf("Encode gave %v", ids)
 		}
 	})
 }

@@ -53,11 +53,23 @@ func (c *Config) SeqLen() int { return 1 + c.NumPatches()*c.NumPatches() }
 // HeadDim is the size of one attention head.
 func (c *Config) HeadDim() int { return c.HiddenSize / c.NumAttentionHeads }
 
+// Bounds on a config's sizes, far beyond any BLIP (BLIP-large: hidden 1024, intermediate
+// 4096, 24 layers, 384 pixels): a hostile config.json is refused before anything is allocated
+// from it.
+const (
+	MaxWidth     = 1 << 16
+	MaxLayers    = 512
+	MaxImageSize = 8192
+)
+
 // Validate checks that the sizes describe a model this package can run.
 func (c *Config) Validate() error {
 	switch {
 	case c.HiddenSize <= 0 || c.IntermediateSize <= 0 || c.NumHiddenLayers <= 0 || c.NumAttentionHeads <= 0:
 		return fmt.Errorf("vision_config: hidden_size, intermediate_size, num_hidden_layers and num_attention_heads must be positive")
+	case c.HiddenSize > MaxWidth || c.IntermediateSize > MaxWidth || c.NumHiddenLayers > MaxLayers || c.ImageSize > MaxImageSize:
+		return fmt.Errorf("vision_config: hidden_size %d, intermediate_size %d, num_hidden_layers %d or image_size %d is beyond any BLIP (at most %d, %d, %d and %d)",
+			c.HiddenSize, c.IntermediateSize, c.NumHiddenLayers, c.ImageSize, MaxWidth, MaxWidth, MaxLayers, MaxImageSize)
 	case c.HiddenSize%c.NumAttentionHeads != 0:
 		return fmt.Errorf("vision_config: hidden_size %d is not a multiple of num_attention_heads %d", c.HiddenSize, c.NumAttentionHeads)
 	case c.PatchSize <= 0 || c.ImageSize <= 0 || c.ImageSize%c.PatchSize != 0:

@@ -300,8 +300,9 @@ func TestMemoryBound(t *testing.T) {
 	cfg.Workers, cfg.Queue, cfg.MaxUpload, cfg.MaxPixels = 1, 2, 1<<20, 16_000_000
 	_, ts := testServer(t, cfg)
 	var big bytes.Buffer
-	png.Encode(&big, image.NewGray(image.Rect(0, 0, 4000, 4000))) // 16 MP in about 20 KB
-	if big.Len() > 100_000 {
+	enc := png.Encoder{CompressionLevel: png.BestCompression}
+	enc.Encode(&big, image.NewGray(image.Rect(0, 0, 4000, 4000))) // 16 MP in some tens of KB
+	if big.Len() > int(cfg.MaxUpload)/4 {
 		t.Fatalf("test image is %d bytes", big.Len())
 	}
 	runtime.GC()
