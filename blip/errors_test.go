@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"image"
+	"image/color"
 	"math"
 	"os"
 	"path/filepath"
@@ -199,6 +200,24 @@ func TestCaptionErrors(t *testing.T) {
 		}
 		if _, err := m.Caption(context.Background(), image.NewRGBA(image.Rect(0, 0, 0, 5))); !errors.Is(err, imageproc.ErrImage) {
 			t.Errorf("empty image: %v", err)
+		}
+		// Any image.Image a caller builds: an error, never a panic (issue 14).
+		for name, bad := range map[string]image.Image{
+			"uniform":     image.NewUniform(color.White),
+			"short RGB":   &imageproc.RGB{W: 10, H: 10, Pix: make([]uint8, 7)},
+			"too tall":    image.NewGray(image.Rect(0, 0, 1, imageproc.MaxSide+1)),
+			"short NRGBA": &image.NRGBA{Pix: make([]uint8, 3), Stride: 40, Rect: image.Rect(0, 0, 10, 10)},
+		} {
+			if _, err := m.Caption(context.Background(), bad); !errors.Is(err, imageproc.ErrImage) {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+		pal := make(color.Palette, 300)
+		for i := range pal {
+			pal[i] = color.Gray{uint8(i)}
+		}
+		if _, err := m.Caption(context.Background(), image.NewPaletted(image.Rect(0, 0, 20, 20), pal)); err != nil {
+			t.Errorf("300-colour palette: %v", err)
 		}
 		if cs, err := m.CaptionBatch(context.Background(), nil); err != nil || len(cs) != 0 {
 			t.Errorf("empty batch: %v %v", cs, err)

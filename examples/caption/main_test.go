@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -253,5 +255,30 @@ func TestProgressOnlyOnTerminal(t *testing.T) {
 		if strings.Count(out.String(), "\n") != 3 || strings.Contains(out.String(), "\r") {
 			t.Errorf("tty %v: stdout %q", tty, out.String())
 		}
+	}
+}
+
+// TestHostileInputs: what an attacker feeds the CLI gets an error per image, never a panic: an
+// image taller than the side limit (refused from its header) and a download outgrowing its
+// announced size on the progress bar.
+func TestHostileInputs(t *testing.T) {
+	dir := t.TempDir()
+	var buf bytes.Buffer
+	enc := png.Encoder{CompressionLevel: png.BestCompression}
+	enc.Encode(&buf, image.NewGray(image.Rect(0, 0, 1, 70000)))
+	tall := filepath.Join(dir, "tall.png")
+	if err := os.WriteFile(tall, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"-json", "-model", golden.Path("models", "blip-tiny-b"), tall, golden.Path("images/chelsea.png")}, nil, &out, &errOut, false)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if code != 1 || len(lines) != 2 || !strings.Contains(lines[0], "longer than 65536 pixels") || !strings.Contains(lines[1], `"caption"`) {
+		t.Errorf("exit %d:\n%s\n%s", code, out.String(), errOut.String())
+	}
+	p := &progress{w: &buf, on: true}
+	p.bytes("model.safetensors", 300, 100) // more than announced: the bar is full, not a panic
+	if !strings.Contains(buf.String(), strings.Repeat("=", 30)) {
+		t.Errorf("progress %q", buf.String())
 	}
 }
