@@ -1,6 +1,8 @@
-package main
+// Package browsertest drives the web demo (examples/server) in headless Chromium.
+package browsertest
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -28,7 +30,7 @@ func TestPageInChromium(t *testing.T) {
 		}
 		t.Skip("chromium not installed")
 	}
-	_, ts := testServer(t, defaultConfig())
+	url := startServer(t)
 	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.NoFirstRun, chromedp.Flag("disable-background-networking", true),
@@ -55,7 +57,7 @@ func TestPageInChromium(t *testing.T) {
 		}
 		return s
 	}
-	do("open the page", chromedp.Navigate(ts.URL+"/"))
+	do("open the page", chromedp.Navigate(url+"/"))
 	title, err := chromedp.Run(ctx, chromedp.Title())
 	if err != nil {
 		t.Fatal(err)
@@ -167,4 +169,44 @@ func TestPageInChromium(t *testing.T) {
 	if cards != 0 || fileValue != "" {
 		t.Errorf("after Clear: %d cards, file input %q", cards, fileValue)
 	}
+}
+
+// startServer builds examples/server from this checkout, starts it on a free loopback port
+// with the golden captioning, question-answering and matching models, and returns its URL; it
+// is stopped when the test ends.
+func startServer(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "server")
+	build := exec.Command("go", "build", "-o", bin, "./examples/server")
+	build.Dir = "../../.." // the blipgo module, with its own go.sum
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the server: %v\n%s", err, out)
+	}
+	args := []string{"-addr", "127.0.0.1:0", "-workers", "1", "-queue", "4"}
+	for _, m := range []string{"blip-tiny-a", "blip-tiny-vqa", "blip-tiny-itm"} {
+		args = append(args, "-model", golden.Path("models", m))
+	}
+	cmd := exec.Command(bin, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	})
+	// "serving MODELS on http://ADDR (...)"
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("server output %q: %v", line, err)
+	}
+	_, after, ok := strings.Cut(line, " on ")
+	url, _, _ := strings.Cut(after, " ")
+	if !ok || !strings.HasPrefix(url, "http://") {
+		t.Fatalf("server said %q", line)
+	}
+	return url
 }
