@@ -25,7 +25,7 @@ func (e *UnsupportedError) Error() string {
 // (0: any task).
 func (m *Model) acquire(method string, task Task) error {
 	m.mu.RLock()
-	if m.weights == nil {
+	if m.arena == nil {
 		m.mu.RUnlock()
 		return ErrClosed
 	}

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -274,5 +275,28 @@ func TestNonFinite(t *testing.T) {
 	var nf *tensor.NonFiniteError
 	if !errors.As(err, &nf) || nf.Where != "vision layer 1" {
 		t.Errorf("overflowing layer: %v", err)
+	}
+}
+
+// TestCheckpointReplacedAfterLoad: nothing is read from the checkpoint after Load, so a file
+// truncated under a loaded model (a SIGBUS before) changes nothing: the caption is the same.
+func TestCheckpointReplacedAfterLoad(t *testing.T) {
+	dir := snapshotCopy(t, "blip-tiny-a")
+	m, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	img := loadImage(t, m, "chelsea")
+	want, err := m.Caption(context.Background(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(dir, "model.safetensors"), 0); err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.Caption(context.Background(), img)
+	if err != nil || !slices.Equal(got.IDs, want.IDs) {
+		t.Errorf("after truncation: %v, %v; want %v", got, err, want.IDs)
 	}
 }

@@ -21,7 +21,6 @@ package blip
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -54,12 +53,11 @@ type Model struct {
 	arch *arch.Architecture
 	itm  *arch.MatchingHead
 	// mu is held for reading by every call that uses the weights and for writing by Close,
-	// which so waits for the calls in flight; weights is nil once closed.
+	// which so waits for the calls in flight.
 	mu sync.RWMutex
 
 	generation *GenerationConfig
-	weights    *safetensors.Checkpoint
-	arena      *tensor.Arena // the packed weights, outside the Go heap
+	arena      *tensor.Arena // every weight, outside the Go heap; nil once closed
 	pool       *tensor.Pool
 	maxPixels  int
 	precision  tensor.Precision
@@ -115,7 +113,9 @@ func (m *Model) Task() Task { return m.arch.Task }
 
 // Load reads a BLIP snapshot folder: BlipForConditionalGeneration (captioning),
 // BlipForQuestionAnswering or BlipForImageTextRetrieval, told by config.json's "architectures"
-// or, where it has none, by the checkpoint's tensors.
+// or, where it has none, by the checkpoint's tensors. Everything the model needs is read (packed or
+// copied) before Load returns and the checkpoint files are closed: they may be replaced or
+// deleted while the model runs.
 func Load(dir string, opts ...LoadOption) (*Model, error) {
 	var ls loadSettings
 	for _, o := range opts {
@@ -169,30 +169,60 @@ func Load(dir string, opts ...LoadOption) (*Model, error) {
 	if m.Tokenizer.BOS != tc.BosTokenID {
 		return nil, &LoadError{Dir: dir, Err: fmt.Errorf("tokenizer's [DEC] is id %d, text_config.bos_token_id is %d", m.Tokenizer.BOS, tc.BosTokenID)}
 	}
-	if m.weights, err = safetensors.OpenCheckpoint(dir); err != nil {
+	weights, err := safetensors.OpenCheckpoint(dir)
+	if err != nil {
 		return nil, &LoadError{Dir: dir, Err: err}
 	}
+	defer weights.Close() // nothing is read from the mapping after Load
 	if m.arch == nil {
-		m.arch, _ = arch.Find(m.Config, func(name string) bool { _, ok := m.weights.Shape(name); return ok })
+		m.arch, _ = arch.Find(m.Config, func(name string) bool { _, ok := weights.Shape(name); return ok })
 	}
 	if m.arch.Task == QuestionAnswering && tc.HiddenSize != tc.EncoderHiddenSize {
 		// The answer decoder cross-attends to the question encoder's hidden states.
-		m.weights.Close()
 		return nil, &LoadError{Dir: dir, File: "config.json", Err: fmt.Errorf("text_config.hidden_size %d differs from encoder_hidden_size %d: the answer decoder cannot attend to the question", tc.HiddenSize, tc.EncoderHiddenSize)}
 	}
 	p := m.arch.Modules(m.Config)
-	b := bind.New(m.weights, "weights", p.Ties(m.Config))
+	b := bind.New(weights, "weights", p.Ties(m.Config))
 	p.Each(b.Bind)
 	if err := b.Finish(); err != nil {
-		m.weights.Close()
 		return nil, &LoadError{Dir: dir, Err: err}
 	}
 	m.Vision, m.Encoder, m.Decoder, m.Head, m.itm = p.Vision, p.Encoder, p.Decoder, p.Head, p.ITM
 	// Pack the weights once for the matrix-product kernels, releasing each mapped weight as
 	// soon as its packed copy exists so the process never holds both.
 	m.arena = tensor.NewArena()
-	p.Prepare(m.pool, m.arena, ls.precision, m.weights.Release)
+	p.Prepare(m.pool, m.arena, ls.precision, weights.Release)
+	ownRest(&p, m.arena, weights.Release)
 	return m, nil
+}
+
+// ownRest copies every tensor the packing left in place (embeddings, norms, biases: F32
+// checkpoints hand them out as views of the file mapping) into one block of the arena, so that
+// the checkpoint can be unmapped: a file replaced or truncated under a loaded model would
+// otherwise crash it (SIGBUS) at its next read. release drops each copied piece of the mapping
+// at once, so the copy adds no more than a chunk to the peak memory.
+func ownRest(p *arch.Parts, arena *tensor.Arena, release func([]float32)) {
+	const chunk = 1 << 20
+	var rest []*tensor.Tensor
+	n := 0
+	p.Each(func(prefix string, module any) {
+		bind.Walk(prefix, module, func(_ string, slot **tensor.Tensor, _ bool) {
+			if t := *slot; t != nil && t.Data != nil {
+				rest = append(rest, t)
+				n += len(t.Data)
+			}
+		})
+	})
+	block := arena.Alloc(n)
+	for _, t := range rest {
+		owned := block[:len(t.Data):len(t.Data)]
+		for i := 0; i < len(owned); i += chunk {
+			j := min(i+chunk, len(owned))
+			copy(owned[i:j], t.Data[i:j])
+			release(t.Data[i:j])
+		}
+		t.Data, block = owned, block[len(t.Data):]
+	}
 }
 
 // Close waits for the calls in flight to finish, then releases the weights; later calls
@@ -200,10 +230,10 @@ func Load(dir string, opts ...LoadOption) (*Model, error) {
 func (m *Model) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.weights == nil {
+	if m.arena == nil {
 		return nil
 	}
-	err := errors.Join(m.weights.Close(), m.arena.Free())
-	m.weights, m.arena = nil, nil
+	err := m.arena.Free()
+	m.arena = nil
 	return err
 }
