@@ -43,7 +43,11 @@ func (m *Model) CaptionFile(ctx context.Context, path string, opts ...Option) (*
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return m.Caption(ctx, img, opts...)
+	c, err := m.Caption(ctx, img, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
 }
 
 // Caption describes one image.
@@ -73,7 +77,10 @@ func (m *Model) CaptionBatch(ctx context.Context, imgs []image.Image, opts ...Op
 	for i, img := range imgs {
 		emb, err := m.encode(ctx, img, s.timings)
 		if err != nil {
-			return nil, fmt.Errorf("blip: image %d: %w", i, err)
+			if len(imgs) > 1 {
+				return nil, fmt.Errorf("image %d: %w", i, err)
+			}
+			return nil, err
 		}
 		start := time.Now()
 		crosses[i] = m.Decoder.Cross(m.pool, emb)

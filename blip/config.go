@@ -27,6 +27,9 @@ type GenerationConfig struct {
 	NoRepeatNgramSize *int     `json:"no_repeat_ngram_size"`
 	EarlyStopping     any      `json:"early_stopping"`
 	DoSample          *bool    `json:"do_sample"`
+	Temperature       *float64 `json:"temperature"`
+	TopK              *int     `json:"top_k"`
+	TopP              *float64 `json:"top_p"`
 }
 
 // readJSON reads dir/name into v; a missing optional file leaves v alone.

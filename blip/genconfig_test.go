@@ -2,6 +2,7 @@ package blip
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -47,8 +48,17 @@ func TestGenerationConfigDefaults(t *testing.T) {
 		t.Errorf("options over the file: %v, want %v", c.IDs, want["default"])
 	}
 
-	os.WriteFile(filepath.Join(dir, "generation_config.json"), []byte(`{"do_sample": true}`), 0o644)
-	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "sampling is not supported") {
-		t.Errorf("do_sample: %v", err)
+	// do_sample with top_k 1 in the file: sampling that can only take the best token.
+	os.WriteFile(filepath.Join(dir, "generation_config.json"), []byte(`{"do_sample": true, "top_k": 1}`), 0o644)
+	m2, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	if c, err := m2.Caption(context.Background(), img); err != nil || !slices.Equal(c.IDs, want["default"]) {
+		t.Errorf("do_sample, top_k 1: %v %v, want %v", c, err, want["default"])
+	}
+	if _, err := m2.Caption(context.Background(), img, Beams(2)); !errors.Is(err, ErrOption) || !strings.Contains(err.Error(), "beam sample") {
+		t.Errorf("sampling with beams: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package blip
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/imagesemantics/blipgo/bert"
@@ -95,6 +96,14 @@ func (m *Model) searchSettings(s *settings, n int) (*generate.Settings, error) {
 		MinLength: s.minLength, NumBeams: s.numBeams, LengthPenalty: s.lengthPenalty,
 		RepetitionPenalty: s.repetitionPenalty, NoRepeatNgramSize: s.noRepeatNgramSize,
 		EarlyStopping: s.earlyStopping, EOS: tc.SepTokenID, Observe: s.observe,
+		DoSample: s.doSample, Temperature: s.temperature, TopK: s.topK, TopP: s.topP,
+	}
+	if s.doSample {
+		if s.seed != nil {
+			gs.Seed = *s.seed
+		} else {
+			gs.Seed = rand.Uint64()
+		}
 	}
 	switch {
 	case s.maxNewTokens > 0:

@@ -179,3 +179,73 @@ func TestTimings(t *testing.T) {
 		}
 	}
 }
+
+// TestSamplingGolden: on the tiny model, the first new token's frequencies over many seeds
+// match the distribution transformers' do_sample draws from: the logits after the processors
+// (min length forbids the end token) divided by the temperature and cut to the top k, then
+// softmaxed (chi-square with fixed seeds: deterministic). A seed reproduces its caption, alone
+// or in a batch.
+func TestSamplingGolden(t *testing.T) {
+	m := loadModel(t, "blip-tiny-a")
+	img := loadImage(t, m, "chelsea")
+	ctx := context.Background()
+	const temperature, topK = 1.5, 4
+	emb, err := m.Encode(ctx, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logits, err := m.DecoderLogits(ctx, emb, m.PromptIDs(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := append([]float32(nil), logits.Row(0)...)
+	row[m.Config.TextConfig.SepTokenID] = float32(math.Inf(-1)) // min length
+	sorted := append([]float32(nil), row...)
+	slices.Sort(sorted)
+	kth := sorted[len(sorted)-topK]
+	want := map[int]float64{}
+	var sum float64
+	for tok, v := range row {
+		if v >= kth {
+			want[tok] = math.Exp(float64(v) / temperature)
+			sum += want[tok]
+		}
+	}
+	for tok := range want {
+		want[tok] /= sum
+	}
+	const n = 200
+	counts := map[int]float64{}
+	for seed := uint64(0); seed < n; seed++ {
+		c, err := m.Caption(ctx, img, Sample(), Temperature(temperature), TopK(topK), MinLength(3), MaxNewTokens(1), Seed(seed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts[c.IDs[1]]++
+	}
+	var chi2 float64
+	for tok, c := range counts {
+		if want[tok] == 0 {
+			t.Fatalf("token %d drawn %v times outside the top %d", tok, c, topK)
+		}
+	}
+	for tok, p := range want {
+		chi2 += (counts[tok] - n*p) * (counts[tok] - n*p) / (n * p)
+	}
+	t.Logf("counts %v, probabilities %v, chi-square %.2f", counts, want, chi2)
+	if chi2 > 16.27 { // 3 degrees of freedom: P(chi2 > 16.27) = 0.001
+		t.Errorf("chi-square %.2f: the draws do not follow the distribution", chi2)
+	}
+	opts := []Option{Sample(), Temperature(temperature), Seed(42)}
+	a, err := m.Caption(ctx, img, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := m.CaptionBatch(ctx, []image.Image{loadImage(t, m, "coffee"), img}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(a.IDs, batch[1].IDs) {
+		t.Errorf("seed 42: alone %v, in a batch %v", a.IDs, batch[1].IDs)
+	}
+}

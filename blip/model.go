@@ -22,6 +22,8 @@ package blip
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/imagesemantics/blipgo/bert"
@@ -50,8 +52,9 @@ type Model struct {
 	Head      *bert.LMHead
 	Tokenizer *tokenizer.Tokenizer
 
-	arch *arch.Architecture
-	itm  *arch.MatchingHead
+	arch  *arch.Architecture
+	itm   *arch.MatchingHead
+	notes []string
 	// mu is held for reading by every call that uses the weights and for writing by Close,
 	// which so waits for the calls in flight.
 	mu sync.RWMutex
@@ -108,6 +111,11 @@ func (m *Model) MaxPixels() int {
 	return m.maxPixels
 }
 
+// Notes says what Load assumed for files the snapshot lacks (a missing
+// preprocessor_config.json or tokenizer configuration, where defaults were used), one
+// sentence each, for a tool to show once.
+func (m *Model) Notes() []string { return append([]string(nil), m.notes...) }
+
 // Task is what the model's checkpoint can do.
 func (m *Model) Task() Task { return m.arch.Task }
 
@@ -137,12 +145,17 @@ func Load(dir string, opts ...LoadOption) (*Model, error) {
 	vc, tc := m.Config.VisionConfig, m.Config.TextConfig
 	m.Preprocess = imageproc.DefaultPreprocessConfig()
 	m.Preprocess.Height, m.Preprocess.Width = vc.ImageSize, vc.ImageSize
+	found := false
 	err = readJSON(dir, "preprocessor_config.json", true, func(b []byte) (err error) {
+		found = true
 		m.Preprocess, err = imageproc.ParsePreprocessConfig(b)
 		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	if !found {
+		m.notes = append(m.notes, fmt.Sprintf("no preprocessor_config.json: BlipImageProcessor's defaults apply (%dx%d bicubic, CLIP mean and std)", vc.ImageSize, vc.ImageSize))
 	}
 	if m.Preprocess.Height != vc.ImageSize || m.Preprocess.Width != vc.ImageSize {
 		return nil, &LoadError{Dir: dir, File: "preprocessor_config.json", Err: fmt.Errorf("size %dx%d differs from vision_config.image_size %d", m.Preprocess.Width, m.Preprocess.Height, vc.ImageSize)}
@@ -152,9 +165,6 @@ func Load(dir string, opts ...LoadOption) (*Model, error) {
 		if err := json.Unmarshal(b, m.generation); err != nil {
 			return err
 		}
-		if m.generation.DoSample != nil && *m.generation.DoSample {
-			return fmt.Errorf("do_sample is true: sampling is not supported")
-		}
 		return nil
 	})
 	if err != nil {
@@ -162,6 +172,11 @@ func Load(dir string, opts ...LoadOption) (*Model, error) {
 	}
 	if m.Tokenizer, err = tokenizer.Load(dir); err != nil {
 		return nil, &LoadError{Dir: dir, Err: err}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "tokenizer.json")); err != nil {
+		if _, err := os.Stat(filepath.Join(dir, "tokenizer_config.json")); err != nil {
+			m.notes = append(m.notes, "no tokenizer.json or tokenizer_config.json: vocab.txt with BERT's defaults (lowercase, [CLS] [SEP] [PAD] [MASK] [UNK], [DEC] as BOS)")
+		}
 	}
 	if m.Tokenizer.VocabSize() > tc.VocabSize {
 		return nil, &LoadError{Dir: dir, Err: fmt.Errorf("tokenizer has %d tokens, text_config.vocab_size is %d", m.Tokenizer.VocabSize(), tc.VocabSize)}

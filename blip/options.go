@@ -24,6 +24,11 @@ type settings struct {
 	repetitionPenalty float64
 	noRepeatNgramSize int
 	earlyStopping     generate.EarlyStop
+	doSample          bool
+	temperature       float64
+	topK              int
+	topP              float64
+	seed              *uint64 // nil: a fresh random seed per call
 	ignoreEOS         bool
 	timings           *Timings
 	// observe, when set, sees the processed scores of every greedy step of sequence seq
@@ -57,6 +62,28 @@ func RepetitionPenalty(f float64) Option { return func(s *settings) { s.repetiti
 
 // NoRepeatNgramSize forbids any n-gram of that size from occurring twice; 0 means no limit.
 func NoRepeatNgramSize(n int) Option { return func(s *settings) { s.noRepeatNgramSize = n } }
+
+// Sample draws each token from the distribution instead of taking the most likely one, as
+// transformers' do_sample: the scores after the logits processors, divided by the
+// temperature (Temperature, default 1), cut to the top k (TopK, default 50) and to the top p
+// of the probability (TopP, default 1: off). Give Seed to reproduce a caption; without it
+// each call draws anew. Beam search does not sample.
+func Sample() Option { return func(s *settings) { s.doSample = true } }
+
+// Temperature divides the scores before sampling (transformers' temperature).
+func Temperature(t float64) Option { return func(s *settings) { s.temperature = t } }
+
+// TopK keeps the k most likely tokens when sampling (0: all; transformers' top_k).
+func TopK(k int) Option { return func(s *settings) { s.topK = k } }
+
+// TopP keeps the most likely tokens whose probability reaches p when sampling (transformers'
+// top_p, nucleus sampling).
+func TopP(p float64) Option { return func(s *settings) { s.topP = p } }
+
+// Seed fixes sampling's random draws: the same seed, image and options give the same
+// caption, alone or in a batch, on any thread count (on another CPU, only as long as its
+// kernels give the same logits to the last bit).
+func Seed(n uint64) Option { return func(s *settings) { s.seed = &n } }
 
 // IgnoreEOS keeps generating past the end token until the length limit, for timings that must
 // decode a fixed number of tokens.
@@ -109,7 +136,7 @@ func (t *Timings) add(st stage, start time.Time) {
 var ErrOption = generate.ErrOption
 
 func (m *Model) settings(opts []Option) (*settings, error) {
-	s := &settings{numBeams: 1, lengthPenalty: 1, repetitionPenalty: 1}
+	s := &settings{numBeams: 1, lengthPenalty: 1, repetitionPenalty: 1, temperature: 1, topK: 50, topP: 1}
 	if g := m.generation; g != nil {
 		setInt := func(dst *int, v *int) {
 			if v != nil {
@@ -128,6 +155,16 @@ func (m *Model) settings(opts []Option) (*settings, error) {
 		}
 		if g.RepetitionPenalty != nil {
 			s.repetitionPenalty = *g.RepetitionPenalty
+		}
+		if g.DoSample != nil {
+			s.doSample = *g.DoSample
+		}
+		if g.Temperature != nil {
+			s.temperature = *g.Temperature
+		}
+		setInt(&s.topK, g.TopK)
+		if g.TopP != nil {
+			s.topP = *g.TopP
 		}
 		switch g.EarlyStopping {
 		case true:
@@ -160,7 +197,30 @@ func (m *Model) settings(opts []Option) (*settings, error) {
 	case s.lengthPenalty != s.lengthPenalty:
 		return bad("length penalty is NaN")
 	}
+	if err := (&generate.Settings{NumBeams: s.numBeams, DoSample: s.doSample, Temperature: s.temperature, TopK: s.topK, TopP: s.topP}).Validate(); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// CheckOptions validates generation options against this model once, as a call would (ranges,
+// and lengths against the prompt and the position table), so that a tool can refuse bad
+// options before any image.
+func (m *Model) CheckOptions(opts ...Option) error {
+	if err := m.acquire("CheckOptions", 0); err != nil {
+		return err
+	}
+	defer m.release()
+	s, err := m.settings(opts)
+	if err != nil {
+		return err
+	}
+	n := 1
+	if m.arch.Task == Captioning {
+		n = len(m.PromptIDs(s.prompt))
+	}
+	_, err = m.searchSettings(s, n)
+	return err
 }
 
 // defaultMaxLength is GenerationConfig().max_length: when max_length is left at it,

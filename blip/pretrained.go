@@ -2,6 +2,7 @@ package blip
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/imagesemantics/blipgo/blip/hub"
 )
@@ -38,7 +39,11 @@ func LoadPretrained(ctx context.Context, repo string, opts ...LoadOption) (*Mode
 // like ORG/NAME: what a command-line -model flag takes.
 func LoadAny(ctx context.Context, name string, opts ...LoadOption) (*Model, error) {
 	if hub.IsRepoID(name) {
-		return LoadPretrained(ctx, name, opts...)
+		m, err := LoadPretrained(ctx, name, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("no folder %q here, and as a hub id: %w", name, err)
+		}
+		return m, nil
 	}
 	return Load(name, opts...)
 }

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
+	"slices"
 	"sort"
 
 	"github.com/imagesemantics/blipgo/tensor"
@@ -52,6 +54,15 @@ type Settings struct {
 	NoRepeatNgramSize int     // 0: none
 	EarlyStopping     EarlyStop
 	EOS               int // the end token; -1 for none (generate to MaxLength)
+	// DoSample draws each token from the processed distribution instead of taking the best,
+	// after transformers' warpers in its order: Temperature, TopK (0: off), TopP (1: off).
+	// Each sequence draws from its own generator seeded with Seed alone, so a source gives
+	// the same sequence alone or in a batch, on any thread count.
+	DoSample    bool
+	Temperature float64
+	TopK        int
+	TopP        float64
+	Seed        uint64
 	// Observe, when set, sees the processed scores of every greedy step of sequence seq
 	// before its token is chosen (tests use it to find near-ties).
 	Observe func(seq int, scores []float32)
@@ -107,9 +118,13 @@ func Greedy(ctx context.Context, d Decoder, input []int, sources int, s *Setting
 	b := sources
 	seqs := make([][]int, b)
 	states := make([]State, b)
+	rngs := make([]*rand.Rand, b)
 	for i := range seqs {
 		seqs[i] = append([]int(nil), input...)
 		states[i] = d.NewState(i, s.MaxLength)
+		if s.DoSample {
+			rngs[i] = rand.New(rand.NewPCG(s.Seed, 0))
+		}
 	}
 	active := make([]int, b) // indices of unfinished sequences
 	for i := range active {
@@ -136,7 +151,12 @@ func Greedy(ctx context.Context, d Decoder, input []int, sources int, s *Setting
 			if s.Observe != nil {
 				s.Observe(i, scores)
 			}
-			tok := argmax(scores)
+			tok := 0
+			if s.DoSample {
+				tok = s.sample(scores, rngs[i])
+			} else {
+				tok = argmax(scores)
+			}
 			seqs[i] = append(seqs[i], tok)
 			next[i] = []int{tok}
 			if tok != s.EOS && len(seqs[i]) < s.MaxLength {
@@ -146,6 +166,114 @@ func Greedy(ctx context.Context, d Decoder, input []int, sources int, s *Setting
 		active = still
 	}
 	return seqs, nil
+}
+
+// Validate checks the settings a search can honour.
+func (s *Settings) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrOption}, args...)...)
+	}
+	switch {
+	case !s.DoSample:
+		return nil
+	case s.NumBeams > 1:
+		return bad("sampling with beam search (beam sample) is not supported")
+	case !(s.Temperature > 0) || math.IsInf(s.Temperature, 0):
+		return bad("temperature %v must be a positive number", s.Temperature)
+	case s.TopK < 0:
+		return bad("top-k %d < 0", s.TopK)
+	case !(s.TopP > 0 && s.TopP <= 1):
+		return bad("top-p %v must be in (0, 1]", s.TopP)
+	}
+	return nil
+}
+
+// warp applies transformers' sampling warpers to processed scores in place, in its order:
+// temperature, top-k (every score below the k-th largest removed, ties kept), top-p (the
+// fewest most likely tokens whose probability reaches top_p kept, at least one).
+func (s *Settings) warp(scores []float32) {
+	inf := float32(math.Inf(-1))
+	if s.Temperature != 1 {
+		t := float32(s.Temperature)
+		for i := range scores {
+			scores[i] /= t
+		}
+	}
+	if k := min(s.TopK, len(scores)); k > 0 && k < len(scores) {
+		sorted := slices.Clone(scores)
+		slices.SortFunc(sorted, func(a, b float32) int { return cmpDesc(a, b) })
+		kth := sorted[k-1]
+		for i, v := range scores {
+			if v < kth {
+				scores[i] = inf
+			}
+		}
+	}
+	if s.TopP < 1 {
+		order := make([]int, len(scores))
+		for i := range order {
+			order[i] = i
+		}
+		// Ascending, as transformers sorts, stable for ties.
+		sort.SliceStable(order, func(a, b int) bool { return scores[order[a]] < scores[order[b]] })
+		probs := softmax64(scores)
+		var cum float64
+		for _, i := range order[:len(order)-1] { // the most likely token always stays
+			cum += probs[i]
+			if cum > 1-s.TopP {
+				break
+			}
+			scores[i] = inf
+		}
+	}
+}
+
+// sample draws a token from the warped scores.
+func (s *Settings) sample(scores []float32, rng *rand.Rand) int {
+	s.warp(scores)
+	probs := softmax64(scores)
+	u := rng.Float64()
+	var cum float64
+	last := 0
+	for i, p := range probs {
+		if p == 0 {
+			continue
+		}
+		cum += p
+		last = i
+		if u < cum {
+			return i
+		}
+	}
+	return last // rounding left u past the total
+}
+
+// softmax64 is the softmax of x in float64 (-Inf scores get 0).
+func softmax64(x []float32) []float64 {
+	m := math.Inf(-1)
+	for _, v := range x {
+		m = max(m, float64(v))
+	}
+	out := make([]float64, len(x))
+	var sum float64
+	for i, v := range x {
+		out[i] = math.Exp(float64(v) - m)
+		sum += out[i]
+	}
+	for i := range out {
+		out[i] /= sum
+	}
+	return out
+}
+
+func cmpDesc(a, b float32) int {
+	switch {
+	case a > b:
+		return -1
+	case a < b:
+		return 1
+	}
+	return 0
 }
 
 // argmax returns the first index of the largest value, as torch.argmax does.

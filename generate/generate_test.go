@@ -120,3 +120,78 @@ func TestBeam(t *testing.T) {
 		t.Errorf("cancelled: %v", err)
 	}
 }
+
+// TestWarpers: temperature, top-k (ties kept) and top-p as transformers applies them.
+func TestWarpers(t *testing.T) {
+	inf := float32(math.Inf(-1))
+	for _, c := range []struct {
+		name string
+		s    Settings
+		in   []float32
+		want []float32
+	}{
+		{"temperature", Settings{Temperature: 2, TopP: 1}, []float32{2, -4, 1}, []float32{1, -2, 0.5}},
+		{"top-k keeps ties", Settings{Temperature: 1, TopK: 2, TopP: 1}, []float32{3, 1, 3, 2}, []float32{3, inf, 3, inf}},
+		// softmax of (0, ln 2, ln 3, ln 4) is (0.1, 0.2, 0.3, 0.4): with top-p 0.6 the two
+		// least likely (cumulative 0.1, 0.3 <= 0.4) go.
+		{"top-p", Settings{Temperature: 1, TopP: 0.6}, []float32{0, float32(math.Log(2)), float32(math.Log(3)), float32(math.Log(4))}, []float32{inf, inf, float32(math.Log(3)), float32(math.Log(4))}},
+		{"top-p keeps the best", Settings{Temperature: 1, TopP: 1e-9}, []float32{1, 5, 2}, []float32{inf, 5, inf}},
+	} {
+		got := slices.Clone(c.in)
+		c.s.warp(got)
+		for i := range got {
+			if math.Abs(float64(got[i]-c.want[i])) > 1e-6 && !(math.IsInf(float64(got[i]), -1) && math.IsInf(float64(c.want[i]), -1)) {
+				t.Errorf("%s: %v, want %v", c.name, got, c.want)
+				break
+			}
+		}
+	}
+}
+
+// TestSamplingDistribution: over many seeds, the first token's frequencies match the warped
+// distribution (chi-square, fixed seeds: deterministic), and a seed reproduces its sequence.
+func TestSamplingDistribution(t *testing.T) {
+	m := &markov{table: [][]float32{{0, 0, 0, 0}, {0.5, 1.5, 1, -1}, {0, 0, 0, 0}, {0, 0, 0, 0}}, source: []float32{0}}
+	s := &Settings{MaxLength: 2, NumBeams: 1, LengthPenalty: 1, RepetitionPenalty: 1, EOS: -1, DoSample: true, Temperature: 0.8, TopK: 3, TopP: 1}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Clone(m.table[1])
+	s.warp(want)
+	probs := softmax64(want)
+	const n = 20000
+	counts := make([]float64, 4)
+	for seed := uint64(0); seed < n; seed++ {
+		s.Seed = seed
+		seqs, err := Greedy(context.Background(), m, []int{1}, 1, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts[seqs[0][1]]++
+	}
+	var chi2 float64
+	for tok, p := range probs {
+		if p == 0 {
+			if counts[tok] != 0 {
+				t.Fatalf("token %d drawn %v times with probability 0", tok, counts[tok])
+			}
+			continue
+		}
+		chi2 += (counts[tok] - n*p) * (counts[tok] - n*p) / (n * p)
+	}
+	// 3 categories, 2 degrees of freedom: P(chi2 > 13.8) = 0.001.
+	if chi2 > 13.8 {
+		t.Errorf("counts %v against probabilities %v: chi-square %.1f", counts, probs, chi2)
+	}
+	s.Seed = 7
+	a, _ := Greedy(context.Background(), m, []int{1}, 1, s)
+	b, _ := Greedy(context.Background(), m, []int{1}, 1, s)
+	if !slices.Equal(a[0], b[0]) {
+		t.Errorf("seed 7 gave %v then %v", a[0], b[0])
+	}
+	for _, bad := range []Settings{{DoSample: true, Temperature: 0, TopP: 1}, {DoSample: true, Temperature: 1, TopP: 0}, {DoSample: true, Temperature: 1, TopP: 1, TopK: -1}, {DoSample: true, Temperature: 1, TopP: 1, NumBeams: 2}} {
+		if err := bad.Validate(); !errors.Is(err, ErrOption) {
+			t.Errorf("%+v: %v", bad, err)
+		}
+	}
+}

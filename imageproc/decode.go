@@ -33,11 +33,13 @@ type ImageError struct {
 	Err    error
 }
 
+// Error says what is wrong in a user's words ("png image: unexpected EOF"): the file's name is
+// for the caller to add, once.
 func (e *ImageError) Error() string {
 	if e.Format != "" {
-		return fmt.Sprintf("imageproc: %s image: %v", e.Format, e.Err)
+		return fmt.Sprintf("%s image: %v", e.Format, e.Err)
 	}
-	return fmt.Sprintf("imageproc: image: %v", e.Err)
+	return e.Err.Error()
 }
 
 func (e *ImageError) Unwrap() []error { return []error{ErrImage, e.Err} }
@@ -58,6 +60,9 @@ func Decode(r io.Reader, maxPixels int) (*RGB, error) {
 func DecodeBytes(data []byte, maxPixels int) (*RGB, error) {
 	if maxPixels <= 0 {
 		maxPixels = DefaultMaxPixels
+	}
+	if len(data) == 0 {
+		return nil, &ImageError{Err: errors.New("empty file")}
 	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
