@@ -203,6 +203,13 @@ func (m *Model) settings(opts []Option) (*settings, error) {
 	return s, nil
 }
 
+// ValidateOptions checks the ranges of generation options without a model (lengths against a
+// prompt and a position table need one: see Model.CheckOptions).
+func ValidateOptions(opts ...Option) error {
+	_, err := (&Model{}).settings(opts)
+	return err
+}
+
 // CheckOptions validates generation options against this model once, as a call would (ranges,
 // and lengths against the prompt and the position table), so that a tool can refuse bad
 // options before any image.

@@ -23,10 +23,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"image"
 	"io"
 	"io/fs"
 	"os"
@@ -37,10 +37,12 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/term"
 
 	"github.com/imagesemantics/blipgo/blip"
+	"github.com/imagesemantics/blipgo/imageproc"
 )
 
 func main() {
@@ -59,7 +61,10 @@ type result struct {
 	Answer   *string       `json:"answer,omitempty"`
 	Matches  []matchResult `json:"matches,omitempty"`
 	IDs      []int         `json:"ids,omitempty"`
+	Written  string        `json:"written,omitempty"` // the caption file -write wrote
+	Skipped  bool          `json:"skipped,omitempty"` // -write found the file and left it
 	Error    string        `json:"error,omitempty"`
+	path     string        // the caption file's path, with -write
 }
 
 type matchResult struct {
@@ -141,6 +146,38 @@ func expand(args []string, stdin io.Reader) []input {
 	return out
 }
 
+// options are the command line's settings after parsing.
+type options struct {
+	model, revision, format, write, prefix, suffix string
+	overwrite                                      bool
+	threads, concurrency, batch, maxPixels         int
+	job                                            task
+}
+
+// parseArgs reads flags anywhere among the arguments (caption img.png -json works); "--" ends
+// the flags, so that a file named like a flag can follow it.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	var after []string
+	for i, a := range args {
+		if a == "--" {
+			args, after = args[:i], args[i+1:]
+			break
+		}
+	}
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return append(pos, after...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, tty bool) int {
 	fs := flag.NewFlagSet("caption", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -148,8 +185,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, "usage: caption [flags] IMAGE|DIR|GLOB|- ...")
 		fs.PrintDefaults()
 	}
-	model := fs.String("model", blip.DefaultModel, "snapshot folder or Hugging Face hub id (ORG/NAME)")
-	revision := fs.String("revision", "main", "hub branch, tag or commit (with a hub id)")
+	var o options
+	fs.StringVar(&o.model, "model", blip.DefaultModel, "snapshot folder or Hugging Face hub id (ORG/NAME)")
+	fs.StringVar(&o.revision, "revision", "main", "hub branch, tag or commit (with a hub id)")
 	prompt := fs.String("prompt", "", "conditional captioning: the caption starts with this text")
 	maxLength := fs.Int("max-length", 20, "longest sequence, counting BOS and prompt, as transformers' max_length;\nwhen not given, transformers' default applies: 20 new tokens after the prompt")
 	maxNew := fs.Int("max-new-tokens", 0, "longest caption in new tokens; overrides -max-length when > 0")
@@ -158,42 +196,85 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	lengthPenalty := fs.Float64("length-penalty", 1.0, "beam search length penalty exponent")
 	repetition := fs.Float64("repetition-penalty", 1.0, "repetition penalty (1: none)")
 	noRepeat := fs.Int("no-repeat-ngram", 0, "forbid repeating n-grams of this size (0: off)")
-	threads := fs.Int("threads", runtime.GOMAXPROCS(0), "threads to compute with")
-	concurrency := fs.Int("concurrency", 1, "images captioned at the same time")
-	asJSON := fs.Bool("json", false, "print one JSON object per image per line")
+	sample := fs.Bool("sample", false, "sample each token (transformers' do_sample) instead of taking the best")
+	temperature := fs.Float64("temperature", 1.0, "sampling temperature")
+	topK := fs.Int("top-k", 50, "sample from the k most likely tokens (0: all)")
+	topP := fs.Float64("top-p", 1.0, "sample from the most likely tokens reaching this probability (1: all)")
+	seed := fs.Int64("seed", -1, "sampling seed: the same seed gives the same captions (-1: a new one each run)")
+	fs.IntVar(&o.threads, "threads", runtime.GOMAXPROCS(0), "threads to compute with")
+	fs.IntVar(&o.concurrency, "concurrency", 1, "images (or batches) captioned at the same time")
+	fs.IntVar(&o.batch, "batch", 1, "images captioned together in one batch (the same captions as one by one)")
+	fs.IntVar(&o.maxPixels, "max-pixels", imageproc.DefaultMaxPixels, "largest image in pixels, checked before decoding")
+	fs.StringVar(&o.format, "format", "text", "output: text, jsonl (one JSON object per image) or csv")
+	asJSON := fs.Bool("json", false, "the same as -format jsonl")
+	fs.StringVar(&o.write, "write", "", "write each caption beside its image as a file with this extension (photo.jpg -> photo.EXT)")
+	fs.BoolVar(&o.overwrite, "overwrite", false, "with -write: replace existing caption files (by default images that have one are skipped)")
+	fs.StringVar(&o.prefix, "prefix", "", "with -write: text put before each caption")
+	fs.StringVar(&o.suffix, "suffix", "", "with -write: text put after each caption")
 	question := fs.String("question", "", "answer this question about each image (a question-answering checkpoint)")
 	var matches texts
 	fs.Var(&matches, "match", "score this text against each image (an image-text matching checkpoint; repeatable)")
-	if err := fs.Parse(args); err != nil {
+	paths, err := parseArgs(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	if fs.NArg() == 0 {
+	usage := func(format string, args ...any) int {
+		fmt.Fprintf(stderr, "caption: "+format+"\n", args...)
+		return 2
+	}
+	if *asJSON {
+		o.format = "jsonl"
+	}
+	switch {
+	case len(paths) == 0:
 		fs.Usage()
 		return 2
+	case o.threads < 1 || o.concurrency < 1 || o.batch < 1 || o.maxPixels < 1:
+		return usage("-threads, -concurrency, -batch and -max-pixels must be at least 1")
+	case o.format != "text" && o.format != "jsonl" && o.format != "csv":
+		return usage("-format %q: want text, jsonl or csv", o.format)
+	case *question != "" && len(matches) > 0:
+		return usage("-question and -match ask for different checkpoints: give one")
+	case o.write != "" && len(matches) > 0:
+		return usage("-write writes captions and answers, not matches")
+	case o.write != "" && (strings.ContainsAny(o.write, `/\`) || strings.Trim(o.write, ".") == ""):
+		return usage("-write %q: give an extension such as txt or caption", o.write)
+	case (o.overwrite || o.prefix != "" || o.suffix != "") && o.write == "":
+		return usage("-overwrite, -prefix and -suffix go with -write")
+	case *question != "" && *prompt != "":
+		return usage("-prompt does not apply to -question")
 	}
-	if *threads < 1 || *concurrency < 1 {
-		fmt.Fprintln(stderr, "caption: -threads and -concurrency must be at least 1")
-		return 2
-	}
-	if *question != "" && len(matches) > 0 {
-		fmt.Fprintln(stderr, "caption: -question and -match ask for different checkpoints: give one")
-		return 2
-	}
-	runtime.GOMAXPROCS(*threads)
+	o.write = strings.TrimPrefix(o.write, ".")
 	opts := []blip.Option{
-		blip.Prompt(*prompt), blip.MaxNewTokens(*maxNew), blip.MinLength(*minLength), blip.Beams(*beams),
+		blip.MaxNewTokens(*maxNew), blip.MinLength(*minLength), blip.Beams(*beams),
 		blip.LengthPenalty(*lengthPenalty), blip.RepetitionPenalty(*repetition), blip.NoRepeatNgramSize(*noRepeat),
+	}
+	if *question == "" {
+		opts = append(opts, blip.Prompt(*prompt))
 	}
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "max-length" {
 			opts = append(opts, blip.MaxLength(*maxLength))
 		}
 	})
+	if *sample {
+		opts = append(opts, blip.Sample(), blip.Temperature(*temperature), blip.TopK(*topK), blip.TopP(*topP))
+		if *seed >= 0 {
+			opts = append(opts, blip.Seed(uint64(*seed)))
+		}
+	}
+	// Options out of range are one usage error, before any model is loaded.
+	if err := blip.ValidateOptions(opts...); err != nil {
+		return usage("%v", err)
+	}
+	o.job = task{question: *question, matches: matches, opts: opts}
+	runtime.GOMAXPROCS(o.threads)
+
 	bar := &progress{w: stderr, on: tty}
-	m, err := blip.LoadAny(ctx, *model, blip.Threads(*threads), blip.Revision(*revision),
+	m, err := blip.LoadAny(ctx, o.model, blip.Threads(o.threads), blip.Revision(o.revision), blip.MaxPixels(o.maxPixels),
 		blip.Progress(func(file string, done, total int64) { bar.bytes(file, done, total) }))
 	bar.clear()
 	if err != nil {
@@ -201,77 +282,81 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 1
 	}
 	defer m.Close()
+	for _, note := range m.Notes() {
+		fmt.Fprintln(stderr, "caption: note:", note)
+	}
 	want := blip.Captioning
 	switch {
 	case *question != "":
 		want = blip.QuestionAnswering
-		if *prompt != "" {
-			fmt.Fprintln(stderr, "caption: -prompt does not apply to -question")
-			return 2
-		}
-		opts = opts[1:] // the empty prompt
 	case len(matches) > 0:
 		want = blip.ImageTextMatching
 	}
 	if m.Task() != want {
-		fmt.Fprintf(stderr, "caption: %s is a %s checkpoint; %s needs a %s one\n", *model, m.Task(), map[blip.Task]string{
+		fmt.Fprintf(stderr, "caption: %s is a %s checkpoint; %s needs a %s one\n", o.model, m.Task(), map[blip.Task]string{
 			blip.Captioning: "captioning", blip.QuestionAnswering: "-question", blip.ImageTextMatching: "-match"}[want], want)
 		return 1
 	}
-	job := task{question: *question, matches: matches, opts: opts}
+	if len(matches) == 0 {
+		if err := m.CheckOptions(opts...); err != nil {
+			return usage("%v", err)
+		}
+	}
+	return captionAll(ctx, m, o, expand(paths, stdin), stdout, stderr, bar)
+}
 
-	inputs := expand(fs.Args(), stdin)
+// captionAll describes the inputs, o.concurrency workers taking batches of o.batch, and
+// prints the results in argument order as they become ready. It returns the exit status.
+func captionAll(ctx context.Context, m *blip.Model, o options, inputs []input, stdout, stderr io.Writer, bar *progress) int {
 	results := make([]result, len(inputs))
 	ready := make([]chan struct{}, len(inputs))
 	for i := range ready {
 		ready[i] = make(chan struct{})
 	}
-	jobs := make(chan int)
+	batch := o.batch
+	if o.job.question != "" || len(o.job.matches) > 0 {
+		batch = 1 // batching shares caption decoding steps only
+	}
+	jobs := make(chan []int)
 	var wg sync.WaitGroup
-	for w := 0; w < *concurrency; w++ {
+	for w := 0; w < o.concurrency; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range jobs {
-				results[i] = describe(ctx, m, inputs[i], job)
-				close(ready[i])
+			for idx := range jobs {
+				describeBatch(ctx, m, o, inputs, idx, results)
+				for _, i := range idx {
+					close(ready[i])
+				}
 			}
 		}()
 	}
 	go func() {
-		for i := range inputs {
-			jobs <- i
+		for lo := 0; lo < len(inputs); lo += batch {
+			idx := make([]int, 0, batch)
+			for i := lo; i < min(lo+batch, len(inputs)); i++ {
+				idx = append(idx, i)
+			}
+			jobs <- idx
 		}
 		close(jobs)
 	}()
-	enc := json.NewEncoder(stdout)
-	enc.SetEscapeHTML(false)
+	out := newPrinter(stdout, stderr, o.format, o.job)
 	failed := false
+	start := time.Now()
 	for i := range inputs {
 		<-ready[i]
 		r := results[i]
 		bar.clear()
 		failed = failed || r.Error != ""
-		switch {
-		case *asJSON:
-			enc.Encode(r)
-		case r.Error != "":
-			fmt.Fprintf(stderr, "%s: error: %s\n", r.Image, r.Error)
-		case r.Answer != nil:
-			fmt.Fprintf(stdout, "%s: %s\n", r.Image, *r.Answer)
-		case r.Matches != nil:
-			for _, mr := range r.Matches {
-				fmt.Fprintf(stdout, "%s: %q itm_prob %.4f cosine %.4f\n", r.Image, mr.Text, mr.ITMProb, mr.Cosine)
-			}
-		default:
-			fmt.Fprintf(stdout, "%s: %s\n", r.Image, *r.Caption)
-		}
+		out.print(r)
 		if len(inputs) > 1 && i+1 < len(inputs) {
-			bar.count(i+1, len(inputs))
+			bar.count(i+1, len(inputs), time.Since(start))
 		}
 	}
 	wg.Wait()
 	bar.clear()
+	out.flush()
 	if ctx.Err() != nil {
 		fmt.Fprintln(stderr, "caption: interrupted")
 		return 1
@@ -282,40 +367,128 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return 0
 }
 
-// describe captions, answers or matches one input.
-func describe(ctx context.Context, m *blip.Model, in input, job task) result {
-	r := result{Image: in.name}
-	if in.err != nil {
-		r.Error = in.err.Error()
-		return r
+// describeBatch fills results for the inputs idx: each is skipped when -write finds its file,
+// decoded on its own (an unreadable image fails alone), and the decodable ones are captioned
+// together (or answered, or matched, one by one).
+func describeBatch(ctx context.Context, m *blip.Model, o options, inputs []input, idx []int, results []result) {
+	var imgs []image.Image
+	var which []int
+	for _, i := range idx {
+		in := inputs[i]
+		r := &results[i]
+		*r = result{Image: in.name}
+		if in.err != nil {
+			r.Error = in.err.Error()
+			continue
+		}
+		if o.write != "" {
+			if in.data != nil {
+				r.Error = "-write cannot put a caption file beside standard input"
+				continue
+			}
+			r.path = sidecar(in.name, o.write)
+			if _, err := os.Stat(r.path); err == nil && !o.overwrite {
+				r.Skipped = true
+				continue
+			}
+		}
+		img, err := decode(m, in)
+		if err != nil {
+			r.Error = err.Error()
+			continue
+		}
+		imgs, which = append(imgs, img), append(which, i)
 	}
+	if len(imgs) == 0 {
+		return
+	}
+	if len(imgs) > 1 {
+		if cs, err := m.CaptionBatch(ctx, imgs, o.job.opts...); err == nil {
+			for k, i := range which {
+				results[i].Caption, results[i].IDs = &cs[k].Text, cs[k].IDs
+				finish(o, &results[i])
+			}
+			return
+		}
+		// One image's failure fails the batch: caption one by one to say which.
+	}
+	for k, i := range which {
+		describe(ctx, m, imgs[k], o.job, &results[i])
+		finish(o, &results[i])
+	}
+}
+
+// finish writes a successful result's sidecar file, when -write asks for one.
+func finish(o options, r *result) {
+	if o.write == "" || r.Error != "" {
+		return
+	}
+	text := r.Answer
+	if text == nil {
+		text = r.Caption
+	}
+	if err := writeAtomic(r.path, o.prefix+*text+o.suffix+"\n"); err != nil {
+		r.Error = err.Error()
+		return
+	}
+	r.Written = r.path
+}
+
+// sidecar is the caption file of an image: the same path with extension ext.
+func sidecar(path, ext string) string {
+	return strings.TrimSuffix(path, filepath.Ext(path)) + "." + ext
+}
+
+// writeAtomic writes text to path through a temporary file in the same folder, renamed into
+// place: an interrupted run never leaves a partial caption file.
+func writeAtomic(path, text string) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.WriteString(text); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// decode reads an input's image: from its bytes (standard input) or its file.
+func decode(m *blip.Model, in input) (image.Image, error) {
 	data := in.data
 	if data == nil {
 		var err error
 		if data, err = os.ReadFile(in.name); err != nil {
-			r.Error = err.Error()
-			return r
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				return nil, pe.Err // the result names the file already
+			}
+			return nil, err
 		}
 	}
-	img, err := m.DecodeImage(bytes.NewReader(data))
-	if err != nil {
-		r.Error = err.Error()
-		return r
-	}
+	return m.DecodeImage(bytes.NewReader(data))
+}
+
+// describe captions, answers or matches one decoded image into r.
+func describe(ctx context.Context, m *blip.Model, img image.Image, job task, r *result) {
 	switch {
 	case job.question != "":
 		r.Question = job.question
 		a, err := m.Answer(ctx, img, job.question, job.opts...)
 		if err != nil {
 			r.Error = err.Error()
-			return r
+			return
 		}
 		r.Answer, r.IDs = &a.Text, a.IDs
 	case len(job.matches) > 0:
 		ms, err := m.Match(ctx, img, job.matches...)
 		if err != nil {
 			r.Error = err.Error()
-			return r
+			return
 		}
 		r.Matches = make([]matchResult, len(ms))
 		for i, mt := range ms {
@@ -325,11 +498,10 @@ func describe(ctx context.Context, m *blip.Model, in input, job task) result {
 		c, err := m.Caption(ctx, img, job.opts...)
 		if err != nil {
 			r.Error = err.Error()
-			return r
+			return
 		}
 		r.Caption, r.IDs = &c.Text, c.IDs
 	}
-	return r
 }
 
 // progress draws one status line on a terminal; it does nothing when off.
@@ -361,7 +533,12 @@ func (p *progress) bytes(file string, done, total int64) {
 	p.draw("%s %.1f MB", file, float64(done)/mb)
 }
 
-func (p *progress) count(done, total int) { p.draw("captioned %d/%d", done, total) }
+// count shows done of total, the rate and the time left.
+func (p *progress) count(done, total int, elapsed time.Duration) {
+	rate := float64(done) / elapsed.Seconds()
+	left := time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second)
+	p.draw("captioned %d/%d, %.2f images/s, %v left", done, total, rate, left)
+}
 
 func (p *progress) clear() {
 	if !p.on {

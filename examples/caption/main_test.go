@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -149,10 +150,16 @@ func TestExitStatus(t *testing.T) {
 		out  string
 	}{
 		{"no images", []string{"-model", model}, 2, ""},
-		{"missing file", []string{"-json", "-model", model, golden.Path("images/chelsea.png"), "no-such.png"}, 1, `"error":"open no-such.png`},
+		// The file is named once, by "image".
+		{"missing file", []string{"-json", "-model", model, golden.Path("images/chelsea.png"), "no-such.png"}, 1, `{"image":"no-such.png","error":"no such file or directory"}`},
 		{"not an image", []string{"-json", "-model", model, golden.Path("cases.json")}, 1, "unknown format"},
 		{"bad model", []string{"-model", golden.Path("images"), golden.Path("images/chelsea.png")}, 1, ""},
-		{"bad option", []string{"-json", "-beams", "0", "-model", model, golden.Path("images/chelsea.png")}, 1, "beams 0 < 1"},
+		// An option out of range is one usage error before any image (issue 12).
+		{"bad option", []string{"-json", "-beams", "0", "-model", model, golden.Path("images/chelsea.png"), golden.Path("images/coffee.gif")}, 2, ""},
+		{"prompt past the length", []string{"-prompt", "a photography of a cat", "-max-length", "3", "-model", model, golden.Path("images/chelsea.png")}, 2, ""},
+		{"empty file", []string{"-json", "-model", model, os.DevNull}, 1, `"error":"empty file"`},
+		{"flag after the files", []string{"-model", model, golden.Path("images/chelsea.png"), "-format", "jsonl"}, 0, `{"image":`},
+		{"unknown format", []string{"-model", model, "-format", "xml", golden.Path("images/chelsea.png")}, 2, ""},
 		{"all good", []string{"-model", model, golden.Path("images/chelsea.png"), golden.Path("images/coffee.gif")}, 0, "coffee.gif: "},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -280,5 +287,109 @@ func TestHostileInputs(t *testing.T) {
 	p.bytes("model.safetensors", 300, 100) // more than announced: the bar is full, not a panic
 	if !strings.Contains(buf.String(), strings.Repeat("=", 30)) {
 		t.Errorf("progress %q", buf.String())
+	}
+}
+
+// TestDatasetCaptioning: -write puts each caption beside its image (with -prefix/-suffix),
+// skips images that have one, and a rerun after an interruption writes only what is missing;
+// -batch gives the captions one by one gives; -format csv is encoding/csv with a header.
+func TestDatasetCaptioning(t *testing.T) {
+	model := golden.Path("models", "blip-tiny-b")
+	dir := t.TempDir()
+	names := []string{"astronaut.png", "chelsea.png", "coffee.gif"}
+	for _, n := range names {
+		data, err := os.ReadFile(golden.Path("images", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, n), data, 0o644)
+	}
+	// The captions one by one, without -write.
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"-format", "jsonl", "-model", model, dir}, nil, &out, &errOut, false); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	want := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var r result
+		json.Unmarshal([]byte(line), &r)
+		want[filepath.Base(r.Image)] = *r.Caption
+	}
+	existing := filepath.Join(dir, "chelsea.txt")
+	os.WriteFile(existing, []byte("kept\n"), 0o644)
+	write := func(extra ...string) (string, int) {
+		var out, errOut bytes.Buffer
+		args := append([]string{"-write", "txt", "-prefix", "photo: ", "-suffix", ".", "-batch", "2", "-format", "csv", "-model", model, dir}, extra...)
+		code := run(context.Background(), args, nil, &out, &errOut, false)
+		return out.String(), code
+	}
+	csvOut, code := write()
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, csvOut)
+	}
+	rows, err := csv.NewReader(strings.NewReader(csvOut)).ReadAll()
+	if err != nil || len(rows) != 4 || strings.Join(rows[0], ",") != "image,caption,ids,written,skipped,error" {
+		t.Fatalf("csv %q: %v", csvOut, err)
+	}
+	for _, row := range rows[1:] {
+		name := filepath.Base(row[0])
+		if name == "chelsea.png" {
+			if row[4] != "true" || row[3] != "" {
+				t.Errorf("chelsea.png was not skipped: %v", row)
+			}
+			continue
+		}
+		if row[1] != want[name] || row[3] != sidecar(row[0], "txt") {
+			t.Errorf("%s: row %v, want caption %q", name, row, want[name])
+		}
+		got, _ := os.ReadFile(sidecar(row[0], "txt"))
+		if string(got) != "photo: "+want[name]+".\n" {
+			t.Errorf("%s: file %q", name, got)
+		}
+	}
+	if got, _ := os.ReadFile(existing); string(got) != "kept\n" {
+		t.Errorf("existing caption file rewritten: %q", got)
+	}
+	// Interrupted after two files: the rerun writes only the missing one.
+	os.Remove(filepath.Join(dir, "coffee.txt"))
+	astronaut, _ := os.Stat(filepath.Join(dir, "astronaut.txt"))
+	csvOut, _ = write()
+	if !strings.Contains(csvOut, "coffee.txt") || strings.Count(csvOut, ",true,") != 2 {
+		t.Errorf("resumed run: %q", csvOut)
+	}
+	if again, _ := os.Stat(filepath.Join(dir, "astronaut.txt")); !again.ModTime().Equal(astronaut.ModTime()) {
+		t.Error("resumed run rewrote astronaut.txt")
+	}
+	write("-overwrite")
+	if got, _ := os.ReadFile(existing); string(got) != "photo: "+want["chelsea.png"]+".\n" {
+		t.Errorf("-overwrite left %q", got)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".tmp") {
+			t.Errorf("temporary file left: %s", e.Name())
+		}
+	}
+}
+
+// TestSamplingFlags: -sample with a seed gives the same captions on every run and with
+// -batch; top-k 1 samples the greedy caption.
+func TestSamplingFlags(t *testing.T) {
+	model := golden.Path("models", "blip-tiny-b")
+	img := golden.Path("images/chelsea.png")
+	captionOf := func(args ...string) string {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), append([]string{"-model", model}, args...), nil, &out, &errOut, false); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut.String())
+		}
+		return out.String()
+	}
+	a := captionOf("-sample", "-seed", "3", "-temperature", "1.3", img, img)
+	b := captionOf("-sample", "-seed", "3", "-temperature", "1.3", "-batch", "2", img, img)
+	if a != b || strings.Count(a, "\n") != 2 {
+		t.Errorf("seeded runs differ:\n%s\n%s", a, b)
+	}
+	if g, s := captionOf(img), captionOf("-sample", "-top-k", "1", img); g != s {
+		t.Errorf("top-k 1 %q, greedy %q", s, g)
 	}
 }
