@@ -79,7 +79,8 @@ type timed struct {
 func (t *timed) setSeconds(s float64) { t.Seconds = s }
 
 // generationFields are the generation options the caption and answer endpoints take.
-var generationFields = []string{"beams", "min_length", "max_length", "max_new_tokens", "no_repeat_ngram_size", "repetition_penalty", "length_penalty"}
+var generationFields = []string{"beams", "min_length", "max_length", "max_new_tokens", "no_repeat_ngram_size", "repetition_penalty", "length_penalty",
+	"do_sample", "temperature", "top_k", "top_p", "seed"}
 
 var endpoints = []endpoint{
 	{"/api/caption", blip.Captioning, append([]string{"prompt"}, generationFields...), runCaption},
@@ -435,13 +436,15 @@ func unknownFields(form url.Values, known []string) []string {
 	return out
 }
 
-// Ranges accepted for the options; wider values are 422.
+// Ranges accepted for the options; wider values are 422. They bound one request's work more
+// tightly than the library does (64 beams, lengths up to the position table); every option
+// is then checked by the library's own validation, as a Caption call does.
 const (
 	maxBeamsOption  = 8
 	maxLengthOption = 128
 )
 
-// options parses the generation options of a request.
+// options parses the generation options of a request (transformers' names).
 func options(form url.Values) ([]blip.Option, error) {
 	var opts []blip.Option
 	intOpt := func(name string, lo, hi int, set func(int) blip.Option) error {
@@ -476,10 +479,27 @@ func options(form url.Values) ([]blip.Option, error) {
 		intOpt("no_repeat_ngram_size", 0, 16, blip.NoRepeatNgramSize),
 		floatOpt("repetition_penalty", 0.01, 100, blip.RepetitionPenalty),
 		floatOpt("length_penalty", -10, 10, blip.LengthPenalty),
+		floatOpt("temperature", 1e-3, 100, blip.Temperature),
+		intOpt("top_k", 0, 1000, blip.TopK),
+		floatOpt("top_p", 1e-6, 1, blip.TopP),
 	} {
 		if err != nil {
 			return nil, err
 		}
 	}
-	return opts, nil
+	switch v := form.Get("do_sample"); v {
+	case "", "false", "0":
+	case "true", "1":
+		opts = append(opts, blip.Sample())
+	default:
+		return nil, fmt.Errorf("%w: do_sample must be true or false, got %q", blip.ErrOption, v)
+	}
+	if v := form.Get("seed"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%w: seed must be a non-negative integer, got %q", blip.ErrOption, v)
+		}
+		opts = append(opts, blip.Seed(n))
+	}
+	return opts, blip.ValidateOptions(opts...)
 }

@@ -118,6 +118,13 @@ func TestCaptionAPI(t *testing.T) {
 	if status != 200 || !slices.Equal(ids(out["ids"]), want["beam3_min5_max20"]) {
 		t.Errorf("raw body with query options: %d %v", status, out)
 	}
+	// Sampling with a seed repeats itself; top_k 1 is the greedy caption.
+	_, first := post(t, ts.URL+"/api/caption?do_sample=true&seed=5&temperature=1.5", "image/png", bytes.NewReader(chelsea(t)))
+	_, again := post(t, ts.URL+"/api/caption?do_sample=true&seed=5&temperature=1.5", "image/png", bytes.NewReader(chelsea(t)))
+	_, top1 := post(t, ts.URL+"/api/caption?do_sample=1&top_k=1", "image/png", bytes.NewReader(chelsea(t)))
+	if first["caption"] != again["caption"] || !slices.Equal(ids(top1["ids"]), want["default"]) {
+		t.Errorf("sampling: %v, %v, top_k 1 %v", first, again, top1)
+	}
 	body, ct = multipartBody(t, chelsea(t), map[string]string{"prompt": "a photography of"})
 	status, out = post(t, ts.URL+"/api/caption", ct, body)
 	if status != 200 || !slices.Equal(ids(out["ids"]), want["prompt"]) {
@@ -159,6 +166,8 @@ func TestCaptionAPIErrors(t *testing.T) {
 		{"not a number", "/api/caption?repetition_penalty=abc", "image/png", bytes.NewReader(chelsea(t)), 422, "repetition_penalty"},
 		{"prompt past max length", "/api/caption?prompt=a+photography+of+a+cat&max_length=3", "image/png", bytes.NewReader(chelsea(t)), 422, "max length is 3"},
 		{"misspelt field", "/api/caption?beam=3", "image/png", bytes.NewReader(chelsea(t)), 422, "unknown field beam"},
+		{"sampling with beams", "/api/caption?do_sample=true&beams=2", "image/png", bytes.NewReader(chelsea(t)), 422, "beam sample"},
+		{"bad seed", "/api/caption?do_sample=true&seed=-1", "image/png", bytes.NewReader(chelsea(t)), 422, "seed"},
 		{"answer without question", "/api/answer", "image/png", bytes.NewReader(chelsea(t)), 422, "question must be"},
 		{"match without text", "/api/match", "image/png", bytes.NewReader(chelsea(t)), 422, "text field"},
 		{"no such API path", "/api/describe", "image/png", bytes.NewReader(chelsea(t)), 404, "no such API path"},

@@ -71,8 +71,11 @@ func TestPageInChromium(t *testing.T) {
 		!document.getElementById("generate").disabled`)); err != nil {
 		t.Fatalf("waiting for captions: %v", err)
 	}
-	caption0 := text("#results .card:nth-child(1) .caption")
-	caption1 := text("#results .card:nth-child(2) .caption")
+	caption0 := text("#results .card:nth-child(1) .caption span")
+	caption1 := text("#results .card:nth-child(2) .caption span")
+	if copies, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#results .caption button.copy").length`)); err != nil || copies != 2 {
+		t.Errorf("copy buttons: %d, %v", copies, err)
+	}
 	meta0 := text("#results .card:nth-child(1) .meta")
 	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100 makes a PNG
 	if err != nil {
@@ -121,7 +124,7 @@ func TestPageInChromium(t *testing.T) {
 		}
 	}
 	waitDone("answers")
-	if got := text("#results .card:nth-child(1) .caption"); got != vqa.Text {
+	if got := text("#results .card:nth-child(1) .caption span"); got != vqa.Text {
 		t.Errorf("answer %q, want %q", got, vqa.Text)
 	}
 	// Match: three texts against chelsea, the golden probabilities.
@@ -153,7 +156,7 @@ func TestPageInChromium(t *testing.T) {
 	do("wait for the preview", chromedp.WaitVisible("#results .card img"))
 	do("press Generate Semantics again", chromedp.Click("#generate"))
 	waitDone("the caption after Clear")
-	if got := text("#results .card:nth-child(1) .caption"); got != want["chelsea"] {
+	if got := text("#results .card:nth-child(1) .caption span"); got != want["chelsea"] {
 		t.Errorf("caption after Clear %q, want %q", got, want["chelsea"])
 	}
 

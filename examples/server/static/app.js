@@ -97,7 +97,16 @@ function render(el, body) {
     return;
   }
   const text = task === "answer" ? body.answer : body.caption;
-  el.textContent = text === "" ? "(empty)" : text;
+  const span = document.createElement("span");
+  span.textContent = text === "" ? `(empty ${task === "answer" ? "answer" : "caption"})` : text;
+  const copy = document.createElement("button");
+  copy.className = "copy";
+  copy.textContent = "Copy";
+  copy.title = "Copy to the clipboard";
+  copy.addEventListener("click", () => {
+    navigator.clipboard.writeText(text).then(() => { copy.textContent = "Copied"; }, () => { copy.textContent = "Copy failed"; });
+  });
+  el.replaceChildren(span, copy);
 }
 
 generate.addEventListener("click", async () => {
