@@ -148,6 +148,16 @@ func TestPageInChromium(t *testing.T) {
 			t.Errorf("match item %q, want it to start %q", item, want)
 		}
 	}
+	// An example image loads as a chosen file and captions.
+	do("press Clear before the example", chromedp.Click("#clear"))
+	do("back to Caption for the example", chromedp.Click("#tab-caption"))
+	do("click an example", chromedp.Click(`.example[data-src="examples/coffee.jpg"]`))
+	do("wait for its preview", chromedp.WaitVisible("#results .card img"))
+	do("press Generate Semantics for the example", chromedp.Click("#generate"))
+	waitDone("the example's caption")
+	if got := text("#results .card:nth-child(1) .meta"); !strings.HasPrefix(got, "coffee.jpg · ") {
+		t.Errorf("example card %q", got)
+	}
 	// Clear while captioning, then caption again: Generate must work.
 	do("back to Caption", chromedp.Click("#tab-caption"))
 	do("press Generate Semantics", chromedp.Click("#generate"))

@@ -60,6 +60,14 @@ input.addEventListener("change", () => show(input.files));
 drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
 drop.addEventListener("dragleave", () => drop.classList.remove("over"));
 drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); show(e.dataTransfer.files); });
+// Example images (scikit-image's public-domain samples) load as if chosen.
+for (const ex of document.querySelectorAll(".example")) {
+  ex.addEventListener("click", async () => {
+    const blob = await (await fetch(ex.dataset.src)).blob();
+    show([new File([blob], ex.dataset.src.split("/").pop(), { type: blob.type })]);
+  });
+}
+
 document.addEventListener("paste", (e) => {
   const pasted = Array.from(e.clipboardData.files).filter((f) => f.type.startsWith("image/"));
   if (pasted.length > 0) show(pasted);
