@@ -393,3 +393,15 @@ func TestSamplingFlags(t *testing.T) {
 		t.Errorf("top-k 1 %q, greedy %q", s, g)
 	}
 }
+
+// TestModelNeitherFolderNorHub: a -model that is no folder here and cannot come from the hub
+// says both.
+func TestModelNeitherFolderNorHub(t *testing.T) {
+	t.Setenv("HF_HUB_OFFLINE", "1")
+	t.Setenv("HF_HUB_CACHE", t.TempDir())
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"-model", "models/blip", golden.Path("images/chelsea.png")}, nil, &out, &errOut, false)
+	if code != 1 || !strings.Contains(errOut.String(), `no folder "models/blip" here`) || !strings.Contains(errOut.String(), "hub") {
+		t.Errorf("exit %d: %q", code, errOut.String())
+	}
+}
