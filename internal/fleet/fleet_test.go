@@ -1,0 +1,261 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/imagesemantics/blipgo/blip"
+	"github.com/imagesemantics/blipgo/internal/golden"
+)
+
+// cluster is an embedded JetStream server on loopback with the streams set up.
+type cluster struct {
+	t   *testing.T
+	dir string
+	srv *server.Server
+}
+
+func newCluster(t *testing.T, cfg StreamsConfig) *cluster {
+	c := &cluster{t: t, dir: t.TempDir()}
+	c.start()
+	js := c.connect()
+	if err := Setup(context.Background(), js, cfg); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (c *cluster) start() {
+	srv, err := StartEmbedded(c.dir, "127.0.0.1:0")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.srv = srv
+	c.t.Cleanup(srv.Shutdown)
+}
+
+// connect opens a client connection that reconnects to the (restarted) server.
+func (c *cluster) connect() jetstream.JetStream {
+	nc, err := nats.Connect(c.srv.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return js
+}
+
+func tinyModel(t *testing.T) *blip.Model {
+	m, err := blip.Load(golden.Path("models", "blip-tiny-b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// jobsFor makes n caption jobs over the golden images, with lengths varied so that every job
+// asks something different, and the captions Caption gives for each.
+func jobsFor(t *testing.T, m *blip.Model, n int) ([]Job, []string) {
+	var images [][]byte
+	for _, f := range []string{"chelsea.png", "coffee.gif", "astronaut.png", "wide_1200x60.png", "tiny_7x5.png"} {
+		b, err := os.ReadFile(golden.Path("images", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		images = append(images, b)
+	}
+	jobs, want := make([]Job, n), make([]string, n)
+	for i := range jobs {
+		img := images[i%len(images)]
+		opts := Options{MaxNewTokens: 1 + i/len(images)}
+		jobs[i] = Job{ID: JobID(img, opts, "", nil), Name: fmt.Sprintf("job%d", i), Image: img, Options: opts}
+		decoded, err := m.DecodeImage(bytes.NewReader(img))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := m.Caption(context.Background(), decoded, opts.BlipOptions()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = c.Text
+	}
+	return jobs, want
+}
+
+func newWorker(m *blip.Model, js jetstream.JetStream, name string) *Worker {
+	return &Worker{Model: m, JS: js, Name: name, MaxImage: 8 << 20, MaxPixels: 50_000_000, FetchTimeout: 5 * time.Second, AckWait: 2 * time.Second}
+}
+
+func checkResults(t *testing.T, js jetstream.JetStream, jobs []Job, results []Result, want []string) {
+	t.Helper()
+	for i, r := range results {
+		if r.Error != "" || r.Caption == nil || *r.Caption != want[i] || r.ID != jobs[i].ID || r.Name != jobs[i].Name {
+			t.Fatalf("job %d: result %+v, want caption %q", i, r, want[i])
+		}
+	}
+	s, err := js.Stream(context.Background(), ResultsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	unique := map[string]bool{}
+	for _, j := range jobs {
+		unique[j.ID] = true
+	}
+	if int(info.State.Msgs) != len(unique) {
+		t.Errorf("the results stream holds %d results for %d jobs: some twice", info.State.Msgs, len(unique))
+	}
+}
+
+// TestFleet: three workers on 200 jobs; one is killed mid-job (after publishing its result,
+// before acking: the job is redelivered and its second result dropped as a duplicate) and
+// restarted. Every result is present once and equals what Caption gives.
+func TestFleet(t *testing.T) {
+	c := newCluster(t, StreamsConfig{AckWait: 2 * time.Second})
+	m := tinyModel(t)
+	jobs, want := jobsFor(t, m, 200)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	var crashed atomic.Bool
+	run := func(w *Worker) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.Run(ctx)
+		}()
+	}
+	for i := 0; i < 2; i++ {
+		run(newWorker(m, c.connect(), fmt.Sprintf("w%d", i)))
+	}
+	victim := newWorker(m, c.connect(), "victim")
+	seen := 0
+	victim.crash = func(string) bool {
+		seen++
+		return seen == 5 && crashed.CompareAndSwap(false, true)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := victim.Run(ctx); err == errCrashed {
+			run(newWorker(m, c.connect(), "restarted")) // as a supervisor would
+		}
+	}()
+	sctx, scancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer scancel()
+	results, err := Submit(sctx, c.connect(), jobs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !crashed.Load() {
+		t.Error("the victim never crashed")
+	}
+	checkResults(t, c.connect(), jobs, results, want)
+	cancel()
+	wg.Wait()
+}
+
+// TestPoisonJob: a job that is not an image gets an error result and lands in the dead-letter
+// stream with its error after one attempt; it is not redelivered.
+func TestPoisonJob(t *testing.T) {
+	c := newCluster(t, StreamsConfig{AckWait: time.Second})
+	m := tinyModel(t)
+	js := c.connect()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var attempts atomic.Int32
+	w := newWorker(m, c.connect(), "w")
+	w.crash = func(string) bool { attempts.Add(1); return false }
+	go w.Run(ctx)
+	bad := []byte("this is not an image")
+	job := Job{ID: JobID(bad, Options{}, "", nil), Name: "notes.txt", Image: bad}
+	sctx, scancel := context.WithTimeout(ctx, time.Minute)
+	defer scancel()
+	results, err := Submit(sctx, js, []Job{job}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if results[0].Error == "" || !strings.Contains(results[0].Error, "unknown format") {
+		t.Errorf("result %+v", results[0])
+	}
+	dead, err := js.Stream(ctx, DeadStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := dead.GetLastMsgForSubject(ctx, DeadSubject)
+	if err != nil || !strings.Contains(msg.Header.Get(ErrorHeader), "unknown format") || !bytes.Contains(msg.Data, []byte(job.ID)) {
+		t.Fatalf("dead letter %v, %v", msg, err)
+	}
+	time.Sleep(2500 * time.Millisecond) // past AckWait: a redelivery would have come
+	if n := attempts.Load(); n != 1 {
+		t.Errorf("the poison job was attempted %d times", n)
+	}
+	jobsStream, _ := js.Stream(ctx, JobsStream)
+	if info, _ := jobsStream.Info(ctx); info.State.Msgs != 0 {
+		t.Errorf("%d jobs still queued", info.State.Msgs)
+	}
+}
+
+// TestRestartAndFullQueue: jobs accepted before the server restarts are done after it; a full
+// queue refuses jobs (the submitter is told) without losing the ones it accepted, and a second
+// submission sends the rest without doubling any.
+func TestRestartAndFullQueue(t *testing.T) {
+	c := newCluster(t, StreamsConfig{AckWait: 2 * time.Second, MaxJobs: 6})
+	m := tinyModel(t)
+	jobs, want := jobsFor(t, m, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sctx, scancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer scancel()
+	// No worker yet: six jobs fit, the seventh waits for room until the submitter gives up.
+	short, shortCancel := context.WithTimeout(ctx, time.Second)
+	defer shortCancel()
+	if _, err := Submit(short, c.connect(), jobs, nil); err == nil || !strings.Contains(err.Error(), "job 7 of 10") || !strings.Contains(err.Error(), "full") {
+		t.Fatalf("full queue: %v", err)
+	}
+	// The server restarts; its stored jobs survive.
+	c.srv.Shutdown()
+	c.srv.WaitForShutdown()
+	c.start()
+	js := c.connect()
+	jobsStream, err := js.Stream(ctx, JobsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := jobsStream.Info(ctx); info.State.Msgs != 6 {
+		t.Fatalf("%d jobs after the restart, want 6", info.State.Msgs)
+	}
+	for i := 0; i < 2; i++ {
+		go newWorker(m, c.connect(), fmt.Sprintf("w%d", i)).Run(ctx)
+	}
+	results, err := Submit(sctx, js, jobs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, js, jobs, results, want)
+	// Resubmitted, everything is found without a new job.
+	again, err := Submit(sctx, js, jobs, nil)
+	if err != nil || !slices.EqualFunc(again, results, func(a, b Result) bool { return *a.Caption == *b.Caption }) {
+		t.Errorf("resubmission: %v", err)
+	}
+	checkResults(t, js, jobs, again, want)
+}

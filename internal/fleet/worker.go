@@ -1,0 +1,263 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/imagesemantics/blipgo/blip"
+	"github.com/imagesemantics/blipgo/imageproc"
+)
+
+// Worker pulls jobs and publishes their results.
+type Worker struct {
+	Model *blip.Model
+	JS    jetstream.JetStream
+	Name  string // in each result, to tell workers apart
+	// MaxImage bounds an image's bytes (inline, file or download) and MaxPixels its pixels,
+	// as the web server's -max-upload and -max-pixels do.
+	MaxImage  int64
+	MaxPixels int
+	// FetchTimeout bounds an image download; JobTimeout one job's work (0: none).
+	FetchTimeout, JobTimeout time.Duration
+	// AckWait is the consumer's (in-progress acks go out at a third of it).
+	AckWait time.Duration
+	// HTTP fetches URL images (http.DefaultClient when nil).
+	HTTP    *http.Client
+	Metrics *Metrics // may be nil
+
+	// crash, a test hook, is called before a job's ack; returning true drops the job there,
+	// as a worker killed at that moment would.
+	crash func(jobID string) bool
+}
+
+// Run takes jobs until ctx ends, then finishes the job in hand (within JobTimeout) and
+// returns ctx's error. A job the worker cannot finish for its own reason is nak'ed for
+// another worker.
+func (w *Worker) Run(ctx context.Context) error {
+	cons, err := w.JS.Consumer(ctx, JobsStream, WorkerConsumer)
+	if err != nil {
+		return fmt.Errorf("fleet: consumer %s: %w", WorkerConsumer, err)
+	}
+	for ctx.Err() == nil {
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			if errors.Is(err, nats.ErrConnectionClosed) {
+				return err
+			}
+			time.Sleep(100 * time.Millisecond) // the server is away; the client reconnects
+			continue
+		}
+		for msg := range batch.Messages() {
+			// The job in hand finishes even when ctx ends (graceful stop), within JobTimeout.
+			if w.process(context.WithoutCancel(ctx), msg) {
+				return errCrashed
+			}
+		}
+	}
+	return ctx.Err()
+}
+
+// errCrashed ends Run when the crash hook fires.
+var errCrashed = errors.New("fleet: worker crashed (test)")
+
+// process runs one job and settles its message; it reports whether the crash hook dropped it.
+func (w *Worker) process(ctx context.Context, msg jetstream.Msg) (crashed bool) {
+	start := time.Now()
+	if w.JobTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, w.JobTimeout)
+		defer cancel()
+	}
+	// Tell the server the job is alive while it runs.
+	stop := make(chan struct{})
+	defer close(stop)
+	if w.AckWait > 0 {
+		go func() {
+			t := time.NewTicker(w.AckWait / 3)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					msg.InProgress()
+				}
+			}
+		}()
+	}
+	var job Job
+	res, err := w.run(ctx, msg.Data(), &job)
+	res.ID, res.Name, res.Worker, res.Seconds = job.ID, job.Name, w.Name, time.Since(start).Seconds()
+	switch {
+	case err == nil:
+	case isJobFault(err):
+		res.Error = err.Error()
+		if derr := w.deadLetter(ctx, msg, err); derr != nil {
+			msg.Nak()
+			w.Metrics.job("retried", start)
+			return false
+		}
+	default: // the worker's reason: another try, here or elsewhere
+		msg.NakWithDelay(time.Second)
+		w.Metrics.job("retried", start)
+		return false
+	}
+	if job.ID != "" {
+		data, _ := json.Marshal(res)
+		if _, perr := w.JS.Publish(ctx, ResultsSubject+"."+job.ID, data, jetstream.WithMsgID(job.ID)); perr != nil {
+			msg.Nak() // the result is not safe: the job stays
+			w.Metrics.job("retried", start)
+			return false
+		}
+	}
+	if w.crash != nil && w.crash(job.ID) {
+		return true
+	}
+	if err != nil {
+		msg.Term() // dead-lettered: never again
+		w.Metrics.job("dead", start)
+		return false
+	}
+	msg.DoubleAck(ctx)
+	w.Metrics.job("done", start)
+	return false
+}
+
+// deadLetter stores a failed job with its error in the dead-letter stream.
+func (w *Worker) deadLetter(ctx context.Context, msg jetstream.Msg, cause error) error {
+	m := nats.NewMsg(DeadSubject)
+	m.Data = msg.Data()
+	m.Header.Set(ErrorHeader, cause.Error())
+	_, err := w.JS.PublishMsg(ctx, m)
+	return err
+}
+
+// run does a job: parse, fetch, decode, compute. Errors that are the job's own are wrapped
+// as such.
+func (w *Worker) run(ctx context.Context, data []byte, job *Job) (Result, error) {
+	if err := json.Unmarshal(data, job); err != nil {
+		return Result{}, jobFault(fmt.Errorf("job is not valid JSON: %v", err))
+	}
+	if !ValidID(job.ID) {
+		id := job.ID
+		job.ID = "" // no result subject can be named after it
+		return Result{}, jobFault(fmt.Errorf("job id %.40q: want 1 to 128 letters, digits, '-' or '_'", id))
+	}
+	raw, err := w.imageBytes(ctx, job)
+	if err != nil {
+		return Result{}, err
+	}
+	img, err := imageproc.DecodeBytes(raw, w.MaxPixels)
+	if err != nil {
+		return Result{}, jobFault(err)
+	}
+	r, err := w.compute(ctx, img, job)
+	var ue *blip.UnsupportedError
+	if errors.Is(err, blip.ErrOption) || errors.As(err, &ue) || errors.Is(err, imageproc.ErrImage) {
+		return r, jobFault(err)
+	}
+	return r, err
+}
+
+// compute runs the model on a decoded image.
+func (w *Worker) compute(ctx context.Context, img image.Image, job *Job) (Result, error) {
+	opts := job.Options.BlipOptions()
+	switch {
+	case job.Question != "":
+		a, err := w.Model.Answer(ctx, img, job.Question, opts...)
+		if err != nil {
+			return Result{}, err
+		}
+		return Result{Question: job.Question, Answer: &a.Text, IDs: a.IDs}, nil
+	case len(job.Match) > 0:
+		ms, err := w.Model.Match(ctx, img, job.Match...)
+		if err != nil {
+			return Result{}, err
+		}
+		r := Result{Matches: make([]Match, len(ms))}
+		for i, m := range ms {
+			r.Matches[i] = Match{Text: m.Text, ITMProb: m.ITMProb, Cosine: m.Cosine}
+		}
+		return r, nil
+	}
+	c, err := w.Model.Caption(ctx, img, opts...)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Caption: &c.Text, IDs: c.IDs}, nil
+}
+
+// imageBytes reads a job's image within MaxImage bytes: inline, from a file, or downloaded.
+func (w *Worker) imageBytes(ctx context.Context, job *Job) ([]byte, error) {
+	set := 0
+	for _, ok := range []bool{len(job.Image) > 0, job.Path != "", job.URL != ""} {
+		if ok {
+			set++
+		}
+	}
+	if set != 1 {
+		return nil, jobFault(errors.New("a job needs exactly one of image, path and url"))
+	}
+	tooBig := jobFault(fmt.Errorf("image larger than %d bytes", w.MaxImage))
+	switch {
+	case len(job.Image) > 0:
+		if int64(len(job.Image)) > w.MaxImage {
+			return nil, tooBig
+		}
+		return job.Image, nil
+	case job.Path != "":
+		f, err := os.Open(job.Path)
+		if err != nil {
+			return nil, jobFault(err)
+		}
+		defer f.Close()
+		return readLimited(f, w.MaxImage, tooBig)
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.FetchTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, job.URL, nil)
+	if err != nil || (req.URL.Scheme != "http" && req.URL.Scheme != "https") {
+		return nil, jobFault(fmt.Errorf("url %.200q: want an http(s) URL", job.URL))
+	}
+	client := w.HTTP
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetching %s: %w", job.URL, err) // the network's fault: retried
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode >= 500:
+		return nil, fmt.Errorf("fetching %s: %s", job.URL, resp.Status)
+	case resp.StatusCode != http.StatusOK:
+		return nil, jobFault(fmt.Errorf("fetching %s: %s", job.URL, resp.Status))
+	}
+	return readLimited(resp.Body, w.MaxImage, tooBig)
+}
+
+// readLimited reads r whole, or fails with tooBig past max bytes.
+func readLimited(r io.Reader, max int64, tooBig error) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, tooBig
+	}
+	return data, nil
+}
