@@ -43,6 +43,7 @@ import (
 
 	"github.com/imagesemantics/blipgo/blip"
 	"github.com/imagesemantics/blipgo/imageproc"
+	"github.com/imagesemantics/blipgo/internal/fleet"
 )
 
 func main() {
@@ -214,6 +215,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	question := fs.String("question", "", "answer this question about each image (a question-answering checkpoint)")
 	var matches texts
 	fs.Var(&matches, "match", "score this text against each image (an image-text matching checkpoint; repeatable)")
+	submit := fs.String("submit", "", "send the images as jobs to the workers of this NATS URL and print their results (see examples/worker)")
+	creds := fs.String("creds", "", "with -submit: NATS credentials file")
 	paths, err := parseArgs(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -271,6 +274,33 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return usage("%v", err)
 	}
 	o.job = task{question: *question, matches: matches, opts: opts}
+	if *submit != "" {
+		if o.write != "" {
+			return usage("-write does not apply to -submit")
+		}
+		fo := fleet.Options{Prompt: *prompt, MaxNewTokens: *maxNew, MinLength: *minLength, NoRepeatNgramSize: *noRepeat}
+		if *beams != 1 {
+			fo.NumBeams = *beams
+		}
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "max-length":
+				fo.MaxLength = *maxLength
+			case "length-penalty":
+				fo.LengthPenalty = lengthPenalty
+			case "repetition-penalty":
+				fo.RepetitionPenalty = repetition
+			}
+		})
+		if *sample {
+			fo.DoSample, fo.Temperature, fo.TopK, fo.TopP = true, temperature, topK, topP
+			if *seed >= 0 {
+				s := uint64(*seed)
+				fo.Seed = &s
+			}
+		}
+		return submitAll(ctx, *submit, *creds, fo, o, expand(paths, stdin), stdout, stderr, &progress{w: stderr, on: tty})
+	}
 	runtime.GOMAXPROCS(o.threads)
 
 	bar := &progress{w: stderr, on: tty}

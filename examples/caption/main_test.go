@@ -8,13 +8,20 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/imagesemantics/blipgo/blip"
+	"github.com/imagesemantics/blipgo/internal/fleet"
 	"github.com/imagesemantics/blipgo/internal/golden"
 )
 
@@ -403,5 +410,70 @@ func TestModelNeitherFolderNorHub(t *testing.T) {
 	code := run(context.Background(), []string{"-model", "models/blip", golden.Path("images/chelsea.png")}, nil, &out, &errOut, false)
 	if code != 1 || !strings.Contains(errOut.String(), `no folder "models/blip" here`) || !strings.Contains(errOut.String(), "hub") {
 		t.Errorf("exit %d: %q", code, errOut.String())
+	}
+}
+
+// TestSubmitToWorkers: the embedded default as a new user runs it: the submitter on a folder,
+// interrupted before any worker runs (the jobs wait in the queue), then run again with a
+// worker: every image's caption once, equal to the local one; a third run finds every result
+// and sends no job.
+func TestSubmitToWorkers(t *testing.T) {
+	model := golden.Path("models", "blip-tiny-b")
+	dir := t.TempDir()
+	for _, n := range []string{"astronaut.png", "chelsea.png", "coffee.gif", "rocket.jpg"} {
+		data, _ := os.ReadFile(golden.Path("images", n))
+		os.WriteFile(filepath.Join(dir, n), data, 0o644)
+	}
+	var local bytes.Buffer
+	if code := run(context.Background(), []string{"-format", "jsonl", "-model", model, dir}, nil, &local, io.Discard, false); code != 0 {
+		t.Fatal("local captions failed")
+	}
+	srv, err := fleet.StartEmbedded(t.TempDir(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	url := srv.ClientURL()
+
+	short, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	if code := run(short, []string{"-format", "jsonl", "-submit", url, dir}, nil, &out, &errOut, false); code != 1 {
+		t.Fatalf("interrupted submission: exit %d, %s", code, errOut.String())
+	}
+
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	m, err := blip.Load(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go (&fleet.Worker{Model: m, JS: js, Name: "w", MaxImage: 8 << 20, MaxPixels: 50_000_000, FetchTimeout: time.Second, AckWait: 10 * time.Second}).Run(ctx)
+
+	out.Reset()
+	if code := run(context.Background(), []string{"-format", "jsonl", "-submit", url, dir}, nil, &out, &errOut, false); code != 0 {
+		t.Fatalf("resumed submission: exit %d, %s", code, errOut.String())
+	}
+	if out.String() != local.String() {
+		t.Errorf("through the workers:\n%s\nlocally:\n%s", out.String(), local.String())
+	}
+	jobsStream, _ := js.Stream(ctx, fleet.JobsStream)
+	before, _ := jobsStream.Info(ctx)
+	out.Reset()
+	if code := run(context.Background(), []string{"-format", "jsonl", "-submit", url, dir}, nil, &out, &errOut, false); code != 0 || out.String() != local.String() {
+		t.Errorf("third run: exit %d\n%s", code, out.String())
+	}
+	after, _ := jobsStream.Info(ctx)
+	resultsStream, _ := js.Stream(ctx, fleet.ResultsStream)
+	results, _ := resultsStream.Info(ctx)
+	if after.State.LastSeq != before.State.LastSeq || results.State.Msgs != 4 {
+		t.Errorf("third run sent %d jobs; %d results stored for 4 images", after.State.LastSeq-before.State.LastSeq, results.State.Msgs)
 	}
 }
