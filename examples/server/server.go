@@ -21,6 +21,8 @@ import (
 
 	"github.com/imagesemantics/blipgo/blip"
 	"github.com/imagesemantics/blipgo/imageproc"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 //go:embed static
@@ -54,6 +56,35 @@ type server struct {
 	// slots (Workers each) bound the images decoded and the requests computed at once.
 	places, decodes, slots chan struct{}
 	mux                    *http.ServeMux
+	metrics                *serverMetrics
+}
+
+// serverMetrics are the server's Prometheus metrics, served at /metrics.
+type serverMetrics struct {
+	requests *prometheus.CounterVec
+	seconds  *prometheus.HistogramVec
+	images   prometheus.Counter
+}
+
+func newServerMetrics(reg prometheus.Registerer, s *server) *serverMetrics {
+	m := &serverMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "blip_http_requests_total", Help: "API requests by path and status code.",
+		}, []string{"path", "code"}),
+		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "blip_http_request_seconds", Help: "API request latency, admission to response.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
+		}, []string{"path"}),
+		images: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "blip_images_total", Help: "Images described; rate() of it is images per second.",
+		}),
+	}
+	reg.MustRegister(m.requests, m.seconds, m.images,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "blip_queue_depth", Help: "Requests admitted and not finished (running or waiting)."},
+			func() float64 { return float64(len(s.places)) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "blip_workers_busy", Help: "Requests computing now."},
+			func() float64 { return float64(len(s.slots)) }))
+	return m
 }
 
 // retryAfter is the Retry-After of a 503: about one caption's time on a busy CPU.
@@ -99,6 +130,9 @@ func newServer(cfg config, models ...*blip.Model) *server {
 	for _, m := range models {
 		s.models[m.Task()] = m
 	}
+	reg := prometheus.NewRegistry()
+	s.metrics = newServerMetrics(reg, s)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	static, _ := fs.Sub(staticFiles, "static")
 	s.mux.Handle("GET /", http.FileServerFS(static))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -140,7 +174,16 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	lw := &loggingWriter{ResponseWriter: w, status: http.StatusOK}
 	s.mux.ServeHTTP(lw, r)
-	fmt.Fprintf(os.Stderr, "%s %s %d %dB %.3fs\n", r.Method, r.URL.Path, lw.status, lw.bytes, time.Since(start).Seconds())
+	d := time.Since(start).Seconds()
+	fmt.Fprintf(os.Stderr, "%s %s %d %dB %.3fs\n", r.Method, r.URL.Path, lw.status, lw.bytes, d)
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		path := r.URL.Path
+		if !slices.ContainsFunc(endpoints, func(e endpoint) bool { return e.path == path }) {
+			path = "other" // no label per unknown path
+		}
+		s.metrics.requests.WithLabelValues(path, strconv.Itoa(lw.status)).Inc()
+		s.metrics.seconds.WithLabelValues(path).Observe(d)
+	}
 }
 
 // loggingWriter records a response's status and size for the request log.
@@ -245,6 +288,7 @@ func (s *server) serveAPI(w http.ResponseWriter, r *http.Request, e endpoint) {
 		return
 	}
 	out.setSeconds(time.Since(start).Seconds())
+	s.metrics.images.Inc()
 	writeJSON(w, http.StatusOK, out)
 }
 

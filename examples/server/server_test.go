@@ -261,6 +261,18 @@ func TestAnswerAndMatchAPI(t *testing.T) {
 	if resp.StatusCode != 405 || resp.Header.Get("Content-Type") != "application/json" || resp.Header.Get("Allow") != "POST" {
 		t.Errorf("GET /api/caption: %d %v", resp.StatusCode, resp.Header)
 	}
+	resp, err = http.Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsText, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`blip_http_requests_total{code="200",path="/api/answer"} 1`, `blip_http_requests_total{code="405",path="/api/caption"} 1`,
+		"blip_images_total 2", "blip_queue_depth 0", "blip_http_request_seconds_bucket"} {
+		if !strings.Contains(string(metricsText), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 	resp, err = http.Get(ts.URL + "/healthz")
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/imagesemantics/blipgo/blip"
 	"github.com/imagesemantics/blipgo/internal/golden"
@@ -185,6 +187,8 @@ func TestPoisonJob(t *testing.T) {
 	var attempts atomic.Int32
 	w := newWorker(m, c.connect(), "w")
 	w.crash = func(string) bool { attempts.Add(1); return false }
+	reg := prometheus.NewRegistry()
+	w.Metrics = NewMetrics(reg, nil)
 	go w.Run(ctx)
 	bad := []byte("this is not an image")
 	job := Job{ID: JobID(bad, Options{}, "", nil), Name: "notes.txt", Image: bad}
@@ -212,6 +216,9 @@ func TestPoisonJob(t *testing.T) {
 	jobsStream, _ := js.Stream(ctx, JobsStream)
 	if info, _ := jobsStream.Info(ctx); info.State.Msgs != 0 {
 		t.Errorf("%d jobs still queued", info.State.Msgs)
+	}
+	if n := testutil.ToFloat64(w.Metrics.jobs.WithLabelValues("dead")); n != 1 {
+		t.Errorf("metrics count %v dead jobs", n)
 	}
 }
 
