@@ -10,8 +10,6 @@ import (
 	"github.com/imagesemantics/blipgo/tensor/internal/kernels/approx"
 )
 
-type asmKernel func(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-
 type bf16Kernel func(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
 
 func detectBF16() BF16 {
@@ -25,17 +23,6 @@ func detectBF16() BF16 {
 		}}
 	}
 	return GenericBF16(approx.GenericMR, approx.AVX2NR)
-}
-
-// wrap turns a table of per-mr assembly kernels into a Micro, checking the slice bounds the
-// assembly relies on (a programmer error panics here, never a wild write).
-func wrap(table []asmKernel, mrMax, nr int) Micro {
-	return func(mr, kc int, a []float32, lda int, b, c []float32, ldc int, accumulate bool) {
-		if mr < 1 || mr > mrMax || kc < 1 || len(a) < (mr-1)*lda+kc || len(b) < kc*nr || len(c) < (mr-1)*ldc+nr {
-			panic("kernels: micro-kernel called out of bounds")
-		}
-		table[mr-1](kc, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, accumulate)
-	}
 }
 
 func detect() []Kernel {

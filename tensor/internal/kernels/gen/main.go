@@ -48,7 +48,9 @@ type family struct {
 func main() {
 	dir := flag.String("dir", ".", "folder to write gemm_amd64.s and gemm_decl_amd64.go into")
 	flag.Parse()
-	for name, text := range map[string]string{"gemm_amd64.s": generate(), "gemm_decl_amd64.go": declarations()} {
+	neonAsm, neonDecl := neonFiles()
+	for name, text := range map[string]string{"gemm_amd64.s": generate(), "gemm_decl_amd64.go": declarations(),
+		"gemm_arm64.s": neonAsm, "gemm_decl_arm64.go": neonDecl} {
 		if err := os.WriteFile(filepath.Join(*dir, name), []byte(text), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
