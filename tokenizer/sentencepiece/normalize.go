@@ -10,8 +10,8 @@ import (
 // trie from input byte sequences to replacements, as nmt_nfkc compiles NFKC with its own
 // exceptions), then the whitespace rules.
 type normalizer struct {
-	name                                           string
-	charsmap                                       []byte
+	name                                            string
+	charsmap                                        []byte
 	addDummyPrefix, removeExtraSpaces, escapeSpaces bool
 
 	trie        []uint32 // darts-clone units
