@@ -54,6 +54,11 @@ type Settings struct {
 	NoRepeatNgramSize int     // 0: none
 	EarlyStopping     EarlyStop
 	EOS               int // the end token; -1 for none (generate to MaxLength)
+	// BadTokens are never generated (transformers' bad_words_ids of single tokens).
+	BadTokens []int
+	// ForcedEOS, when set, is the only token allowed at the last position the length allows
+	// (transformers' forced_eos_token_id).
+	ForcedEOS *int
 	// DoSample draws each token from the processed distribution instead of taking the best,
 	// after transformers' warpers in its order: Temperature, TopK (0: off), TopP (1: off).
 	// Each sequence draws from its own generator seeded with Seed alone, so a source gives
@@ -72,7 +77,8 @@ type Settings struct {
 var ErrOption = errors.New("invalid generation option")
 
 // process applies transformers' logits processors, in its order, to the scores of the next
-// token of one sequence: repetition penalty, no-repeat n-grams, min length.
+// token of one sequence: repetition penalty, no-repeat n-grams, bad words, min length, forced
+// end token.
 func (s *Settings) process(seq []int, scores []float32) {
 	if s.RepetitionPenalty != 1 {
 		p := float32(s.RepetitionPenalty)
@@ -97,8 +103,19 @@ func (s *Settings) process(seq []int, scores []float32) {
 			}
 		}
 	}
+	for _, t := range s.BadTokens {
+		if t >= 0 && t < len(scores) {
+			scores[t] = float32(math.Inf(-1))
+		}
+	}
 	if len(seq) < s.MinLength && s.EOS >= 0 {
 		scores[s.EOS] = float32(math.Inf(-1))
+	}
+	if f := s.ForcedEOS; f != nil && *f >= 0 && *f < len(scores) && len(seq) == s.MaxLength-1 {
+		for i := range scores {
+			scores[i] = float32(math.Inf(-1))
+		}
+		scores[*f] = 0
 	}
 }
 

@@ -71,6 +71,7 @@ func TestGreedy(t *testing.T) {
 
 func TestProcessors(t *testing.T) {
 	inf := float32(math.Inf(-1))
+	two := 2
 	for _, c := range []struct {
 		name string
 		s    Settings
@@ -80,6 +81,9 @@ func TestProcessors(t *testing.T) {
 		{"repetition penalty divides positive, multiplies negative", Settings{RepetitionPenalty: 2, EOS: -1}, []int{1, 2, 2}, []float32{4, -2, 1, 3}},
 		{"no-repeat bigram", Settings{RepetitionPenalty: 1, NoRepeatNgramSize: 2, EOS: -1}, []int{2, 3, 2}, []float32{4, -1, 2, inf}},
 		{"min length forbids EOS", Settings{RepetitionPenalty: 1, MinLength: 5, EOS: 0}, []int{1, 2}, []float32{inf, -1, 2, 3}},
+		{"bad words", Settings{RepetitionPenalty: 1, EOS: -1, BadTokens: []int{3, 9}}, []int{1}, []float32{4, -1, 2, inf}},
+		{"forced end at the last position", Settings{RepetitionPenalty: 1, EOS: -1, MaxLength: 3, ForcedEOS: &two}, []int{1, 1}, []float32{inf, inf, 0, inf}},
+		{"not forced before it", Settings{RepetitionPenalty: 1, EOS: -1, MaxLength: 4, ForcedEOS: &two}, []int{1, 1}, []float32{4, -1, 2, 3}},
 	} {
 		scores := []float32{4, -1, 2, 3}
 		c.s.process(c.seq, scores)

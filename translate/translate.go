@@ -1,0 +1,304 @@
+package translate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/imagesemantics/blipgo/generate"
+	"github.com/imagesemantics/blipgo/internal/bind"
+	"github.com/imagesemantics/blipgo/safetensors"
+	"github.com/imagesemantics/blipgo/tensor"
+	"github.com/imagesemantics/blipgo/tokenizer/sentencepiece"
+)
+
+// Model is a loaded MarianMT translation model. Its methods are safe for concurrent use.
+type Model struct {
+	Config *Config
+	net    *network
+	gen    generationConfig
+	source *sentencepiece.Model
+	target *sentencepiece.Model
+	vocab  map[string]int // piece -> id (vocab.json)
+	pieces []string       // id -> piece
+	pool   *tensor.Pool
+	arena  *tensor.Arena
+}
+
+// generationConfig mirrors the generation_config.json keys Marian checkpoints set.
+type generationConfig struct {
+	MaxLength           *int     `json:"max_length"`
+	NumBeams            *int     `json:"num_beams"`
+	BadWordsIDs         [][]int  `json:"bad_words_ids"`
+	ForcedEOSTokenID    *int     `json:"forced_eos_token_id"`
+	EOSTokenID          *int     `json:"eos_token_id"`
+	DecoderStartTokenID *int     `json:"decoder_start_token_id"`
+	LengthPenalty       *float64 `json:"length_penalty"`
+}
+
+// Load reads a MarianMT snapshot folder: config.json, model.safetensors, source.spm,
+// target.spm, vocab.json and generation_config.json (optional). threads <= 0 means GOMAXPROCS.
+func Load(dir string, threads int) (*Model, error) {
+	read := func(name string) ([]byte, error) {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("translate: load %s: %w", dir, err)
+		}
+		return b, nil
+	}
+	data, err := read("config.json")
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{pool: tensor.NewPool(threads)}
+	if m.Config, err = ParseConfig(data); err != nil {
+		return nil, fmt.Errorf("translate: load %s: %w", dir, err)
+	}
+	if a := m.Config.Architectures; len(a) > 0 && !slices.Contains(a, "MarianMTModel") {
+		return nil, fmt.Errorf("translate: load %s: architectures %v: only MarianMTModel is supported", dir, a)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "generation_config.json")); err == nil {
+		if err := json.Unmarshal(b, &m.gen); err != nil {
+			return nil, fmt.Errorf("translate: load %s: generation_config.json: %v", dir, err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("translate: load %s: %w", dir, err)
+	}
+	for _, f := range []struct {
+		name string
+		dst  **sentencepiece.Model
+	}{{"source.spm", &m.source}, {"target.spm", &m.target}} {
+		b, err := read(f.name)
+		if err != nil {
+			return nil, err
+		}
+		if *f.dst, err = sentencepiece.Parse(b); err != nil {
+			return nil, fmt.Errorf("translate: load %s: %s: %w", dir, f.name, err)
+		}
+	}
+	if data, err = read("vocab.json"); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(data, &m.vocab); err != nil {
+		return nil, fmt.Errorf("translate: load %s: vocab.json: %v", dir, err)
+	}
+	m.pieces = make([]string, m.Config.VocabSize)
+	for p, id := range m.vocab {
+		if id < 0 || id >= m.Config.VocabSize {
+			return nil, fmt.Errorf("translate: load %s: vocab.json: %q has id %d outside the vocabulary of %d", dir, p, id, m.Config.VocabSize)
+		}
+		m.pieces[id] = p
+	}
+	for _, special := range []string{"</s>", "<unk>", "<pad>"} {
+		if _, ok := m.vocab[special]; !ok {
+			return nil, fmt.Errorf("translate: load %s: vocab.json has no %s", dir, special)
+		}
+	}
+	weights, err := safetensors.OpenCheckpoint(dir)
+	if err != nil {
+		return nil, fmt.Errorf("translate: load %s: %w", dir, err)
+	}
+	defer weights.Close()
+	m.net = newNetwork(m.Config)
+	b := bind.New(weights, "weights", [][]string{
+		{"model.shared.weight", "lm_head.weight", "model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight"},
+	})
+	b.Bind("", m.net)
+	if err := b.Finish(); err != nil {
+		return nil, fmt.Errorf("translate: load %s: %w", dir, err)
+	}
+	m.arena = tensor.NewArena()
+	m.net.prepare(m.pool, m.arena)
+	m.own()
+	return m, nil
+}
+
+// own copies what packing left as views of the checkpoint (embeddings, norms, biases) into
+// the arena, so the files can be closed.
+func (m *Model) own() {
+	bind.Walk("", m.net, func(_ string, slot **tensor.Tensor, _ bool) {
+		if t := *slot; t != nil && t.Data != nil {
+			owned := m.arena.Alloc(len(t.Data))
+			copy(owned, t.Data)
+			t.Data = owned
+		}
+	})
+	m.net.head.Bias.Data = m.net.FinalLogitsBias.Data
+}
+
+// Close releases the model's memory; it must not be used afterwards.
+func (m *Model) Close() error { return m.arena.Free() }
+
+// Encode tokenizes source text as MarianTokenizer does: SentencePiece pieces of source.spm
+// mapped through vocab.json (unknown pieces to <unk>), then </s>.
+func (m *Model) Encode(text string) []int {
+	var ids []int
+	unk := m.vocab["<unk>"]
+	for _, t := range m.source.Encode(text) {
+		id, ok := m.vocab[t.Piece]
+		if !ok {
+			id = unk
+		}
+		ids = append(ids, id)
+	}
+	return append(ids, m.vocab["</s>"])
+}
+
+// Decode turns ids into text with target.spm, skipping the special tokens (</s>, <unk>,
+// <pad>), as transformers' decode with skip_special_tokens does.
+func (m *Model) Decode(ids []int) string {
+	var pieces []string
+	for _, id := range ids {
+		if id < 0 || id >= len(m.pieces) {
+			continue
+		}
+		p := m.pieces[id]
+		if p == "</s>" || p == "<unk>" || p == "<pad>" || p == "" {
+			continue
+		}
+		pieces = append(pieces, p)
+	}
+	return sentencepiece.Decode(pieces)
+}
+
+// Options are translation's generation options; zero values take generation_config.json's,
+// then transformers' defaults.
+type Options struct {
+	NumBeams          int
+	MaxNewTokens      int
+	RepetitionPenalty float64
+}
+
+// Translation is one translated text.
+type Translation struct {
+	Text string
+	IDs  []int // decoder start first
+}
+
+// Translate translates each text (one by one: beam search per text).
+func (m *Model) Translate(ctx context.Context, texts []string, o Options) ([]Translation, error) {
+	out := make([]Translation, len(texts))
+	for i, text := range texts {
+		ids, err := m.Generate(ctx, m.Encode(text), o)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = Translation{Text: m.Decode(ids), IDs: ids}
+	}
+	return out, nil
+}
+
+// Generate decodes a translation of input ids (</s> last): the decoder start token, then
+// generated ids, as transformers' generate returns them.
+func (m *Model) Generate(ctx context.Context, input []int, o Options) ([]int, error) {
+	c := m.Config
+	s := &generate.Settings{NumBeams: 1, LengthPenalty: 1, RepetitionPenalty: 1, EOS: c.EOSTokenID, MaxLength: 20, ForcedEOS: c.ForcedEOSTokenID}
+	g := m.gen
+	if g.MaxLength != nil {
+		s.MaxLength = *g.MaxLength
+	}
+	if g.NumBeams != nil {
+		s.NumBeams = *g.NumBeams
+	}
+	if g.LengthPenalty != nil {
+		s.LengthPenalty = *g.LengthPenalty
+	}
+	if g.EOSTokenID != nil {
+		s.EOS = *g.EOSTokenID
+	}
+	if g.ForcedEOSTokenID != nil {
+		s.ForcedEOS = g.ForcedEOSTokenID
+	}
+	for _, w := range g.BadWordsIDs {
+		if len(w) == 1 {
+			s.BadTokens = append(s.BadTokens, w[0])
+		}
+	}
+	start := c.DecoderStartTokenID
+	if g.DecoderStartTokenID != nil {
+		start = *g.DecoderStartTokenID
+	}
+	if o.NumBeams > 0 {
+		s.NumBeams = o.NumBeams
+	}
+	if o.MaxNewTokens > 0 {
+		s.MaxLength = 1 + o.MaxNewTokens
+	}
+	if o.RepetitionPenalty > 0 {
+		s.RepetitionPenalty = o.RepetitionPenalty
+	}
+	if s.MaxLength > c.MaxPositions {
+		return nil, fmt.Errorf("%w: max length %d exceeds the model's %d positions", generate.ErrOption, s.MaxLength, c.MaxPositions)
+	}
+	if len(input) > c.MaxPositions {
+		return nil, fmt.Errorf("%w: the text is %d tokens, the model takes %d", generate.ErrOption, len(input), c.MaxPositions)
+	}
+	enc, err := m.net.encode(ctx, m.pool, input)
+	if err != nil {
+		return nil, err
+	}
+	d := &decoder{m: m, src: m.net.crossKV(m.pool, enc)}
+	if s.NumBeams == 1 {
+		seqs, err := generate.Greedy(ctx, d, []int{start}, 1, s)
+		if err != nil {
+			return nil, err
+		}
+		return seqs[0], nil
+	}
+	seq, _, err := generate.Beam(ctx, d, []int{start}, 0, s)
+	return seq, err
+}
+
+// TeacherForced returns the decoder's logits [len(decoderIDs), V] for input ids and decoder
+// input ids (the decoder start first): transformers' forward with labels shifted in.
+func (m *Model) TeacherForced(ctx context.Context, input, decoderIDs []int) (*tensor.Tensor, error) {
+	enc, err := m.net.encode(ctx, m.pool, input)
+	if err != nil {
+		return nil, err
+	}
+	logits := tensor.New(len(decoderIDs), m.Config.VocabSize)
+	err = m.net.decode(ctx, m.pool, logits, decoderIDs, m.net.newCache(len(decoderIDs)), m.net.crossKV(m.pool, enc))
+	return logits, err
+}
+
+// EncoderOutput returns the encoder's last hidden state [len(input), D].
+func (m *Model) EncoderOutput(ctx context.Context, input []int) (*tensor.Tensor, error) {
+	return m.net.encode(ctx, m.pool, input)
+}
+
+// decoder adapts the network to package generate: one cache per sequence, one source.
+type decoder struct {
+	m   *Model
+	src *source
+}
+
+func (d *decoder) VocabSize() int { return d.m.Config.VocabSize }
+
+func (d *decoder) NewState(_, capacity int) generate.State { return d.m.net.newCache(capacity) }
+
+func (d *decoder) CopyState(dst, src generate.State) {
+	to, from := dst.(*cache), src.(*cache)
+	n := from.n * d.m.Config.DModel
+	for i := range to.k {
+		copy(to.k[i][:n], from.k[i][:n])
+		copy(to.v[i][:n], from.v[i][:n])
+	}
+	to.n = from.n
+}
+
+func (d *decoder) Step(ctx context.Context, ids [][]int, states []generate.State) (*tensor.Tensor, error) {
+	v := d.m.Config.VocabSize
+	out := tensor.New(len(ids), v)
+	for i, st := range states {
+		logits := tensor.New(len(ids[i]), v)
+		if err := d.m.net.decode(ctx, d.m.pool, logits, ids[i], st.(*cache), d.src); err != nil {
+			return nil, err
+		}
+		copy(out.Row(i), logits.Row(len(ids[i])-1))
+	}
+	return out, nil
+}
