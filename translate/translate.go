@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/imagesemantics/blipgo/blip/hub"
 	"github.com/imagesemantics/blipgo/generate"
 	"github.com/imagesemantics/blipgo/internal/bind"
 	"github.com/imagesemantics/blipgo/safetensors"
@@ -301,4 +302,19 @@ func (d *decoder) Step(ctx context.Context, ids [][]int, states []generate.State
 		copy(out.Row(i), logits.Row(len(ids[i])-1))
 	}
 	return out, nil
+}
+
+// LoadAny loads a snapshot folder, or a hub id (ORG/NAME, such as
+// Helsinki-NLP/opus-mt-en-de) through the Hugging Face cache that blip/hub manages,
+// downloading what is missing.
+func LoadAny(ctx context.Context, name string, threads int, opts hub.Options) (*Model, error) {
+	if !hub.IsRepoID(name) {
+		return Load(name, threads)
+	}
+	opts.Files = append(opts.Files, "source.spm", "target.spm", "vocab.json")
+	dir, err := hub.Snapshot(ctx, name, opts)
+	if err != nil {
+		return nil, fmt.Errorf("translate: no folder %q here, and as a hub id: %w", name, err)
+	}
+	return Load(dir, threads)
 }

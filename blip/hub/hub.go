@@ -38,6 +38,9 @@ type Options struct {
 	// Progress, when set, is called as each file downloads: name, bytes so far, total (-1 if
 	// unknown).
 	Progress func(file string, done, total int64)
+	// Files are more files the snapshot needs besides a BLIP model's (a MarianMT model's
+	// source.spm, target.spm and vocab.json, say); each is required.
+	Files []string
 }
 
 // Files a BLIP snapshot may hold. config.json is required; so is either model.safetensors or
@@ -142,7 +145,7 @@ func Snapshot(ctx context.Context, repo string, opts Options) (string, error) {
 }
 
 func (d *downloader) fetchAll(ctx context.Context) error {
-	for _, f := range requiredFiles {
+	for _, f := range append(requiredFiles, d.opts.Files...) {
 		if err := d.fetch(ctx, f, false); err != nil {
 			return err
 		}

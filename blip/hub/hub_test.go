@@ -270,3 +270,22 @@ func TestCacheDirFromEnvironment(t *testing.T) {
 		t.Errorf("HF_HUB_CACHE: %s", d)
 	}
 }
+
+// TestExtraFiles: a snapshot of another model kind fetches the files it names (a MarianMT
+// model's SentencePiece files and vocabulary) into the same layout.
+func TestExtraFiles(t *testing.T) {
+	t.Setenv("HF_HUB_OFFLINE", "")
+	f := newFakeHub(t, "../marian/marian-tiny", "acme/opus-mt-tiny")
+	o := opts(f, t.TempDir())
+	o.Files = []string{"source.spm", "target.spm", "vocab.json"}
+	dir, err := hub.Snapshot(context.Background(), "acme/opus-mt-tiny", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range append(o.Files, "config.json", "model.safetensors", "generation_config.json") {
+		got, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil || string(got) != string(f.files[name]) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
