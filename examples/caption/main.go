@@ -42,8 +42,10 @@ import (
 	"golang.org/x/term"
 
 	"github.com/imagesemantics/blipgo/blip"
+	"github.com/imagesemantics/blipgo/blip/hub"
 	"github.com/imagesemantics/blipgo/imageproc"
 	"github.com/imagesemantics/blipgo/internal/fleet"
+	"github.com/imagesemantics/blipgo/translate"
 )
 
 func main() {
@@ -62,10 +64,12 @@ type result struct {
 	Answer   *string       `json:"answer,omitempty"`
 	Matches  []matchResult `json:"matches,omitempty"`
 	IDs      []int         `json:"ids,omitempty"`
-	Written  string        `json:"written,omitempty"` // the caption file -write wrote
-	Skipped  bool          `json:"skipped,omitempty"` // -write found the file and left it
-	Error    string        `json:"error,omitempty"`
-	path     string        // the caption file's path, with -write
+	// Translation is the caption translated by -translate's model.
+	Translation *string `json:"translation,omitempty"`
+	Written     string  `json:"written,omitempty"` // the caption file -write wrote
+	Skipped     bool    `json:"skipped,omitempty"` // -write found the file and left it
+	Error       string  `json:"error,omitempty"`
+	path        string  // the caption file's path, with -write
 }
 
 type matchResult struct {
@@ -152,6 +156,7 @@ type options struct {
 	model, revision, format, write, prefix, suffix string
 	overwrite                                      bool
 	threads, concurrency, batch, maxPixels         int
+	translator                                     *translate.Model // -translate, or nil
 	job                                            task
 }
 
@@ -215,6 +220,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	question := fs.String("question", "", "answer this question about each image (a question-answering checkpoint)")
 	var matches texts
 	fs.Var(&matches, "match", "score this text against each image (an image-text matching checkpoint; repeatable)")
+	translateID := fs.String("translate", "", "translate each caption with this MarianMT model (folder or hub id, e.g. Helsinki-NLP/opus-mt-en-de)")
 	submit := fs.String("submit", "", "send the images as jobs to the workers of this NATS URL and print their results (see examples/worker)")
 	creds := fs.String("creds", "", "with -submit: NATS credentials file")
 	paths, err := parseArgs(fs, args)
@@ -332,6 +338,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return usage("%v", err)
 		}
 	}
+	if *translateID != "" {
+		if want != blip.Captioning {
+			return usage("-translate translates captions")
+		}
+		if o.translator, err = translate.LoadAny(ctx, *translateID, o.threads, hub.Options{Revision: o.revision}); err != nil {
+			fmt.Fprintln(stderr, "caption:", err)
+			return 1
+		}
+		defer o.translator.Close()
+	}
 	return captionAll(ctx, m, o, expand(paths, stdin), stdout, stderr, bar)
 }
 
@@ -371,7 +387,7 @@ func captionAll(ctx context.Context, m *blip.Model, o options, inputs []input, s
 		}
 		close(jobs)
 	}()
-	out := newPrinter(stdout, stderr, o.format, o.job)
+	out := newPrinter(stdout, stderr, o.format, o.job, o.translator != nil)
 	failed := false
 	start := time.Now()
 	for i := range inputs {
@@ -436,7 +452,7 @@ func describeBatch(ctx context.Context, m *blip.Model, o options, inputs []input
 		if cs, err := m.CaptionBatch(ctx, imgs, o.job.opts...); err == nil {
 			for k, i := range which {
 				results[i].Caption, results[i].IDs = &cs[k].Text, cs[k].IDs
-				finish(o, &results[i])
+				finish(ctx, o, &results[i])
 			}
 			return
 		}
@@ -444,18 +460,33 @@ func describeBatch(ctx context.Context, m *blip.Model, o options, inputs []input
 	}
 	for k, i := range which {
 		describe(ctx, m, imgs[k], o.job, &results[i])
-		finish(o, &results[i])
+		finish(ctx, o, &results[i])
 	}
 }
 
-// finish writes a successful result's sidecar file, when -write asks for one.
-func finish(o options, r *result) {
-	if o.write == "" || r.Error != "" {
+// finish translates a caption when -translate asks, and writes a successful result's sidecar
+// file (the translation, when there is one) when -write asks for one.
+func finish(ctx context.Context, o options, r *result) {
+	if r.Error != "" {
+		return
+	}
+	if o.translator != nil && r.Caption != nil {
+		t, err := o.translator.Translate(ctx, []string{*r.Caption}, translate.Options{})
+		if err != nil {
+			r.Error = err.Error()
+			return
+		}
+		r.Translation = &t[0].Text
+	}
+	if o.write == "" {
 		return
 	}
 	text := r.Answer
 	if text == nil {
 		text = r.Caption
+	}
+	if r.Translation != nil {
+		text = r.Translation
 	}
 	if err := writeAtomic(r.path, o.prefix+*text+o.suffix+"\n"); err != nil {
 		r.Error = err.Error()

@@ -23,6 +23,7 @@ import (
 	"github.com/imagesemantics/blipgo/blip"
 	"github.com/imagesemantics/blipgo/internal/fleet"
 	"github.com/imagesemantics/blipgo/internal/golden"
+	"github.com/imagesemantics/blipgo/translate"
 )
 
 // TestGoldenThroughCLI runs every golden captioning case through the command line and checks
@@ -475,5 +476,37 @@ func TestSubmitToWorkers(t *testing.T) {
 	results, _ := resultsStream.Info(ctx)
 	if after.State.LastSeq != before.State.LastSeq || results.State.Msgs != 4 {
 		t.Errorf("third run sent %d jobs; %d results stored for 4 images", after.State.LastSeq-before.State.LastSeq, results.State.Msgs)
+	}
+}
+
+// TestTranslateCaptions: -translate adds each caption's translation, and -write writes it.
+func TestTranslateCaptions(t *testing.T) {
+	marian := golden.Path("marian", "marian-tiny")
+	tr, err := translate.Load(marian, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	dir := t.TempDir()
+	data, _ := os.ReadFile(golden.Path("images/chelsea.png"))
+	img := filepath.Join(dir, "chelsea.png")
+	os.WriteFile(img, data, 0o644)
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"-format", "jsonl", "-translate", marian, "-write", "txt", "-model", golden.Path("models", "blip-tiny-b"), img}, nil, &out, &errOut, false); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var r result
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil || r.Caption == nil || r.Translation == nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	want, err := tr.Translate(context.Background(), []string{*r.Caption}, translate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *r.Translation != want[0].Text {
+		t.Errorf("translation %q, want %q", *r.Translation, want[0].Text)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "chelsea.txt")); string(got) != want[0].Text+"\n" {
+		t.Errorf("caption file %q", got)
 	}
 }

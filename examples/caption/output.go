@@ -17,10 +17,11 @@ type printer struct {
 	job            task
 	enc            *json.Encoder
 	csv            *csv.Writer
+	translated     bool // a translation column
 }
 
-func newPrinter(stdout, stderr io.Writer, format string, job task) *printer {
-	p := &printer{stdout: stdout, stderr: stderr, format: format, job: job}
+func newPrinter(stdout, stderr io.Writer, format string, job task, translated bool) *printer {
+	p := &printer{stdout: stdout, stderr: stderr, format: format, job: job, translated: translated}
 	switch format {
 	case "jsonl":
 		p.enc = json.NewEncoder(stdout)
@@ -33,7 +34,11 @@ func newPrinter(stdout, stderr io.Writer, format string, job task) *printer {
 		case len(job.matches) > 0:
 			p.csv.Write([]string{"image", "text", "itm_prob", "cosine", "error"})
 		default:
-			p.csv.Write([]string{"image", "caption", "ids", "written", "skipped", "error"})
+			header := []string{"image", "caption", "ids", "written", "skipped", "error"}
+			if translated {
+				header = append(header, "translation")
+			}
+			p.csv.Write(header)
 		}
 	}
 	return p
@@ -57,6 +62,8 @@ func (p *printer) print(r result) {
 			for _, mr := range r.Matches {
 				fmt.Fprintf(p.stdout, "%s: %q itm_prob %.4f cosine %.4f\n", r.Image, mr.Text, mr.ITMProb, mr.Cosine)
 			}
+		case r.Translation != nil:
+			fmt.Fprintf(p.stdout, "%s: %s\t%s\n", r.Image, *r.Caption, *r.Translation)
 		default:
 			fmt.Fprintf(p.stdout, "%s: %s\n", r.Image, *r.Caption)
 		}
@@ -89,7 +96,11 @@ func (p *printer) printCSV(r result) {
 			p.csv.Write([]string{r.Image, mr.Text, strconv.FormatFloat(float64(mr.ITMProb), 'g', 7, 32), strconv.FormatFloat(float64(mr.Cosine), 'g', 7, 32), ""})
 		}
 	default:
-		p.csv.Write([]string{r.Image, text(r.Caption), strings.Join(ids, " "), r.Written, skipped, r.Error})
+		row := []string{r.Image, text(r.Caption), strings.Join(ids, " "), r.Written, skipped, r.Error}
+		if p.translated {
+			row = append(row, text(r.Translation))
+		}
+		p.csv.Write(row)
 	}
 }
 

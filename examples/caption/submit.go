@@ -39,7 +39,7 @@ func submitAll(ctx context.Context, url, creds string, opts fleet.Options, o opt
 		fmt.Fprintf(stderr, "caption: -submit %s: %v\n", url, err)
 		return 1
 	}
-	out := newPrinter(stdout, stderr, o.format, o.job)
+	out := newPrinter(stdout, stderr, o.format, o.job, o.translator != nil)
 	defer out.flush()
 	failed := false
 	start := time.Now()
