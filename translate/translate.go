@@ -180,11 +180,16 @@ type Translation struct {
 	IDs  []int // decoder start first
 }
 
-// Translate translates each text (one by one: beam search per text).
+// Translate translates each text (one by one: beam search per text). A text longer than the
+// model's positions is cut to them, </s> kept last, as the tokenizer's truncation does.
 func (m *Model) Translate(ctx context.Context, texts []string, o Options) ([]Translation, error) {
 	out := make([]Translation, len(texts))
 	for i, text := range texts {
-		ids, err := m.Generate(ctx, m.Encode(text), o)
+		input := m.Encode(text)
+		if n := m.Config.MaxPositions; len(input) > n {
+			input = append(input[:n-1], input[len(input)-1])
+		}
+		ids, err := m.Generate(ctx, input, o)
 		if err != nil {
 			return nil, err
 		}

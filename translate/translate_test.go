@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/imagesemantics/blipgo/internal/golden"
@@ -132,5 +133,18 @@ func TestGenerateGolden(t *testing.T) {
 				t.Errorf("translation %q, want %q", text, g.Translation)
 			}
 		})
+	}
+}
+
+// TestLongText: a text longer than the positions is cut to them, not refused.
+func TestLongText(t *testing.T) {
+	m, _ := load(t)
+	long := strings.Repeat("a cat sitting on a couch ", 40)
+	out, err := m.Translate(context.Background(), []string{long}, Options{NumBeams: 1, MaxNewTokens: 3})
+	if err != nil || len(out[0].IDs) != 4 {
+		t.Errorf("%v, %v", out, err)
+	}
+	if _, err := m.Generate(context.Background(), m.Encode(long), Options{NumBeams: 1}); err == nil {
+		t.Error("Generate took more ids than positions")
 	}
 }

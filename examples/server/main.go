@@ -10,6 +10,7 @@
 //	                    (prompt, beams, min_length, max_length, max_new_tokens,
 //	                    repetition_penalty, length_penalty, no_repeat_ngram_size) as form fields
 //	                    or query parameters. Answers {"caption": ..., "ids": [...], "seconds": ...}
+//	                    With translate=ID (a -translate model), "translation" is added.
 //	POST /api/answer    the same, with "question" instead of "prompt":
 //	                    {"question": ..., "answer": ..., "ids": [...], "seconds": ...}
 //	POST /api/match     the image and one or more "text" fields:
@@ -40,11 +41,14 @@ import (
 	"time"
 
 	"github.com/imagesemantics/blipgo/blip"
+	"github.com/imagesemantics/blipgo/blip/hub"
+	"github.com/imagesemantics/blipgo/translate"
 )
 
 func main() {
-	var models modelFlags
+	var models, translations modelFlags
 	flag.Var(&models, "model", "snapshot folder or Hugging Face hub id, once per task (default "+blip.DefaultModel+")")
+	flag.Var(&translations, "translate", "a MarianMT model (folder or hub id) captions can be translated with: ?translate=ID (repeatable)")
 	revision := flag.String("revision", "main", "hub branch, tag or commit")
 	addr := flag.String("addr", ":8080", "listen address")
 	threads := flag.Int("threads", runtime.GOMAXPROCS(0), "threads per caption")
@@ -80,6 +84,14 @@ func main() {
 	}
 	cfg := config{MaxUpload: *maxUpload, MaxPixels: *maxPixels, Workers: *workers, Queue: *queue, Timeout: *timeout, BodyTimeout: *bodyTimeout}
 	s := newServer(cfg, loaded...)
+	for _, id := range translations {
+		tr, err := translate.LoadAny(ctx, id, *threads, hub.Options{Revision: *revision})
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer tr.Close()
+		s.translators[id] = tr
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)

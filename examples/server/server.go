@@ -21,6 +21,7 @@ import (
 
 	"github.com/imagesemantics/blipgo/blip"
 	"github.com/imagesemantics/blipgo/imageproc"
+	"github.com/imagesemantics/blipgo/translate"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -51,7 +52,10 @@ func (c config) MemoryBound() int64 {
 // server is the web demo and its JSON API, over one model per task.
 type server struct {
 	models map[blip.Task]*blip.Model
-	cfg    config
+	// translators are the MarianMT models captions can be translated with, by the id they
+	// were loaded as (?translate=ID).
+	translators map[string]*translate.Model
+	cfg         config
 	// places admits requests (Workers + Queue) before their bodies are read; decodes and
 	// slots (Workers each) bound the images decoded and the requests computed at once.
 	places, decodes, slots chan struct{}
@@ -96,7 +100,7 @@ type endpoint struct {
 	path   string
 	task   blip.Task
 	fields []string
-	run    func(ctx context.Context, m *blip.Model, img image.Image, form url.Values) (response, error)
+	run    func(s *server, ctx context.Context, m *blip.Model, img image.Image, form url.Values) (response, error)
 }
 
 // response is an endpoint's answer; the server adds the time its computing took.
@@ -114,14 +118,14 @@ var generationFields = []string{"beams", "min_length", "max_length", "max_new_to
 	"do_sample", "temperature", "top_k", "top_p", "seed"}
 
 var endpoints = []endpoint{
-	{"/api/caption", blip.Captioning, append([]string{"prompt"}, generationFields...), runCaption},
+	{"/api/caption", blip.Captioning, append([]string{"prompt", "translate"}, generationFields...), runCaption},
 	{"/api/answer", blip.QuestionAnswering, append([]string{"question"}, generationFields...), runAnswer},
 	{"/api/match", blip.ImageTextMatching, []string{"text"}, runMatch},
 }
 
 func newServer(cfg config, models ...*blip.Model) *server {
 	s := &server{
-		models: map[blip.Task]*blip.Model{}, cfg: cfg,
+		models: map[blip.Task]*blip.Model{}, translators: map[string]*translate.Model{}, cfg: cfg,
 		places:  make(chan struct{}, cfg.Workers+cfg.Queue),
 		decodes: make(chan struct{}, cfg.Workers),
 		slots:   make(chan struct{}, cfg.Workers),
@@ -136,7 +140,7 @@ func newServer(cfg config, models ...*blip.Model) *server {
 	static, _ := fs.Sub(staticFiles, "static")
 	s.mux.Handle("GET /", http.FileServerFS(static))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "tasks": s.tasks()})
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "tasks": s.tasks(), "translations": s.translations()})
 	})
 	for _, e := range endpoints {
 		s.mux.HandleFunc("POST "+e.path, func(w http.ResponseWriter, r *http.Request) { s.serveAPI(w, r, e) })
@@ -157,6 +161,16 @@ func newServer(cfg config, models ...*blip.Model) *server {
 		s.mux.HandleFunc(method+" /api/", apiMiss)
 	}
 	return s
+}
+
+// translations lists the ids of the translation models, sorted.
+func (s *server) translations() []string {
+	ids := []string{}
+	for id := range s.translators {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
 }
 
 // tasks names the endpoints this server's models serve, for the page's tabs.
@@ -282,7 +296,7 @@ func (s *server) serveAPI(w http.ResponseWriter, r *http.Request, e endpoint) {
 	}
 	defer func() { <-s.slots }()
 	start := time.Now()
-	out, err := e.run(ctx, m, img, form)
+	out, err := e.run(s, ctx, m, img, form)
 	if err != nil {
 		s.failWork(w, err)
 		return
@@ -325,12 +339,13 @@ func (s *server) failWork(w http.ResponseWriter, err error) {
 
 // captionResponse is /api/caption's answer.
 type captionResponse struct {
-	Caption string `json:"caption"`
-	IDs     []int  `json:"ids"`
+	Caption     string  `json:"caption"`
+	IDs         []int   `json:"ids"`
+	Translation *string `json:"translation,omitempty"`
 	timed
 }
 
-func runCaption(ctx context.Context, m *blip.Model, img image.Image, form url.Values) (response, error) {
+func runCaption(s *server, ctx context.Context, m *blip.Model, img image.Image, form url.Values) (response, error) {
 	opts, err := options(form)
 	if err != nil {
 		return nil, err
@@ -341,11 +356,25 @@ func runCaption(ctx context.Context, m *blip.Model, img image.Image, form url.Va
 		}
 		opts = append(opts, blip.Prompt(p))
 	}
+	var tr *translate.Model
+	if id := form.Get("translate"); id != "" {
+		if tr = s.translators[id]; tr == nil {
+			return nil, fmt.Errorf("%w: translate=%q: this server translates with %v", blip.ErrOption, id, s.translations())
+		}
+	}
 	c, err := m.Caption(ctx, img, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return &captionResponse{Caption: c.Text, IDs: c.IDs}, nil
+	r := &captionResponse{Caption: c.Text, IDs: c.IDs}
+	if tr != nil {
+		t, err := tr.Translate(ctx, []string{c.Text}, translate.Options{})
+		if err != nil {
+			return nil, err
+		}
+		r.Translation = &t[0].Text
+	}
+	return r, nil
 }
 
 // answerResponse is /api/answer's answer.
@@ -356,7 +385,7 @@ type answerResponse struct {
 	timed
 }
 
-func runAnswer(ctx context.Context, m *blip.Model, img image.Image, form url.Values) (response, error) {
+func runAnswer(_ *server, ctx context.Context, m *blip.Model, img image.Image, form url.Values) (response, error) {
 	q := form.Get("question")
 	if strings.TrimSpace(q) == "" || len(q) > maxTextField {
 		return nil, fmt.Errorf("%w: question must be 1 to %d bytes", blip.ErrOption, maxTextField)
@@ -387,7 +416,7 @@ type matchEntry struct {
 // maxMatchTexts bounds the texts of one /api/match request.
 const maxMatchTexts = 32
 
-func runMatch(ctx context.Context, m *blip.Model, img image.Image, form url.Values) (response, error) {
+func runMatch(_ *server, ctx context.Context, m *blip.Model, img image.Image, form url.Values) (response, error) {
 	texts := form["text"]
 	if len(texts) == 0 || len(texts) > maxMatchTexts {
 		return nil, fmt.Errorf("%w: give 1 to %d text fields", blip.ErrOption, maxMatchTexts)

@@ -26,6 +26,7 @@ import (
 
 	"github.com/imagesemantics/blipgo/blip"
 	"github.com/imagesemantics/blipgo/internal/golden"
+	"github.com/imagesemantics/blipgo/translate"
 )
 
 // testServer serves the golden captioning, question-answering and matching models.
@@ -41,6 +42,12 @@ func testServer(t *testing.T, cfg config) (*server, *httptest.Server) {
 		models = append(models, m)
 	}
 	s := newServer(cfg, models...)
+	tr, err := translate.Load(golden.Path("marian", "marian-tiny"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	s.translators["opus-mt-tiny"] = tr
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
 	return s, ts
@@ -117,6 +124,17 @@ func TestCaptionAPI(t *testing.T) {
 	status, out = post(t, ts.URL+"/api/caption?beams=3&min_length=5&max_length=20", "image/png", bytes.NewReader(chelsea(t)))
 	if status != 200 || !slices.Equal(ids(out["ids"]), want["beam3_min5_max20"]) {
 		t.Errorf("raw body with query options: %d %v", status, out)
+	}
+	// A translation is added with translate=ID; an unknown ID is refused by name.
+	_, translated := post(t, ts.URL+"/api/caption?translate=opus-mt-tiny", "image/png", bytes.NewReader(chelsea(t)))
+	tr, _ := translate.Load(golden.Path("marian", "marian-tiny"), 1)
+	defer tr.Close()
+	wantTr, _ := tr.Translate(context.Background(), []string{translated["caption"].(string)}, translate.Options{})
+	if translated["translation"] != wantTr[0].Text {
+		t.Errorf("translation %v, want %q", translated, wantTr[0].Text)
+	}
+	if status, out := post(t, ts.URL+"/api/caption?translate=opus-mt-xx", "image/png", bytes.NewReader(chelsea(t))); status != 422 || !strings.Contains(out["error"].(string), "opus-mt-tiny") {
+		t.Errorf("unknown translation: %d %v", status, out)
 	}
 	// Sampling with a seed repeats itself; top_k 1 is the greedy caption.
 	_, first := post(t, ts.URL+"/api/caption?do_sample=true&seed=5&temperature=1.5", "image/png", bytes.NewReader(chelsea(t)))

@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/imagesemantics/blipgo/internal/golden"
+	"github.com/imagesemantics/blipgo/translate"
 )
 
 // TestPageInChromium drives the page in headless Chromium: choose two images, press Generate
@@ -158,6 +159,24 @@ func TestPageInChromium(t *testing.T) {
 	if got := text("#results .card:nth-child(1) .meta"); !strings.HasPrefix(got, "coffee.jpg · ") {
 		t.Errorf("example card %q", got)
 	}
+	// A language: the caption comes translated.
+	tr, err := translate.Load(golden.Path("marian", "marian-tiny"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	wantTr, err := tr.Translate(context.Background(), []string{want["coffee"]}, translate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do("open the options", chromedp.Click(".options summary"))
+	do("choose a language", chromedp.SetValue("#translate", golden.Path("marian", "marian-tiny")))
+	do("press Generate Semantics translated", chromedp.Click("#generate"))
+	waitDone("the translated caption")
+	if got := text("#results .card:nth-child(1) .caption span"); got != wantTr[0].Text {
+		t.Errorf("translated caption %q, want %q", got, wantTr[0].Text)
+	}
+	do("back to English", chromedp.SetValue("#translate", ""))
 	// Clear while captioning, then caption again: Generate must work.
 	do("back to Caption", chromedp.Click("#tab-caption"))
 	do("press Generate Semantics", chromedp.Click("#generate"))
@@ -199,6 +218,7 @@ func startServer(t *testing.T) string {
 	for _, m := range []string{"blip-tiny-a", "blip-tiny-vqa", "blip-tiny-itm"} {
 		args = append(args, "-model", golden.Path("models", m))
 	}
+	args = append(args, "-translate", golden.Path("marian", "marian-tiny"))
 	cmd := exec.Command(bin, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

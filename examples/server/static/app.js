@@ -19,7 +19,7 @@ function setTask(t) {
     tab.setAttribute("aria-selected", on);
   }
   for (const el of document.querySelectorAll(".task-fields")) {
-    el.hidden = !el.dataset.task.split(" ").includes(t);
+    el.hidden = !el.dataset.task.split(" ").includes(t) || el.dataset.available === "";
   }
 }
 
@@ -28,9 +28,19 @@ for (const tab of document.querySelectorAll(".tab")) {
 }
 
 // Show only the tabs the server has models for.
+// and the languages it can translate captions into.
 fetch("healthz").then((r) => r.json()).then((h) => {
   for (const tab of document.querySelectorAll(".tab")) tab.hidden = !h.tasks.includes(tab.dataset.task);
   if (!h.tasks.includes(task) && h.tasks.length > 0) setTask(h.tasks[0]);
+  const select = document.getElementById("translate");
+  for (const id of h.translations || []) {
+    const opt = document.createElement("option");
+    opt.value = id;
+    opt.textContent = id.replace(/^.*opus-mt-/, "");
+    select.append(opt);
+  }
+  document.getElementById("language-field").dataset.available = (h.translations || []).length > 0 ? "yes" : "";
+  setTask(task);
 }).catch(() => {});
 
 function cardFor(file, i) {
@@ -84,7 +94,7 @@ function form() {
   }
   if (task === "answer") f.append("question", document.getElementById("question").value.trim());
   const ids = ["beams", "min_length", "max_length", "repetition_penalty"];
-  if (task === "caption") ids.push("prompt");
+  if (task === "caption") ids.push("prompt", "translate");
   for (const id of ids) {
     const v = document.getElementById(id).value.trim();
     if (v !== "") f.append(id, v);
@@ -104,7 +114,7 @@ function render(el, body) {
     el.replaceChildren(list);
     return;
   }
-  const text = task === "answer" ? body.answer : body.caption;
+  const text = task === "answer" ? body.answer : (body.translation ?? body.caption);
   const span = document.createElement("span");
   span.textContent = text === "" ? `(empty ${task === "answer" ? "answer" : "caption"})` : text;
   const copy = document.createElement("button");
