@@ -235,19 +235,30 @@ func (n *network) newCache(capacity int) *cache {
 	return c
 }
 
-// decode runs T new tokens of one sequence through the decoder, appending to its cache, and
-// writes the logits of every new position into logits [T, V].
-func (n *network) decode(ctx context.Context, p *tensor.Pool, logits *tensor.Tensor, ids []int, c *cache, src *source) error {
-	t, d := len(ids), n.Shared.Cols()
-	if c.n+t > len(c.k[0])/d {
-		return fmt.Errorf("translate: sequence of %d tokens exceeds the cache of %d", c.n+t, len(c.k[0])/d)
+// decode runs T new tokens of each of B sequences through the decoder (ids [B][T], the same T
+// and cache length for all; they attend to the same source), appending to their caches, and
+// writes the logits of every new position into logits [B*T, V], sequence-major. The linear
+// layers and the LM head run on all B·T rows at once: weights are read once per step.
+func (n *network) decode(ctx context.Context, p *tensor.Pool, logits *tensor.Tensor, ids [][]int, caches []*cache, src *source) error {
+	b, t, d := len(ids), len(ids[0]), n.Shared.Cols()
+	pos0 := caches[0].n
+	for i := range ids {
+		if len(ids[i]) != t || caches[i].n != pos0 {
+			panic("translate: sequences of a batch must advance together")
+		}
 	}
-	x := tensor.New(t, d)
-	if err := n.embed(x, ids, c.n); err != nil {
-		return err
+	if pos0+t > len(caches[0].k[0])/d {
+		return fmt.Errorf("translate: sequence of %d tokens exceeds the cache of %d", pos0+t, len(caches[0].k[0])/d)
 	}
-	q, k, v, o := tensor.New(t, d), tensor.New(t, d), tensor.New(t, d), tensor.New(t, d)
-	scratch := make([]float32, tensor.ScratchSize(p, t, max(c.n+t, src.kv[0].S)))
+	m := b * t
+	x := tensor.New(m, d)
+	for i := range ids {
+		if err := n.embed(x.SliceRows(i*t, (i+1)*t), ids[i], pos0); err != nil {
+			return err
+		}
+	}
+	q, k, v, o := tensor.New(m, d), tensor.New(m, d), tensor.New(m, d), tensor.New(m, d)
+	scratch := make([]float32, tensor.ScratchSize(p, t, max(pos0+t, src.kv[0].S)))
 	for li := range n.Decoder.Layers {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -257,20 +268,26 @@ func (n *network) decode(ctx context.Context, p *tensor.Pool, logits *tensor.Ten
 		a.Q.Forward(p, q, x)
 		a.K.Forward(p, k, x)
 		a.V.Forward(p, v, x)
-		copy(c.k[li][c.n*d:], k.Data)
-		copy(c.v[li][c.n*d:], v.Data)
-		a.attn.Forward(p, tensor.Heads{Data: o.Data, Stride: d}, tensor.Heads{Data: q.Data, Stride: d},
-			tensor.Heads{Data: c.k[li], Stride: d}, tensor.Heads{Data: c.v[li], Stride: d}, t, c.n+t, scratch)
+		for i, c := range caches {
+			copy(c.k[li][pos0*d:], k.Data[i*t*d:(i+1)*t*d])
+			copy(c.v[li][pos0*d:], v.Data[i*t*d:(i+1)*t*d])
+			a.attn.Forward(p, tensor.Heads{Data: o.Data[i*t*d:], Stride: d}, tensor.Heads{Data: q.Data[i*t*d:], Stride: d},
+				tensor.Heads{Data: c.k[li], Stride: d}, tensor.Heads{Data: c.v[li], Stride: d}, t, pos0+t, scratch)
+		}
 		a.Out.ForwardAdd(p, x, o)
 		l.SelfNorm.Forward(p, x, x)
 		ca := l.CrossAttn
 		ca.Q.Forward(p, q, x)
-		ca.attn.ForwardKV(p, tensor.Heads{Data: o.Data, Stride: d}, tensor.Heads{Data: q.Data, Stride: d}, src.kv[li], t, scratch)
+		for i := range caches {
+			ca.attn.ForwardKV(p, tensor.Heads{Data: o.Data[i*t*d:], Stride: d}, tensor.Heads{Data: q.Data[i*t*d:], Stride: d}, src.kv[li], t, scratch)
+		}
 		ca.Out.ForwardAdd(p, x, o)
 		l.CrossNorm.Forward(p, x, x)
 		n.feedForward(p, l, x)
 	}
-	c.n += t
+	for _, c := range caches {
+		c.n += t
+	}
 	n.head.Forward(p, logits, x)
-	return tensor.CheckFinite(fmt.Sprintf("decoder logits at position %d", c.n-1), logits.Data)
+	return tensor.CheckFinite(fmt.Sprintf("decoder logits at position %d", pos0+t-1), logits.Data)
 }

@@ -267,7 +267,7 @@ func (m *Model) TeacherForced(ctx context.Context, input, decoderIDs []int) (*te
 		return nil, err
 	}
 	logits := tensor.New(len(decoderIDs), m.Config.VocabSize)
-	err = m.net.decode(ctx, m.pool, logits, decoderIDs, m.net.newCache(len(decoderIDs)), m.net.crossKV(m.pool, enc))
+	err = m.net.decode(ctx, m.pool, logits, [][]int{decoderIDs}, []*cache{m.net.newCache(len(decoderIDs))}, m.net.crossKV(m.pool, enc))
 	return logits, err
 }
 
@@ -296,15 +296,23 @@ func (d *decoder) CopyState(dst, src generate.State) {
 	to.n = from.n
 }
 
+// Step runs the sequences together: the beams of one text share its source.
 func (d *decoder) Step(ctx context.Context, ids [][]int, states []generate.State) (*tensor.Tensor, error) {
-	v := d.m.Config.VocabSize
-	out := tensor.New(len(ids), v)
+	v, t := d.m.Config.VocabSize, len(ids[0])
+	caches := make([]*cache, len(states))
 	for i, st := range states {
-		logits := tensor.New(len(ids[i]), v)
-		if err := d.m.net.decode(ctx, d.m.pool, logits, ids[i], st.(*cache), d.src); err != nil {
-			return nil, err
-		}
-		copy(out.Row(i), logits.Row(len(ids[i])-1))
+		caches[i] = st.(*cache)
+	}
+	logits := tensor.New(len(ids)*t, v)
+	if err := d.m.net.decode(ctx, d.m.pool, logits, ids, caches, d.src); err != nil {
+		return nil, err
+	}
+	if t == 1 {
+		return logits, nil
+	}
+	out := tensor.New(len(ids), v)
+	for i := range ids {
+		copy(out.Row(i), logits.Row(i*t+t-1))
 	}
 	return out, nil
 }
