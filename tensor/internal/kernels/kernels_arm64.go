@@ -20,13 +20,4 @@ var (
 	bestBF16  = GenericBF16(approx.GenericMR, approx.NEONNR)
 )
 
-func vectorPrefix(int) int                          { return 0 }
-func maxVec([]float32) float32                      { panic("unreachable") }
-func expSumVec([]float32, float32, float32) float32 { panic("unreachable") }
-func scaleVec([]float32, float32)                   { panic("unreachable") }
-func geluVec([]float32)                             { panic("unreachable") }
-
-func pairsPrefix(int) int          { return 0 }
-func pairsVec([]uint32, []float32) { panic("unreachable") }
-
 func peakFMA(n int) int64 { return peakGo(n) }
