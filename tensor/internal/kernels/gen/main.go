@@ -162,7 +162,7 @@ func kernel(b *strings.Builder, f family, mr int) {
 		name: fmt.Sprintf("%sx%d", f.name, mr), mr: mr, vec: f.vec, vecBytes: f.vecBytes,
 		sig: "kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool", count: "kc",
 		zero: zero, bStep: 4 * f.nr,
-		loads: []string{fmt.Sprintf("VMOVUPS (DI), %s", bReg(0)), fmt.Sprintf("VMOVUPS %d(DI), %s", f.vecBytes, bReg(1))},
+		loads: append(prefetch(f, mr), fmt.Sprintf("VMOVUPS (DI), %s", bReg(0)), fmt.Sprintf("VMOVUPS %d(DI), %s", f.vecBytes, bReg(1))),
 		row: func(r int, addr string) []string {
 			acc0, acc1 := fmt.Sprintf("%s%d", f.vec, 2*r), fmt.Sprintf("%s%d", f.vec, 2*r+1)
 			if f.vec == "Z" {
@@ -180,6 +180,19 @@ func kernel(b *strings.Builder, f family, mr int) {
 			}
 		},
 	})
+}
+
+// prefetchAhead is how far ahead in the B panel the short kernels prefetch, in bytes.
+const prefetchAhead = 2048
+
+// prefetch returns the prefetches of a kernel's B loads: the one- and two-row kernels (decode
+// steps, matrix-vector products) stream their weights from memory once, with too little
+// arithmetic per byte to hide the latency the hardware prefetcher leaves.
+func prefetch(f family, mr int) []string {
+	if mr > 2 || f.name != "avx512" {
+		return nil
+	}
+	return []string{fmt.Sprintf("PREFETCHT0 %d(DI)", prefetchAhead), fmt.Sprintf("PREFETCHT0 %d(DI)", prefetchAhead+64)}
 }
 
 // tileSpec describes one register-blocked kernel: mr rows of two vectors of accumulators each
