@@ -16,6 +16,8 @@ type Embeddings struct {
 	WordEmbeddings     Embedding        `weights:"word_embeddings"`     // [V, H]
 	PositionEmbeddings Embedding        `weights:"position_embeddings"` // [P, H]
 	LayerNorm          tensor.LayerNorm `weights:"LayerNorm"`
+
+	tied *tensor.Linear // the LM head decoder the word embeddings are read from, or nil
 }
 
 func newEmbeddings(c Config) Embeddings {
@@ -34,8 +36,27 @@ func (e *Embeddings) Forward(p *tensor.Pool, dst *tensor.Tensor, ids []int, pos0
 			panic(fmt.Sprintf("bert: token %d at position %d outside the tables", id, pos0+i))
 		}
 		row := dst.Row(i)
-		copy(row, w.Row(id))
+		if e.tied != nil {
+			e.tied.WeightRow(id, row)
+		} else {
+			copy(row, w.Row(id))
+		}
 		tensor.AddInPlace(row, pe.Row(pos0+i))
 	}
 	e.LayerNorm.Forward(p, dst, dst)
+}
+
+// TieTo makes the word embeddings read their rows from l's weight (an LM head's decoder tied
+// to them, already prepared) when l holds them exactly, and returns the embedding table it no
+// longer needs (nil when it keeps it).
+func (e *Embeddings) TieTo(l *tensor.Linear) []float32 {
+	w := e.WordEmbeddings.Weight
+	probe := make([]float32, w.Cols())
+	if l.Out() != w.Rows() || l.In() != w.Cols() || !l.WeightRow(0, probe) {
+		return nil
+	}
+	e.tied = l
+	data := w.Data
+	w.Data = nil
+	return data
 }

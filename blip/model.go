@@ -207,6 +207,13 @@ func Load(dir string, opts ...LoadOption) (*Model, error) {
 	// soon as its packed copy exists so the process never holds both.
 	m.arena = tensor.NewArena()
 	p.Prepare(m.pool, m.arena, ls.precision, weights.Release)
+	if p.Decoder != nil && tc.TieWordEmbeddings {
+		// The word embeddings are the LM head's weight: read them from its packed copy
+		// rather than keep the table (94 MB for BLIP-large) a second time.
+		if table := p.Decoder.Embeddings.TieTo(&p.Head.Decoder); table != nil {
+			weights.Release(table)
+		}
+	}
 	ownRest(&p, m.arena, weights.Release)
 	return m, nil
 }

@@ -28,6 +28,8 @@ type Packed struct {
 	// split, for a BFloat16x3 layer, is the bfloat16 kernel that tall products use; kernel
 	// (of the same NR) and data serve the rest.
 	split *kernels.BF16
+	// transposed is set when B was packed from columns (B[n, k] = b[k*ldb+n]).
+	transposed bool
 }
 
 func panels(n, nr int) int { return (n + nr - 1) / nr }
@@ -42,7 +44,7 @@ func Pack(p *Pool, b []float32, n, k, ldb int, transposed bool) *Packed {
 func pack(p *Pool, arena *Arena, kern kernels.Kernel, b []float32, n, k, ldb int, transposed bool) *Packed {
 	nr := kern.NR
 	np := panels(n, nr)
-	pm := &Packed{N: n, K: k, kernel: kern, data: arena.alloc(np * nr * k)}
+	pm := &Packed{N: n, K: k, kernel: kern, data: arena.alloc(np * nr * k), transposed: transposed}
 	p.ForGrain(np, 1, func(lo, hi int) {
 		for kc0 := 0; kc0 < k; kc0 += kcBlock {
 			kc := min(kcBlock, k-kc0)
@@ -63,6 +65,25 @@ func pack(p *Pool, arena *Arena, kern kernels.Kernel, b []float32, n, k, ldb int
 		}
 	})
 	return pm
+}
+
+// row copies row n of B (B[n, 0..K)) from float32 panels packed from B's rows into dst; it
+// reports false when the panels hold something else (bfloat16, or a transposed B).
+func (pm *Packed) row(n int, dst []float32) bool {
+	if pm.data == nil || pm.transposed || n < 0 || n >= pm.N || len(dst) < pm.K {
+		return false
+	}
+	nr := pm.kernel.NR
+	np := panels(pm.N, nr)
+	j, c := n/nr, n%nr
+	for kc0 := 0; kc0 < pm.K; kc0 += kcBlock {
+		kc := min(kcBlock, pm.K-kc0)
+		base := kc0*np*nr + j*kc*nr + c
+		for q := 0; q < kc; q++ {
+			dst[kc0+q] = pm.data[base+q*nr]
+		}
+	}
+	return true
 }
 
 // Epilogue is work fused into a product's last pass over each tile of C, while the tile is

@@ -47,6 +47,21 @@ func (l *Linear) Bytes() int64 {
 	return 4 * int64(n)
 }
 
+// WeightRow copies row n of the weight, [In], into dst, from the packed panels once prepared;
+// it reports false when they do not hold the float32 values (a BFloat16 layer). A table tied
+// to the weight (word embeddings tied to a language-model head) can so be read from the
+// packed copy instead of being kept twice.
+func (l *Linear) WeightRow(n int, dst []float32) bool {
+	if l.packed == nil {
+		if l.Weight == nil || l.Weight.Data == nil || n < 0 || n >= l.Out() {
+			return false
+		}
+		copy(dst, l.Weight.Row(n))
+		return true
+	}
+	return l.packed.row(n, dst)
+}
+
 // Out is the number of output features.
 func (l *Linear) Out() int { return l.Weight.Shape[0] }
 

@@ -92,3 +92,35 @@ func BenchmarkMatMulBF16x3(b *testing.B) {
 	}
 	b.ReportMetric(float64(2*m*k*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
+
+// TestWeightRow: a prepared float32 (or bfloat16x3) layer gives back any row of its weight
+// exactly from the packed panels, tails included; a bfloat16 layer says it cannot.
+func TestWeightRow(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	for _, sz := range [][2]int{{1, 1}, {33, 300}, {70, 513}} {
+		out, in := sz[0], sz[1]
+		w := randSlice(r, out*in)
+		for _, prec := range []Precision{Float32, BFloat16x3, BFloat16} {
+			l := Linear{Weight: FromData(append([]float32(nil), w...), out, in), Bias: FromData(make([]float32, out), out)}
+			l.Prepare(NewPool(2), nil, prec, nil)
+			row := make([]float32, in)
+			for _, n := range []int{0, out / 2, out - 1} {
+				ok := l.WeightRow(n, row)
+				if prec == BFloat16 {
+					if ok {
+						t.Fatalf("%v: a bfloat16 layer gave row %d", prec, n)
+					}
+					continue
+				}
+				if !ok {
+					t.Fatalf("%v %dx%d: row %d refused", prec, out, in, n)
+				}
+				for k, v := range row {
+					if v != w[n*in+k] {
+						t.Fatalf("%v %dx%d: row %d [%d] = %v, want %v", prec, out, in, n, k, v, w[n*in+k])
+					}
+				}
+			}
+		}
+	}
+}
