@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -265,4 +267,64 @@ func TestRestartAndFullQueue(t *testing.T) {
 		t.Errorf("resubmission: %v", err)
 	}
 	checkResults(t, js, jobs, again, want)
+}
+
+// TestImageSources: a job's image comes inline, from a path or from a URL; a missing file, a
+// 404 and an image over the size limit are the job's own faults, dead-lettered with their
+// errors.
+func TestImageSources(t *testing.T) {
+	c := newCluster(t, StreamsConfig{AckWait: 2 * time.Second})
+	m := tinyModel(t)
+	png, err := os.ReadFile(golden.Path("images", "chelsea.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/chelsea.png" {
+			w.Write(png)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer web.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := newWorker(m, c.connect(), "w")
+	w.MaxImage = int64(len(png))
+	go w.Run(ctx)
+	decoded, _ := m.DecodeImage(bytes.NewReader(png))
+	want, err := m.Caption(ctx, decoded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := append(append([]byte(nil), png...), 0)
+	jobs := []Job{
+		{ID: "inline", Image: png},
+		{ID: "path", Path: golden.Path("images", "chelsea.png")},
+		{ID: "url", URL: web.URL + "/chelsea.png"},
+		{ID: "missing-path", Path: "/no/such/file.png"},
+		{ID: "missing-url", URL: web.URL + "/nothing.png"},
+		{ID: "too-big", Image: big},
+		{ID: "two-sources", Image: png, Path: "x.png"},
+	}
+	sctx, scancel := context.WithTimeout(ctx, time.Minute)
+	defer scancel()
+	results, err := Submit(sctx, c.connect(), jobs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range results[:3] {
+		if r.Error != "" || r.Caption == nil || *r.Caption != want.Text {
+			t.Errorf("%s: %+v", jobs[i].ID, r)
+		}
+	}
+	for i, wantErr := range []string{"no such file", "404", "larger than", "exactly one of"} {
+		if r := results[3+i]; !strings.Contains(r.Error, wantErr) {
+			t.Errorf("%s: error %q, want %q", jobs[3+i].ID, r.Error, wantErr)
+		}
+	}
+	dead, _ := c.connect().Stream(ctx, DeadStream)
+	if info, _ := dead.Info(ctx); info.State.Msgs != 4 {
+		t.Errorf("%d dead letters, want 4", info.State.Msgs)
+	}
 }
