@@ -181,12 +181,22 @@ func (w *Workspace) take(off *int, n int) []float32 {
 // and crosses hold each sequence's state (sequences may share a Cross; crosses nil skips
 // cross-attention, as transformers does without encoder states). It appends the new keys and
 // values to the caches and writes the last layer's hidden states into hidden [B*T, H],
-// sequence-major. All sequences must have the same cache length and T (Encode takes
-// sequences of any length). ws may be nil (buffers are then allocated for this call).
+// sequence-major ([ΣT, H] when the sequences' T differ: sequences of different lengths or cache
+// positions run one at a time). ws may be nil (buffers are then allocated for this call).
 func (d *Model) Forward(ctx context.Context, p *tensor.Pool, hidden *tensor.Tensor, ids [][]int, caches []*Cache, crosses []*Cross, ws *Workspace) error {
 	c := d.Config
+	if len(caches) != len(ids) || (crosses != nil && len(crosses) != len(ids)) {
+		panic("bert: one cache (and one Cross, or none) per sequence")
+	}
 	b, t, h := len(ids), len(ids[0]), c.HiddenSize
 	pos0 := caches[0].Len
+	for s := range ids {
+		if len(ids[s]) != t || caches[s].Len != pos0 {
+			// Sequences at different lengths or positions run one at a time, each in its
+			// own rows of hidden.
+			return d.forwardEach(ctx, p, hidden, ids, caches, crosses, ws)
+		}
+	}
 	if pos0+t > c.MaxPositionEmbeddings {
 		return fmt.Errorf("bert: sequence of %d tokens exceeds max_position_embeddings %d", pos0+t, c.MaxPositionEmbeddings)
 	}
@@ -194,9 +204,6 @@ func (d *Model) Forward(ctx context.Context, p *tensor.Pool, hidden *tensor.Tens
 		return fmt.Errorf("bert: sequence of %d tokens exceeds the cache capacity %d", pos0+t, capacity)
 	}
 	for s := range ids {
-		if len(ids[s]) != t || caches[s].Len != pos0 {
-			panic("bert: sequences of a batch must advance together")
-		}
 		for _, id := range ids[s] {
 			if id < 0 || id >= c.VocabSize {
 				return fmt.Errorf("bert: token id %d outside the vocabulary of %d", id, c.VocabSize)
@@ -211,9 +218,6 @@ func (d *Model) Forward(ctx context.Context, p *tensor.Pool, hidden *tensor.Tens
 	maxKeys := pos0 + t
 	for _, cr := range crosses {
 		maxKeys = max(maxKeys, cr.N)
-	}
-	if crosses != nil && len(crosses) != b {
-		panic("bert: one Cross per sequence, or none")
 	}
 	if ws == nil {
 		ws = new(Workspace)
@@ -267,6 +271,27 @@ func (d *Model) Forward(ctx context.Context, p *tensor.Pool, hidden *tensor.Tens
 	}
 	for s := range caches {
 		caches[s].Len = pos0 + t
+	}
+	return nil
+}
+
+// forwardEach is Forward for sequences of different lengths or cache positions: each runs
+// alone into its rows of hidden [ΣT, H].
+func (d *Model) forwardEach(ctx context.Context, p *tensor.Pool, hidden *tensor.Tensor, ids [][]int, caches []*Cache, crosses []*Cross, ws *Workspace) error {
+	off := 0
+	for s := range ids {
+		var xs []*Cross
+		if crosses != nil {
+			xs = crosses[s : s+1]
+		}
+		t := len(ids[s])
+		if t == 0 {
+			return fmt.Errorf("bert: sequence %d has no new token", s)
+		}
+		if err := d.Forward(ctx, p, hidden.SliceRows(off, off+t), ids[s:s+1], caches[s:s+1], xs, ws); err != nil {
+			return err
+		}
+		off += t
 	}
 	return nil
 }

@@ -168,3 +168,30 @@ func TestPooler(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardUnequalLengths: sequences of different lengths and cache positions in one call
+// give what each gives alone (no panic).
+func TestForwardUnequalLengths(t *testing.T) {
+	d := randomDecoder(t)
+	p := tensor.NewPool(2)
+	ctx := context.Background()
+	cross := d.Cross(p, tensor.New(3, d.Config.EncoderHiddenSize))
+	a, b := []int{1, 5, 9}, []int{1, 7}
+	h := d.Config.HiddenSize
+	both := tensor.New(5, h)
+	if err := d.Forward(ctx, p, both, [][]int{a, b}, []*Cache{d.NewCache(8), d.NewCache(8)}, []*Cross{cross, cross}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i, seq := range [][]int{a, b} {
+		alone := tensor.New(len(seq), h)
+		if err := d.Forward(ctx, p, alone, [][]int{seq}, []*Cache{d.NewCache(8)}, []*Cross{cross}, nil); err != nil {
+			t.Fatal(err)
+		}
+		off := []int{0, 3}[i]
+		for j, v := range alone.Data {
+			if both.Data[off*h+j] != v {
+				t.Fatalf("sequence %d differs at %d", i, j)
+			}
+		}
+	}
+}
