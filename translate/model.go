@@ -236,10 +236,10 @@ func (n *network) newCache(capacity int) *cache {
 }
 
 // decode runs T new tokens of each of B sequences through the decoder (ids [B][T], the same T
-// and cache length for all; they attend to the same source), appending to their caches, and
+// and cache length for all; sequence i attends to srcs[i]), appending to their caches, and
 // writes the logits of every new position into logits [B*T, V], sequence-major. The linear
 // layers and the LM head run on all B·T rows at once: weights are read once per step.
-func (n *network) decode(ctx context.Context, p *tensor.Pool, logits *tensor.Tensor, ids [][]int, caches []*cache, src *source) error {
+func (n *network) decode(ctx context.Context, p *tensor.Pool, logits *tensor.Tensor, ids [][]int, caches []*cache, srcs []*source) error {
 	b, t, d := len(ids), len(ids[0]), n.Shared.Cols()
 	pos0 := caches[0].n
 	for i := range ids {
@@ -258,7 +258,11 @@ func (n *network) decode(ctx context.Context, p *tensor.Pool, logits *tensor.Ten
 		}
 	}
 	q, k, v, o := tensor.New(m, d), tensor.New(m, d), tensor.New(m, d), tensor.New(m, d)
-	scratch := make([]float32, tensor.ScratchSize(p, t, max(pos0+t, src.kv[0].S)))
+	maxKeys := pos0 + t
+	for _, src := range srcs {
+		maxKeys = max(maxKeys, src.kv[0].S)
+	}
+	scratch := make([]float32, tensor.ScratchSize(p, t, maxKeys))
 	for li := range n.Decoder.Layers {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -279,7 +283,7 @@ func (n *network) decode(ctx context.Context, p *tensor.Pool, logits *tensor.Ten
 		ca := l.CrossAttn
 		ca.Q.Forward(p, q, x)
 		for i := range caches {
-			ca.attn.ForwardKV(p, tensor.Heads{Data: o.Data[i*t*d:], Stride: d}, tensor.Heads{Data: q.Data[i*t*d:], Stride: d}, src.kv[li], t, scratch)
+			ca.attn.ForwardKV(p, tensor.Heads{Data: o.Data[i*t*d:], Stride: d}, tensor.Heads{Data: q.Data[i*t*d:], Stride: d}, srcs[i].kv[li], t, scratch)
 		}
 		ca.Out.ForwardAdd(p, x, o)
 		l.CrossNorm.Forward(p, x, x)

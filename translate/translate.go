@@ -180,19 +180,24 @@ type Translation struct {
 	IDs  []int // decoder start first
 }
 
-// Translate translates each text (one by one: beam search per text). A text longer than the
-// model's positions is cut to them, </s> kept last, as the tokenizer's truncation does.
+// Translate translates texts: each is encoded at its own length (the padding mask of a
+// padded batch); greedy search decodes them all together, beam search one text at a time
+// (its beams together). A text longer than the model's positions is cut to them, </s> kept
+// last, as the tokenizer's truncation does.
 func (m *Model) Translate(ctx context.Context, texts []string, o Options) ([]Translation, error) {
-	out := make([]Translation, len(texts))
+	inputs := make([][]int, len(texts))
 	for i, text := range texts {
-		input := m.Encode(text)
-		if n := m.Config.MaxPositions; len(input) > n {
-			input = append(input[:n-1], input[len(input)-1])
+		inputs[i] = m.Encode(text)
+		if n := m.Config.MaxPositions; len(inputs[i]) > n {
+			inputs[i] = append(inputs[i][:n-1], inputs[i][len(inputs[i])-1])
 		}
-		ids, err := m.Generate(ctx, input, o)
-		if err != nil {
-			return nil, err
-		}
+	}
+	seqs, err := m.generate(ctx, inputs, o)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Translation, len(texts))
+	for i, ids := range seqs {
 		out[i] = Translation{Text: m.Decode(ids), IDs: ids}
 	}
 	return out, nil
@@ -201,6 +206,15 @@ func (m *Model) Translate(ctx context.Context, texts []string, o Options) ([]Tra
 // Generate decodes a translation of input ids (</s> last): the decoder start token, then
 // generated ids, as transformers' generate returns them.
 func (m *Model) Generate(ctx context.Context, input []int, o Options) ([]int, error) {
+	seqs, err := m.generate(ctx, [][]int{input}, o)
+	if err != nil {
+		return nil, err
+	}
+	return seqs[0], nil
+}
+
+// generate decodes a translation of each input.
+func (m *Model) generate(ctx context.Context, inputs [][]int, o Options) ([][]int, error) {
 	c := m.Config
 	s := &generate.Settings{NumBeams: 1, LengthPenalty: 1, RepetitionPenalty: 1, EOS: c.EOSTokenID, MaxLength: 20, ForcedEOS: c.ForcedEOSTokenID}
 	g := m.gen
@@ -240,23 +254,29 @@ func (m *Model) Generate(ctx context.Context, input []int, o Options) ([]int, er
 	if s.MaxLength > c.MaxPositions {
 		return nil, fmt.Errorf("%w: max length %d exceeds the model's %d positions", generate.ErrOption, s.MaxLength, c.MaxPositions)
 	}
-	if len(input) > c.MaxPositions {
-		return nil, fmt.Errorf("%w: the text is %d tokens, the model takes %d", generate.ErrOption, len(input), c.MaxPositions)
-	}
-	enc, err := m.net.encode(ctx, m.pool, input)
-	if err != nil {
-		return nil, err
-	}
-	d := &decoder{m: m, src: m.net.crossKV(m.pool, enc)}
-	if s.NumBeams == 1 {
-		seqs, err := generate.Greedy(ctx, d, []int{start}, 1, s)
+	d := &decoder{m: m}
+	for _, input := range inputs {
+		if len(input) > c.MaxPositions {
+			return nil, fmt.Errorf("%w: the text is %d tokens, the model takes %d", generate.ErrOption, len(input), c.MaxPositions)
+		}
+		enc, err := m.net.encode(ctx, m.pool, input)
 		if err != nil {
 			return nil, err
 		}
-		return seqs[0], nil
+		d.srcs = append(d.srcs, m.net.crossKV(m.pool, enc))
 	}
-	seq, _, err := generate.Beam(ctx, d, []int{start}, 0, s)
-	return seq, err
+	if s.NumBeams == 1 {
+		return generate.Greedy(ctx, d, []int{start}, len(inputs), s)
+	}
+	out := make([][]int, len(inputs))
+	for i := range inputs {
+		seq, _, err := generate.Beam(ctx, d, []int{start}, i, s)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = seq
+	}
+	return out, nil
 }
 
 // TeacherForced returns the decoder's logits [len(decoderIDs), V] for input ids and decoder
@@ -267,7 +287,7 @@ func (m *Model) TeacherForced(ctx context.Context, input, decoderIDs []int) (*te
 		return nil, err
 	}
 	logits := tensor.New(len(decoderIDs), m.Config.VocabSize)
-	err = m.net.decode(ctx, m.pool, logits, [][]int{decoderIDs}, []*cache{m.net.newCache(len(decoderIDs))}, m.net.crossKV(m.pool, enc))
+	err = m.net.decode(ctx, m.pool, logits, [][]int{decoderIDs}, []*cache{m.net.newCache(len(decoderIDs))}, []*source{m.net.crossKV(m.pool, enc)})
 	return logits, err
 }
 
@@ -276,35 +296,46 @@ func (m *Model) EncoderOutput(ctx context.Context, input []int) (*tensor.Tensor,
 	return m.net.encode(ctx, m.pool, input)
 }
 
-// decoder adapts the network to package generate: one cache per sequence, one source.
+// decoder adapts the network to package generate: one cache per sequence, attending to one of
+// the sources (the encoded texts).
 type decoder struct {
-	m   *Model
-	src *source
+	m    *Model
+	srcs []*source
+}
+
+// state is a sequence's cache and the text it translates.
+type state struct {
+	*cache
+	src int
 }
 
 func (d *decoder) VocabSize() int { return d.m.Config.VocabSize }
 
-func (d *decoder) NewState(_, capacity int) generate.State { return d.m.net.newCache(capacity) }
+func (d *decoder) NewState(src, capacity int) generate.State {
+	return &state{cache: d.m.net.newCache(capacity), src: src}
+}
 
 func (d *decoder) CopyState(dst, src generate.State) {
-	to, from := dst.(*cache), src.(*cache)
+	to, from := dst.(*state), src.(*state)
 	n := from.n * d.m.Config.DModel
 	for i := range to.k {
 		copy(to.k[i][:n], from.k[i][:n])
 		copy(to.v[i][:n], from.v[i][:n])
 	}
-	to.n = from.n
+	to.n, to.src = from.n, from.src
 }
 
-// Step runs the sequences together: the beams of one text share its source.
+// Step runs the sequences together (a text's beams, or greedy sequences of several texts):
+// the weights are read once a step.
 func (d *decoder) Step(ctx context.Context, ids [][]int, states []generate.State) (*tensor.Tensor, error) {
 	v, t := d.m.Config.VocabSize, len(ids[0])
 	caches := make([]*cache, len(states))
+	srcs := make([]*source, len(states))
 	for i, st := range states {
-		caches[i] = st.(*cache)
+		caches[i], srcs[i] = st.(*state).cache, d.srcs[st.(*state).src]
 	}
 	logits := tensor.New(len(ids)*t, v)
-	if err := d.m.net.decode(ctx, d.m.pool, logits, ids, caches, d.src); err != nil {
+	if err := d.m.net.decode(ctx, d.m.pool, logits, ids, caches, srcs); err != nil {
 		return nil, err
 	}
 	if t == 1 {

@@ -148,3 +148,37 @@ func TestLongText(t *testing.T) {
 		t.Error("Generate took more ids than positions")
 	}
 }
+
+// TestTranslateBatchGolden: the greedy golden texts translated in one call (decoded together,
+// each at its own length) give each text's reference ids, as one call per text does.
+func TestTranslateBatchGolden(t *testing.T) {
+	m, c := load(t)
+	var texts []string
+	var want [][]int
+	newTokens := -1
+	for _, g := range c.Generate {
+		if g.Options["num_beams"] != 1 {
+			continue
+		}
+		if newTokens < 0 {
+			newTokens = g.Options["max_new_tokens"]
+		}
+		if g.Options["max_new_tokens"] == newTokens {
+			texts = append(texts, g.Text)
+			want = append(want, g.IDs)
+		}
+	}
+	t.Logf("%d texts, %d new tokens", len(texts), newTokens)
+	if len(texts) < 2 {
+		t.Fatalf("%d greedy golden cases with one length; the batch test needs two", len(texts))
+	}
+	out, err := m.Translate(context.Background(), texts, Options{NumBeams: 1, MaxNewTokens: newTokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range texts {
+		if !slices.Equal(out[i].IDs, want[i]) {
+			t.Errorf("%q: ids\n got %v\nwant %v", texts[i], out[i].IDs, want[i])
+		}
+	}
+}
