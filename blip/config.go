@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/imagesemantics/blipgo/generate"
 	"github.com/imagesemantics/blipgo/internal/arch"
 )
 
@@ -15,22 +16,10 @@ type Config = arch.Config
 // ParseConfig reads config.json.
 func ParseConfig(data []byte) (*Config, error) { return arch.ParseConfig(data) }
 
-// GenerationConfig mirrors the keys of generation_config.json that captioning uses; nil means
-// absent (transformers' default applies).
-type GenerationConfig struct {
-	MaxLength         *int     `json:"max_length"`
-	MaxNewTokens      *int     `json:"max_new_tokens"`
-	MinLength         *int     `json:"min_length"`
-	NumBeams          *int     `json:"num_beams"`
-	LengthPenalty     *float64 `json:"length_penalty"`
-	RepetitionPenalty *float64 `json:"repetition_penalty"`
-	NoRepeatNgramSize *int     `json:"no_repeat_ngram_size"`
-	EarlyStopping     any      `json:"early_stopping"`
-	DoSample          *bool    `json:"do_sample"`
-	Temperature       *float64 `json:"temperature"`
-	TopK              *int     `json:"top_k"`
-	TopP              *float64 `json:"top_p"`
-}
+// GenerationConfig mirrors generation_config.json (generate.Config); nil means absent
+// (transformers' default applies). Captioning and question answering read its length, beam,
+// penalty, early-stopping and sampling keys.
+type GenerationConfig = generate.Config
 
 // readJSON reads dir/name into v; a missing optional file leaves v alone.
 func readJSON(dir, name string, optional bool, parse func([]byte) error) error {

@@ -166,12 +166,7 @@ func (m *Model) settings(opts []Option) (*settings, error) {
 		if g.TopP != nil {
 			s.topP = *g.TopP
 		}
-		switch g.EarlyStopping {
-		case true:
-			s.earlyStopping = generate.EarlyStopAll
-		case "never":
-			s.earlyStopping = generate.EarlyStopNever
-		}
+		s.earlyStopping = g.EarlyStop()
 	}
 	for _, o := range opts {
 		o(s)
@@ -180,24 +175,13 @@ func (m *Model) settings(opts []Option) (*settings, error) {
 		return nil, fmt.Errorf("%w: "+format, append([]any{ErrOption}, args...)...)
 	}
 	switch {
-	case s.maxLength < 0:
-		return bad("max length %d < 0", s.maxLength)
 	case s.maxNewTokens < 0:
 		return bad("max new tokens %d < 0", s.maxNewTokens)
-	case s.minLength < 0:
-		return bad("min length %d < 0", s.minLength)
-	case s.numBeams < 1:
-		return bad("beams %d < 1", s.numBeams)
-	case s.numBeams > maxBeams:
-		return bad("beams %d > %d", s.numBeams, maxBeams)
-	case !(s.repetitionPenalty > 0):
-		return bad("repetition penalty %v must be > 0", s.repetitionPenalty)
-	case s.noRepeatNgramSize < 0:
-		return bad("no-repeat n-gram size %d < 0", s.noRepeatNgramSize)
-	case s.lengthPenalty != s.lengthPenalty:
-		return bad("length penalty is NaN")
 	}
-	if err := (&generate.Settings{NumBeams: s.numBeams, DoSample: s.doSample, Temperature: s.temperature, TopK: s.topK, TopP: s.topP}).Validate(); err != nil {
+	g := generate.Settings{MaxLength: s.maxLength, MinLength: s.minLength, NumBeams: s.numBeams, LengthPenalty: s.lengthPenalty,
+		RepetitionPenalty: s.repetitionPenalty, NoRepeatNgramSize: s.noRepeatNgramSize,
+		DoSample: s.doSample, Temperature: s.temperature, TopK: s.topK, TopP: s.topP}
+	if err := g.Validate(); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -233,6 +217,3 @@ func (m *Model) CheckOptions(opts ...Option) error {
 // defaultMaxLength is GenerationConfig().max_length: when max_length is left at it,
 // transformers generates that many new tokens instead.
 const defaultMaxLength = 20
-
-// maxBeams bounds beam search so that a request cannot ask for unbounded memory.
-const maxBeams = 64

@@ -185,12 +185,29 @@ func Greedy(ctx context.Context, d Decoder, input []int, sources int, s *Setting
 	return seqs, nil
 }
 
+// MaxBeams bounds beam search so that a request cannot ask for unbounded memory.
+const MaxBeams = 64
+
 // Validate checks the settings a search can honour.
 func (s *Settings) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrOption}, args...)...)
 	}
 	switch {
+	case s.MaxLength < 0:
+		return bad("max length %d < 0", s.MaxLength)
+	case s.MinLength < 0:
+		return bad("min length %d < 0", s.MinLength)
+	case s.NumBeams < 1:
+		return bad("beams %d < 1", s.NumBeams)
+	case s.NumBeams > MaxBeams:
+		return bad("beams %d > %d", s.NumBeams, MaxBeams)
+	case !(s.RepetitionPenalty > 0) || math.IsInf(s.RepetitionPenalty, 0):
+		return bad("repetition penalty %v must be a positive number", s.RepetitionPenalty)
+	case s.NoRepeatNgramSize < 0:
+		return bad("no-repeat n-gram size %d < 0", s.NoRepeatNgramSize)
+	case math.IsNaN(s.LengthPenalty):
+		return bad("length penalty is NaN")
 	case !s.DoSample:
 		return nil
 	case s.NumBeams > 1:

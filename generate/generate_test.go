@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/imagesemantics/blipgo/tensor"
@@ -193,9 +194,38 @@ func TestSamplingDistribution(t *testing.T) {
 	if !slices.Equal(a[0], b[0]) {
 		t.Errorf("seed 7 gave %v then %v", a[0], b[0])
 	}
-	for _, bad := range []Settings{{DoSample: true, Temperature: 0, TopP: 1}, {DoSample: true, Temperature: 1, TopP: 0}, {DoSample: true, Temperature: 1, TopP: 1, TopK: -1}, {DoSample: true, Temperature: 1, TopP: 1, NumBeams: 2}} {
-		if err := bad.Validate(); !errors.Is(err, ErrOption) {
-			t.Errorf("%+v: %v", bad, err)
+}
+
+// TestValidate: each out-of-range setting is refused with ErrOption and a message naming it,
+// starting from settings that pass.
+func TestValidate(t *testing.T) {
+	good := func() Settings {
+		return Settings{MaxLength: 20, NumBeams: 1, LengthPenalty: 1, RepetitionPenalty: 1, DoSample: true, Temperature: 1, TopP: 1}
+	}
+	if s := good(); s.Validate() != nil {
+		t.Fatalf("good settings refused: %v", s.Validate())
+	}
+	for _, c := range []struct {
+		edit func(*Settings)
+		want string
+	}{
+		{func(s *Settings) { s.MaxLength = -1 }, "max length -1 < 0"},
+		{func(s *Settings) { s.MinLength = -1 }, "min length -1 < 0"},
+		{func(s *Settings) { s.NumBeams = 0 }, "beams 0 < 1"},
+		{func(s *Settings) { s.NumBeams = MaxBeams + 1 }, "beams 65 > 64"},
+		{func(s *Settings) { s.RepetitionPenalty = 0 }, "repetition penalty 0"},
+		{func(s *Settings) { s.RepetitionPenalty = math.Inf(1) }, "repetition penalty +Inf"},
+		{func(s *Settings) { s.NoRepeatNgramSize = -2 }, "n-gram size -2 < 0"},
+		{func(s *Settings) { s.LengthPenalty = math.NaN() }, "length penalty is NaN"},
+		{func(s *Settings) { s.Temperature = 0 }, "temperature 0"},
+		{func(s *Settings) { s.TopP = 0 }, "top-p 0"},
+		{func(s *Settings) { s.TopK = -1 }, "top-k -1 < 0"},
+		{func(s *Settings) { s.NumBeams = 2 }, "beam sample"},
+	} {
+		s := good()
+		c.edit(&s)
+		if err := s.Validate(); !errors.Is(err, ErrOption) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", s, err, c.want)
 		}
 	}
 }

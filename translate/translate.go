@@ -21,24 +21,13 @@ import (
 type Model struct {
 	Config *Config
 	net    *network
-	gen    generationConfig
+	gen    generate.Config
 	source *sentencepiece.Model
 	target *sentencepiece.Model
 	vocab  map[string]int // piece -> id (vocab.json)
 	pieces []string       // id -> piece
 	pool   *tensor.Pool
 	arena  *tensor.Arena
-}
-
-// generationConfig mirrors the generation_config.json keys Marian checkpoints set.
-type generationConfig struct {
-	MaxLength           *int     `json:"max_length"`
-	NumBeams            *int     `json:"num_beams"`
-	BadWordsIDs         [][]int  `json:"bad_words_ids"`
-	ForcedEOSTokenID    *int     `json:"forced_eos_token_id"`
-	EOSTokenID          *int     `json:"eos_token_id"`
-	DecoderStartTokenID *int     `json:"decoder_start_token_id"`
-	LengthPenalty       *float64 `json:"length_penalty"`
 }
 
 // Load reads a MarianMT snapshot folder: config.json, model.safetensors, source.spm,
@@ -65,6 +54,12 @@ func Load(dir string, threads int) (*Model, error) {
 	if b, err := os.ReadFile(filepath.Join(dir, "generation_config.json")); err == nil {
 		if err := json.Unmarshal(b, &m.gen); err != nil {
 			return nil, fmt.Errorf("translate: load %s: generation_config.json: %v", dir, err)
+		}
+		if d := m.gen.DoSample; d != nil && *d {
+			return nil, fmt.Errorf("translate: load %s: generation_config.json: do_sample is true; translation decodes by greedy or beam search only", dir)
+		}
+		if _, _, err := m.settings(Options{}); err != nil {
+			return nil, fmt.Errorf("translate: load %s: generation_config.json: %w", dir, err)
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("translate: load %s: %w", dir, err)
@@ -166,8 +161,10 @@ func (m *Model) Decode(ids []int) string {
 	return sentencepiece.Decode(pieces)
 }
 
-// Options are translation's generation options; zero values take generation_config.json's,
-// then transformers' defaults.
+// Options are translation's generation options; zero values take generation_config.json's
+// (max_length or max_new_tokens, min_length, num_beams, length_penalty, repetition_penalty,
+// no_repeat_ngram_size, early_stopping, bad_words_ids of one token, eos_token_id,
+// forced_eos_token_id, decoder_start_token_id), then transformers' defaults.
 type Options struct {
 	NumBeams          int
 	MaxNewTokens      int
@@ -213,20 +210,32 @@ func (m *Model) Generate(ctx context.Context, input []int, o Options) ([]int, er
 	return seqs[0], nil
 }
 
-// generate decodes a translation of each input.
-func (m *Model) generate(ctx context.Context, inputs [][]int, o Options) ([][]int, error) {
+// settings are generation_config.json's, transformers' defaults where it is silent, then o's;
+// it returns them with the decoder start token.
+func (m *Model) settings(o Options) (*generate.Settings, int, error) {
 	c := m.Config
 	s := &generate.Settings{NumBeams: 1, LengthPenalty: 1, RepetitionPenalty: 1, EOS: c.EOSTokenID, MaxLength: 20, ForcedEOS: c.ForcedEOSTokenID}
 	g := m.gen
-	if g.MaxLength != nil {
-		s.MaxLength = *g.MaxLength
+	setInt := func(dst *int, v *int) {
+		if v != nil {
+			*dst = *v
+		}
 	}
-	if g.NumBeams != nil {
-		s.NumBeams = *g.NumBeams
+	setFloat := func(dst *float64, v *float64) {
+		if v != nil {
+			*dst = *v
+		}
 	}
-	if g.LengthPenalty != nil {
-		s.LengthPenalty = *g.LengthPenalty
+	setInt(&s.MaxLength, g.MaxLength)
+	if g.MaxNewTokens != nil {
+		s.MaxLength = 1 + *g.MaxNewTokens
 	}
+	setInt(&s.MinLength, g.MinLength)
+	setInt(&s.NumBeams, g.NumBeams)
+	setInt(&s.NoRepeatNgramSize, g.NoRepeatNgramSize)
+	setFloat(&s.LengthPenalty, g.LengthPenalty)
+	setFloat(&s.RepetitionPenalty, g.RepetitionPenalty)
+	s.EarlyStopping = g.EarlyStop()
 	if g.EOSTokenID != nil {
 		s.EOS = *g.EOSTokenID
 	}
@@ -251,9 +260,22 @@ func (m *Model) generate(ctx context.Context, inputs [][]int, o Options) ([][]in
 	if o.RepetitionPenalty > 0 {
 		s.RepetitionPenalty = o.RepetitionPenalty
 	}
-	if s.MaxLength > c.MaxPositions {
-		return nil, fmt.Errorf("%w: max length %d exceeds the model's %d positions", generate.ErrOption, s.MaxLength, c.MaxPositions)
+	if err := s.Validate(); err != nil {
+		return nil, 0, err
 	}
+	if s.MaxLength > c.MaxPositions {
+		return nil, 0, fmt.Errorf("%w: max length %d exceeds the model's %d positions", generate.ErrOption, s.MaxLength, c.MaxPositions)
+	}
+	return s, start, nil
+}
+
+// generate decodes a translation of each input.
+func (m *Model) generate(ctx context.Context, inputs [][]int, o Options) ([][]int, error) {
+	s, start, err := m.settings(o)
+	if err != nil {
+		return nil, err
+	}
+	c := m.Config
 	d := &decoder{m: m}
 	for _, input := range inputs {
 		if len(input) > c.MaxPositions {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -179,6 +180,82 @@ func TestTranslateBatchGolden(t *testing.T) {
 	for i := range texts {
 		if !slices.Equal(out[i].IDs, want[i]) {
 			t.Errorf("%q: ids\n got %v\nwant %v", texts[i], out[i].IDs, want[i])
+		}
+	}
+}
+
+// withGenerationConfig copies marian-tiny to a temporary folder with generation_config.json
+// replaced by cfg.
+func withGenerationConfig(t *testing.T, cfg string) string {
+	src := golden.Path("marian", "marian-tiny")
+	dir := t.TempDir()
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() == "generation_config.json" {
+			continue
+		}
+		if err := os.Symlink(filepath.Join(src, e.Name()), filepath.Join(dir, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "generation_config.json"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestGenerationConfigKeys: keys transformers honours are honoured (no_repeat_ngram_size
+// stops the greedy references' repeated pairs), and values no search can honour fail Load
+// naming the file.
+func TestGenerationConfigKeys(t *testing.T) {
+	_, c := load(t)
+	m, err := Load(withGenerationConfig(t, `{"decoder_start_token_id": 156, "eos_token_id": 0, "forced_eos_token_id": 0, "bad_words_ids": [[156]], "max_length": 40, "num_beams": 1, "no_repeat_ngram_size": 2}`), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	repeats := func(ids []int) bool {
+		seen := map[[2]int]bool{}
+		for i := 1; i < len(ids); i++ {
+			p := [2]int{ids[i-1], ids[i]}
+			if seen[p] {
+				return true
+			}
+			seen[p] = true
+		}
+		return false
+	}
+	checked := 0
+	for _, g := range c.Generate {
+		if g.Options["num_beams"] != 1 || !repeats(g.IDs) {
+			continue
+		}
+		checked++
+		ids, err := m.Generate(context.Background(), g.InputIDs, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if repeats(ids) {
+			t.Errorf("%q with no_repeat_ngram_size 2 repeats a pair: %v", g.Text, ids)
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no greedy reference repeats a pair; the test checks nothing")
+	}
+	for cfg, want := range map[string]string{
+		`{"num_beams": 0}`:             "beams 0 < 1",
+		`{"num_beams": 1000}`:          "beams 1000 > 64",
+		`{"repetition_penalty": -1}`:   "repetition penalty -1",
+		`{"do_sample": true}`:          "do_sample",
+		`{"max_length": 100000}`:       "exceeds the model's",
+		`{"no_repeat_ngram_size": -1}`: "n-gram size -1",
+	} {
+		_, err := Load(withGenerationConfig(t, cfg), 1)
+		if err == nil || !strings.Contains(err.Error(), "generation_config.json") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error naming generation_config.json and %q", cfg, err, want)
 		}
 	}
 }

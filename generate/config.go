@@ -1,0 +1,35 @@
+package generate
+
+// Config mirrors the keys of generation_config.json that the models here read; nil means
+// absent (the model's or transformers' default applies). One type serves every model: each
+// reads the keys its transformers class honours.
+type Config struct {
+	MaxLength           *int     `json:"max_length"`
+	MaxNewTokens        *int     `json:"max_new_tokens"`
+	MinLength           *int     `json:"min_length"`
+	NumBeams            *int     `json:"num_beams"`
+	LengthPenalty       *float64 `json:"length_penalty"`
+	RepetitionPenalty   *float64 `json:"repetition_penalty"`
+	NoRepeatNgramSize   *int     `json:"no_repeat_ngram_size"`
+	EarlyStopping       any      `json:"early_stopping"` // false, true or "never"
+	DoSample            *bool    `json:"do_sample"`
+	Temperature         *float64 `json:"temperature"`
+	TopK                *int     `json:"top_k"`
+	TopP                *float64 `json:"top_p"`
+	BadWordsIDs         [][]int  `json:"bad_words_ids"`
+	EOSTokenID          *int     `json:"eos_token_id"`
+	ForcedEOSTokenID    *int     `json:"forced_eos_token_id"`
+	DecoderStartTokenID *int     `json:"decoder_start_token_id"`
+}
+
+// EarlyStop returns early_stopping as an EarlyStop: true is EarlyStopAll, "never"
+// EarlyStopNever, anything else (false, absent) the heuristic default.
+func (c *Config) EarlyStop() EarlyStop {
+	switch c.EarlyStopping {
+	case true:
+		return EarlyStopAll
+	case "never":
+		return EarlyStopNever
+	}
+	return EarlyStopHeuristic
+}
