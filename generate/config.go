@@ -1,5 +1,7 @@
 package generate
 
+import "fmt"
+
 // Config mirrors the keys of generation_config.json that the models here read; nil means
 // absent (the model's or transformers' default applies). One type serves every model: each
 // reads the keys its transformers class honours.
@@ -32,4 +34,17 @@ func (c *Config) EarlyStop() EarlyStop {
 		return EarlyStopNever
 	}
 	return EarlyStopHeuristic
+}
+
+// BadTokens returns bad_words_ids as tokens never to generate; a banned sequence of more
+// than one token is not supported and is an error rather than ignored.
+func (c *Config) BadTokens() ([]int, error) {
+	var out []int
+	for _, w := range c.BadWordsIDs {
+		if len(w) != 1 {
+			return nil, fmt.Errorf("%w: bad_words_ids entry %v: only single tokens are supported", ErrOption, w)
+		}
+		out = append(out, w[0])
+	}
+	return out, nil
 }

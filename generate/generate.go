@@ -185,6 +185,33 @@ func Greedy(ctx context.Context, d Decoder, input []int, sources int, s *Setting
 	return seqs, nil
 }
 
+// CheckTokens checks that the token ids the settings name (EOS unless -1, ForcedEOS, BadTokens)
+// are in a vocabulary of vocab tokens.
+func (s *Settings) CheckTokens(vocab int) error {
+	check := func(name string, id int) error {
+		if id < 0 || id >= vocab {
+			return fmt.Errorf("%w: %s %d outside the vocabulary of %d", ErrOption, name, id, vocab)
+		}
+		return nil
+	}
+	if s.EOS != -1 {
+		if err := check("end token", s.EOS); err != nil {
+			return err
+		}
+	}
+	if s.ForcedEOS != nil {
+		if err := check("forced end token", *s.ForcedEOS); err != nil {
+			return err
+		}
+	}
+	for _, t := range s.BadTokens {
+		if err := check("bad word token", t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // MaxBeams bounds beam search so that a request cannot ask for unbounded memory.
 const MaxBeams = 64
 

@@ -163,7 +163,7 @@ func (m *Model) Decode(ids []int) string {
 
 // Options are translation's generation options; zero values take generation_config.json's
 // (max_length or max_new_tokens, min_length, num_beams, length_penalty, repetition_penalty,
-// no_repeat_ngram_size, early_stopping, bad_words_ids of one token, eos_token_id,
+// no_repeat_ngram_size, early_stopping, bad_words_ids (single tokens), eos_token_id,
 // forced_eos_token_id, decoder_start_token_id), then transformers' defaults.
 type Options struct {
 	NumBeams          int
@@ -242,14 +242,20 @@ func (m *Model) settings(o Options) (*generate.Settings, int, error) {
 	if g.ForcedEOSTokenID != nil {
 		s.ForcedEOS = g.ForcedEOSTokenID
 	}
-	for _, w := range g.BadWordsIDs {
-		if len(w) == 1 {
-			s.BadTokens = append(s.BadTokens, w[0])
-		}
+	bad, err := g.BadTokens()
+	if err != nil {
+		return nil, 0, err
 	}
+	s.BadTokens = bad
 	start := c.DecoderStartTokenID
 	if g.DecoderStartTokenID != nil {
 		start = *g.DecoderStartTokenID
+	}
+	if start < 0 || start >= c.VocabSize {
+		return nil, 0, fmt.Errorf("%w: decoder start token %d outside the vocabulary of %d", generate.ErrOption, start, c.VocabSize)
+	}
+	if err := s.CheckTokens(c.VocabSize); err != nil {
+		return nil, 0, err
 	}
 	if o.NumBeams > 0 {
 		s.NumBeams = o.NumBeams

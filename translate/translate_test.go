@@ -246,12 +246,17 @@ func TestGenerationConfigKeys(t *testing.T) {
 		t.Fatal("no greedy reference repeats a pair; the test checks nothing")
 	}
 	for cfg, want := range map[string]string{
-		`{"num_beams": 0}`:             "beams 0 < 1",
-		`{"num_beams": 1000}`:          "beams 1000 > 64",
-		`{"repetition_penalty": -1}`:   "repetition penalty -1",
-		`{"do_sample": true}`:          "do_sample",
-		`{"max_length": 100000}`:       "exceeds the model's",
-		`{"no_repeat_ngram_size": -1}`: "n-gram size -1",
+		`{"num_beams": 0}`:                  "beams 0 < 1",
+		`{"num_beams": 1000}`:               "beams 1000 > 64",
+		`{"repetition_penalty": -1}`:        "repetition penalty -1",
+		`{"do_sample": true}`:               "do_sample",
+		`{"max_length": 100000}`:            "exceeds the model's",
+		`{"no_repeat_ngram_size": -1}`:      "n-gram size -1",
+		`{"bad_words_ids": [[3, 4]]}`:       "only single tokens",
+		`{"bad_words_ids": [[1000]]}`:       "bad word token 1000 outside",
+		`{"eos_token_id": 999}`:             "end token 999 outside",
+		`{"forced_eos_token_id": 999}`:      "forced end token 999 outside",
+		`{"decoder_start_token_id": 99999}`: "decoder start token 99999 outside",
 	} {
 		_, err := Load(withGenerationConfig(t, cfg), 1)
 		if err == nil || !strings.Contains(err.Error(), "generation_config.json") || !strings.Contains(err.Error(), want) {
