@@ -26,7 +26,23 @@ type Answer struct {
 // captioning's generation options (a Prompt is refused); the checkpoint's
 // generation_config.json and transformers' defaults (greedy, 20 new tokens) fill the rest.
 func (m *Model) Answer(ctx context.Context, img image.Image, question string, opts ...Option) (*Answer, error) {
-	if err := m.acquire("Answer", QuestionAnswering); err != nil {
+	out, err := m.answer(ctx, "Answer", img, []string{question}, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &out[0], nil
+}
+
+// AnswerBatch answers several questions about one image with the same options: the image is
+// encoded once, each question at its own length, and greedy search decodes the answers
+// together; each result equals what Answer gives for that question.
+func (m *Model) AnswerBatch(ctx context.Context, img image.Image, questions []string, opts ...Option) ([]Answer, error) {
+	return m.answer(ctx, "AnswerBatch", img, questions, opts)
+}
+
+// answer is Answer and AnswerBatch; method names the caller in errors.
+func (m *Model) answer(ctx context.Context, method string, img image.Image, questions []string, opts []Option) ([]Answer, error) {
+	if err := m.acquire(method, QuestionAnswering); err != nil {
 		return nil, err
 	}
 	defer m.release()
@@ -35,9 +51,9 @@ func (m *Model) Answer(ctx context.Context, img image.Image, question string, op
 		return nil, err
 	}
 	if s.prompt != "" {
-		return nil, fmt.Errorf("%w: Answer takes no prompt", ErrOption)
+		return nil, fmt.Errorf("%w: %s takes no prompt", ErrOption, method)
 	}
-	ids, err := m.textIDs([]string{question})
+	ids, err := m.textIDs(questions)
 	if err != nil {
 		return nil, err
 	}
@@ -48,13 +64,26 @@ func (m *Model) Answer(ctx context.Context, img image.Image, question string, op
 	if err != nil {
 		return nil, err
 	}
-	q, err := m.Encoder.Encode(ctx, m.pool, ids, []*bert.Cross{m.Encoder.Cross(m.pool, emb)})
+	image := m.Encoder.Cross(m.pool, emb)
+	images := make([]*bert.Cross, len(ids))
+	for i := range images {
+		images[i] = image
+	}
+	q, err := m.Encoder.Encode(ctx, m.pool, ids, images)
 	if err != nil {
 		return nil, err
 	}
-	out, err := m.generate(ctx, s, []int{m.Config.TextConfig.BosTokenID}, []*bert.Cross{m.Decoder.Cross(m.pool, q[0])})
+	crosses := make([]*bert.Cross, len(q))
+	for i, h := range q {
+		crosses[i] = m.Decoder.Cross(m.pool, h)
+	}
+	out, err := m.generate(ctx, s, []int{m.Config.TextConfig.BosTokenID}, crosses)
 	if err != nil {
 		return nil, err
 	}
-	return &Answer{Text: out[0].Text, IDs: out[0].IDs, Score: out[0].Score}, nil
+	answers := make([]Answer, len(out))
+	for i, c := range out {
+		answers[i] = Answer{Text: c.Text, IDs: c.IDs, Score: c.Score}
+	}
+	return answers, nil
 }

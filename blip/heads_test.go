@@ -49,6 +49,59 @@ func TestAnswerGolden(t *testing.T) {
 	}
 }
 
+// TestAnswerBatchGolden asks each image all its golden questions of one options set in one
+// AnswerBatch call (greedy: decoded together; beams: one by one): every answer must be the
+// reference's, as from Answer.
+func TestAnswerBatchGolden(t *testing.T) {
+	cases, err := golden.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type group struct {
+		model, image, name string
+		options            golden.Options
+		questions          []string
+		want               [][]int
+	}
+	var groups []*group
+	for _, c := range cases.VQA {
+		i := slices.IndexFunc(groups, func(g *group) bool {
+			return g.model == c.Model && g.image == c.Image && g.name == c.Name
+		})
+		if i < 0 {
+			groups = append(groups, &group{model: c.Model, image: c.Image, name: c.Name, options: c.Options})
+			i = len(groups) - 1
+		}
+		groups[i].questions = append(groups[i].questions, c.Question)
+		groups[i].want = append(groups[i].want, c.IDs)
+	}
+	models := map[string]*Model{}
+	batched := 0
+	for _, g := range groups {
+		if len(g.questions) < 2 {
+			continue
+		}
+		batched++
+		if models[g.model] == nil {
+			models[g.model] = loadModel(t, g.model)
+		}
+		m := models[g.model]
+		out, err := m.AnswerBatch(context.Background(), loadImage(t, m, g.image), g.questions, optionsOf(golden.Generate{Options: g.options})...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, a := range out {
+			if !slices.Equal(a.IDs, g.want[i]) {
+				t.Errorf("%s %s %q: ids\n got %v\nwant %v", g.image, g.name, g.questions[i], a.IDs, g.want[i])
+			}
+		}
+	}
+	if batched == 0 {
+		t.Fatal("no image has two golden questions under one options set; the test checks nothing")
+	}
+	t.Logf("%d batches", batched)
+}
+
 // Tolerances of image-text matching against transformers' float32 outputs: logits and
 // probabilities of the ITM head, and cosines, are sums of the same float32 products in
 // another order (measured at most 1.1e-6, 1.2e-7 and 9.7e-8).
@@ -150,6 +203,9 @@ func TestUnsupportedMethods(t *testing.T) {
 	if _, err := capt.Answer(ctx, img, "what?"); !errors.As(err, &ue) || ue.Architecture != "BlipForConditionalGeneration" || ue.Needs != QuestionAnswering {
 		t.Errorf("Answer on a captioning model: %v", err)
 	}
+	if _, err := capt.AnswerBatch(ctx, img, []string{"what?"}); !errors.As(err, &ue) || ue.Method != "AnswerBatch" {
+		t.Errorf("AnswerBatch on a captioning model: %v", err)
+	}
 	if _, err := capt.Match(ctx, img, "a cat"); !errors.As(err, &ue) {
 		t.Errorf("Match on a captioning model: %v", err)
 	}
@@ -172,8 +228,12 @@ func TestUnsupportedMethods(t *testing.T) {
 		for name, err := range map[string]error{
 			"Caption": func() error { _, err := m.Caption(ctx, img); return err }(),
 			"Answer":  func() error { _, err := m.Answer(ctx, img, "what?"); return err }(),
-			"Match":   func() error { _, err := m.Match(ctx, img, "a cat"); return err }(),
-			"Encode":  func() error { _, err := m.Encode(ctx, img); return err }(),
+			"AnswerBatch": func() error {
+				_, err := m.AnswerBatch(ctx, img, []string{"what?", "why?"})
+				return err
+			}(),
+			"Match":  func() error { _, err := m.Match(ctx, img, "a cat"); return err }(),
+			"Encode": func() error { _, err := m.Encode(ctx, img); return err }(),
 			"EncodePixels": func() error {
 				_, err := m.EncodePixels(ctx, pixels)
 				return err
