@@ -81,18 +81,6 @@ func TestParsePrecision(t *testing.T) {
 	}
 }
 
-func BenchmarkMatMulBF16x3(b *testing.B) {
-	r := rand.New(rand.NewPCG(1, 1))
-	m, k, n := 577, 1024, 4096
-	a, w, c := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*n)
-	p := NewPool(0)
-	pm := packSplit(p, nil, kernels.BestBF16(), w, n, k, k)
-	for b.Loop() {
-		pm.MatMul(p, c, n, a, k, m)
-	}
-	b.ReportMetric(float64(2*m*k*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-}
-
 // TestWeightRow: a prepared float32 (or bfloat16x3) layer gives back any row of its weight
 // exactly from the packed panels, tails included; a bfloat16 layer says it cannot.
 func TestWeightRow(t *testing.T) {
