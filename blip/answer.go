@@ -64,12 +64,7 @@ func (m *Model) answer(ctx context.Context, method string, img image.Image, ques
 	if err != nil {
 		return nil, err
 	}
-	image := m.Encoder.Cross(m.pool, emb)
-	images := make([]*bert.Cross, len(ids))
-	for i := range images {
-		images[i] = image
-	}
-	q, err := m.Encoder.Encode(ctx, m.pool, ids, images)
+	q, err := m.encodeWithImage(ctx, ids, emb)
 	if err != nil {
 		return nil, err
 	}

@@ -44,12 +44,7 @@ func (m *Model) Match(ctx context.Context, img image.Image, texts ...string) ([]
 	if err := tensor.CheckFinite("projected image feature", imageFeat); err != nil {
 		return nil, err
 	}
-	cross := m.Encoder.Cross(m.pool, emb)
-	crosses := make([]*bert.Cross, len(ids))
-	for i := range crosses {
-		crosses[i] = cross
-	}
-	joint, err := m.Encoder.Encode(ctx, m.pool, ids, crosses)
+	joint, err := m.encodeWithImage(ctx, ids, emb)
 	if err != nil {
 		return nil, err
 	}
@@ -106,6 +101,17 @@ func (m *Model) TextEmbedding(ctx context.Context, text string) ([]float32, erro
 		return nil, err
 	}
 	return m.projectText(hidden[0]), nil
+}
+
+// encodeWithImage runs each text's ids through the text encoder at its own length,
+// cross-attending to the one image's embeddings emb [N, D]: each text's hidden states.
+func (m *Model) encodeWithImage(ctx context.Context, ids [][]int, emb *tensor.Tensor) ([]*tensor.Tensor, error) {
+	image := m.Encoder.Cross(m.pool, emb)
+	crosses := make([]*bert.Cross, len(ids))
+	for i := range crosses {
+		crosses[i] = image
+	}
+	return m.Encoder.Encode(ctx, m.pool, ids, crosses)
 }
 
 // textIDs tokenizes texts for the text encoder: [CLS] text [SEP], within the position table.
