@@ -92,13 +92,9 @@ func (m *Model) PromptIDs(prompt string) []int {
 // length is given, the end token sep_token_id.
 func (m *Model) searchSettings(s *settings, n int) (*generate.Settings, error) {
 	tc := m.Config.TextConfig
-	gs := &generate.Settings{
-		MinLength: s.minLength, NumBeams: s.numBeams, LengthPenalty: s.lengthPenalty,
-		RepetitionPenalty: s.repetitionPenalty, NoRepeatNgramSize: s.noRepeatNgramSize,
-		EarlyStopping: s.earlyStopping, EOS: tc.SepTokenID, Observe: s.observe,
-		DoSample: s.doSample, Temperature: s.temperature, TopK: s.topK, TopP: s.topP,
-	}
-	if s.doSample {
+	gs := s.search // a copy: this call's lengths, end token and seed go into it
+	gs.EOS = tc.SepTokenID
+	if gs.DoSample {
 		if s.seed != nil {
 			gs.Seed = *s.seed
 		} else {
@@ -122,5 +118,5 @@ func (m *Model) searchSettings(s *settings, n int) (*generate.Settings, error) {
 	if s.ignoreEOS {
 		gs.EOS = -1
 	}
-	return gs, nil
+	return &gs, nil
 }

@@ -88,7 +88,7 @@ func testGenerateGolden(t *testing.T, opts ...LoadOption) {
 			img := loadImage(t, m, g.Image)
 			var gaps []float64
 			opts := append(optionsOf(g), func(s *settings) {
-				s.observe = func(_ int, scores []float32) { gaps = append(gaps, golden.Top2Gap(scores)) }
+				s.search.Observe = func(_ int, scores []float32) { gaps = append(gaps, golden.Top2Gap(scores)) }
 			})
 			c, err := m.Caption(context.Background(), img, opts...)
 			if err != nil {

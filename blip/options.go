@@ -15,25 +15,15 @@ type Option func(*settings)
 // settings are the generation options after merging defaults, the model's generation config and
 // the caller's options. Lengths count the BOS and prompt tokens, as transformers' do.
 type settings struct {
-	prompt            string
-	maxLength         int // 0: transformers' default (20 new tokens, capped by the position table)
-	maxNewTokens      int // > 0 overrides maxLength
-	minLength         int
-	numBeams          int
-	lengthPenalty     float64
-	repetitionPenalty float64
-	noRepeatNgramSize int
-	earlyStopping     generate.EarlyStop
-	doSample          bool
-	temperature       float64
-	topK              int
-	topP              float64
-	seed              *uint64 // nil: a fresh random seed per call
-	ignoreEOS         bool
-	timings           *Timings
-	// observe, when set, sees the processed scores of every greedy step of sequence seq
-	// before the token is chosen (tests use it to find near-ties).
-	observe func(seq int, scores []float32)
+	prompt       string
+	maxLength    int // 0: transformers' default (20 new tokens, capped by the position table)
+	maxNewTokens int // > 0 overrides maxLength
+	// search holds the options that mean the same to every model (beams, penalties,
+	// sampling); searchSettings adds the lengths, end token and seed.
+	search    generate.Settings
+	seed      *uint64 // nil: a fresh random seed per call
+	ignoreEOS bool
+	timings   *Timings
 }
 
 // Prompt starts the caption with text (conditional captioning); the result includes it.
@@ -47,38 +37,38 @@ func MaxNewTokens(n int) Option { return func(s *settings) { s.maxNewTokens = n 
 
 // MinLength keeps the end token from being chosen before the sequence, BOS and prompt
 // included, is n tokens long.
-func MinLength(n int) Option { return func(s *settings) { s.minLength = n } }
+func MinLength(n int) Option { return func(s *settings) { s.search.MinLength = n } }
 
 // Beams selects beam search with n beams (1: greedy search).
-func Beams(n int) Option { return func(s *settings) { s.numBeams = n } }
+func Beams(n int) Option { return func(s *settings) { s.search.NumBeams = n } }
 
 // LengthPenalty is beam search's exponent on the length that divides a hypothesis' score
 // (transformers' length_penalty, default 1).
-func LengthPenalty(f float64) Option { return func(s *settings) { s.lengthPenalty = f } }
+func LengthPenalty(f float64) Option { return func(s *settings) { s.search.LengthPenalty = f } }
 
 // RepetitionPenalty divides the scores of tokens already in the sequence (or multiplies them
 // when negative), as transformers' repetition_penalty; 1 means none.
-func RepetitionPenalty(f float64) Option { return func(s *settings) { s.repetitionPenalty = f } }
+func RepetitionPenalty(f float64) Option { return func(s *settings) { s.search.RepetitionPenalty = f } }
 
 // NoRepeatNgramSize forbids any n-gram of that size from occurring twice; 0 means no limit.
-func NoRepeatNgramSize(n int) Option { return func(s *settings) { s.noRepeatNgramSize = n } }
+func NoRepeatNgramSize(n int) Option { return func(s *settings) { s.search.NoRepeatNgramSize = n } }
 
 // Sample draws each token from the distribution instead of taking the most likely one, as
 // transformers' do_sample: the scores after the logits processors, divided by the
 // temperature (Temperature, default 1), cut to the top k (TopK, default 50) and to the top p
 // of the probability (TopP, default 1: off). Give Seed to reproduce a caption; without it
 // each call draws anew. Beam search does not sample.
-func Sample() Option { return func(s *settings) { s.doSample = true } }
+func Sample() Option { return func(s *settings) { s.search.DoSample = true } }
 
 // Temperature divides the scores before sampling (transformers' temperature).
-func Temperature(t float64) Option { return func(s *settings) { s.temperature = t } }
+func Temperature(t float64) Option { return func(s *settings) { s.search.Temperature = t } }
 
 // TopK keeps the k most likely tokens when sampling (0: all; transformers' top_k).
-func TopK(k int) Option { return func(s *settings) { s.topK = k } }
+func TopK(k int) Option { return func(s *settings) { s.search.TopK = k } }
 
 // TopP keeps the most likely tokens whose probability reaches p when sampling (transformers'
 // top_p, nucleus sampling).
-func TopP(p float64) Option { return func(s *settings) { s.topP = p } }
+func TopP(p float64) Option { return func(s *settings) { s.search.TopP = p } }
 
 // Seed fixes sampling's random draws: the same seed, image and options give the same
 // caption, alone or in a batch, on any thread count (on another CPU, only as long as its
@@ -136,52 +126,25 @@ func (t *Timings) add(st stage, start time.Time) {
 var ErrOption = generate.ErrOption
 
 func (m *Model) settings(opts []Option) (*settings, error) {
-	s := &settings{numBeams: 1, lengthPenalty: 1, repetitionPenalty: 1, temperature: 1, topK: 50, topP: 1}
+	s := &settings{search: generate.Settings{NumBeams: 1, LengthPenalty: 1, RepetitionPenalty: 1, Temperature: 1, TopK: 50, TopP: 1}}
 	if g := m.generation; g != nil {
-		setInt := func(dst *int, v *int) {
-			if v != nil {
-				*dst = *v
-			}
-		}
 		if g.MaxLength != nil && *g.MaxLength != defaultMaxLength {
 			s.maxLength = *g.MaxLength
 		}
-		setInt(&s.maxNewTokens, g.MaxNewTokens)
-		setInt(&s.minLength, g.MinLength)
-		setInt(&s.numBeams, g.NumBeams)
-		setInt(&s.noRepeatNgramSize, g.NoRepeatNgramSize)
-		if g.LengthPenalty != nil {
-			s.lengthPenalty = *g.LengthPenalty
+		if g.MaxNewTokens != nil {
+			s.maxNewTokens = *g.MaxNewTokens
 		}
-		if g.RepetitionPenalty != nil {
-			s.repetitionPenalty = *g.RepetitionPenalty
-		}
-		if g.DoSample != nil {
-			s.doSample = *g.DoSample
-		}
-		if g.Temperature != nil {
-			s.temperature = *g.Temperature
-		}
-		setInt(&s.topK, g.TopK)
-		if g.TopP != nil {
-			s.topP = *g.TopP
-		}
-		s.earlyStopping = g.EarlyStop()
+		g.Apply(&s.search)
 	}
 	for _, o := range opts {
 		o(s)
 	}
-	bad := func(format string, args ...any) (*settings, error) {
-		return nil, fmt.Errorf("%w: "+format, append([]any{ErrOption}, args...)...)
+	if s.maxNewTokens < 0 {
+		return nil, fmt.Errorf("%w: max new tokens %d < 0", ErrOption, s.maxNewTokens)
 	}
-	switch {
-	case s.maxNewTokens < 0:
-		return bad("max new tokens %d < 0", s.maxNewTokens)
-	}
-	g := generate.Settings{MaxLength: s.maxLength, MinLength: s.minLength, NumBeams: s.numBeams, LengthPenalty: s.lengthPenalty,
-		RepetitionPenalty: s.repetitionPenalty, NoRepeatNgramSize: s.noRepeatNgramSize,
-		DoSample: s.doSample, Temperature: s.temperature, TopK: s.topK, TopP: s.topP}
-	if err := g.Validate(); err != nil {
+	check := s.search
+	check.MaxLength = s.maxLength
+	if err := check.Validate(); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -48,3 +48,32 @@ func (c *Config) BadTokens() ([]int, error) {
 	}
 	return out, nil
 }
+
+// Apply sets in s the keys that mean the same for every model: min_length, num_beams,
+// length_penalty, repetition_penalty, no_repeat_ngram_size, early_stopping, do_sample,
+// temperature, top_k and top_p, each where present. Lengths, end tokens and banned words are
+// the model's to read (their meaning depends on its input).
+func (c *Config) Apply(s *Settings) {
+	set := func(dst *int, v *int) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	setFloat := func(dst *float64, v *float64) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&s.MinLength, c.MinLength)
+	set(&s.NumBeams, c.NumBeams)
+	set(&s.NoRepeatNgramSize, c.NoRepeatNgramSize)
+	set(&s.TopK, c.TopK)
+	setFloat(&s.LengthPenalty, c.LengthPenalty)
+	setFloat(&s.RepetitionPenalty, c.RepetitionPenalty)
+	setFloat(&s.Temperature, c.Temperature)
+	setFloat(&s.TopP, c.TopP)
+	if c.DoSample != nil {
+		s.DoSample = *c.DoSample
+	}
+	s.EarlyStopping = c.EarlyStop()
+}

@@ -216,26 +216,13 @@ func (m *Model) settings(o Options) (*generate.Settings, int, error) {
 	c := m.Config
 	s := &generate.Settings{NumBeams: 1, LengthPenalty: 1, RepetitionPenalty: 1, EOS: c.EOSTokenID, MaxLength: 20, ForcedEOS: c.ForcedEOSTokenID}
 	g := m.gen
-	setInt := func(dst *int, v *int) {
-		if v != nil {
-			*dst = *v
-		}
+	if g.MaxLength != nil {
+		s.MaxLength = *g.MaxLength
 	}
-	setFloat := func(dst *float64, v *float64) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	setInt(&s.MaxLength, g.MaxLength)
 	if g.MaxNewTokens != nil {
 		s.MaxLength = 1 + *g.MaxNewTokens
 	}
-	setInt(&s.MinLength, g.MinLength)
-	setInt(&s.NumBeams, g.NumBeams)
-	setInt(&s.NoRepeatNgramSize, g.NoRepeatNgramSize)
-	setFloat(&s.LengthPenalty, g.LengthPenalty)
-	setFloat(&s.RepetitionPenalty, g.RepetitionPenalty)
-	s.EarlyStopping = g.EarlyStop()
+	g.Apply(s)
 	if g.EOSTokenID != nil {
 		s.EOS = *g.EOSTokenID
 	}
