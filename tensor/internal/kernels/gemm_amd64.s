@@ -3496,6 +3496,309 @@ store_bf16x14:
 	VZEROUPPER
 	RET
 
+// func amxBF16x1(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+TEXT ·amxBF16x1(SB), NOSPLIT, $0-57
+	MOVQ cfg+0(FP), AX
+	MOVQ steps+8(FP), R9
+	MOVQ a+16(FP), SI
+	MOVQ lda+24(FP), BX
+	SHLQ $2, BX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $2, R8
+	MOVQ $128, CX
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0x00 // ldtilecfg [rax]
+	MOVBQZX accumulate+56(FP), AX
+	TESTQ AX, AX
+	JZ zero_amxBF16x1
+	BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0x04; BYTE $0x02 // tileloadd tmm0,[rdx+r8*1]
+	BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0x4c; BYTE $0x02; BYTE $0x40 // tileloadd tmm1,[rdx+r8*1+0x40]
+	JMP loop_amxBF16x1
+zero_amxBF16x1:
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xc0 // tilezero tmm0
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xc8 // tilezero tmm1
+loop_amxBF16x1:
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x24; BYTE $0x1e // tileloadd tmm4,[rsi+rbx*1]
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x34; BYTE $0x0f // tileloadd tmm6,[rdi+rcx*1]
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x7c; BYTE $0x0f; BYTE $0x40 // tileloadd tmm7,[rdi+rcx*1+0x40]
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x4a; BYTE $0x5c; BYTE $0xc4 // tdpbf16ps tmm0,tmm4,tmm6
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x42; BYTE $0x5c; BYTE $0xcc // tdpbf16ps tmm1,tmm4,tmm7
+	ADDQ $64, SI
+	ADDQ $2048, DI
+	DECQ R9
+	JNZ loop_amxBF16x1
+	BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x04; BYTE $0x02 // tilestored [rdx+r8*1],tmm0
+	BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x4c; BYTE $0x02; BYTE $0x40 // tilestored [rdx+r8*1+0x40],tmm1
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0xc0 // tilerelease
+	RET
+
+// func amxBF16x2(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+TEXT ·amxBF16x2(SB), NOSPLIT, $0-57
+	MOVQ cfg+0(FP), AX
+	MOVQ steps+8(FP), R9
+	MOVQ a+16(FP), SI
+	MOVQ lda+24(FP), BX
+	SHLQ $2, BX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $2, R8
+	MOVQ $128, CX
+	MOVQ BX, R10
+	SHLQ $4, R10
+	ADDQ SI, R10
+	MOVQ R8, R11
+	SHLQ $4, R11
+	ADDQ DX, R11
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0x00 // ldtilecfg [rax]
+	MOVBQZX accumulate+56(FP), AX
+	TESTQ AX, AX
+	JZ zero_amxBF16x2
+	BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0x04; BYTE $0x02 // tileloadd tmm0,[rdx+r8*1]
+	BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0x4c; BYTE $0x02; BYTE $0x40 // tileloadd tmm1,[rdx+r8*1+0x40]
+	BYTE $0xc4; BYTE $0x82; BYTE $0x7b; BYTE $0x4b; BYTE $0x14; BYTE $0x03 // tileloadd tmm2,[r11+r8*1]
+	BYTE $0xc4; BYTE $0x82; BYTE $0x7b; BYTE $0x4b; BYTE $0x5c; BYTE $0x03; BYTE $0x40 // tileloadd tmm3,[r11+r8*1+0x40]
+	JMP loop_amxBF16x2
+zero_amxBF16x2:
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xc0 // tilezero tmm0
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xc8 // tilezero tmm1
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xd0 // tilezero tmm2
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xd8 // tilezero tmm3
+loop_amxBF16x2:
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x24; BYTE $0x1e // tileloadd tmm4,[rsi+rbx*1]
+	BYTE $0xc4; BYTE $0xc2; BYTE $0x7b; BYTE $0x4b; BYTE $0x2c; BYTE $0x1a // tileloadd tmm5,[r10+rbx*1]
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x34; BYTE $0x0f // tileloadd tmm6,[rdi+rcx*1]
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x7c; BYTE $0x0f; BYTE $0x40 // tileloadd tmm7,[rdi+rcx*1+0x40]
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x4a; BYTE $0x5c; BYTE $0xc4 // tdpbf16ps tmm0,tmm4,tmm6
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x42; BYTE $0x5c; BYTE $0xcc // tdpbf16ps tmm1,tmm4,tmm7
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x4a; BYTE $0x5c; BYTE $0xd5 // tdpbf16ps tmm2,tmm5,tmm6
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x42; BYTE $0x5c; BYTE $0xdd // tdpbf16ps tmm3,tmm5,tmm7
+	ADDQ $64, SI
+	ADDQ $64, R10
+	ADDQ $2048, DI
+	DECQ R9
+	JNZ loop_amxBF16x2
+	BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x04; BYTE $0x02 // tilestored [rdx+r8*1],tmm0
+	BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x4c; BYTE $0x02; BYTE $0x40 // tilestored [rdx+r8*1+0x40],tmm1
+	BYTE $0xc4; BYTE $0x82; BYTE $0x7a; BYTE $0x4b; BYTE $0x14; BYTE $0x03 // tilestored [r11+r8*1],tmm2
+	BYTE $0xc4; BYTE $0x82; BYTE $0x7a; BYTE $0x4b; BYTE $0x5c; BYTE $0x03; BYTE $0x40 // tilestored [r11+r8*1+0x40],tmm3
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0xc0 // tilerelease
+	RET
+
+// func splitBAVX512(dst *uint32, panel *float32, kc, kc0 int)
+TEXT ·splitBAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ panel+8(FP), SI
+	MOVQ kc+16(FP), CX
+	SHRQ $1, CX
+	MOVQ kc0+24(FP), DX
+	MOVQ DX, R8
+	INCQ R8
+	SHRQ $1, R8
+	SHLQ $7, R8
+	LEAQ (DI)(R8*1), R9
+	LEAQ (R9)(R8*1), R10
+	SHLQ $7, DX
+	LEAQ (R10)(DX*1), R11
+	MOVL $0x7fff, AX
+	VPBROADCASTD AX, Z30
+	MOVL $1, AX
+	VPBROADCASTD AX, Z31
+	MOVL $0xffff0000, AX
+	VPBROADCASTD AX, Z29
+loop_splitB:
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 128(SI), Z1
+	VPSRLD $16, Z0, Z10
+	VPANDD Z31, Z10, Z10
+	VPADDD Z30, Z0, Z2
+	VPADDD Z10, Z2, Z2
+	VPANDD Z29, Z2, Z2
+	VSUBPS Z2, Z0, Z11
+	VPSRLD $16, Z11, Z10
+	VPANDD Z31, Z10, Z10
+	VPADDD Z30, Z11, Z3
+	VPADDD Z10, Z3, Z3
+	VPANDD Z29, Z3, Z3
+	VSUBPS Z3, Z11, Z11
+	VPSRLD $16, Z11, Z10
+	VPANDD Z31, Z10, Z10
+	VPADDD Z30, Z11, Z4
+	VPADDD Z10, Z4, Z4
+	VPANDD Z29, Z4, Z4
+	VPSRLD $16, Z1, Z10
+	VPANDD Z31, Z10, Z10
+	VPADDD Z30, Z1, Z5
+	VPADDD Z10, Z5, Z5
+	VPANDD Z29, Z5, Z5
+	VSUBPS Z5, Z1, Z11
+	VPSRLD $16, Z11, Z10
+	VPANDD Z31, Z10, Z10
+	VPADDD Z30, Z11, Z6
+	VPADDD Z10, Z6, Z6
+	VPANDD Z29, Z6, Z6
+	VSUBPS Z6, Z11, Z11
+	VPSRLD $16, Z11, Z10
+	VPANDD Z31, Z10, Z10
+	VPADDD Z30, Z11, Z7
+	VPADDD Z10, Z7, Z7
+	VPANDD Z29, Z7, Z7
+	VPSRLD $16, Z2, Z12
+	VPORD Z5, Z12, Z12
+	VMOVDQU32 Z12, 0(DI)
+	VPSRLD $16, Z3, Z12
+	VPORD Z6, Z12, Z12
+	VMOVDQU32 Z12, 0(R9)
+	VPSRLD $16, Z3, Z12
+	VPORD Z2, Z12, Z12
+	VMOVDQU32 Z12, 0(R10)
+	VPSRLD $16, Z6, Z12
+	VPORD Z5, Z12, Z12
+	VMOVDQU32 Z12, 128(R10)
+	VPSRLD $16, Z4, Z12
+	VPORD Z2, Z12, Z12
+	VMOVDQU32 Z12, 0(R11)
+	VPSRLD $16, Z7, Z12
+	VPORD Z5, Z12, Z12
+	VMOVDQU32 Z12, 128(R11)
+	VMOVUPS 64(SI), Z0
+	VMOVUPS 192(SI), Z1
+	VPSRLD $16, Z0, Z10
+	VPANDD Z31, Z10, Z10
+	VPADDD Z30, Z0, Z2
+	VPADDD Z10, Z2, Z2
+	VPANDD Z29, Z2, Z2
+	VSUBPS Z2, Z0, Z11
+	VPSRLD $16, Z11, Z10
+	VPANDD Z31, Z10, Z10
+	VPADDD Z30, Z11, Z3
+	VPADDD Z10, Z3, Z3
+	VPANDD Z29, Z3, Z3
+	VSUBPS Z3, Z11, Z11
+	VPSRLD $16, Z11, Z10
+	VPANDD Z31, Z10, Z10
+	VPADDD Z30, Z11, Z4
+	VPADDD Z10, Z4, Z4
+	VPANDD Z29, Z4, Z4
+	VPSRLD $16, Z1, Z10
+	VPANDD Z31, Z10, Z10
+	VPADDD Z30, Z1, Z5
+	VPADDD Z10, Z5, Z5
+	VPANDD Z29, Z5, Z5
+	VSUBPS Z5, Z1, Z11
+	VPSRLD $16, Z11, Z10
+	VPANDD Z31, Z10, Z10
+	VPADDD Z30, Z11, Z6
+	VPADDD Z10, Z6, Z6
+	VPANDD Z29, Z6, Z6
+	VSUBPS Z6, Z11, Z11
+	VPSRLD $16, Z11, Z10
+	VPANDD Z31, Z10, Z10
+	VPADDD Z30, Z11, Z7
+	VPADDD Z10, Z7, Z7
+	VPANDD Z29, Z7, Z7
+	VPSRLD $16, Z2, Z12
+	VPORD Z5, Z12, Z12
+	VMOVDQU32 Z12, 64(DI)
+	VPSRLD $16, Z3, Z12
+	VPORD Z6, Z12, Z12
+	VMOVDQU32 Z12, 64(R9)
+	VPSRLD $16, Z3, Z12
+	VPORD Z2, Z12, Z12
+	VMOVDQU32 Z12, 64(R10)
+	VPSRLD $16, Z6, Z12
+	VPORD Z5, Z12, Z12
+	VMOVDQU32 Z12, 192(R10)
+	VPSRLD $16, Z4, Z12
+	VPORD Z2, Z12, Z12
+	VMOVDQU32 Z12, 64(R11)
+	VPSRLD $16, Z7, Z12
+	VPORD Z5, Z12, Z12
+	VMOVDQU32 Z12, 192(R11)
+	ADDQ $256, SI
+	ADDQ $128, DI
+	ADDQ $128, R9
+	ADDQ $256, R10
+	ADDQ $256, R11
+	DECQ CX
+	JNZ loop_splitB
+	VZEROUPPER
+	RET
+
+// func splitAAVX512(dst *uint32, x *float32, n, kc0 int)
+TEXT ·splitAAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $4, CX
+	MOVQ kc0+24(FP), DX
+	MOVQ DX, R8
+	INCQ R8
+	SHRQ $1, R8
+	SHLQ $2, R8
+	LEAQ (DI)(R8*1), R9
+	LEAQ (R9)(R8*1), R10
+	SHLQ $2, DX
+	LEAQ (R10)(DX*1), R11
+	MOVL $0x7fff, AX
+	VPBROADCASTD AX, Z30
+	MOVL $1, AX
+	VPBROADCASTD AX, Z31
+	MOVL $0xffff0000, AX
+	VPBROADCASTD AX, Z29
+loop_splitA:
+	VMOVUPS (SI), Z0
+	VPSRLD $16, Z0, Z10
+	VPANDD Z31, Z10, Z10
+	VPADDD Z30, Z0, Z2
+	VPADDD Z10, Z2, Z2
+	VPANDD Z29, Z2, Z2
+	VSUBPS Z2, Z0, Z11
+	VPSRLD $16, Z11, Z10
+	VPANDD Z31, Z10, Z10
+	VPADDD Z30, Z11, Z3
+	VPADDD Z10, Z3, Z3
+	VPANDD Z29, Z3, Z3
+	VSUBPS Z3, Z11, Z11
+	VPSRLD $16, Z11, Z10
+	VPANDD Z31, Z10, Z10
+	VPADDD Z30, Z11, Z4
+	VPADDD Z10, Z4, Z4
+	VPANDD Z29, Z4, Z4
+	VPSRLQ $16, Z2, Z12
+	VPSRLQ $32, Z2, Z13
+	VPORQ Z13, Z12, Z12
+	VPMOVQD Z12, Y12
+	VMOVDQU Y12, (DI)
+	VPSRLQ $16, Z3, Z12
+	VPSRLQ $32, Z3, Z13
+	VPORQ Z13, Z12, Z12
+	VPMOVQD Z12, Y12
+	VMOVDQU Y12, (R9)
+	VPSRLD $16, Z2, Z12
+	VPORD Z3, Z12, Z13
+	VMOVDQU32 Z13, (R10)
+	VPORD Z4, Z12, Z13
+	VMOVDQU32 Z13, (R11)
+	ADDQ $64, SI
+	ADDQ $32, DI
+	ADDQ $32, R9
+	ADDQ $64, R10
+	ADDQ $64, R11
+	DECQ CX
+	JNZ loop_splitA
+	VZEROUPPER
+	RET
+
+// func xgetbv0() (eax, edx uint32)
+TEXT ·xgetbv0(SB), NOSPLIT, $0-8
+	MOVL $0, CX
+	XGETBV
+	MOVL AX, eax+0(FP)
+	MOVL DX, edx+4(FP)
+	RET
+
 // func maxAVX512(x *float32, n int) float32
 TEXT ·maxAVX512(SB), NOSPLIT, $0-20
 	MOVQ x+0(FP), SI

@@ -84,3 +84,23 @@ func peakFMA(n int) int64 {
 	}
 	return peakGo(n)
 }
+
+// splitAVec splits the longest prefix of x that is a multiple of 16 values (see SplitA) and
+// returns its length.
+func splitAVec(dst []uint32, x []float32) int {
+	n := vectorPrefix(len(x))
+	if n > 0 {
+		splitAAVX512(unsafe.SliceData(dst), unsafe.SliceData(x), n, len(x))
+	}
+	return n
+}
+
+// splitBVec splits the even rows of a panel of 32 columns (see SplitB) and returns how many.
+func splitBVec(dst []uint32, panel []float32, kc, nr int) int {
+	rows := kc &^ 1
+	if !hasAVX512 || nr != 32 || rows == 0 {
+		return 0
+	}
+	splitBAVX512(unsafe.SliceData(dst), unsafe.SliceData(panel), rows, kc)
+	return rows
+}

@@ -46,12 +46,19 @@ func bf16Value(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) 
 func pair(l, h uint16) uint32 { return uint32(l) | uint32(h)<<16 }
 
 // splitPanel writes the SplitLen(kc) rows of nr words of a k-major panel of kc rows of nr
-// values; swapped selects B's halves instead of A's. A row of A is a panel of one column.
+// values; swapped selects B's halves instead of A's. A row of A is a panel of one column. It is
+// the pure-Go twin of the vector split kernels: splitRows(…, from) writes what they leave,
+// the rows from an even from on.
 func splitPanel(dst []uint32, panel []float32, kc, nr int, swapped bool) {
+	splitRows(dst, panel, kc, nr, swapped, 0)
+}
+
+func splitRows(dst []uint32, panel []float32, kc, nr int, swapped bool, from int) {
 	panel, dst = panel[:kc*nr], dst[:SplitLen(kc)*nr]
 	km := SplitMain(kc)
-	clear(dst[:2*km*nr])
-	for q := 0; q < kc; q++ {
+	clear(dst[from/2*nr : km*nr])
+	clear(dst[(km+from/2)*nr : 2*km*nr])
+	for q := from; q < kc; q++ {
 		half := uint(16 * (q & 1)) // which half of the shared pair word
 		main, mids := dst[(q/2)*nr:][:nr], dst[(km+q/2)*nr:][:nr]
 		hm, hl := dst[(2*km+q)*nr:][:nr], dst[(2*km+kc+q)*nr:][:nr]
@@ -69,10 +76,18 @@ func splitPanel(dst []uint32, panel []float32, kc, nr int, swapped bool) {
 }
 
 // SplitA writes the A side of the split product for a row x of kc = len(x) values into
-// dst[:SplitLen(kc)]: the main words, then the corrections.
-func SplitA(dst []uint32, x []float32) { splitPanel(dst, x, len(x), 1, false) }
+// dst[:SplitLen(kc)]: the main words, then the corrections. (The vector kernel rounds NaN
+// payloads as numbers, as ToBF16Pairs's does.)
+func SplitA(dst []uint32, x []float32) {
+	kc := len(x)
+	dst = dst[:SplitLen(kc)]
+	splitRows(dst, x, kc, 1, false, splitAVec(dst, x))
+}
 
 // SplitB writes the B side of the split product for a packed float32 panel of kc rows of nr
 // values (k-major, as the float32 kernels read it): dst holds SplitLen(kc) rows of nr words,
 // the main rows first, laid out as MicroBF16 reads a panel.
-func SplitB(dst []uint32, panel []float32, kc, nr int) { splitPanel(dst, panel, kc, nr, true) }
+func SplitB(dst []uint32, panel []float32, kc, nr int) {
+	dst, panel = dst[:SplitLen(kc)*nr], panel[:kc*nr]
+	splitRows(dst, panel, kc, nr, true, splitBVec(dst, panel, kc, nr))
+}

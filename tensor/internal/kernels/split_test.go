@@ -94,3 +94,47 @@ func TestSplitBColumns(t *testing.T) {
 		}
 	}
 }
+
+// checkSplitVector compares SplitA and SplitB (vector kernels where the CPU has them) with the
+// pure-Go twin, bit for bit, on values of many magnitudes, with guard words past the end.
+func checkSplitVector(t testing.TB, kc int, seed uint64) {
+	r := rand.New(rand.NewPCG(seed, 5))
+	val := func() float32 { return float32(r.NormFloat64() * math.Pow(2, float64(r.IntN(60)-30))) }
+	const nr = 32
+	for _, cols := range []int{1, nr} {
+		x := make([]float32, kc*cols)
+		for i := range x {
+			x[i] = val()
+		}
+		if kc > 3 {
+			x[3] = 1.01171875 // a tie: rounds to even
+		}
+		n := SplitLen(kc) * cols
+		got, want := make([]uint32, n+3), make([]uint32, n+3)
+		for i := range got {
+			got[i], want[i] = 0xdeadbeef, 0xdeadbeef
+		}
+		if cols == 1 {
+			SplitA(got, x)
+		} else {
+			SplitB(got, x, kc, cols)
+		}
+		splitPanel(want, x, kc, cols, cols != 1)
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("kc %d, %d columns: word %d is %#x, twin %#x", kc, cols, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+func TestSplitVector(t *testing.T) {
+	for _, kc := range []int{1, 2, 3, 15, 16, 17, 31, 32, 33, 100, 255, 256} {
+		checkSplitVector(t, kc, uint64(kc))
+	}
+}
+
+func FuzzSplitVector(f *testing.F) {
+	f.Add(uint16(47), uint64(1))
+	f.Fuzz(func(t *testing.T, kc uint16, seed uint64) { checkSplitVector(t, int(kc)%300+1, seed) })
+}

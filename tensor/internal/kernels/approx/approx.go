@@ -9,6 +9,7 @@ const (
 	AVX512MR, AVX512NR = 14, 32
 	AVX2MR, AVX2NR     = 6, 16
 	BF16MR, BF16NR     = 14, 32 // AVX512-BF16, in bfloat16 pairs
+	AMXMR, AMXNR       = 32, 32 // AMX-BF16: a 2x2 grid of 16x16 tiles, in bfloat16 pairs
 	NEONMR, NEONNR     = 6, 16  // arm64
 	GenericMR          = 4      // the pure-Go kernel (any NR)
 )

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -17,6 +21,56 @@ func TestGeneratedUpToDate(t *testing.T) {
 		}
 		if string(have) != want {
 			t.Errorf("%s is stale: run go generate ./tensor/internal/kernels", name)
+		}
+	}
+}
+
+// TestAMXEncodings checks every AMX instruction the generator writes as bytes against GNU
+// objdump's reading of those bytes (skipped where objdump is not installed).
+func TestAMXEncodings(t *testing.T) {
+	objdump, err := exec.LookPath("objdump")
+	if err != nil {
+		t.Skip("objdump not installed")
+	}
+	var code []byte
+	var want []string
+	for _, line := range strings.Split(generate(), "\n") {
+		insn, comment, ok := strings.Cut(strings.TrimSpace(line), " // ")
+		if !ok || !strings.HasPrefix(insn, "BYTE ") || !strings.HasPrefix(comment, "t") && !strings.HasPrefix(comment, "ldtilecfg") {
+			continue
+		}
+		for _, field := range strings.Split(insn, ";") {
+			var v byte
+			if _, err := fmt.Sscanf(strings.TrimSpace(field), "BYTE $0x%x", &v); err != nil {
+				t.Fatalf("%q: %v", line, err)
+			}
+			code = append(code, v)
+		}
+		want = append(want, comment)
+	}
+	if len(want) < 10 {
+		t.Fatalf("found only %d AMX instructions", len(want))
+	}
+	bin := filepath.Join(t.TempDir(), "amx.bin")
+	if err := os.WriteFile(bin, code, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(objdump, "-D", "-b", "binary", "-m", "i386:x86-64", "-M", "intel", bin).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Split(line, "\t"); len(f) == 3 && strings.HasSuffix(f[0], ":") {
+			got = append(got, strings.Join(strings.Fields(f[2]), " "))
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("objdump read %d instructions, want %d:\n%s", len(got), len(want), out)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("instruction %d: objdump reads %q, the generator meant %q", i, got[i], want[i])
 		}
 	}
 }

@@ -82,6 +82,7 @@ func declarations() string {
 	for mr := 1; mr <= bf16MaxMR; mr++ {
 		decl("bf16x%d(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)", mr)
 	}
+	amxDeclarations(decl)
 	b.WriteString("\nvar bf16Table = []bf16Kernel{")
 	for mr := 1; mr <= bf16MaxMR; mr++ {
 		if mr > 1 {
@@ -115,6 +116,7 @@ func generate() string {
 	for mr := 1; mr <= bf16MaxMR; mr++ {
 		bf16Kernel(&b, mr)
 	}
+	amxKernels(&b)
 	elementwise(&b)
 	fmaPeak(&b, "avx512", "Z", fmaPeakChains)
 	fmaPeak(&b, "avx2", "Y", fmaPeakChains)

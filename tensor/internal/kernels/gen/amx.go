@@ -1,0 +1,344 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/imagesemantics/blipgo/tensor/internal/kernels/approx"
+)
+
+// AMX (Advanced Matrix Extensions, Sapphire Rapids and later) bfloat16 kernels. The Go
+// assembler knows no AMX mnemonic, so every AMX instruction is written as its VEX bytes
+// (gen_test.go checks each against GNU objdump's reading of them).
+//
+// Tiles: tmm0-tmm3 hold C (a 2x2 grid of 16x16 float32 tiles: rows 0-15 and 16-31, columns
+// 0-15 and 16-31 of the 32-column panel), tmm4 and tmm5 the two 16-row blocks of A (16 pairs
+// of k each), tmm6 and tmm7 the two 16-column halves of the B panel (16 rows of pairs). One
+// step of k, 32 bfloat16 values, is four TDPBF16PS. The one-row-of-tiles kernel (mr <= 16)
+// leaves tmm2, tmm3 and tmm5 unconfigured.
+//
+// The tile configuration (the shapes, which the Go caller computes from mr and the depth of
+// the step) is loaded at the start of every call and the tiles are released at its end:
+// nothing tile-related outlives a call, because a goroutine can move to another thread between
+// calls.
+
+// Register numbers as the x86 encodings number them.
+const (
+	rAX, rCX, rDX, rBX, rSI, rDI = 0, 1, 2, 3, 6, 7
+	r8, r9, r10, r11             = 8, 9, 10, 11
+)
+
+// amxVEX is the three-byte VEX prefix and opcode of an AMX instruction (map 0F38, W0, L0):
+// reg is ModRM.reg's register, vvvv the VEX.vvvv operand (0 when unused), index and base the
+// SIB registers (0 when absent), pp the implied prefix (0 none, 1 66, 2 F3, 3 F2).
+func amxVEX(pp, opcode, reg, vvvv, index, base int) []byte {
+	inv := func(r int) int { return ^(r >> 3) & 1 }
+	return []byte{0xc4, byte(inv(reg)<<7 | inv(index)<<6 | inv(base)<<5 | 0b00010), byte((^vvvv&0xf)<<3 | pp), byte(opcode)}
+}
+
+// sibMem is the ModRM, SIB and displacement of [base + index*1 + disp], reg in ModRM.reg.
+func sibMem(reg, base, index, disp int) []byte {
+	mod, tail := 0, []byte(nil)
+	switch {
+	case disp == 0 && base&7 != 5:
+	case disp >= -128 && disp < 128:
+		mod, tail = 1, []byte{byte(int8(disp))}
+	default:
+		mod, tail = 2, []byte{byte(disp), byte(disp >> 8), byte(disp >> 16), byte(disp >> 24)}
+	}
+	return append([]byte{byte(mod<<6 | (reg&7)<<3 | 0b100), byte((index&7)<<3 | base&7)}, tail...)
+}
+
+// amxInsn is one encoded AMX instruction and its Intel-syntax reading, as objdump prints it.
+type amxInsn struct {
+	bytes []byte
+	intel string
+}
+
+func (in amxInsn) asm() string {
+	parts := make([]string, len(in.bytes))
+	for i, b := range in.bytes {
+		parts[i] = fmt.Sprintf("BYTE $0x%02x", b)
+	}
+	return strings.Join(parts, "; ") + " // " + in.intel
+}
+
+var regNames = map[int]string{rAX: "rax", rCX: "rcx", rDX: "rdx", rBX: "rbx", rSI: "rsi", rDI: "rdi", r8: "r8", r9: "r9", r10: "r10", r11: "r11"}
+
+func memIntel(base, index, disp int) string {
+	s := fmt.Sprintf("[%s+%s*1", regNames[base], regNames[index])
+	if disp != 0 {
+		s += fmt.Sprintf("+0x%x", disp)
+	}
+	return s + "]"
+}
+
+// ldtilecfg encodes LDTILECFG [base] (VEX.128.NP.0F38.W0 49 /0), base not rsp, rbp, r12, r13.
+func ldtilecfg(base int) amxInsn {
+	return amxInsn{append(amxVEX(0, 0x49, 0, 0, 0, base), byte(base&7)), fmt.Sprintf("ldtilecfg [%s]", regNames[base])}
+}
+
+// tilerelease encodes TILERELEASE (VEX.128.NP.0F38.W0 49 C0).
+func tilerelease() amxInsn { return amxInsn{append(amxVEX(0, 0x49, 0, 0, 0, 0), 0xc0), "tilerelease"} }
+
+// tilezero encodes TILEZERO tmm (VEX.128.F2.0F38.W0 49 11:rrr:000).
+func tilezero(t int) amxInsn {
+	return amxInsn{append(amxVEX(3, 0x49, t, 0, 0, 0), byte(0xc0|t<<3)), fmt.Sprintf("tilezero tmm%d", t)}
+}
+
+// tileloadd encodes TILELOADD tmm, [base + stride*1 + disp] (VEX.128.F2.0F38.W0 4B): rows of
+// the tile from base + disp, stride bytes apart.
+func tileloadd(t, base, stride, disp int) amxInsn {
+	return amxInsn{append(amxVEX(3, 0x4b, t, 0, stride, base), sibMem(t, base, stride, disp)...),
+		fmt.Sprintf("tileloadd tmm%d,%s", t, memIntel(base, stride, disp))}
+}
+
+// tilestored encodes TILESTORED [base + stride*1 + disp], tmm (VEX.128.F3.0F38.W0 4B).
+func tilestored(base, stride, disp, t int) amxInsn {
+	return amxInsn{append(amxVEX(2, 0x4b, t, 0, stride, base), sibMem(t, base, stride, disp)...),
+		fmt.Sprintf("tilestored %s,tmm%d", memIntel(base, stride, disp), t)}
+}
+
+// tdpbf16ps encodes TDPBF16PS c, a, b (VEX.128.F3.0F38.W0 5C 11:rrr:bbb, b in VEX.vvvv): for
+// each row m of a and column n of b's pairs, c[m][n] += Σ_k a[m].pair(k)·b[k].pair(n).
+func tdpbf16ps(c, a, b int) amxInsn {
+	return amxInsn{append(amxVEX(2, 0x5c, c, b, 0, 0), byte(0xc0|c<<3|a)), fmt.Sprintf("tdpbf16ps tmm%d,tmm%d,tmm%d", c, a, b)}
+}
+
+// amxRowTiles are the kernels' names by rows of tiles (1: mr <= 16, 2: mr <= 32).
+var amxRowTiles = []int{1, 2}
+
+const amxNR = approx.AMXNR
+
+// amxKernel writes amxBF16xT, T rows of 16x16 tiles: steps steps of 16 pairs of k over an
+// mr x 32 tile of C, mr and each step's depth given by the tile configuration at cfg.
+//
+// Registers: SI and R10 walk the two 16-row blocks of A (stride BX = lda bytes), DI the B
+// panel (stride CX = 128 bytes), DX and R11 the two 16-row blocks of C (stride R8).
+func amxKernel(b *strings.Builder, rowTiles int) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, "\t"+format+"\n", args...) }
+	name := fmt.Sprintf("amxBF16x%d", rowTiles)
+	fmt.Fprintf(b, "\n// func %s(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)\n", name)
+	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-57\n", name)
+	w("MOVQ cfg+0(FP), AX")
+	w("MOVQ steps+8(FP), R9")
+	w("MOVQ a+16(FP), SI")
+	w("MOVQ lda+24(FP), BX")
+	w("SHLQ $2, BX")
+	w("MOVQ b+32(FP), DI")
+	w("MOVQ c+40(FP), DX")
+	w("MOVQ ldc+48(FP), R8")
+	w("SHLQ $2, R8")
+	w("MOVQ $%d, CX", 4*amxNR)
+	if rowTiles == 2 {
+		w("MOVQ BX, R10") // A's second block of 16 rows
+		w("SHLQ $4, R10")
+		w("ADDQ SI, R10")
+		w("MOVQ R8, R11") // C's
+		w("SHLQ $4, R11")
+		w("ADDQ DX, R11")
+	}
+	cBase := []int{rDX, r11}
+	aBase := []int{rSI, r10}
+	w("%s", ldtilecfg(rAX).asm())
+	w("MOVBQZX accumulate+56(FP), AX")
+	w("TESTQ AX, AX")
+	w("JZ zero_%s", name)
+	for r := 0; r < rowTiles; r++ {
+		for h := 0; h < 2; h++ {
+			w("%s", tileloadd(2*r+h, cBase[r], r8, 64*h).asm())
+		}
+	}
+	w("JMP loop_%s", name)
+	fmt.Fprintf(b, "zero_%s:\n", name)
+	for t := 0; t < 2*rowTiles; t++ {
+		w("%s", tilezero(t).asm())
+	}
+	fmt.Fprintf(b, "loop_%s:\n", name)
+	for r := 0; r < rowTiles; r++ {
+		w("%s", tileloadd(4+r, aBase[r], rBX, 0).asm())
+	}
+	w("%s", tileloadd(6, rDI, rCX, 0).asm())
+	w("%s", tileloadd(7, rDI, rCX, 64).asm())
+	for r := 0; r < rowTiles; r++ {
+		for h := 0; h < 2; h++ {
+			w("%s", tdpbf16ps(2*r+h, 4+r, 6+h).asm())
+		}
+	}
+	w("ADDQ $64, SI") // 16 pairs of k
+	if rowTiles == 2 {
+		w("ADDQ $64, R10")
+	}
+	w("ADDQ $%d, DI", 16*4*amxNR) // 16 rows of the panel
+	w("DECQ R9")
+	w("JNZ loop_%s", name)
+	for r := 0; r < rowTiles; r++ {
+		for h := 0; h < 2; h++ {
+			w("%s", tilestored(cBase[r], r8, 64*h, 2*r+h).asm())
+		}
+	}
+	w("%s", tilerelease().asm())
+	w("RET")
+}
+
+// The split kernels of the bfloat16x3 precision (kernels.SplitA, SplitB): each float32 x
+// becomes x = hi + mid + lo, bfloat16 roundings to nearest even of what is left, computed as
+// float32 values with their low 16 bits clear (so that the remainders are exact float32
+// subtractions), then packed two to a word.
+
+// splitRound writes dst = x rounded to bfloat16, to nearest even, as a float32 with clear low
+// half (Z30 = 0x7fff, Z31 = 1, Z29 = 0xffff0000; tmp is scratch).
+func splitRound(w func(string, ...any), x, dst, tmp string) {
+	w("VPSRLD $16, %s, %s", x, tmp)
+	w("VPANDD Z31, %s, %s", tmp, tmp)
+	w("VPADDD Z30, %s, %s", x, dst)
+	w("VPADDD %s, %s, %s", tmp, dst, dst)
+	w("VPANDD Z29, %s, %s", dst, dst)
+}
+
+// split3 writes hi, mid and lo of the 16 values in x (float32s with clear low halves).
+func split3(w func(string, ...any), x, hi, mid, lo, tmp, rest string) {
+	splitRound(w, x, hi, tmp)
+	w("VSUBPS %s, %s, %s", hi, x, rest) // rest = x - hi, exact
+	splitRound(w, rest, mid, tmp)
+	w("VSUBPS %s, %s, %s", mid, rest, rest)
+	splitRound(w, rest, lo, tmp)
+}
+
+func splitConstants(w func(string, ...any)) {
+	w("MOVL $0x7fff, AX")
+	w("VPBROADCASTD AX, Z30")
+	w("MOVL $1, AX")
+	w("VPBROADCASTD AX, Z31")
+	w("MOVL $0xffff0000, AX")
+	w("VPBROADCASTD AX, Z29")
+}
+
+// splitB writes splitBAVX512(dst, panel, kc): the split words of the first kc rows (kc even,
+// at least 2) of a 32-column panel of kc0 rows, laid out as kernels.SplitB lays out a panel of
+// kc0 rows: main words at row t, mids at km0+t, hi·mid pairs at 2·km0+q, hi·lo pairs at
+// 2·km0+kc0+q (km0 = ⌈kc0/2⌉; B's pairs put the smaller part in the low half).
+func splitB(b *strings.Builder) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, "\t"+format+"\n", args...) }
+	b.WriteString("\n// func splitBAVX512(dst *uint32, panel *float32, kc, kc0 int)\n")
+	b.WriteString("TEXT ·splitBAVX512(SB), NOSPLIT, $0-32\n")
+	w("MOVQ dst+0(FP), DI")
+	w("MOVQ panel+8(FP), SI")
+	w("MOVQ kc+16(FP), CX")
+	w("SHRQ $1, CX") // pairs of rows
+	w("MOVQ kc0+24(FP), DX")
+	w("MOVQ DX, R8") // km0 rows of 128 bytes: the mids
+	w("INCQ R8")
+	w("SHRQ $1, R8")
+	w("SHLQ $7, R8")
+	w("LEAQ (DI)(R8*1), R9")  // mids
+	w("LEAQ (R9)(R8*1), R10") // hi·mid pairs
+	w("SHLQ $7, DX")
+	w("LEAQ (R10)(DX*1), R11") // hi·lo pairs
+	splitConstants(w)
+	b.WriteString("loop_splitB:\n")
+	for h := 0; h < 2; h++ {
+		off := 64 * h
+		w("VMOVUPS %d(SI), Z0", off)     // row 2t
+		w("VMOVUPS %d(SI), Z1", off+128) // row 2t+1
+		split3(w, "Z0", "Z2", "Z3", "Z4", "Z10", "Z11")
+		split3(w, "Z1", "Z5", "Z6", "Z7", "Z10", "Z11")
+		pack := func(low, high, dst string, disp int) {
+			w("VPSRLD $16, %s, Z12", low)
+			w("VPORD %s, Z12, Z12", high)
+			w("VMOVDQU32 Z12, %d(%s)", disp, dst)
+		}
+		pack("Z2", "Z5", "DI", off)      // hi(2t) | hi(2t+1)
+		pack("Z3", "Z6", "R9", off)      // mid(2t) | mid(2t+1)
+		pack("Z3", "Z2", "R10", off)     // mid | hi, row 2t
+		pack("Z6", "Z5", "R10", off+128) // row 2t+1
+		pack("Z4", "Z2", "R11", off)     // lo | hi
+		pack("Z7", "Z5", "R11", off+128)
+	}
+	w("ADDQ $256, SI")
+	w("ADDQ $128, DI")
+	w("ADDQ $128, R9")
+	w("ADDQ $256, R10")
+	w("ADDQ $256, R11")
+	w("DECQ CX")
+	w("JNZ loop_splitB")
+	w("VZEROUPPER")
+	w("RET")
+}
+
+// splitA writes splitAAVX512(dst, x, n, kc0): the split words of x[:n] (n a multiple of 16)
+// in the layout kernels.SplitA gives a row of kc0 values: main words (pairs of consecutive
+// values) at n/2 words, mids at km0 + n/2, hi·mid pairs at 2·km0 + q, hi·lo pairs at
+// 2·km0 + kc0 + q (A's pairs put hi in the low half).
+func splitA(b *strings.Builder) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, "\t"+format+"\n", args...) }
+	b.WriteString("\n// func splitAAVX512(dst *uint32, x *float32, n, kc0 int)\n")
+	b.WriteString("TEXT ·splitAAVX512(SB), NOSPLIT, $0-32\n")
+	w("MOVQ dst+0(FP), DI")
+	w("MOVQ x+8(FP), SI")
+	w("MOVQ n+16(FP), CX")
+	w("SHRQ $4, CX")
+	w("MOVQ kc0+24(FP), DX")
+	w("MOVQ DX, R8")
+	w("INCQ R8")
+	w("SHRQ $1, R8")
+	w("SHLQ $2, R8")          // km0 words, in bytes
+	w("LEAQ (DI)(R8*1), R9")  // mids
+	w("LEAQ (R9)(R8*1), R10") // hi·mid pairs
+	w("SHLQ $2, DX")
+	w("LEAQ (R10)(DX*1), R11") // hi·lo pairs
+	splitConstants(w)
+	b.WriteString("loop_splitA:\n")
+	w("VMOVUPS (SI), Z0")
+	split3(w, "Z0", "Z2", "Z3", "Z4", "Z10", "Z11")
+	// Consecutive values into one word: in each quadword (x[2t] low, x[2t+1] high), the
+	// even value's upper half moves down to bits 0-15 and the odd one's to bits 16-31.
+	consecutive := func(v, dst string) {
+		w("VPSRLQ $16, %s, Z12", v)
+		w("VPSRLQ $32, %s, Z13", v)
+		w("VPORQ Z13, Z12, Z12")
+		w("VPMOVQD Z12, Y12")
+		w("VMOVDQU Y12, (%s)", dst)
+	}
+	consecutive("Z2", "DI")
+	consecutive("Z3", "R9")
+	w("VPSRLD $16, Z2, Z12") // hi | mid
+	w("VPORD Z3, Z12, Z13")
+	w("VMOVDQU32 Z13, (R10)")
+	w("VPORD Z4, Z12, Z13") // hi | lo
+	w("VMOVDQU32 Z13, (R11)")
+	w("ADDQ $64, SI")
+	w("ADDQ $32, DI")
+	w("ADDQ $32, R9")
+	w("ADDQ $64, R10")
+	w("ADDQ $64, R11")
+	w("DECQ CX")
+	w("JNZ loop_splitA")
+	w("VZEROUPPER")
+	w("RET")
+}
+
+// xgetbv writes xgetbv0() (eax, edx uint32): the OS-enabled state components (XCR0).
+func xgetbv(b *strings.Builder) {
+	b.WriteString("\n// func xgetbv0() (eax, edx uint32)\n")
+	b.WriteString("TEXT ·xgetbv0(SB), NOSPLIT, $0-8\n")
+	b.WriteString("\tMOVL $0, CX\n\tXGETBV\n\tMOVL AX, eax+0(FP)\n\tMOVL DX, edx+4(FP)\n\tRET\n")
+}
+
+func amxDeclarations(decl func(string, ...any)) {
+	for _, t := range amxRowTiles {
+		decl("amxBF16x%d(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)", t)
+	}
+	decl("splitBAVX512(dst *uint32, panel *float32, kc, kc0 int)")
+	decl("splitAAVX512(dst *uint32, x *float32, n, kc0 int)")
+	decl("xgetbv0() (eax, edx uint32)")
+}
+
+func amxKernels(b *strings.Builder) {
+	for _, t := range amxRowTiles {
+		amxKernel(b, t)
+	}
+	splitB(b)
+	splitA(b)
+	xgetbv(b)
+}
