@@ -57,26 +57,32 @@ func TestLinearBF16Close(t *testing.T) {
 	}
 }
 
-// BenchmarkMatMulBF16: the two bfloat16-pair paths at the vision MLP's shape, on the best
-// bf16 kernel: bfloat16 weights, and bfloat16x3 (float32 weights split per pass).
+// BenchmarkMatMulBF16: the two bfloat16-pair paths at the vision MLP's shape, on every
+// assembly bf16 kernel (AMX, AVX512-BF16): bfloat16 weights, and bfloat16x3 (float32 weights
+// split per pass).
 func BenchmarkMatMulBF16(b *testing.B) {
 	m, k, n := 577, 1024, 4096
-	for _, c := range []struct {
-		name string
-		pack func(p *Pool, w []float32) *Packed
-	}{
-		{"bfloat16", func(p *Pool, w []float32) *Packed { return packBF16(p, nil, kernels.BestBF16(), w, n, k, k) }},
-		{"bfloat16x3", func(p *Pool, w []float32) *Packed { return packSplit(p, nil, kernels.BestBF16(), w, n, k, k) }},
-	} {
-		b.Run(c.name, func(b *testing.B) {
-			r := rand.New(rand.NewPCG(1, 1))
-			a, w, out := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*n)
-			p := NewPool(0)
-			pm := c.pack(p, w)
-			for b.Loop() {
-				pm.MatMul(p, out, n, a, k, m)
-			}
-			b.ReportMetric(float64(2*m*k*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-		})
+	for _, kern := range kernels.AvailableBF16() {
+		if kern.Emulated {
+			continue
+		}
+		for _, c := range []struct {
+			name string
+			pack func(p *Pool, w []float32) *Packed
+		}{
+			{"bfloat16", func(p *Pool, w []float32) *Packed { return packBF16(p, nil, kern, w, n, k, k) }},
+			{"bfloat16x3", func(p *Pool, w []float32) *Packed { return packSplit(p, nil, kern, w, n, k, k) }},
+		} {
+			b.Run(kern.Name+"/"+c.name, func(b *testing.B) {
+				r := rand.New(rand.NewPCG(1, 1))
+				a, w, out := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*n)
+				p := NewPool(0)
+				pm := c.pack(p, w)
+				for b.Loop() {
+					pm.MatMul(p, out, n, a, k, m)
+				}
+				b.ReportMetric(float64(2*m*k*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 	}
 }

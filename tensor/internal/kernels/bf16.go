@@ -22,11 +22,17 @@ type BF16 struct {
 	Micro  MicroBF16
 	// Emulated is set for the pure-Go kernel, which no hardware speeds up.
 	Emulated bool
+	// Tiles is set for the AMX kernels, whose bfloat16 products outrun float32 FMA many times
+	// over (enough for the six products of the split precision).
+	Tiles bool
 }
 
-// BestBF16 is the fastest bfloat16 kernel: AVX512-BF16 assembly where the CPU has it, else the
-// pure-Go twin (correct, slow).
+// BestBF16 is the fastest bfloat16 kernel: AMX where the CPU has it (and the OS grants the
+// tiles), else AVX512-BF16 assembly, else the pure-Go twin (correct, slow).
 func BestBF16() BF16 { return bestBF16 }
+
+// AvailableBF16 lists every bfloat16 kernel this CPU runs, fastest first; the last is pure Go.
+func AvailableBF16() []BF16 { return availableBF16 }
 
 // GenericBF16 is the pure-Go bfloat16 kernel.
 func GenericBF16(mr, nr int) BF16 {

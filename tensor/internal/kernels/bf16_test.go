@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -61,22 +62,31 @@ func runBF16(t testing.TB, k BF16, mr, kp, extra, offset int, accumulate bool, s
 	}
 }
 
-// asmBF16 is the assembly bfloat16 kernel; without one the comparisons skip.
-func asmBF16(t testing.TB) BF16 {
-	k := BestBF16()
-	if k.Emulated {
+// asmBF16 lists the assembly bfloat16 kernels (AMX, AVX512-BF16); without one the comparisons
+// skip.
+func asmBF16(t testing.TB) []BF16 {
+	var ks []BF16
+	for _, k := range AvailableBF16() {
+		if !k.Emulated {
+			ks = append(ks, k)
+		}
+	}
+	if len(ks) == 0 {
 		t.Skip("no assembly bfloat16 kernel in this build or on this CPU")
 	}
-	return k
+	return ks
 }
 
+// TestBF16MatchesGeneric runs every tile height and depths around the AMX kernels' steps of
+// 16 pairs (one step, a step and a rest, only a rest).
 func TestBF16MatchesGeneric(t *testing.T) {
-	k := asmBF16(t)
-	t.Logf("bf16 kernel: %s", k.Name)
-	for mr := 1; mr <= k.MR; mr++ {
-		for _, kp := range []int{1, 2, 5, 64, 128} {
-			for _, acc := range []bool{false, true} {
-				runBF16(t, k, mr, kp, mr%4, mr%3, acc, uint64(mr*100+kp))
+	for _, k := range asmBF16(t) {
+		t.Logf("bf16 kernel: %s", k.Name)
+		for mr := 1; mr <= k.MR; mr++ {
+			for _, kp := range []int{1, 2, 5, 15, 16, 17, 64, 128, 130} {
+				for _, acc := range []bool{false, true} {
+					runBF16(t, k, mr, kp, mr%4, mr%3, acc, uint64(mr*100+kp))
+				}
 			}
 		}
 	}
@@ -84,20 +94,33 @@ func TestBF16MatchesGeneric(t *testing.T) {
 
 func FuzzBF16(f *testing.F) {
 	f.Add(uint8(3), uint16(7), uint8(1), uint8(2), true, uint64(1))
+	f.Add(uint8(20), uint16(33), uint8(0), uint8(5), false, uint64(2))
 	f.Fuzz(func(t *testing.T, mr uint8, kp uint16, extra, offset uint8, acc bool, seed uint64) {
-		k := asmBF16(t)
-		runBF16(t, k, int(mr)%k.MR+1, int(kp)%300+1, int(extra)%20, int(offset)%20, acc, seed)
+		for _, k := range asmBF16(t) {
+			runBF16(t, k, int(mr)%k.MR+1, int(kp)%300+1, int(extra)%20, int(offset)%20, acc, seed)
+		}
 	})
 }
 
+// BenchmarkMicroBF16 times every assembly bfloat16 kernel on its tallest tile and on short
+// ones (which AMX hands to AVX512-BF16), 128 pairs of k per call as MatMul makes them, and
+// 1024 (what longer calls would gain).
 func BenchmarkMicroBF16(b *testing.B) {
-	k := BestBF16()
-	kp := 128
-	a, bb, c := make([]uint32, kp*k.MR), make([]uint32, kp*k.NR), make([]float32, k.MR*k.NR)
-	for b.Loop() {
-		k.Micro(k.MR, kp, a, kp, bb, c, k.NR, true)
+	for _, k := range asmBF16(b) {
+		for _, c := range []struct{ mr, kp int }{{1, 128}, {4, 128}, {8, 128}, {16, 128}, {k.MR, 128}, {k.MR, 1024}} {
+			mr, kp := c.mr, c.kp
+			if mr > k.MR {
+				continue
+			}
+			b.Run(fmt.Sprintf("%s/rows=%d/pairs=%d", k.Name, mr, kp), func(b *testing.B) {
+				a, bb, c := make([]uint32, kp*mr), make([]uint32, kp*k.NR), make([]float32, mr*k.NR)
+				for b.Loop() {
+					k.Micro(mr, kp, a, kp, bb, c, k.NR, true)
+				}
+				b.ReportMetric(float64(2*mr*k.NR*2*kp)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 	}
-	b.ReportMetric(float64(2*k.MR*k.NR*2*kp)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
 
 func TestToBF16PairsVector(t *testing.T) {

@@ -12,17 +12,28 @@ import (
 
 type bf16Kernel func(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
 
-func detectBF16() BF16 {
-	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BF16 {
-		const mrMax, nr = approx.BF16MR, approx.BF16NR
-		return BF16{Name: "avx512-bf16", MR: mrMax, NR: nr, Micro: func(mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool) {
-			if mr < 1 || mr > mrMax || kp < 1 || len(a) < (mr-1)*lda+kp || len(b) < kp*nr || len(c) < (mr-1)*ldc+nr {
-				panic("kernels: bf16 micro-kernel called out of bounds")
-			}
-			bf16Table[mr-1](kp, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, accumulate)
-		}}
+// detectBF16 lists the bfloat16 kernels this CPU runs, fastest first: AMX where the CPU has it
+// and the OS grants it, AVX512-BF16 (named for the refusal where AMX was refused), the pure-Go
+// twin last.
+func detectBF16() []BF16 {
+	generic := GenericBF16(approx.GenericMR, approx.AVX2NR)
+	if !cpu.X86.HasAVX512F || !cpu.X86.HasAVX512BF16 {
+		return []BF16{generic}
 	}
-	return GenericBF16(approx.GenericMR, approx.AVX2NR)
+	const mrMax, nr = approx.BF16MR, approx.BF16NR
+	vec := BF16{Name: "avx512-bf16", MR: mrMax, NR: nr, Micro: func(mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool) {
+		if mr < 1 || mr > mrMax || kp < 1 || len(a) < (mr-1)*lda+kp || len(b) < kp*nr || len(c) < (mr-1)*ldc+nr {
+			panic("kernels: bf16 micro-kernel called out of bounds")
+		}
+		bf16Table[mr-1](kp, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, accumulate)
+	}}
+	switch amx, why := detectAMX(vec); {
+	case amx.Micro != nil:
+		return []BF16{amx, vec, generic}
+	case why != "":
+		vec.Name = amxRefused(vec.Name, why)
+	}
+	return []BF16{vec, generic}
 }
 
 func detect() []Kernel {
@@ -38,9 +49,10 @@ func detect() []Kernel {
 
 // Chosen once at start; read-only afterwards.
 var (
-	available = detect()
-	best      = available[0]
-	bestBF16  = detectBF16()
+	available     = detect()
+	best          = available[0]
+	availableBF16 = detectBF16()
+	bestBF16      = availableBF16[0]
 )
 
 // hasAVX512 selects the vector element-wise kernels; read-only after start.

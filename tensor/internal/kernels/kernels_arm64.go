@@ -15,9 +15,10 @@ func detect() []Kernel {
 
 // Chosen once at start; read-only afterwards.
 var (
-	available = detect()
-	best      = available[0]
-	bestBF16  = GenericBF16(approx.GenericMR, approx.NEONNR)
+	available     = detect()
+	best          = available[0]
+	availableBF16 = []BF16{GenericBF16(approx.GenericMR, approx.NEONNR)}
+	bestBF16      = availableBF16[0]
 )
 
 func peakFMA(n int) int64 { return peakGo(n) }

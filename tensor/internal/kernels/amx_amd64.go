@@ -1,0 +1,97 @@
+//go:build amd64 && !noasm
+
+package kernels
+
+import (
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+
+	"github.com/imagesemantics/blipgo/tensor/internal/kernels/approx"
+)
+
+// AMX-BF16 (Sapphire Rapids and later): TDPBF16PS multiplies 16x32 bfloat16 tiles of A by
+// 32x16 tiles of B into 16x16 float32 tiles of C. The kernels take the same operands as the
+// AVX512-BF16 ones (A rows of pairs, B panels of kp rows of 32 pairs: each B panel is already
+// the tiles' layout), so weights packed for one serve the other.
+
+// tileConfig is LDTILECFG's 64-byte operand: palette 1, then each tile's bytes per row and
+// rows. Tiles 0-3 are C, 4-5 A, 6-7 B (see gen/amx.go).
+type tileConfig [64]byte
+
+// set configures the tiles for an mr-row tile of C and steps of pairs pairs of k.
+func (t *tileConfig) set(mr, pairs int) {
+	*t = tileConfig{0: 1}
+	tile := func(i, rows, bytesPerRow int) {
+		t[16+2*i], t[16+2*i+1] = byte(bytesPerRow), byte(bytesPerRow>>8)
+		t[48+i] = byte(rows)
+	}
+	top := min(mr, 16)
+	tile(0, top, 64)
+	tile(1, top, 64)
+	tile(4, top, 4*pairs)
+	if bottom := mr - top; bottom > 0 {
+		tile(2, bottom, 64)
+		tile(3, bottom, 64)
+		tile(5, bottom, 4*pairs)
+	}
+	tile(6, pairs, 64)
+	tile(7, pairs, 64)
+}
+
+// amxShortRows is the tallest tile of C that the AVX512-BF16 kernel computes instead of AMX:
+// matrix-vector products (decode steps) are bound by reading B, where a tile instruction
+// gains nothing over a vector one.
+const amxShortRows = 2
+
+// amxMicro is the AMX family's MicroBF16: steps of 16 pairs of k, then one shorter step for
+// the rest, each assembly call loading its tile configuration and releasing the tiles.
+func amxMicro(short BF16) MicroBF16 {
+	const mrMax, nr = approx.AMXMR, approx.AMXNR
+	return func(mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool) {
+		if mr < 1 || mr > mrMax || kp < 1 || len(a) < (mr-1)*lda+kp || len(b) < kp*nr || len(c) < (mr-1)*ldc+nr {
+			panic("kernels: amx micro-kernel called out of bounds")
+		}
+		if mr <= amxShortRows {
+			short.Micro(mr, kp, a, lda, b, c, ldc, accumulate)
+			return
+		}
+		call := amxBF16x1
+		if mr > 16 {
+			call = amxBF16x2
+		}
+		var cfg tileConfig
+		full := kp &^ 15
+		if full > 0 {
+			cfg.set(mr, 16)
+			call(&cfg[0], full/16, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, accumulate)
+			accumulate = true
+		}
+		if rest := kp - full; rest > 0 {
+			cfg.set(mr, rest)
+			call(&cfg[0], 1, &a[full], lda, &b[full*nr], unsafe.SliceData(c), ldc, accumulate)
+		}
+	}
+}
+
+// XCR0 bits of the tile state: configuration (17) and data (18).
+const xcr0Tiles = 1<<17 | 1<<18
+
+// detectAMX returns the AMX kernel family, or why this process cannot use it ("" when the CPU
+// has no AMX-BF16 at all).
+func detectAMX(short BF16) (BF16, string) {
+	if !cpu.X86.HasAMXTile || !cpu.X86.HasAMXBF16 || !cpu.X86.HasAVX512F {
+		return BF16{}, ""
+	}
+	if eax, _ := xgetbv0(); eax&xcr0Tiles != xcr0Tiles {
+		return BF16{}, "tile state not enabled by the OS"
+	}
+	if err := requestTilePermission(); err != nil {
+		return BF16{}, err.Error()
+	}
+	return BF16{Name: "amx-bf16", MR: approx.AMXMR, NR: approx.AMXNR, Micro: amxMicro(short), Tiles: true}, ""
+}
+
+// amxRefused names a kernel that runs instead of AMX on a CPU that has it.
+func amxRefused(name, why string) string { return fmt.Sprintf("%s (amx refused: %s)", name, why) }
