@@ -86,8 +86,7 @@ func BFloat16() LoadOption { return func(s *loadSettings) { s.precision = tensor
 // instructions it is float32. Decode steps, bound by reading weights, run in float32.
 func BFloat16x3() LoadOption { return func(s *loadSettings) { s.precision = tensor.BFloat16x3 } }
 
-// WithPrecision selects the precision of the linear layers (tensor.DefaultPrecision() by
-// default: float32, or float32-accurate bfloat16x3 on CPUs with AMX).
+// WithPrecision selects the precision of the linear layers (tensor.Float32 by default).
 func WithPrecision(p tensor.Precision) LoadOption {
 	return func(s *loadSettings) { s.precision = p }
 }
@@ -126,7 +125,7 @@ func (m *Model) Task() Task { return m.arch.Task }
 // copied) before Load returns and the checkpoint files are closed: they may be replaced or
 // deleted while the model runs.
 func Load(dir string, opts ...LoadOption) (*Model, error) {
-	ls := loadSettings{precision: tensor.DefaultPrecision()}
+	var ls loadSettings
 	for _, o := range opts {
 		o(&ls)
 	}

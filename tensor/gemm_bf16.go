@@ -115,17 +115,6 @@ func (pr Precision) Kernel() string {
 	return kernels.Best().Name
 }
 
-// DefaultPrecision is the precision models load in without an option: BFloat16x3 where the
-// CPU multiplies bfloat16 tiles (AMX), which gives float32's accuracy several times faster
-// than float32 FMA there (see the README's Speed section for the figures and the checks it
-// passes); Float32 everywhere else.
-func DefaultPrecision() Precision {
-	if kernels.BestBF16().Tiles {
-		return BFloat16x3
-	}
-	return Float32
-}
-
 // PeakFMA runs n iterations of a register-only loop of independent float32 fused
 // multiply-adds on the widest vectors this CPU has and returns the floating-point operations
 // done: timed, one core's FMA peak, which the kernels' speeds are fractions of.

@@ -16,8 +16,7 @@
 // token, so that timings compare across models and machines.
 //
 // -precision float32|bfloat16|bfloat16x3 selects the linear layers' products (see
-// tensor.Precision); without it BLIPGO_PRECISION in the environment does, else the library's
-// default for this CPU (tensor.DefaultPrecision: bfloat16x3 with AMX, else float32).
+// tensor.Precision); without it BLIPGO_PRECISION in the environment does, else float32.
 // kernel names the kernels that precision runs on this CPU, cpu the processor and the
 // features that choose them, fma_peak_gflops one core's register-only FMA peak measured in the
 // same run (shared machines vary from day to day: compare fractions of it).
@@ -67,12 +66,12 @@ func main() {
 	reps := flag.Int("reps", 3, "repetitions")
 	threads := flag.Int("threads", runtime.GOMAXPROCS(0), "threads")
 	tokens := flag.Int("tokens", 0, "decode exactly N new tokens, ignoring the end token (0: stop at it)")
-	precision := flag.String("precision", os.Getenv("BLIPGO_PRECISION"), "float32, bfloat16 or bfloat16x3 (default $BLIPGO_PRECISION, else the library's default for this CPU)")
+	precision := flag.String("precision", os.Getenv("BLIPGO_PRECISION"), "float32, bfloat16 or bfloat16x3 (default $BLIPGO_PRECISION, else float32)")
 	flag.Parse()
-	prec, err := tensor.DefaultPrecision(), error(nil)
-	if *precision != "" {
-		prec, err = tensor.ParsePrecision(*precision)
+	if *precision == "" {
+		*precision = "float32"
 	}
+	prec, err := tensor.ParsePrecision(*precision)
 	if err != nil || *model == "" || *imagePath == "" || *reps < 1 || *threads < 1 || *tokens < 0 {
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)

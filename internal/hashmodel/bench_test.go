@@ -17,14 +17,13 @@ import (
 //	go run ./examples/hashmodel -out /tmp/hash
 //	BLIPGO_HASHMODEL=/tmp/hash go test -run '^$' -bench . ./internal/hashmodel
 //
-// BLIPGO_PRECISION=float32, bfloat16 or bfloat16x3 loads the model in that precision (else the
-// library's default for this CPU).
+// BLIPGO_PRECISION=bfloat16 (or bfloat16x3) loads the model in that precision.
 func benchModel(b *testing.B) (*blip.Model, image.Image) {
 	dir := os.Getenv("BLIPGO_HASHMODEL")
 	if dir == "" {
 		b.Skip("set BLIPGO_HASHMODEL to a snapshot written by examples/hashmodel")
 	}
-	prec := tensor.DefaultPrecision()
+	prec := tensor.Float32
 	if name := os.Getenv("BLIPGO_PRECISION"); name != "" {
 		var err error
 		if prec, err = tensor.ParsePrecision(name); err != nil {
