@@ -86,3 +86,33 @@ func BenchmarkMatMulBF16(b *testing.B) {
 		}
 	}
 }
+
+// TestMatMulBF16Tiles: the AMX layout (one pass over the whole of K, rows of A in blocks that
+// fit L2) gives what the vector layout (passes of kpBlock pairs) gives, bit for bit, with the
+// pure-Go kernel standing in for both (it sums in the same order either way).
+func TestMatMulBF16Tiles(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 12))
+	vec := kernels.GenericBF16(32, 32)
+	tiled := vec
+	tiled.Tiles = true
+	p := NewPool(3)
+	for _, sz := range [][3]int{{300, 4000, 40}, {37, 61, 70}, {1, 1, 1}} {
+		m, k, n := sz[0], sz[1], sz[2]
+		a, w, bias := randSlice(r, m*k), randSlice(r, n*k), randSlice(r, n)
+		c0 := randSlice(r, m*n)
+		var want []float32
+		for _, kern := range []kernels.BF16{vec, tiled} {
+			c := append([]float32(nil), c0...)
+			packBF16(p, nil, kern, w, n, k, k).MatMulEpilogue(p, c, n, a, k, m, Epilogue{Accumulate: true, Bias: bias, GELU: true})
+			if want == nil {
+				want = c
+				continue
+			}
+			for i := range c {
+				if c[i] != want[i] {
+					t.Fatalf("%dx%dx%d: tiles layout %v, vector layout %v at %d", m, k, n, c[i], want[i], i)
+				}
+			}
+		}
+	}
+}

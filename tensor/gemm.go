@@ -157,7 +157,7 @@ func (pm *Packed) matMulFloat32(p *Pool, c []float32, ldc int, a []float32, lda 
 		} else {
 			a = a[kc0:]
 		}
-		pm.tiles(p, c, ldc, m, mr, nr, kc0 > 0 || ep.Accumulate, kc0+kc == pm.K, ep, shared(func(rows, i0, j int, dst []float32, ldd int, acc bool) {
+		pm.tiles(p, c, ldc, m, mr, m, nr, kc0 > 0 || ep.Accumulate, kc0+kc == pm.K, ep, shared(func(rows, i0, j int, dst []float32, ldd int, acc bool) {
 			kern.Micro(rows, kc, a[i0*lda:], lda, bBlock[j*kc*nr:(j+1)*kc*nr], dst, ldd, acc)
 		}))
 	}
@@ -172,43 +172,52 @@ func shared(f tileFunc) func() tileFunc { return func() tileFunc { return f } }
 
 // tiles runs a tileFunc over every tile (a block of mr rows, a panel of nr columns) of C for
 // one pass over K, panels split across the pool; each worker gets its own tileFunc from
-// newMicro and calls it panel by panel, every tile of a panel in turn. The last panel, narrower
-// than nr, goes through a full-width scratch tile. On the last pass the epilogue runs on each
-// finished tile.
-func (pm *Packed) tiles(p *Pool, c []float32, ldc, m, mr, nr int, acc, last bool, ep Epilogue, newMicro func() tileFunc) {
+// newMicro and calls it panel by panel, every tile of a panel in turn, for one block of mc rows
+// of A at a time (so that the block stays in L2 while the worker's panels stream past it).
+// The last panel, narrower than nr, goes through a full-width scratch tile. On the last pass
+// the epilogue runs on each finished tile.
+func (pm *Packed) tiles(p *Pool, c []float32, ldc, m, mr, mc, nr int, acc, last bool, ep Epilogue, newMicro func() tileFunc) {
 	np := panels(pm.N, nr)
 	fullPanels := pm.N / nr
 	p.ForGrain(np, 1, func(lo, hi int) {
 		micro := newMicro()
 		var tile []float32
-		for j := lo; j < hi; j++ {
-			cols := min(nr, pm.N-j*nr)
-			for i0 := 0; i0 < m; i0 += mr {
-				rows := min(mr, m-i0)
-				if j < fullPanels {
-					micro(rows, i0, j, c[i0*ldc+j*nr:], ldc, acc)
-				} else {
-					if tile == nil {
-						tile = make([]float32, mr*nr)
-					}
-					if acc {
-						for r := 0; r < rows; r++ {
-							copy(tile[r*nr:r*nr+cols], c[(i0+r)*ldc+j*nr:])
-						}
-					}
-					micro(rows, i0, j, tile, nr, acc)
-					for r := 0; r < rows; r++ {
-						copy(c[(i0+r)*ldc+j*nr:(i0+r)*ldc+j*nr+cols], tile[r*nr:])
-					}
-				}
-				if last {
-					for r := 0; r < rows; r++ {
-						ep.finish(c[(i0+r)*ldc+j*nr:(i0+r)*ldc+j*nr+cols], j*nr)
-					}
-				}
+		for ic := 0; ic < m; ic += mc {
+			for j := lo; j < hi; j++ {
+				pm.panelTiles(c, ldc, ic, min(ic+mc, m), j, mr, nr, j < fullPanels, acc, last, ep, micro, &tile)
 			}
 		}
 	})
+}
+
+// panelTiles runs micro over the tiles of rows [i0, i1) of panel j (see tiles).
+func (pm *Packed) panelTiles(c []float32, ldc, i0, i1, j, mr, nr int, full, acc, last bool, ep Epilogue, micro tileFunc, tile *[]float32) {
+	cols := min(nr, pm.N-j*nr)
+	for ; i0 < i1; i0 += mr {
+		rows := min(mr, i1-i0)
+		if full {
+			micro(rows, i0, j, c[i0*ldc+j*nr:], ldc, acc)
+		} else {
+			if *tile == nil {
+				*tile = make([]float32, mr*nr)
+			}
+			t := *tile
+			if acc {
+				for r := 0; r < rows; r++ {
+					copy(t[r*nr:r*nr+cols], c[(i0+r)*ldc+j*nr:])
+				}
+			}
+			micro(rows, i0, j, t, nr, acc)
+			for r := 0; r < rows; r++ {
+				copy(c[(i0+r)*ldc+j*nr:(i0+r)*ldc+j*nr+cols], t[r*nr:])
+			}
+		}
+		if last {
+			for r := 0; r < rows; r++ {
+				ep.finish(c[(i0+r)*ldc+j*nr:(i0+r)*ldc+j*nr+cols], j*nr)
+			}
+		}
+	}
 }
 
 // finish applies the bias and GELU to a finished run of a row of C starting at column col.

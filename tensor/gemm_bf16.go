@@ -23,24 +23,41 @@ const (
 	BFloat16x3
 )
 
-// kpBlock is kcBlock in bfloat16 pairs.
+// kpBlock is kcBlock in bfloat16 pairs: the depth of one pass of the vector bfloat16 kernel.
 const kpBlock = kcBlock / 2
 
-// aStride32 is the row stride, in words, of A's bfloat16 copy (not a multiple of 2 KiB).
-const aStride32 = kpBlock + 16
+// tileL2 is how many bytes of A's bfloat16 copy a worker keeps in L2 (about half of a
+// Sapphire Rapids core's 2 MiB) while its panels of B stream past.
+const tileL2 = 1 << 20
+
+// bf16Block is the depth, in pairs, of each pass over K for kern: one pass over the whole of K
+// for the AMX kernels (a tile of C stays in tile registers from the first k to the last,
+// instead of going back to memory after every block: at AMX speed, C's traffic between passes
+// cost more than the products), kpBlock for the vector kernel.
+func bf16Block(kern kernels.BF16, kpairs int) int {
+	if kern.Tiles {
+		return max(kpairs, 1)
+	}
+	return kpBlock
+}
+
+// pairStride is the row stride, in words, of A's bfloat16 copy for passes of block pairs:
+// 16 words over, so that rows do not all fall in the same few L1 sets.
+func pairStride(block int) int { return block + 16 }
 
 // packBF16 packs B [n, k] (row stride ldb) as bfloat16 pairs for the bf16 kernel: for each block
-// of kpBlock pairs, for each panel of NR rows of N, kp×NR words.
+// of bf16Block pairs, for each panel of NR rows of N, kp×NR words.
 func packBF16(p *Pool, arena *Arena, kern kernels.BF16, b []float32, n, k, ldb int) *Packed {
 	nr := kern.NR
 	np := panels(n, nr)
 	kpairs := (k + 1) / 2
+	block := bf16Block(kern, kpairs)
 	words := arena.alloc(np * nr * kpairs)
 	pm := &Packed{N: n, K: k, bf16: &kern, words: float32Bits(words)}
 	p.ForGrain(np, 1, func(lo, hi int) {
-		row := make([]uint32, kpBlock)
-		for kp0 := 0; kp0 < kpairs; kp0 += kpBlock {
-			kp := min(kpBlock, kpairs-kp0)
+		row := make([]uint32, block)
+		for kp0 := 0; kp0 < kpairs; kp0 += block {
+			kp := min(block, kpairs-kp0)
 			for j := lo; j < hi; j++ {
 				dst := pm.words[kp0*np*nr+j*kp*nr:]
 				for c := 0; c < min(nr, n-j*nr); c++ {
@@ -57,25 +74,31 @@ func packBF16(p *Pool, arena *Arena, kern kernels.BF16, b []float32, n, k, ldb i
 	return pm
 }
 
-// matMulBF16 is MatMul for bfloat16-packed B: each kpBlock slice of A is rounded to bfloat16
-// pairs (row stride aStride32) before the kernel runs over it.
+// matMulBF16 is MatMul for bfloat16-packed B: each block of A is rounded to bfloat16 pairs
+// before the kernel runs over it.
 func (pm *Packed) matMulBF16(p *Pool, c []float32, ldc int, a []float32, lda int, m int, ep Epilogue) {
 	kern := *pm.bf16
 	mr, nr := kern.MR, kern.NR
 	np := panels(pm.N, nr)
 	kpairs := (pm.K + 1) / 2
-	apack := make([]uint32, m*aStride32)
-	for kp0 := 0; kp0 < kpairs; kp0 += kpBlock {
-		kp := min(kpBlock, kpairs-kp0)
+	block := bf16Block(kern, kpairs)
+	stride := pairStride(block)
+	mc := m
+	if kern.Tiles {
+		mc = max(mr, tileL2/(4*stride)/mr*mr)
+	}
+	apack := make([]uint32, m*stride)
+	for kp0 := 0; kp0 < kpairs; kp0 += block {
+		kp := min(block, kpairs-kp0)
 		p.ForGrain(m, 16, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				k0 := 2 * kp0
-				kernels.ToBF16Pairs(apack[i*aStride32:i*aStride32+kp], a[i*lda+k0:i*lda+min(pm.K, k0+2*kp)])
+				kernels.ToBF16Pairs(apack[i*stride:i*stride+kp], a[i*lda+k0:i*lda+min(pm.K, k0+2*kp)])
 			}
 		})
 		bBlock := pm.words[kp0*np*nr:]
-		pm.tiles(p, c, ldc, m, mr, nr, kp0 > 0 || ep.Accumulate, kp0+kp == kpairs, ep, shared(func(rows, i0, j int, dst []float32, ldd int, acc bool) {
-			kern.Micro(rows, kp, apack[i0*aStride32:], aStride32, bBlock[j*kp*nr:(j+1)*kp*nr], dst, ldd, acc)
+		pm.tiles(p, c, ldc, m, mr, mc, nr, kp0 > 0 || ep.Accumulate, kp0+kp == kpairs, ep, shared(func(rows, i0, j int, dst []float32, ldd int, acc bool) {
+			kern.Micro(rows, kp, apack[i0*stride:], stride, bBlock[j*kp*nr:(j+1)*kp*nr], dst, ldd, acc)
 		}))
 	}
 }

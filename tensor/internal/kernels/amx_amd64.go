@@ -40,22 +40,15 @@ func (t *tileConfig) set(mr, pairs int) {
 	tile(7, pairs, 64)
 }
 
-// amxShortRows is the tallest tile of C that the AVX512-BF16 kernel computes instead of AMX:
-// matrix-vector products (decode steps) are bound by reading B, where a tile instruction
-// gains nothing over a vector one.
-const amxShortRows = 2
-
 // amxMicro is the AMX family's MicroBF16: steps of 16 pairs of k, then one shorter step for
-// the rest, each assembly call loading its tile configuration and releasing the tiles.
-func amxMicro(short BF16) MicroBF16 {
+// the rest, each assembly call loading its tile configuration and releasing the tiles. It
+// serves every height of tile: measured on the device machine's Xeon, one to eight rows of AMX
+// take less time than one row of VDPBF16PS (333 ns for 4 rows against 414 for 1, 128 pairs).
+func amxMicro() MicroBF16 {
 	const mrMax, nr = approx.AMXMR, approx.AMXNR
 	return func(mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool) {
 		if mr < 1 || mr > mrMax || kp < 1 || len(a) < (mr-1)*lda+kp || len(b) < kp*nr || len(c) < (mr-1)*ldc+nr {
 			panic("kernels: amx micro-kernel called out of bounds")
-		}
-		if mr <= amxShortRows {
-			short.Micro(mr, kp, a, lda, b, c, ldc, accumulate)
-			return
 		}
 		call := amxBF16x1
 		if mr > 16 {
@@ -80,7 +73,7 @@ const xcr0Tiles = 1<<17 | 1<<18
 
 // detectAMX returns the AMX kernel family, or why this process cannot use it ("" when the CPU
 // has no AMX-BF16 at all).
-func detectAMX(short BF16) (BF16, string) {
+func detectAMX() (BF16, string) {
 	if !cpu.X86.HasAMXTile || !cpu.X86.HasAMXBF16 || !cpu.X86.HasAVX512F {
 		return BF16{}, ""
 	}
@@ -90,7 +83,7 @@ func detectAMX(short BF16) (BF16, string) {
 	if err := requestTilePermission(); err != nil {
 		return BF16{}, err.Error()
 	}
-	return BF16{Name: "amx-bf16", MR: approx.AMXMR, NR: approx.AMXNR, Micro: amxMicro(short), Tiles: true}, ""
+	return BF16{Name: "amx-bf16", MR: approx.AMXMR, NR: approx.AMXNR, Micro: amxMicro(), Tiles: true}, ""
 }
 
 // amxRefused names a kernel that runs instead of AMX on a CPU that has it.

@@ -22,8 +22,9 @@ type BF16 struct {
 	Micro  MicroBF16
 	// Emulated is set for the pure-Go kernel, which no hardware speeds up.
 	Emulated bool
-	// Tiles is set for the AMX kernels, whose bfloat16 products outrun float32 FMA many times
-	// over (enough for the six products of the split precision).
+	// Tiles is set for the AMX kernels: their calls should span the whole depth of a product
+	// (the tile of C stays in tile registers), where the vector kernels' calls span blocks of
+	// k that stay in L1.
 	Tiles bool
 }
 

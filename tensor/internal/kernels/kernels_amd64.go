@@ -27,7 +27,7 @@ func detectBF16() []BF16 {
 		}
 		bf16Table[mr-1](kp, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, accumulate)
 	}}
-	switch amx, why := detectAMX(vec); {
+	switch amx, why := detectAMX(); {
 	case amx.Micro != nil:
 		return []BF16{amx, vec, generic}
 	case why != "":
