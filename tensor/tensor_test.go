@@ -315,3 +315,26 @@ func TestLinearEpilogues(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkMatMulKernels compares every float32 assembly kernel at the vision encoder's
+// shapes (Best picks one kernel per CPU; this says which one each CPU should pick).
+func BenchmarkMatMulKernels(b *testing.B) {
+	for _, kern := range kernels.Available() {
+		if kern.Name == "go" {
+			continue
+		}
+		for _, sz := range [][3]int{{577, 1024, 4096}, {577, 4096, 1024}, {577, 1024, 1024}} {
+			m, k, n := sz[0], sz[1], sz[2]
+			b.Run(fmt.Sprintf("%s/%dx%dx%d", kern.Name, m, k, n), func(b *testing.B) {
+				r := rand.New(rand.NewPCG(1, 1))
+				a, w, c := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*n)
+				p := NewPool(0)
+				pm := pack(p, nil, kern, w, n, k, k, false)
+				for b.Loop() {
+					pm.MatMul(p, c, n, a, k, m)
+				}
+				b.ReportMetric(float64(2*m*k*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}

@@ -68,6 +68,48 @@ func avx512x13(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate b
 func avx512x14(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
 
 //go:noescape
+func avx512n48x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
+func avx512n48x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
+func avx512n48x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
+func avx512n48x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
+func avx512n48x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
+func avx512n48x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
+func avx512n48x7(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
+func avx512n48x8(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
+func avx512n64x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
+func avx512n64x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
+func avx512n64x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
+func avx512n64x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
+func avx512n64x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
+func avx512n64x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
+
+//go:noescape
 func avx2x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
 
 //go:noescape
@@ -145,5 +187,9 @@ func xgetbv0() (eax, edx uint32)
 var bf16Table = []bf16Kernel{bf16x1, bf16x2, bf16x3, bf16x4, bf16x5, bf16x6, bf16x7, bf16x8, bf16x9, bf16x10, bf16x11, bf16x12, bf16x13, bf16x14}
 
 var avx512Table = []asmKernel{avx512x1, avx512x2, avx512x3, avx512x4, avx512x5, avx512x6, avx512x7, avx512x8, avx512x9, avx512x10, avx512x11, avx512x12, avx512x13, avx512x14}
+
+var avx512n48Table = []asmKernel{avx512n48x1, avx512n48x2, avx512n48x3, avx512n48x4, avx512n48x5, avx512n48x6, avx512n48x7, avx512n48x8}
+
+var avx512n64Table = []asmKernel{avx512n64x1, avx512n64x2, avx512n64x3, avx512n64x4, avx512n64x5, avx512n64x6}
 
 var avx2Table = []asmKernel{avx2x1, avx2x2, avx2x3, avx2x4, avx2x5, avx2x6}

@@ -39,7 +39,9 @@ func detectBF16() []BF16 {
 func detect() []Kernel {
 	var ks []Kernel
 	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasFMA {
-		ks = append(ks, Kernel{Name: "avx512", MR: approx.AVX512MR, NR: approx.AVX512NR, Micro: wrap(avx512Table, approx.AVX512MR, approx.AVX512NR)})
+		ks = append(ks, Kernel{Name: "avx512", MR: approx.AVX512MR, NR: approx.AVX512NR, Micro: wrap(avx512Table, approx.AVX512MR, approx.AVX512NR)},
+			Kernel{Name: "avx512n48", MR: approx.N48MR, NR: approx.N48NR, Micro: wrap(avx512n48Table, approx.N48MR, approx.N48NR)},
+			Kernel{Name: "avx512n64", MR: approx.N64MR, NR: approx.N64NR, Micro: wrap(avx512n64Table, approx.N64MR, approx.N64NR)})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		ks = append(ks, Kernel{Name: "avx2", MR: approx.AVX2MR, NR: approx.AVX2NR, Micro: wrap(avx2Table, approx.AVX2MR, approx.AVX2NR)})

@@ -7,6 +7,8 @@ package approx
 // of a packed panel of B.
 const (
 	AVX512MR, AVX512NR = 14, 32
+	N48MR, N48NR       = 8, 48 // AVX-512, three vectors a row
+	N64MR, N64NR       = 6, 64 // AVX-512, four vectors a row
 	AVX2MR, AVX2NR     = 6, 16
 	BF16MR, BF16NR     = 14, 32 // AVX512-BF16, in bfloat16 pairs
 	AMXMR, AMXNR       = 32, 32 // AMX-BF16: a 2x2 grid of 16x16 tiles, in bfloat16 pairs

@@ -34,6 +34,8 @@ import (
 // Families of kernels. Keep in step with kernels_amd64.go.
 var families = []family{
 	{name: "avx512", maxMR: approx.AVX512MR, nr: approx.AVX512NR, vec: "Z", vecBytes: 64},
+	{name: "avx512n48", maxMR: approx.N48MR, nr: approx.N48NR, vec: "Z", vecBytes: 64},
+	{name: "avx512n64", maxMR: approx.N64MR, nr: approx.N64NR, vec: "Z", vecBytes: 64},
 	{name: "avx2", maxMR: approx.AVX2MR, nr: approx.AVX2NR, vec: "Y", vecBytes: 32},
 }
 
@@ -150,38 +152,46 @@ func fmaPeak(b *strings.Builder, family, vec string, chains int) {
 }
 
 func kernel(b *strings.Builder, f family, mr int) {
-	bReg := func(half int) string {
+	vecs := f.nr * 4 / f.vecBytes // vectors per row of the tile
+	bReg := func(v int) string {
 		if f.vec == "Z" {
-			return fmt.Sprintf("Z%d", 28+half)
+			return fmt.Sprintf("Z%d", 30-vecs+v) // below the two broadcast registers
 		}
-		return fmt.Sprintf("Y%d", 12+half)
+		return fmt.Sprintf("Y%d", 12+v)
 	}
 	zero := "VXORPS"
 	if f.vec == "Z" {
 		zero = "VPXORD"
 	}
+	loads := prefetch(f, mr)
+	for v := 0; v < vecs; v++ {
+		loads = append(loads, fmt.Sprintf("VMOVUPS %s(DI), %s", disp(v*f.vecBytes), bReg(v)))
+	}
 	tile(b, tileSpec{
-		name: fmt.Sprintf("%sx%d", f.name, mr), mr: mr, vec: f.vec, vecBytes: f.vecBytes,
+		name: fmt.Sprintf("%sx%d", f.name, mr), mr: mr, vecs: vecs, vec: f.vec, vecBytes: f.vecBytes,
 		sig: "kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool", count: "kc",
 		zero: zero, bStep: 4 * f.nr,
-		loads: append(prefetch(f, mr), fmt.Sprintf("VMOVUPS (DI), %s", bReg(0)), fmt.Sprintf("VMOVUPS %d(DI), %s", f.vecBytes, bReg(1))),
+		loads: loads,
 		row: func(r int, addr string) []string {
-			acc0, acc1 := fmt.Sprintf("%s%d", f.vec, 2*r), fmt.Sprintf("%s%d", f.vec, 2*r+1)
+			bc := "Y14"
 			if f.vec == "Z" {
-				bc := fmt.Sprintf("Z%d", 30+r%2)
-				return []string{
-					fmt.Sprintf("VBROADCASTSS %s, %s", addr, bc),
-					fmt.Sprintf("VFMADD231PS %s, %s, %s", bc, bReg(0), acc0),
-					fmt.Sprintf("VFMADD231PS %s, %s, %s", bc, bReg(1), acc1),
-				}
+				bc = fmt.Sprintf("Z%d", 30+r%2)
 			}
-			return []string{
-				fmt.Sprintf("VBROADCASTSS %s, Y14", addr),
-				fmt.Sprintf("VFMADD231PS Y14, %s, %s", bReg(0), acc0),
-				fmt.Sprintf("VFMADD231PS Y14, %s, %s", bReg(1), acc1),
+			out := []string{fmt.Sprintf("VBROADCASTSS %s, %s", addr, bc)}
+			for v := 0; v < vecs; v++ {
+				out = append(out, fmt.Sprintf("VFMADD231PS %s, %s, %s%d", bc, bReg(v), f.vec, vecs*r+v))
 			}
+			return out
 		},
 	})
+}
+
+// disp is an address displacement as the assembly writes it: nothing for zero.
+func disp(d int) string {
+	if d == 0 {
+		return ""
+	}
+	return fmt.Sprint(d)
 }
 
 // prefetchAhead is how far ahead in the B panel the short kernels prefetch, in bytes.
@@ -189,20 +199,25 @@ const prefetchAhead = 2048
 
 // prefetch returns the prefetches of a kernel's B loads: the one- and two-row kernels (decode
 // steps, matrix-vector products) stream their weights from memory once, with too little
-// arithmetic per byte to hide the latency the hardware prefetcher leaves.
+// arithmetic per byte to hide the latency the hardware prefetcher leaves. One prefetch per
+// cache line of a row of the panel.
 func prefetch(f family, mr int) []string {
-	if mr > 2 || f.name != "avx512" {
+	if mr > 2 || f.vec != "Z" {
 		return nil
 	}
-	return []string{fmt.Sprintf("PREFETCHT0 %d(DI)", prefetchAhead), fmt.Sprintf("PREFETCHT0 %d(DI)", prefetchAhead+64)}
+	var out []string
+	for off := 0; off < 4*f.nr; off += 64 {
+		out = append(out, fmt.Sprintf("PREFETCHT0 %d(DI)", prefetchAhead+off))
+	}
+	return out
 }
 
-// tileSpec describes one register-blocked kernel: mr rows of two vectors of accumulators each
-// (registers 0 .. 2·mr-1), a loop over count steps that loads B (loads), advances every A row
+// tileSpec describes one register-blocked kernel: mr rows of vecs vectors of accumulators each
+// (registers 0 .. vecs·mr-1), a loop over count steps that loads B (loads), advances every A row
 // by 4 bytes and B by bStep, and a store that optionally adds C's values first.
 type tileSpec struct {
 	name, sig, count string
-	mr               int
+	mr, vecs         int // rows; vectors of accumulators per row
 	vec              string // "Z" or "Y"
 	vecBytes, bStep  int
 	zero             string // the instruction clearing an accumulator
@@ -225,7 +240,7 @@ func tile(b *strings.Builder, t tileSpec) {
 		}
 		return "(" + base + ")(R8*2)"
 	}
-	acc := func(r, half int) string { return fmt.Sprintf("%s%d", t.vec, 2*r+half) }
+	acc := func(r, v int) string { return fmt.Sprintf("%s%d", t.vec, t.vecs*r+v) }
 	nBases := (t.mr + 2) / 3
 	fmt.Fprintf(b, "\n// func %s(%s)\n", t.name, t.sig)
 	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-49\n", t.name)
@@ -242,8 +257,8 @@ func tile(b *strings.Builder, t tileSpec) {
 		w("ADDQ R8, %s", bases[i])
 	}
 	for r := 0; r < t.mr; r++ {
-		for h := 0; h < 2; h++ {
-			w("%s %s, %s, %s", t.zero, acc(r, h), acc(r, h), acc(r, h))
+		for v := 0; v < t.vecs; v++ {
+			w("%s %s, %s, %s", t.zero, acc(r, v), acc(r, v), acc(r, v))
 		}
 	}
 	fmt.Fprintf(b, "loop_%s:\n", t.name)
@@ -266,16 +281,18 @@ func tile(b *strings.Builder, t tileSpec) {
 	w("JZ store_%s", t.name)
 	w("MOVQ DX, BX")
 	for r := 0; r < t.mr; r++ {
-		w("VADDPS (BX), %s, %s", acc(r, 0), acc(r, 0))
-		w("VADDPS %d(BX), %s, %s", t.vecBytes, acc(r, 1), acc(r, 1))
+		for v := 0; v < t.vecs; v++ {
+			w("VADDPS %s(BX), %s, %s", disp(v*t.vecBytes), acc(r, v), acc(r, v))
+		}
 		if r < t.mr-1 {
 			w("ADDQ R9, BX")
 		}
 	}
 	fmt.Fprintf(b, "store_%s:\n", t.name)
 	for r := 0; r < t.mr; r++ {
-		w("VMOVUPS %s, (DX)", acc(r, 0))
-		w("VMOVUPS %s, %d(DX)", acc(r, 1), t.vecBytes)
+		for v := 0; v < t.vecs; v++ {
+			w("VMOVUPS %s, %s(DX)", acc(r, v), disp(v*t.vecBytes))
+		}
 		if r < t.mr-1 {
 			w("ADDQ R9, DX")
 		}
@@ -483,7 +500,7 @@ func vdpbf16ps(dst, src1, src2 int) string {
 // bf16(A[r][2p+1]); B panels hold kp rows of 32 such words (one per column); C is float32.
 func bf16Kernel(b *strings.Builder, mr int) {
 	tile(b, tileSpec{
-		name: fmt.Sprintf("bf16x%d", mr), mr: mr, vec: "Z", vecBytes: 64,
+		name: fmt.Sprintf("bf16x%d", mr), mr: mr, vecs: 2, vec: "Z", vecBytes: 64,
 		sig: "kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool", count: "kp",
 		zero: "VPXORD", bStep: 128,
 		loads: []string{"VMOVUPS (DI), Z28", "VMOVUPS 64(DI), Z29"},
