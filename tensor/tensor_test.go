@@ -338,3 +338,31 @@ func BenchmarkMatMulKernels(b *testing.B) {
 		}
 	}
 }
+
+// TestKernelsAgreeBitForBit: every float32 assembly kernel family sums each element of C in
+// the same order with fused multiply-adds (k ascending within a pass, passes added to C in
+// turn), so whichever one a CPU picks, a product's result is the same bit for bit. (The pure-Go
+// twin rounds each product before adding it.)
+func TestKernelsAgreeBitForBit(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 13))
+	m, k, n := 37, 600, 150
+	a, w := randSlice(r, m*k), randSlice(r, n*k)
+	p := NewPool(2)
+	var want []float32
+	for _, kern := range kernels.Available() {
+		if kern.Name == "go" {
+			continue
+		}
+		c := make([]float32, m*n)
+		pack(p, nil, kern, w, n, k, k, false).MatMul(p, c, n, a, k, m)
+		if want == nil {
+			want = c
+			continue
+		}
+		for i := range c {
+			if c[i] != want[i] {
+				t.Fatalf("%s: c[%d] = %v, %s gave %v", kern.Name, i, c[i], kernels.Available()[0].Name, want[i])
+			}
+		}
+	}
+}
