@@ -3,6 +3,7 @@ package blip
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/imagesemantics/blipgo/internal/golden"
@@ -14,6 +15,20 @@ import (
 // keeps one more of them (blip-tiny-b astronaut default).
 var bfloat16Differs = []string{
 	"blip-tiny-a astronaut beam4_lp2", "blip-tiny-b chelsea prompt", "blip-tiny-b coffee default", "blip-tiny-b astronaut default",
+}
+
+// amxDiffers adds what the AMX kernels change: they keep each tile of C in tile registers
+// over the whole of K and round inside TDPBF16PS as Intel's hardware does, and one more
+// near-tie case picks another token there (measured on the device machine's Xeon).
+var amxDiffers = append(slices.Clip(bfloat16Differs), "blip-tiny-b chelsea default")
+
+// mayDiffer reports whether the README names the case as one whose bfloat16 ids may differ
+// on the given kernel.
+func mayDiffer(kernel, name string) bool {
+	if strings.HasPrefix(kernel, "amx") {
+		return slices.Contains(amxDiffers, name)
+	}
+	return slices.Contains(bfloat16Differs, name)
 }
 
 // TestBFloat16Agreement runs every golden captioning case with the opt-in bfloat16 products:
@@ -48,7 +63,7 @@ func TestBFloat16Agreement(t *testing.T) {
 		name := g.Model + " " + g.Image + " " + g.Name
 		if slices.Equal(c.IDs, g.IDs) {
 			agree++
-		} else if !slices.Contains(bfloat16Differs, name) {
+		} else if !mayDiffer(m.Kernel(), name) {
 			t.Errorf("bfloat16 ids differ for %s, which the README says agree", name)
 		}
 	}

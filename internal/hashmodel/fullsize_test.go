@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/imagesemantics/blipgo/blip"
@@ -40,8 +41,17 @@ const (
 	fullGapTol    = 1e-4   // per-step top-1/top-2 logit gaps of the greedy run
 )
 
+// On AMX, bfloat16x3 is not float32-accurate: TDPBF16PS rounds inside its sums as Intel's
+// hardware does, and the device machine's Xeon measured 1.34e-5 on the last hidden state and
+// 3.24e-5 on hidden state 12 (greedy and beam ids still identical). That is why float32 stays
+// the default there; these bounds hold the opt-in to what the README states for AMX.
+const (
+	amxLastTol   = 2e-5
+	amxHiddenTol = 5e-5
+)
+
 // TestFullSize checks float32 and, where the CPU has bfloat16 instructions (elsewhere it is
-// float32), bfloat16x3 against the same references and tolerances.
+// float32), bfloat16x3 against the same references and tolerances (wider on AMX, see above).
 func TestFullSize(t *testing.T) {
 	dir := fullSizeDir(t)
 	precs := []tensor.Precision{tensor.Float32}
@@ -56,12 +66,16 @@ func TestFullSize(t *testing.T) {
 			}
 			defer m.Close()
 			t.Logf("kernel %s", m.Kernel())
-			testFullSize(t, m)
+			lastTol, hiddenTol := fullLastTol, fullHiddenTol
+			if prec == tensor.BFloat16x3 && strings.HasPrefix(m.Kernel(), "amx") {
+				lastTol, hiddenTol = amxLastTol, amxHiddenTol
+			}
+			testFullSize(t, m, lastTol, hiddenTol)
 		})
 	}
 }
 
-func testFullSize(t *testing.T, m *blip.Model) {
+func testFullSize(t *testing.T, m *blip.Model, lastTol, hiddenTol float64) {
 	ctx := context.Background()
 	pixels, _, err := golden.Tensor("tensors/pixel_values.safetensors", "chelsea.384")
 	if err != nil {
@@ -84,9 +98,9 @@ func testFullSize(t *testing.T, m *blip.Model) {
 			t.Errorf("%s: max |diff| %.3g > %.3g", key, d, tol)
 		}
 	}
-	check("chelsea.float64.last_hidden_state", last.Data, fullLastTol)
-	check("chelsea.float64.hidden_states.1.first8", states[1].Data[:8*vc.HiddenSize], fullHiddenTol)
-	check("chelsea.float64.hidden_states.12.first8", states[12].Data[:8*vc.HiddenSize], fullHiddenTol)
+	check("chelsea.float64.last_hidden_state", last.Data, lastTol)
+	check("chelsea.float64.hidden_states.1.first8", states[1].Data[:8*vc.HiddenSize], hiddenTol)
+	check("chelsea.float64.hidden_states.12.first8", states[12].Data[:8*vc.HiddenSize], hiddenTol)
 
 	cases, err := golden.Load()
 	if err != nil {
