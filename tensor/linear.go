@@ -114,8 +114,5 @@ func (l *Linear) forward(p *Pool, dst, x *Tensor, accumulate, gelu bool) {
 
 // AddInPlace adds src to dst element-wise: dst[i] += src[i].
 func AddInPlace(dst, src []float32) {
-	src = src[:len(dst)]
-	for i := range dst {
-		dst[i] += src[i]
-	}
+	kernels.Add(dst, src)
 }

@@ -49,6 +49,18 @@ func Scale(x []float32, s float32) {
 	}
 }
 
+// Add adds src to dst element-wise: dst[i] += src[i] (src at least as long as dst).
+func Add(dst, src []float32) {
+	src = src[:len(dst)]
+	n := vectorPrefix(len(dst))
+	if n > 0 {
+		addVec(dst[:n], src[:n])
+	}
+	for i := n; i < len(dst); i++ {
+		dst[i] += src[i]
+	}
+}
+
 // GELU applies x/2 · (1 + erf(x/√2)) in place.
 func GELU(x []float32) {
 	n := vectorPrefix(len(x))

@@ -104,3 +104,33 @@ func FuzzExpShiftSum(f *testing.F) {
 		}
 	})
 }
+
+// TestAdd: the vector sum is the scalar one bit for bit, tails and neighbours included.
+func TestAdd(t *testing.T) {
+	for _, n := range []int{0, 1, 15, 16, 17, 100} {
+		checkAdd(t, n, uint64(n))
+	}
+}
+
+func checkAdd(t testing.TB, n int, seed uint64) {
+	r := rand.New(rand.NewPCG(seed, 11))
+	dst, src := make([]float32, n+2), make([]float32, n+2)
+	for i := range dst {
+		dst[i], src[i] = float32(r.NormFloat64()), float32(r.NormFloat64())
+	}
+	want := append([]float32(nil), dst...)
+	for i := 1; i <= n; i++ {
+		want[i] += src[i]
+	}
+	Add(dst[1:n+1], src[1:])
+	for i := range dst {
+		if dst[i] != want[i] {
+			t.Fatalf("n %d: dst[%d] = %v, want %v", n, i, dst[i], want[i])
+		}
+	}
+}
+
+func FuzzAdd(f *testing.F) {
+	f.Add(uint16(33), uint64(1))
+	f.Fuzz(func(t *testing.T, n uint16, seed uint64) { checkAdd(t, int(n)%500, seed) })
+}

@@ -5256,6 +5256,23 @@ loop_scale:
 	VZEROUPPER
 	RET
 
+// func addAVX512(dst, src *float32, n int)
+TEXT ·addAVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $4, CX
+loop_add:
+	VMOVUPS (DI), Z0
+	VADDPS (SI), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ loop_add
+	VZEROUPPER
+	RET
+
 // func geluAVX512(x *float32, n int)
 TEXT ·geluAVX512(SB), NOSPLIT, $0-16
 	MOVQ x+0(FP), SI

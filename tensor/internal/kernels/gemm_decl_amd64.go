@@ -21,6 +21,9 @@ func bf16PairsAVX512(dst *uint32, src *float32, words int)
 //go:noescape
 func geluAVX512(x *float32, n int)
 
+//go:noescape
+func addAVX512(dst, src *float32, n int)
+
 func fmaPeakAVX512(n int)
 
 func fmaPeakAVX2(n int)

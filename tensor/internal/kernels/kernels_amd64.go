@@ -97,6 +97,9 @@ func pairsVec(dst []uint32, x []float32) {
 	bf16PairsAVX512(unsafe.SliceData(dst), unsafe.SliceData(x), len(dst))
 }
 func geluVec(x []float32) { geluAVX512(unsafe.SliceData(x), len(x)) }
+func addVec(dst, src []float32) {
+	addAVX512(unsafe.SliceData(dst), unsafe.SliceData(src), len(dst))
+}
 
 func peakFMA(n int) int64 {
 	switch {

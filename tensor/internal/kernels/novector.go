@@ -9,6 +9,7 @@ func maxVec([]float32) float32                      { panic("unreachable") }
 func expSumVec([]float32, float32, float32) float32 { panic("unreachable") }
 func scaleVec([]float32, float32)                   { panic("unreachable") }
 func geluVec([]float32)                             { panic("unreachable") }
+func addVec([]float32, []float32)                   { panic("unreachable") }
 
 func pairsPrefix(int) int          { return 0 }
 func pairsVec([]uint32, []float32) { panic("unreachable") }

@@ -75,6 +75,7 @@ func declarations() string {
 	decl("scaleAVX512(x *float32, n int, s float32)")
 	decl("bf16PairsAVX512(dst *uint32, src *float32, words int)")
 	decl("geluAVX512(x *float32, n int)")
+	decl("addAVX512(dst, src *float32, n int)")
 	fmt.Fprintf(&b, "\nfunc fmaPeakAVX512(n int)\n\nfunc fmaPeakAVX2(n int)\n")
 	for _, f := range families {
 		for mr := 1; mr <= f.maxMR; mr++ {
@@ -434,6 +435,23 @@ func elementwise(b *strings.Builder) {
 	w("ADDQ $64, SI")
 	w("DECQ CX")
 	w("JNZ loop_scale")
+	w("VZEROUPPER")
+	w("RET")
+
+	b.WriteString("\n// func addAVX512(dst, src *float32, n int)\n")
+	b.WriteString("TEXT ·addAVX512(SB), NOSPLIT, $0-24\n")
+	w("MOVQ dst+0(FP), DI")
+	w("MOVQ src+8(FP), SI")
+	w("MOVQ n+16(FP), CX")
+	w("SHRQ $4, CX")
+	b.WriteString("loop_add:\n")
+	w("VMOVUPS (DI), Z0")
+	w("VADDPS (SI), Z0, Z0")
+	w("VMOVUPS Z0, (DI)")
+	w("ADDQ $64, SI")
+	w("ADDQ $64, DI")
+	w("DECQ CX")
+	w("JNZ loop_add")
 	w("VZEROUPPER")
 	w("RET")
 
