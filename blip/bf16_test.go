@@ -19,7 +19,7 @@ var bfloat16Differs = []string{
 
 // amxDiffers adds what the AMX kernels change: they keep each tile of C in tile registers
 // over the whole of K and round inside TDPBF16PS as Intel's hardware does, and one more
-// near-tie case picks another token there (measured on the device machine's Xeon).
+// near-tie case picks another token there (measured on the device machine's Xeon: 31 of 36).
 var amxDiffers = append(slices.Clip(bfloat16Differs), "blip-tiny-b chelsea default")
 
 // mayDiffer reports whether the README names the case as one whose bfloat16 ids may differ
@@ -32,8 +32,8 @@ func mayDiffer(kernel, name string) bool {
 }
 
 // TestBFloat16Agreement runs every golden captioning case with the opt-in bfloat16 products:
-// at least 32 of the 36 must give transformers' float32 ids, and only the cases the README
-// names may differ; the vision output must stay near float32's (mean |diff| under 0.05) and
+// at least 32 of the 36 (31 on AMX) must give transformers' float32 ids, and only the cases the
+// README names may differ; the vision output must stay near float32's (mean |diff| under 0.05) and
 // every caption be a well-formed sequence.
 func TestBFloat16Agreement(t *testing.T) {
 	cases, err := golden.Load()
@@ -67,9 +67,13 @@ func TestBFloat16Agreement(t *testing.T) {
 			t.Errorf("bfloat16 ids differ for %s, which the README says agree", name)
 		}
 	}
+	least := 36 - len(bfloat16Differs) // 32 with VDPBF16PS and the pure-Go twin
+	if strings.HasPrefix(models[cases.Generate[0].Model].Kernel(), "amx") {
+		least = 36 - len(amxDiffers) // 31 with AMX
+	}
 	t.Logf("bfloat16: %d of %d golden captions identical to transformers' float32", agree, total)
-	if total != 36 || agree < 32 {
-		t.Errorf("bfloat16: %d of %d golden captions identical; the README says at least 32 of 36", agree, total)
+	if total != 36 || agree < least {
+		t.Errorf("bfloat16: %d of %d golden captions identical; the README says at least %d of 36", agree, total, least)
 	}
 	for _, v := range cases.Vision {
 		m := models[v.Model]

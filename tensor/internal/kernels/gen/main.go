@@ -218,7 +218,7 @@ func prefetch(f family, mr int) []string {
 // by 4 bytes and B by bStep, and a store that optionally adds C's values first.
 type tileSpec struct {
 	name, sig, count string
-	mr, vecs         int // rows; vectors of accumulators per row
+	mr, vecs         int    // rows; vectors of accumulators per row
 	vec              string // "Z" or "Y"
 	vecBytes, bStep  int
 	zero             string // the instruction clearing an accumulator
