@@ -1,0 +1,33 @@
+#!/bin/bash
+# One run on the device machine (Intel Xeon with AMX, torch 2.11, transformers 5.17, no Go):
+# the kernels' and the model's checks with the kernels that CPU picks, the speed benchmarks on two
+# pinned cores and on 16 threads, blipgo and transformers side by side, full-size accuracy.
+# About three minutes; build.sh first. What it prints goes to $OUT/log.txt as well.
+set -u
+R=$PWD; D=$R/.dev; O=${OUT:-/tmp/out}; mkdir -p $O
+B=/tmp/bins; mkdir -p $B; tar -C $B -xJf $D/bins.tar.xz; cp $D/hf_bench.py $B/; D=$B
+exec > >(tee $O/log.txt) 2>&1
+T0=$(date +%s); step() { echo; echo "=== [$(( $(date +%s) - T0 ))s] $*"; }
+step env
+lscpu | grep -E 'Model name|^CPU\(s\)'
+PIN=$(lscpu -p=CPU,CORE | grep -v '^#' | sort -t, -k2,2n -u | head -2 | cut -d, -f1 | paste -sd,)
+TS="taskset -c $PIN"; K=$R/tensor/internal/kernels; echo "pin $PIN"
+step correctness
+(cd $K && timeout 60 $D/kernels.test 2>&1 | tail -1)
+(cd $R/tensor && timeout 60 $D/tensor.test 2>&1 | tail -1)
+(cd $R/blip && timeout 90 $D/blip.test -test.run 'BFloat16|Golden' -test.v 2>&1 | grep -E '^(--- FAIL|ok|FAIL|PASS)|identical|kernel' | tail -8)
+step kernel benchmarks, 2 pinned cores
+(cd $K && $TS timeout 40 $D/kernels.test -test.run '^$' -test.bench 'PeakFMA|Micro$|MicroBF16/amx-bf16/rows=32' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
+(cd $R/tensor && $TS timeout 60 $D/tensor.test -test.run '^$' -test.bench 'MatMul$|MatMulBF16/amx-bf16/bfloat16$' -test.benchtime 6x 2>&1 | grep -E 'Bench')
+step hash model
+$D/hashmodel -out /tmp/hash
+IMG=$R/testdata/golden/images/chelsea.png
+step blipgo and transformers, 2 pinned cores
+for p in float32 bfloat16; do $TS timeout 90 $D/bench -model /tmp/hash -image $IMG -reps 3 -tokens 19 -threads 2 -precision $p; done
+$TS timeout 120 python3 $D/hf_bench.py 2
+step blipgo and transformers, 16 threads
+for p in float32 bfloat16; do timeout 60 $D/bench -model /tmp/hash -image $IMG -reps 3 -tokens 19 -threads 16 -precision $p; done
+timeout 60 python3 $D/hf_bench.py 16
+step full-size accuracy
+(cd $R/internal/hashmodel && BLIPGO_FULLSIZE=1 BLIPGO_HASHMODEL=/tmp/hash timeout 60 $D/hashmodel.test -test.run TestFullSize -test.v 2>&1 | grep -E 'kernel|diff|ids|---|^(ok|FAIL|PASS)')
+step done
