@@ -1,6 +1,7 @@
 package tensor
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -87,9 +88,10 @@ func BenchmarkMatMulBF16(b *testing.B) {
 	}
 }
 
-// TestMatMulBF16Tiles: the AMX layout (one pass over the whole of K, rows of A in blocks that
-// fit L2) gives what the vector layout (passes of kpBlock pairs) gives, bit for bit, with the
-// pure-Go kernel standing in for both (it sums in the same order either way).
+// TestMatMulBF16Tiles: the AMX layouts (one pass over the whole of K, or passes of another
+// depth, rows of A in blocks that fit L2) give what the vector layout (passes of kpBlock pairs)
+// gives, bit for bit, with the pure-Go kernel standing in for both (it sums in the same order
+// either way).
 func TestMatMulBF16Tiles(t *testing.T) {
 	r := rand.New(rand.NewPCG(12, 12))
 	vec := kernels.GenericBF16(32, 32)
@@ -101,18 +103,51 @@ func TestMatMulBF16Tiles(t *testing.T) {
 		a, w, bias := randSlice(r, m*k), randSlice(r, n*k), randSlice(r, n)
 		c0 := randSlice(r, m*n)
 		var want []float32
-		for _, kern := range []kernels.BF16{vec, tiled} {
+		for i, pack := range []func() *Packed{
+			func() *Packed { return packBF16(p, nil, vec, w, n, k, k) },
+			func() *Packed { return packBF16(p, nil, tiled, w, n, k, k) },
+			func() *Packed { return packBF16Blocks(p, nil, tiled, w, n, k, k, 100, 64<<10) },
+		} {
 			c := append([]float32(nil), c0...)
-			packBF16(p, nil, kern, w, n, k, k).MatMulEpilogue(p, c, n, a, k, m, Epilogue{Accumulate: true, Bias: bias, GELU: true})
+			pm := pack()
+			pm.MatMulEpilogue(p, c, n, a, k, m, Epilogue{Accumulate: true, Bias: bias, GELU: true})
 			if want == nil {
 				want = c
 				continue
 			}
-			for i := range c {
-				if c[i] != want[i] {
-					t.Fatalf("%dx%dx%d: tiles layout %v, vector layout %v at %d", m, k, n, c[i], want[i], i)
+			for j := range c {
+				if c[j] != want[j] {
+					t.Fatalf("%dx%dx%d, layout %d: %v, vector layout %v at %d", m, k, n, i, c[j], want[j], j)
 				}
 			}
+		}
+	}
+}
+
+// BenchmarkMatMulAMXBlocks compares depths of pass and sizes of A's row blocks for the AMX
+// kernel at the vision MLP's two shapes (skipped without AMX).
+func BenchmarkMatMulAMXBlocks(b *testing.B) {
+	kern := kernels.BestBF16()
+	if !kern.Tiles {
+		b.Skip("no AMX")
+	}
+	for _, sz := range [][3]int{{577, 1024, 4096}, {577, 4096, 1024}} {
+		m, k, n := sz[0], sz[1], sz[2]
+		for _, c := range []struct{ block, rowBytes int }{{0, 1 << 20}, {0, 256 << 10}, {1024, 1 << 20}, {512, 512 << 10}, {256, 256 << 10}, {128, 256 << 10}} {
+			block := c.block
+			if block == 0 {
+				block = (k + 1) / 2
+			}
+			b.Run(fmt.Sprintf("%dx%dx%d/block=%d/rows=%dK", m, k, n, block, c.rowBytes>>10), func(b *testing.B) {
+				r := rand.New(rand.NewPCG(1, 1))
+				a, w, out := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*n)
+				p := NewPool(0)
+				pm := packBF16Blocks(p, nil, kern, w, n, k, k, block, c.rowBytes)
+				for b.Loop() {
+					pm.MatMul(p, out, n, a, k, m)
+				}
+				b.ReportMetric(float64(2*m*k*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
 		}
 	}
 }

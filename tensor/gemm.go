@@ -22,9 +22,11 @@ type Packed struct {
 	N, K   int
 	kernel kernels.Kernel
 	data   []float32
-	// bf16 and words replace kernel and data for a BFloat16 layer.
-	bf16  *kernels.BF16
-	words []uint32
+	// bf16 and words replace kernel and data for a BFloat16 layer: passes of block pairs of k,
+	// each over blocks of rows of A of about rowBytes bytes of bfloat16 pairs.
+	bf16            *kernels.BF16
+	words           []uint32
+	block, rowBytes int
 	// split, for a BFloat16x3 layer, is the bfloat16 kernel that tall products use; kernel
 	// (of the same NR) and data serve the rest.
 	split *kernels.BF16

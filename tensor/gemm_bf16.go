@@ -26,7 +26,7 @@ const (
 // kpBlock is kcBlock in bfloat16 pairs: the depth of one pass of the vector bfloat16 kernel.
 const kpBlock = kcBlock / 2
 
-// tileL2 is how many bytes of A's bfloat16 copy a worker keeps in L2 (about half of a
+// tileL2 is how many bytes of A's bfloat16 copy an AMX worker keeps in L2 (about half of a
 // Sapphire Rapids core's 2 MiB) while its panels of B stream past.
 const tileL2 = 1 << 20
 
@@ -48,12 +48,17 @@ func pairStride(block int) int { return block + 16 }
 // packBF16 packs B [n, k] (row stride ldb) as bfloat16 pairs for the bf16 kernel: for each block
 // of bf16Block pairs, for each panel of NR rows of N, kp×NR words.
 func packBF16(p *Pool, arena *Arena, kern kernels.BF16, b []float32, n, k, ldb int) *Packed {
+	return packBF16Blocks(p, arena, kern, b, n, k, ldb, bf16Block(kern, (k+1)/2), tileL2)
+}
+
+// packBF16Blocks is packBF16 with passes of block pairs over blocks of rows of A of about
+// rowBytes bytes (for the AMX kernels; the vector kernel's passes cover all rows).
+func packBF16Blocks(p *Pool, arena *Arena, kern kernels.BF16, b []float32, n, k, ldb, block, rowBytes int) *Packed {
 	nr := kern.NR
 	np := panels(n, nr)
 	kpairs := (k + 1) / 2
-	block := bf16Block(kern, kpairs)
 	words := arena.alloc(np * nr * kpairs)
-	pm := &Packed{N: n, K: k, bf16: &kern, words: float32Bits(words)}
+	pm := &Packed{N: n, K: k, bf16: &kern, words: float32Bits(words), block: block, rowBytes: rowBytes}
 	p.ForGrain(np, 1, func(lo, hi int) {
 		row := make([]uint32, block)
 		for kp0 := 0; kp0 < kpairs; kp0 += block {
@@ -81,11 +86,11 @@ func (pm *Packed) matMulBF16(p *Pool, c []float32, ldc int, a []float32, lda int
 	mr, nr := kern.MR, kern.NR
 	np := panels(pm.N, nr)
 	kpairs := (pm.K + 1) / 2
-	block := bf16Block(kern, kpairs)
+	block := pm.block
 	stride := pairStride(block)
 	mc := m
 	if kern.Tiles {
-		mc = max(mr, tileL2/(4*stride)/mr*mr)
+		mc = max(mr, pm.rowBytes/(4*stride)/mr*mr)
 	}
 	apack := make([]uint32, m*stride)
 	for kp0 := 0; kp0 < kpairs; kp0 += block {
