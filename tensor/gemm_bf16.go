@@ -26,17 +26,23 @@ const (
 // kpBlock is kcBlock in bfloat16 pairs: the depth of one pass of the vector bfloat16 kernel.
 const kpBlock = kcBlock / 2
 
-// tileL2 is how many bytes of A's bfloat16 copy an AMX worker keeps in L2 (about half of a
-// Sapphire Rapids core's 2 MiB) while its panels of B stream past.
-const tileL2 = 1 << 20
+// The AMX kernels' blocking: passes of amxBlock pairs of k (1024 values), over blocks of rows
+// of A of about amxRowBytes bytes of bfloat16 pairs that a worker keeps in L2 while its panels
+// of B stream past. Measured inside MatMul on the device machine's Xeon (2 pinned cores,
+// BenchmarkMatMulAMXBlocks, two rounds): 577x1024x4096 and 577x4096x1024 ran at 410-465
+// GFLOP/s with 512 pairs and 512 KiB, 394-444 with one pass over the whole of K and 1 MiB,
+// 373-427 with 256 pairs and 313-362 with the vector kernel's 128 (each pass sends the tile of
+// C back to memory, which at AMX speed costs more than the products).
+const (
+	amxBlock    = 512
+	amxRowBytes = 512 << 10
+)
 
-// bf16Block is the depth, in pairs, of each pass over K for kern: one pass over the whole of K
-// for the AMX kernels (a tile of C stays in tile registers from the first k to the last,
-// instead of going back to memory after every block: at AMX speed, C's traffic between passes
-// cost more than the products), kpBlock for the vector kernel.
-func bf16Block(kern kernels.BF16, kpairs int) int {
+// bf16Block is the depth, in pairs, of each pass over K for kern: amxBlock for the AMX
+// kernels, kpBlock (whose panel stays in L1) for the vector kernel.
+func bf16Block(kern kernels.BF16) int {
 	if kern.Tiles {
-		return max(kpairs, 1)
+		return amxBlock
 	}
 	return kpBlock
 }
@@ -48,7 +54,7 @@ func pairStride(block int) int { return block + 16 }
 // packBF16 packs B [n, k] (row stride ldb) as bfloat16 pairs for the bf16 kernel: for each block
 // of bf16Block pairs, for each panel of NR rows of N, kp×NR words.
 func packBF16(p *Pool, arena *Arena, kern kernels.BF16, b []float32, n, k, ldb int) *Packed {
-	return packBF16Blocks(p, arena, kern, b, n, k, ldb, bf16Block(kern, (k+1)/2), tileL2)
+	return packBF16Blocks(p, arena, kern, b, n, k, ldb, bf16Block(kern), amxRowBytes)
 }
 
 // packBF16Blocks is packBF16 with passes of block pairs over blocks of rows of A of about
