@@ -124,8 +124,18 @@ func (b *Binder) fill(name string, slot **tensor.Tensor, optional bool) {
 		b.err.Problems = append(b.err.Problems, err.Error())
 		return
 	}
+	if r, ok := b.src.(releaser); ok {
+		// Checking read every page of the tensor; a mapped checkpoint lets them go again
+		// until the tensor is used (packing reads them back from the page cache), so that
+		// binding a whole model does not hold the whole file in memory at once.
+		r.Release(data)
+	}
 	(*slot).Data = data
 }
+
+// releaser is a Source whose tensors are views of a file mapping, which Release drops from
+// the process' memory (the data stays readable: it is read back from the file when touched).
+type releaser interface{ Release(data []float32) }
 
 // Finish reports every problem met, and every tensor of the source no Bind call used.
 func (b *Binder) Finish() error {

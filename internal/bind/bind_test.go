@@ -119,3 +119,30 @@ func TestPointerModules(t *testing.T) {
 		t.Errorf("walked %q", got)
 	}
 }
+
+// releasingSource is a mapped checkpoint: it records what Release was handed.
+type releasingSource struct {
+	fakeSource
+	released map[int]bool // by length: every tensor here has its own
+}
+
+func (r releasingSource) Release(data []float32) { r.released[len(data)] = true }
+
+// TestBindReleasesChecked: a source that can drop its pages gets each tensor back once
+// binding has checked it, so that a whole checkpoint is never resident at once.
+func TestBindReleasesChecked(t *testing.T) {
+	src := releasingSource{fakeSource{"w": {2, 3}, "b": {4}}, map[int]bool{}}
+	var m struct {
+		W *tensor.Tensor `weights:"w"`
+		B *tensor.Tensor `weights:"b"`
+	}
+	m.W, m.B = tensor.Declare(2, 3), tensor.Declare(4)
+	b := New(src, "test", nil)
+	b.Bind("", &m)
+	if err := b.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if !src.released[6] || !src.released[4] || m.W.Data == nil || m.B.Data == nil {
+		t.Errorf("released %v; bound %v %v", src.released, m.W.Data, m.B.Data)
+	}
+}
