@@ -22,9 +22,9 @@ type BF16 struct {
 	Micro  MicroBF16
 	// Emulated is set for the pure-Go kernel, which no hardware speeds up.
 	Emulated bool
-	// Tiles is set for the AMX kernels: their calls should span the whole depth of a product
-	// (the tile of C stays in tile registers), where the vector kernels' calls span blocks of
-	// k that stay in L1.
+	// Tiles is set for the AMX kernels: their calls should span deep blocks of k (the tile of
+	// C stays in tile registers meanwhile), where the vector kernels' calls span blocks whose
+	// panel stays in L1.
 	Tiles bool
 }
 
