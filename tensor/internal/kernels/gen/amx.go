@@ -205,6 +205,20 @@ func split3(w func(string, ...any), x, hi, mid, lo, tmp, rest string) {
 	splitRound(w, rest, lo, tmp)
 }
 
+// splitSections points R9, R10 and R11 at the mids, hi·mid and hi·lo sections of the split
+// words at DI, for kc0 = kc0+24(FP) values of k, each unit of a section 1<<shift bytes.
+func splitSections(w func(string, ...any), shift int) {
+	w("MOVQ kc0+24(FP), DX")
+	w("MOVQ DX, R8") // km0 = ⌈kc0/2⌉ units
+	w("INCQ R8")
+	w("SHRQ $1, R8")
+	w("SHLQ $%d, R8", shift)
+	w("LEAQ (DI)(R8*1), R9")  // mids
+	w("LEAQ (R9)(R8*1), R10") // hi·mid pairs
+	w("SHLQ $%d, DX", shift)
+	w("LEAQ (R10)(DX*1), R11") // hi·lo pairs
+}
+
 func splitConstants(w func(string, ...any)) {
 	w("MOVL $0x7fff, AX")
 	w("VPBROADCASTD AX, Z30")
@@ -226,15 +240,7 @@ func splitB(b *strings.Builder) {
 	w("MOVQ panel+8(FP), SI")
 	w("MOVQ kc+16(FP), CX")
 	w("SHRQ $1, CX") // pairs of rows
-	w("MOVQ kc0+24(FP), DX")
-	w("MOVQ DX, R8") // km0 rows of 128 bytes: the mids
-	w("INCQ R8")
-	w("SHRQ $1, R8")
-	w("SHLQ $7, R8")
-	w("LEAQ (DI)(R8*1), R9")  // mids
-	w("LEAQ (R9)(R8*1), R10") // hi·mid pairs
-	w("SHLQ $7, DX")
-	w("LEAQ (R10)(DX*1), R11") // hi·lo pairs
+	splitSections(w, 7) // rows of 32 words
 	splitConstants(w)
 	b.WriteString("loop_splitB:\n")
 	for h := 0; h < 2; h++ {
@@ -278,15 +284,7 @@ func splitA(b *strings.Builder) {
 	w("MOVQ x+8(FP), SI")
 	w("MOVQ n+16(FP), CX")
 	w("SHRQ $4, CX")
-	w("MOVQ kc0+24(FP), DX")
-	w("MOVQ DX, R8")
-	w("INCQ R8")
-	w("SHRQ $1, R8")
-	w("SHLQ $2, R8")          // km0 words, in bytes
-	w("LEAQ (DI)(R8*1), R9")  // mids
-	w("LEAQ (R9)(R8*1), R10") // hi·mid pairs
-	w("SHLQ $2, DX")
-	w("LEAQ (R10)(DX*1), R11") // hi·lo pairs
+	splitSections(w, 2) // single words
 	splitConstants(w)
 	b.WriteString("loop_splitA:\n")
 	w("VMOVUPS (SI), Z0")
