@@ -76,8 +76,10 @@ type loadSettings struct {
 }
 
 // BFloat16 computes every linear layer with bfloat16 weights and activations (float32
-// accumulation): about twice as fast on CPUs with AVX512-BF16 and half the weight memory, but
-// no longer transformers' float32 results; see the README for how often captions still agree.
+// accumulation): about twice as fast on CPUs with AVX512-BF16 or AMX and half the weight
+// memory, but no longer transformers' float32 results; see the README for how often captions
+// still agree. Where the CPU has no bfloat16 instructions (AVX2-only x86, arm64) it is
+// float32, which is faster there than emulated bfloat16.
 func BFloat16() LoadOption { return func(s *loadSettings) { s.precision = tensor.BFloat16 } }
 
 // BFloat16x3 computes every linear layer from three bfloat16 parts of each value (six

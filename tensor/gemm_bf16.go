@@ -13,8 +13,10 @@ const (
 	// Float32 multiplies in float32: the default, matching transformers' float32 results.
 	Float32 Precision = iota
 	// BFloat16 rounds weights and activations to bfloat16 and accumulates in float32, twice as
-	// fast where the CPU has AVX512-BF16 and half the weight memory; opt-in, because it changes
-	// results (see the README for its agreement with float32 on the golden cases).
+	// fast where the CPU has AVX512-BF16 (AMX: see the README's Speed section) and half the
+	// weight memory; opt-in, because it changes results (see the README for its agreement with
+	// float32 on the golden cases). Where the CPU has no bfloat16 instructions (AVX2-only x86,
+	// arm64) it is Float32: the pure-Go bfloat16 kernel would be tens of times slower.
 	BFloat16
 	// BFloat16x3 computes float32-accurate products from three bfloat16 parts of every value
 	// and six bfloat16 products (see kernels.SplitA), for CPUs whose bfloat16 units (AMX)
@@ -138,10 +140,11 @@ func ParsePrecision(name string) (Precision, error) {
 
 // Kernel names the kernels Linear.Prepare chooses for this precision on this CPU: for
 // BFloat16x3, the bfloat16 kernel with an "x3" suffix (tall products; short ones run the
-// float32 kernel), or the float32 kernel's name where the CPU has no bfloat16 instructions.
+// float32 kernel); for both bfloat16 precisions, the float32 kernel's name where the CPU has
+// no bfloat16 instructions.
 func (pr Precision) Kernel() string {
 	switch bf := kernels.BestBF16(); {
-	case pr == BFloat16:
+	case pr == BFloat16 && !bf.Emulated:
 		return bf.Name
 	case pr == BFloat16x3 && !bf.Emulated:
 		return bf.Name + "x3"

@@ -74,7 +74,7 @@ func (l *Linear) Prepare(p *Pool, arena *Arena, prec Precision, done func([]floa
 	}
 	w := l.Weight.Data
 	switch bf := kernels.BestBF16(); {
-	case prec == BFloat16:
+	case prec == BFloat16 && !bf.Emulated:
 		l.packed = packBF16(p, arena, bf, w, l.Out(), l.In(), l.In())
 	case prec == BFloat16x3 && !bf.Emulated:
 		l.packed = packSplit(p, arena, bf, w, l.Out(), l.In(), l.In())

@@ -81,6 +81,34 @@ func TestParsePrecision(t *testing.T) {
 	}
 }
 
+// TestNoEmulatedBFloat16: without bfloat16 instructions both bfloat16 precisions run the
+// float32 kernel (and give float32's results), never the slow pure-Go bfloat16 one.
+func TestNoEmulatedBFloat16(t *testing.T) {
+	if !kernels.BestBF16().Emulated {
+		t.Skip("this CPU has bfloat16 instructions")
+	}
+	r := rand.New(rand.NewPCG(14, 14))
+	w, x := randSlice(r, 40*70), FromData(randSlice(r, 3*70), 3, 70)
+	want := New(3, 40)
+	for _, pr := range []Precision{Float32, BFloat16, BFloat16x3} {
+		if pr.Kernel() != Float32.Kernel() {
+			t.Errorf("%v runs %s, float32 %s", pr, pr.Kernel(), Float32.Kernel())
+		}
+		l := Linear{Weight: FromData(append([]float32(nil), w...), 40, 70)}
+		l.Prepare(nil, nil, pr, nil)
+		y := New(3, 40)
+		l.Forward(nil, y, x)
+		if pr == Float32 {
+			want = y
+		}
+		for i := range y.Data {
+			if y.Data[i] != want.Data[i] {
+				t.Fatalf("%v: %v, float32 %v at %d", pr, y.Data[i], want.Data[i], i)
+			}
+		}
+	}
+}
+
 // TestWeightRow: a prepared float32 (or bfloat16x3) layer gives back any row of its weight
 // exactly from the packed panels, tails included; a bfloat16 layer says it cannot.
 func TestWeightRow(t *testing.T) {
@@ -94,7 +122,7 @@ func TestWeightRow(t *testing.T) {
 			row := make([]float32, in)
 			for _, n := range []int{0, out / 2, out - 1} {
 				ok := l.WeightRow(n, row)
-				if prec == BFloat16 {
+				if prec == BFloat16 && !kernels.BestBF16().Emulated {
 					if ok {
 						t.Fatalf("%v: a bfloat16 layer gave row %d", prec, n)
 					}
