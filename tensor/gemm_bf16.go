@@ -141,13 +141,16 @@ func ParsePrecision(name string) (Precision, error) {
 // Kernel names the kernels Linear.Prepare chooses for this precision on this CPU: for
 // BFloat16x3, the bfloat16 kernel with an "x3" suffix (tall products; short ones run the
 // float32 kernel); for both bfloat16 precisions, the float32 kernel's name where the CPU has
-// no bfloat16 instructions.
+// no bfloat16 instructions, or where they are slower than float32 (with the reason: "avx512
+// (amx refused: …)").
 func (pr Precision) Kernel() string {
 	switch bf := kernels.BestBF16(); {
 	case pr == BFloat16 && !bf.Emulated:
 		return bf.Name
 	case pr == BFloat16x3 && !bf.Emulated:
 		return bf.Name + "x3"
+	case pr != Float32 && bf.Note != "":
+		return kernels.Best().Name + " (" + bf.Note + ")"
 	}
 	return kernels.Best().Name
 }

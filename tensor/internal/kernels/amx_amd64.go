@@ -3,7 +3,6 @@
 package kernels
 
 import (
-	"fmt"
 	"unsafe"
 
 	"golang.org/x/sys/cpu"
@@ -85,6 +84,3 @@ func detectAMX() (BF16, string) {
 	}
 	return BF16{Name: "amx-bf16", MR: approx.AMXMR, NR: approx.AMXNR, Micro: amxMicro(), Tiles: true}, ""
 }
-
-// amxRefused names a kernel that runs instead of AMX on a CPU that has it.
-func amxRefused(name, why string) string { return fmt.Sprintf("%s (amx refused: %s)", name, why) }

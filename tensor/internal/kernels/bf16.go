@@ -22,14 +22,19 @@ type BF16 struct {
 	Micro  MicroBF16
 	// Emulated is set for the pure-Go kernel, which no hardware speeds up.
 	Emulated bool
+	// Note, on the kernel BestBF16 returns, says why products run something else than the
+	// fastest bfloat16 kernel listed ("amx refused: …"), or is empty.
+	Note string
 	// Tiles is set for the AMX kernels: their calls should span deep blocks of k (the tile of
 	// C stays in tile registers meanwhile), where the vector kernels' calls span blocks whose
 	// panel stays in L1.
 	Tiles bool
 }
 
-// BestBF16 is the fastest bfloat16 kernel: AMX where the CPU has it (and the OS grants the
-// tiles), else AVX512-BF16 assembly, else the pure-Go twin (correct, slow).
+// BestBF16 is the bfloat16 kernel products use: AMX where the CPU has it and the OS grants the
+// tiles, else AVX512-BF16 assembly (where the OS refuses the tiles of a CPU that has them, the
+// pure-Go twin with a Note: see detectBF16), else the pure-Go twin. The precisions treat an
+// Emulated best kernel as "no bfloat16 here" and run float32.
 func BestBF16() BF16 { return bestBF16 }
 
 // AvailableBF16 lists every bfloat16 kernel this CPU runs, fastest first; the last is pure Go.

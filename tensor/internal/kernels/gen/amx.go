@@ -239,7 +239,7 @@ func splitB(b *strings.Builder) {
 	w("MOVQ dst+0(FP), DI")
 	w("MOVQ panel+8(FP), SI")
 	w("MOVQ kc+16(FP), CX")
-	w("SHRQ $1, CX") // pairs of rows
+	w("SHRQ $1, CX")    // pairs of rows
 	splitSections(w, 7) // rows of 32 words
 	splitConstants(w)
 	b.WriteString("loop_splitB:\n")
