@@ -2,22 +2,34 @@ package tensor
 
 import (
 	"runtime"
-	"sync"
+	"sync/atomic"
+	"time"
 )
 
-// Pool bounds how many goroutines a kernel may use. It holds no goroutines between calls: each
-// For call starts at most Size-1 helpers and works on the calling goroutine too, so a Pool is
-// cheap, safe for concurrent use, and needs no Close.
+// Pool bounds how many goroutines a kernel may use. A For call runs one chunk on the calling
+// goroutine and hands the others to helper goroutines, which stay a short while after their
+// last chunk (spinning for helperSpin, then parked until helperIdle has passed) to take the
+// next call's chunks without the microseconds a new goroutine takes to be scheduled: a decode
+// step makes about a hundred calls of tens of microseconds each. A Pool is safe for concurrent
+// use and needs no Close: idle helpers end by themselves.
 type Pool struct {
-	size int
+	size  int
+	tasks chan func()
+	idle  atomic.Int32 // helpers waiting for a task
 }
+
+// How long an idle helper polls for a task, then waits parked, before it ends.
+const (
+	helperSpin = 50 * time.Microsecond
+	helperIdle = 2 * time.Millisecond
+)
 
 // NewPool returns a pool of n workers; n <= 0 means runtime.GOMAXPROCS(0).
 func NewPool(n int) *Pool {
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
-	return &Pool{size: n}
+	return &Pool{size: n, tasks: make(chan func(), 4*n)}
 }
 
 // Size is the number of workers.
@@ -57,15 +69,65 @@ func (p *Pool) ForWorkers(n, grain int, fn func(worker, lo, hi int)) {
 		return
 	}
 	chunk := (n + workers - 1) / workers
-	var wg sync.WaitGroup
+	var pending atomic.Int32
 	for w, lo := 1, chunk; lo < n; w, lo = w+1, lo+chunk {
 		hi := min(lo+chunk, n)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		pending.Add(1)
+		p.submit(func() {
 			fn(w, lo, hi)
-		}()
+			pending.Add(-1)
+		})
 	}
 	fn(0, 0, min(chunk, n))
-	wg.Wait()
+	// Wait by helping: run queued chunks (of this call or another) until ours are done.
+	for pending.Load() > 0 {
+		select {
+		case t := <-p.tasks:
+			t()
+		default:
+			runtime.Gosched()
+		}
+	}
+}
+
+// submit queues a chunk for an idle helper, or starts a helper for it.
+func (p *Pool) submit(t func()) {
+	if p.idle.Load() > 0 {
+		select {
+		case p.tasks <- t:
+			return
+		default:
+		}
+	}
+	go p.helper(t)
+}
+
+// helper runs t, then tasks from the queue until it has waited helperSpin polling and
+// helperIdle parked without one.
+func (p *Pool) helper(t func()) {
+	for t != nil {
+		t()
+		t = p.next()
+	}
+}
+
+func (p *Pool) next() func() {
+	p.idle.Add(1)
+	defer p.idle.Add(-1)
+	for start := time.Now(); time.Since(start) < helperSpin; {
+		select {
+		case t := <-p.tasks:
+			return t
+		default:
+			runtime.Gosched()
+		}
+	}
+	timer := time.NewTimer(helperIdle)
+	defer timer.Stop()
+	select {
+	case t := <-p.tasks:
+		return t
+	case <-timer.C:
+		return nil
+	}
 }

@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/imagesemantics/blipgo/tensor/internal/kernels"
 )
@@ -364,5 +367,58 @@ func TestKernelsAgreeBitForBit(t *testing.T) {
 				t.Fatalf("%s: c[%d] = %v, %s gave %v", kern.Name, i, c[i], kernels.Available()[0].Name, want[i])
 			}
 		}
+	}
+}
+
+// TestPoolConcurrentNested: many goroutines share one pool, each chunk of the outer calls
+// makes inner calls on the same pool, and every index of every call is visited once.
+func TestPoolConcurrentNested(t *testing.T) {
+	p := NewPool(3)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for rep := 0; rep < 50; rep++ {
+				var hits [40][30]atomic.Int32
+				p.For(40, func(lo, hi int) {
+					for i := lo; i < hi; i++ {
+						p.For(30, func(lo2, hi2 int) {
+							for j := lo2; j < hi2; j++ {
+								hits[i][j].Add(1)
+							}
+						})
+					}
+				})
+				for i := range hits {
+					for j := range hits[i] {
+						if h := hits[i][j].Load(); h != 1 {
+							t.Errorf("(%d, %d) visited %d times", i, j, h)
+							return
+						}
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestPoolHelpersEnd: a pool needs no Close: its helpers end soon after the last call.
+func TestPoolHelpersEnd(t *testing.T) {
+	before := runtime.NumGoroutine()
+	p := NewPool(4)
+	for rep := 0; rep < 20; rep++ {
+		p.For(100, func(lo, hi int) {})
+	}
+	var zero Pool // a zero Pool works too (its helpers find no queue)
+	zero.size = 2
+	zero.For(10, func(lo, hi int) {})
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines left running, %d before", n, before)
 	}
 }
