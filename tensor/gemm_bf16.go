@@ -144,16 +144,28 @@ func ParsePrecision(name string) (Precision, error) {
 // no bfloat16 instructions, or where they are slower than float32 (with the reason: "avx512
 // (amx refused: …)").
 func (pr Precision) Kernel() string {
-	switch bf := kernels.BestBF16(); {
-	case pr == BFloat16 && !bf.Emulated:
-		return bf.Name
-	case pr == BFloat16x3 && !bf.Emulated:
+	switch bf, ok := pr.pairKernel(); {
+	case ok && pr == BFloat16x3:
 		return bf.Name + "x3"
-	case pr != Float32 && bf.Note != "":
+	case ok:
+		return bf.Name
+	case pr.pairs() && bf.Note != "":
 		return kernels.Best().Name + " (" + bf.Note + ")"
 	}
 	return kernels.Best().Name
 }
+
+// pairKernel is the bfloat16 kernel the precision's products run on, and false where they run
+// the float32 kernels instead: Float32, and both bfloat16 precisions on a CPU whose best
+// bfloat16 kernel is the pure-Go one (no bfloat16 instructions, or slower ones: see
+// kernels.BestBF16).
+func (pr Precision) pairKernel() (kernels.BF16, bool) {
+	bf := kernels.BestBF16()
+	return bf, pr.pairs() && !bf.Emulated
+}
+
+// pairs reports whether the precision multiplies bfloat16 pairs (BFloat16, BFloat16x3).
+func (pr Precision) pairs() bool { return pr == BFloat16 || pr == BFloat16x3 }
 
 // PeakFMA runs n iterations of a register-only loop of independent float32 fused
 // multiply-adds on the widest vectors this CPU has and returns the floating-point operations

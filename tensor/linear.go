@@ -73,10 +73,10 @@ func (l *Linear) Prepare(p *Pool, arena *Arena, prec Precision, done func([]floa
 		return
 	}
 	w := l.Weight.Data
-	switch bf := kernels.BestBF16(); {
-	case prec == BFloat16 && !bf.Emulated:
+	switch bf, ok := prec.pairKernel(); {
+	case ok && prec == BFloat16:
 		l.packed = packBF16(p, arena, bf, w, l.Out(), l.In(), l.In())
-	case prec == BFloat16x3 && !bf.Emulated:
+	case ok:
 		l.packed = packSplit(p, arena, bf, w, l.Out(), l.In(), l.In())
 	default:
 		l.packed = pack(p, arena, kernels.Best(), w, l.Out(), l.In(), l.In(), false)

@@ -81,12 +81,20 @@ func (p *Pool) ForWorkers(n, grain int, fn func(worker, lo, hi int)) {
 	fn(0, 0, min(chunk, n))
 	// Wait by helping: run queued chunks (of this call or another) until ours are done.
 	for pending.Load() > 0 {
-		select {
-		case t := <-p.tasks:
+		if t := p.poll(); t != nil {
 			t()
-		default:
-			runtime.Gosched()
 		}
+	}
+}
+
+// poll takes a queued chunk, or yields the processor and returns nil when there is none.
+func (p *Pool) poll() func() {
+	select {
+	case t := <-p.tasks:
+		return t
+	default:
+		runtime.Gosched()
+		return nil
 	}
 }
 
@@ -111,15 +119,13 @@ func (p *Pool) helper(t func()) {
 	}
 }
 
+// next waits for a queued chunk as helper describes; nil when the helper should end.
 func (p *Pool) next() func() {
 	p.idle.Add(1)
 	defer p.idle.Add(-1)
 	for start := time.Now(); time.Since(start) < helperSpin; {
-		select {
-		case t := <-p.tasks:
+		if t := p.poll(); t != nil {
 			return t
-		default:
-			runtime.Gosched()
 		}
 	}
 	timer := time.NewTimer(helperIdle)
