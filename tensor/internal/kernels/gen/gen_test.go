@@ -26,10 +26,14 @@ func TestGeneratedUpToDate(t *testing.T) {
 }
 
 // TestAMXEncodings checks every AMX instruction the generator writes as bytes against GNU
-// objdump's reading of those bytes (skipped where objdump is not installed).
+// objdump's reading of those bytes (skipped where objdump is not installed, unless
+// BLIPGO_OBJDUMP=1, as .ci/run sets it).
 func TestAMXEncodings(t *testing.T) {
 	objdump, err := exec.LookPath("objdump")
 	if err != nil {
+		if os.Getenv("BLIPGO_OBJDUMP") == "1" {
+			t.Fatal("BLIPGO_OBJDUMP=1 but objdump is not installed")
+		}
 		t.Skip("objdump not installed")
 	}
 	var code []byte
