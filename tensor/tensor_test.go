@@ -199,14 +199,15 @@ func TestAttentionReference(t *testing.T) {
 	for _, c := range []struct {
 		heads, hd, tq, s int
 		causal           bool
-	}{{1, 4, 1, 1, false}, {3, 5, 4, 7, false}, {4, 8, 3, 6, true}, {2, 3, 5, 5, true}} {
+	}{{1, 4, 1, 1, false}, {3, 5, 4, 7, false}, {4, 8, 3, 6, true}, {2, 3, 5, 5, true},
+		{2, 16, 130, 140, true}, {3, 8, 71, 71, false}, {1, 512, 20, 512, false}} { // several blocks of queries; strides of 2 KiB
 		stride := c.heads*c.hd + 3 // padding columns, as in a fused projection
 		q, k, v := randSlice(r, c.tq*stride), randSlice(r, c.s*stride), randSlice(r, c.s*stride)
 		a := Attention{NumHeads: c.heads, HeadDim: c.hd, Scale: float32(1 / math.Sqrt(float64(c.hd))), Causal: c.causal}
 		for _, threads := range []int{1, 2} {
 			p := NewPool(threads)
 			full, dst := guarded(c.tq*stride, 5)
-			a.Forward(p, Heads{dst, stride}, Heads{q, stride}, Heads{k, stride}, Heads{v, stride}, c.tq, c.s, make([]float32, p.Size()*c.tq*c.s))
+			a.Forward(p, Heads{dst, stride}, Heads{q, stride}, Heads{k, stride}, Heads{v, stride}, c.tq, c.s, make([]float32, ScratchSize(p, c.tq, c.s, c.hd)))
 			checkGuards(t, full, 5)
 			for h := 0; h < c.heads; h++ {
 				for i := 0; i < c.tq; i++ {
@@ -420,5 +421,28 @@ func TestPoolHelpersEnd(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine(); n > before {
 		t.Errorf("%d goroutines left running, %d before", n, before)
+	}
+}
+
+// BenchmarkAttention times self-attention at the shapes of BLIP-large's vision encoder (577
+// positions, 16 heads of 64) and of a base-sized one, reading q, k and v from a fused
+// projection's rows, on two workers.
+func BenchmarkAttention(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	for _, c := range []struct{ t, heads, hd int }{{577, 16, 64}, {577, 12, 64}} {
+		stride := 3 * c.heads * c.hd
+		qkv := randSlice(r, c.t*stride)
+		dst := make([]float32, c.t*c.heads*c.hd)
+		a := Attention{NumHeads: c.heads, HeadDim: c.hd, Scale: 0.125}
+		p := NewPool(2)
+		scratch := make([]float32, ScratchSize(p, c.t, c.t, c.hd))
+		d := c.heads * c.hd
+		b.Run(fmt.Sprintf("t=%d/heads=%d", c.t, c.heads), func(b *testing.B) {
+			for b.Loop() {
+				a.Forward(p, Heads{dst, d}, Heads{qkv, stride}, Heads{qkv[d:], stride}, Heads{qkv[2*d:], stride}, c.t, c.t, scratch)
+			}
+			flops := 4 * float64(c.t) * float64(c.t) * float64(d)
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
 	}
 }

@@ -43,7 +43,7 @@ func newWorkspace(c Config, workers int) *workspace {
 		qkv:     tensor.New(n, 3*d),
 		ctx:     tensor.New(n, d),
 		hidden:  tensor.New(n, c.IntermediateSize),
-		scores:  make([]float32, tensor.ScratchSize(tensor.NewPool(workers), n, n)),
+		scores:  make([]float32, tensor.ScratchSize(tensor.NewPool(workers), n, n, c.HeadDim())),
 		patches: make([]float32, (n-1)*c.NumChannels*c.PatchSize*c.PatchSize),
 	}
 }
