@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -67,6 +68,7 @@ func main() {
 	threads := flag.Int("threads", runtime.GOMAXPROCS(0), "threads")
 	tokens := flag.Int("tokens", 0, "decode exactly N new tokens, ignoring the end token (0: stop at it)")
 	precision := flag.String("precision", os.Getenv("BLIPGO_PRECISION"), "float32, bfloat16 or bfloat16x3 (default $BLIPGO_PRECISION, else float32)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (load included) to this file, for go tool pprof")
 	flag.Parse()
 	if *precision == "" {
 		*precision = "float32"
@@ -80,8 +82,21 @@ func main() {
 		os.Exit(2)
 	}
 	runtime.GOMAXPROCS(*threads)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*model, *imagePath, *reps, *threads, *tokens, prec); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
