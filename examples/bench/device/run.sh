@@ -2,7 +2,8 @@
 # One run on the device machine (Intel Xeon with AMX, torch 2.11, transformers 5.17, no Go):
 # the kernels' and the model's checks with the kernels that CPU picks, the speed benchmarks on two
 # pinned cores and on 16 threads, blipgo and transformers side by side, full-size accuracy.
-# About three minutes; build.sh first. What it prints goes to $OUT/log.txt as well.
+# About three minutes; build.sh first. What it prints goes to $OUT/log.txt as well, and CPU
+# profiles of the 2-core runs to $OUT.
 set -u
 R=$PWD; D=$R/.dev; O=${OUT:-/tmp/out}; mkdir -p $O
 B=/tmp/bins; mkdir -p $B; tar -C $B -xJf $D/bins.tar.xz; cp $D/hf_bench.py $B/; D=$B
@@ -18,12 +19,13 @@ step correctness
 (cd $R/blip && timeout 90 $D/blip.test -test.run 'BFloat16|Golden' -test.v 2>&1 | grep -E '^(--- FAIL|ok|FAIL|PASS)|identical|kernel' | tail -8)
 step kernel benchmarks, 2 pinned cores
 (cd $K && $TS timeout 40 $D/kernels.test -test.run '^$' -test.bench 'PeakFMA|Micro$|MicroBF16/amx-bf16/rows=32' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
-(cd $R/tensor && $TS timeout 60 $D/tensor.test -test.run '^$' -test.bench 'MatMul$|MatMulBF16/amx-bf16/bfloat16$' -test.benchtime 6x 2>&1 | grep -E 'Bench')
+(cd $R/tensor && $TS timeout 60 $D/tensor.test -test.run '^$' -test.bench 'MatMul$|MatMulBF16/amx-bf16/bfloat16$|Attention' -test.benchtime 6x 2>&1 | grep -E 'Bench')
 step hash model
 $D/hashmodel -out /tmp/hash
 IMG=$R/testdata/golden/images/chelsea.png
 step blipgo and transformers, 2 pinned cores
-for p in float32 bfloat16; do $TS timeout 90 $D/bench -model /tmp/hash -image $IMG -reps 3 -tokens 19 -threads 2 -precision $p; done
+# CPU profiles (symbolised: read them here with go tool pprof -top FILE) come back in $OUT.
+for p in float32 bfloat16; do $TS timeout 90 $D/bench -model /tmp/hash -image $IMG -reps 3 -tokens 19 -threads 2 -precision $p -cpuprofile $O/cpu-2cores-$p.pprof; done
 $TS timeout 120 python3 $D/hf_bench.py 2
 step blipgo and transformers, 16 threads
 for p in float32 bfloat16; do timeout 60 $D/bench -model /tmp/hash -image $IMG -reps 3 -tokens 19 -threads 16 -precision $p; done
