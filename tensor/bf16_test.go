@@ -60,29 +60,33 @@ func TestLinearBF16Close(t *testing.T) {
 
 // BenchmarkMatMulBF16: the two bfloat16-pair paths at the vision MLP's shape, on every
 // assembly bf16 kernel (AMX, AVX512-BF16): bfloat16 weights, and bfloat16x3 (float32 weights
-// split per pass).
+// split per pass); and bfloat16 at the LM head's decode step (one row, weights streamed from
+// memory).
 func BenchmarkMatMulBF16(b *testing.B) {
-	m, k, n := 577, 1024, 4096
 	for _, kern := range kernels.AvailableBF16() {
 		if kern.Emulated {
 			continue
 		}
 		for _, c := range []struct {
-			name string
-			pack func(p *Pool, w []float32) *Packed
-		}{
-			{"bfloat16", func(p *Pool, w []float32) *Packed { return packBF16(p, nil, kern, w, n, k, k) }},
-			{"bfloat16x3", func(p *Pool, w []float32) *Packed { return packSplit(p, nil, kern, w, n, k, k) }},
-		} {
-			b.Run(kern.Name+"/"+c.name, func(b *testing.B) {
+			name    string
+			m, k, n int
+			split   bool
+		}{{"bfloat16", 577, 1024, 4096, false}, {"bfloat16x3", 577, 1024, 4096, true}, {"bfloat16", 1, 768, 30524, false}} {
+			m, k, n := c.m, c.k, c.n
+			b.Run(fmt.Sprintf("%s/%s/%dx%dx%d", kern.Name, c.name, m, k, n), func(b *testing.B) {
 				r := rand.New(rand.NewPCG(1, 1))
 				a, w, out := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*n)
 				p := NewPool(0)
-				pm := c.pack(p, w)
+				pm := packBF16(p, nil, kern, w, n, k, k)
+				if c.split {
+					pm = packSplit(p, nil, kern, w, n, k, k)
+				}
 				for b.Loop() {
 					pm.MatMul(p, out, n, a, k, m)
 				}
-				b.ReportMetric(float64(2*m*k*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				s := b.Elapsed().Seconds() / float64(b.N)
+				b.ReportMetric(float64(2*m*k*n)/s/1e9, "GFLOP/s")
+				b.ReportMetric(float64(len(pm.data)+len(pm.words))*4/s/1e9, "GB/s(weights)")
 			})
 		}
 	}

@@ -164,7 +164,10 @@ func kernel(b *strings.Builder, f family, mr int) {
 	if f.vec == "Z" {
 		zero = "VPXORD"
 	}
-	loads := prefetch(f, mr)
+	var loads []string
+	if f.vec == "Z" {
+		loads = prefetch(mr, 4*f.nr)
+	}
 	for v := 0; v < vecs; v++ {
 		loads = append(loads, fmt.Sprintf("VMOVUPS %s(DI), %s", disp(v*f.vecBytes), bReg(v)))
 	}
@@ -198,16 +201,16 @@ func disp(d int) string {
 // prefetchAhead is how far ahead in the B panel the short kernels prefetch, in bytes.
 const prefetchAhead = 2048
 
-// prefetch returns the prefetches of a kernel's B loads: the one- and two-row kernels (decode
-// steps, matrix-vector products) stream their weights from memory once, with too little
-// arithmetic per byte to hide the latency the hardware prefetcher leaves. One prefetch per
-// cache line of a row of the panel.
-func prefetch(f family, mr int) []string {
-	if mr > 2 || f.vec != "Z" {
+// prefetch returns the prefetches of an AVX-512 kernel's B loads, rowBytes a step of k: the
+// one- and two-row kernels (decode steps, matrix-vector products) stream their weights from
+// memory once, with too little arithmetic per byte to hide the latency the hardware prefetcher
+// leaves. One prefetch per cache line of a row of the panel.
+func prefetch(mr, rowBytes int) []string {
+	if mr > 2 {
 		return nil
 	}
 	var out []string
-	for off := 0; off < 4*f.nr; off += 64 {
+	for off := 0; off < rowBytes; off += 64 {
 		out = append(out, fmt.Sprintf("PREFETCHT0 %d(DI)", prefetchAhead+off))
 	}
 	return out
@@ -521,7 +524,7 @@ func bf16Kernel(b *strings.Builder, mr int) {
 		name: fmt.Sprintf("bf16x%d", mr), mr: mr, vecs: 2, vec: "Z", vecBytes: 64,
 		sig: "kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool", count: "kp",
 		zero: "VPXORD", bStep: 128,
-		loads: []string{"VMOVUPS (DI), Z28", "VMOVUPS 64(DI), Z29"},
+		loads: append(prefetch(mr, 128), "VMOVUPS (DI), Z28", "VMOVUPS 64(DI), Z29"),
 		row: func(r int, addr string) []string {
 			return []string{"VPBROADCASTD " + addr + ", Z30", vdpbf16ps(2*r, 30, 28), vdpbf16ps(2*r+1, 30, 29)}
 		},
