@@ -39,11 +39,17 @@ func (t *tileConfig) set(mr, pairs int) {
 	tile(7, pairs, 64)
 }
 
+// amxPrefetch is how far ahead of its loads, in bytes, the AMX kernel of 16 rows or fewer
+// prefetches B: 0 (it prefetches what it loads) until the device machine measures the
+// distances BenchmarkAMXPrefetch compares.
+const amxPrefetch = 0
+
 // amxMicro is the AMX family's MicroBF16: steps of 16 pairs of k, then one shorter step for
 // the rest, each assembly call loading its tile configuration and releasing the tiles. It
 // serves every height of tile: measured on the device machine's Xeon, one to eight rows of AMX
 // take less time than one row of VDPBF16PS (333 ns for 4 rows against 414 for 1, 128 pairs).
-func amxMicro() MicroBF16 {
+// Tiles of up to 16 rows prefetch B ahead bytes further on than they load.
+func amxMicro(ahead int) MicroBF16 {
 	const mrMax, nr = approx.AMXMR, approx.AMXNR
 	return func(mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool) {
 		if mr < 1 || mr > mrMax || kp < 1 || len(a) < (mr-1)*lda+kp || len(b) < kp*nr || len(c) < (mr-1)*ldc+nr {
@@ -57,12 +63,12 @@ func amxMicro() MicroBF16 {
 		full := kp &^ 15
 		if full > 0 {
 			cfg.set(mr, 16)
-			call(&cfg[0], full/16, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, accumulate)
+			call(&cfg[0], full/16, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, accumulate, ahead)
 			accumulate = true
 		}
 		if rest := kp - full; rest > 0 {
 			cfg.set(mr, rest)
-			call(&cfg[0], 1, &a[full], lda, &b[full*nr], unsafe.SliceData(c), ldc, accumulate)
+			call(&cfg[0], 1, &a[full], lda, &b[full*nr], unsafe.SliceData(c), ldc, accumulate, ahead)
 		}
 	}
 }
@@ -82,5 +88,5 @@ func detectAMX() (BF16, string) {
 	if err := requestTilePermission(); err != nil {
 		return BF16{}, err.Error()
 	}
-	return BF16{Name: "amx-bf16", MR: approx.AMXMR, NR: approx.AMXNR, Micro: amxMicro(), Tiles: true}, ""
+	return BF16{Name: "amx-bf16", MR: approx.AMXMR, NR: approx.AMXNR, Micro: amxMicro(amxPrefetch), Tiles: true}, ""
 }

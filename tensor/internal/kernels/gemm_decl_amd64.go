@@ -173,10 +173,10 @@ func bf16x13(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumul
 func bf16x14(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
 
 //go:noescape
-func amxBF16x1(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+func amxBF16x1(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
 
 //go:noescape
-func amxBF16x2(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+func amxBF16x2(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
 
 //go:noescape
 func splitBAVX512(dst *uint32, panel *float32, kc, kc0 int)

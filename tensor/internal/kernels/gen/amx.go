@@ -115,11 +115,15 @@ const amxNR = approx.AMXNR
 //
 // Registers: SI and R10 walk the two 16-row blocks of A (stride BX = lda bytes), DI the B
 // panel (stride CX = 128 bytes), DX and R11 the two 16-row blocks of C (stride R8).
+//
+// The one-row-of-tiles kernel, which serves decode steps (a row of A against weights streamed
+// from memory once), prefetches the 2 KiB of B that the step ahead bytes further on will load
+// (R12 = ahead; 0 prefetches what the step loads anyway). The two-row kernel ignores ahead.
 func amxKernel(b *strings.Builder, rowTiles int) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, "\t"+format+"\n", args...) }
 	name := fmt.Sprintf("amxBF16x%d", rowTiles)
 	fmt.Fprintf(b, "\n// func %s(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)\n", name)
-	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-57\n", name)
+	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-72\n", name)
 	w("MOVQ cfg+0(FP), AX")
 	w("MOVQ steps+8(FP), R9")
 	w("MOVQ a+16(FP), SI")
@@ -130,6 +134,9 @@ func amxKernel(b *strings.Builder, rowTiles int) {
 	w("MOVQ ldc+48(FP), R8")
 	w("SHLQ $2, R8")
 	w("MOVQ $%d, CX", 4*amxNR)
+	if rowTiles == 1 {
+		w("MOVQ ahead+64(FP), R12")
+	}
 	if rowTiles == 2 {
 		w("MOVQ BX, R10") // A's second block of 16 rows
 		w("SHLQ $4, R10")
@@ -157,6 +164,11 @@ func amxKernel(b *strings.Builder, rowTiles int) {
 	fmt.Fprintf(b, "loop_%s:\n", name)
 	for r := 0; r < rowTiles; r++ {
 		w("%s", tileloadd(4+r, aBase[r], rBX, 0).asm())
+	}
+	if rowTiles == 1 {
+		for off := 0; off < 16*4*amxNR; off += 64 {
+			w("PREFETCHT0 %s(DI)(R12*1)", disp(off))
+		}
 	}
 	w("%s", tileloadd(6, rDI, rCX, 0).asm())
 	w("%s", tileloadd(7, rDI, rCX, 64).asm())
@@ -325,7 +337,7 @@ func xgetbv(b *strings.Builder) {
 
 func amxDeclarations(decl func(string, ...any)) {
 	for _, t := range amxRowTiles {
-		decl("amxBF16x%d(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)", t)
+		decl("amxBF16x%d(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)", t)
 	}
 	decl("splitBAVX512(dst *uint32, panel *float32, kc, kc0 int)")
 	decl("splitAAVX512(dst *uint32, x *float32, n, kc0 int)")
