@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/imagesemantics/blipgo/tensor/internal/kernels/approx"
 )
 
 // scalar twins of the vector paths, applied to a copy.
@@ -133,4 +135,57 @@ func checkAdd(t testing.TB, n int, seed uint64) {
 func FuzzAdd(f *testing.F) {
 	f.Add(uint16(33), uint64(1))
 	f.Fuzz(func(t *testing.T, n uint16, seed uint64) { checkAdd(t, int(n)%500, seed) })
+}
+
+// TestExpEdges: the vector exp agrees with Exp32 at the edges of its range and beyond it:
+// flushing to 0 below ExpLo, overflowing to +Inf past ExpHi, ±Inf and NaN.
+func TestExpEdges(t *testing.T) {
+	inf := float32(math.Inf(1))
+	nan := float32(math.NaN())
+	edges := []float32{-inf, -1000, -88, approx.ExpLo, approx.ExpLo + 0.01, -87, -1e-30, 0, 1, 80, 88.3, 88.5, 88.7, approx.ExpHi, 88.73, 89, 1000, inf, nan}
+	x := make([]float32, 16*len(edges)) // each edge in a vector kernel's lanes
+	for i := range x {
+		x[i] = edges[i/16]
+	}
+	ExpShiftSum(x, 1, 0)
+	for i, v := range x {
+		want := Exp32(edges[i/16])
+		switch {
+		case math.IsNaN(float64(want)):
+			if !math.IsNaN(float64(v)) {
+				t.Fatalf("exp(%v) = %v, want NaN", edges[i/16], v)
+			}
+		case math.IsInf(float64(want), 1):
+			if !math.IsInf(float64(v), 1) {
+				t.Fatalf("exp(%v) = %v, want +Inf", edges[i/16], v)
+			}
+		case math.Abs(float64(v-want)) > 2e-7*float64(want)+1e-37:
+			t.Fatalf("exp(%v) = %v, want %v", edges[i/16], v, want)
+		}
+	}
+}
+
+// TestNaNPropagates: a NaN anywhere in a slice makes Max NaN, as Go's max does, and the
+// element-wise kernels keep it NaN instead of clamping it to a number.
+func TestNaNPropagates(t *testing.T) {
+	nan := float32(math.NaN())
+	for _, n := range []int{4, 16, 37, 64} {
+		for pos := 0; pos < n; pos++ {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32(i%5) - 2
+			}
+			x[pos] = nan
+			if m := Max(x); !math.IsNaN(float64(m)) {
+				t.Fatalf("n %d, NaN at %d: Max %v", n, pos, m)
+			}
+			e := append([]float32(nil), x...)
+			ExpShiftSum(e, 1, 0)
+			g := append([]float32(nil), x...)
+			GELU(g)
+			if !math.IsNaN(float64(e[pos])) || !math.IsNaN(float64(g[pos])) {
+				t.Fatalf("n %d, NaN at %d: exp %v, gelu %v", n, pos, e[pos], g[pos])
+			}
+		}
+	}
 }

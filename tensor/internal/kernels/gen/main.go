@@ -332,17 +332,31 @@ func elementwise(b *strings.Builder) {
 		w("VADDPS X1, X0, X0")
 	}
 
+	// MAXPS returns its second source where either is NaN, so a NaN would be dropped by the
+	// next number: K2 gathers the lanes that met one, and a NaN anywhere makes the max NaN, as
+	// Go's max (the scalar twin) does.
 	b.WriteString("\n// func maxAVX512(x *float32, n int) float32\n")
 	b.WriteString("TEXT ·maxAVX512(SB), NOSPLIT, $0-20\n")
 	w("MOVQ x+0(FP), SI")
 	w("MOVQ n+8(FP), CX")
 	w("SHRQ $4, CX")
 	w("VMOVUPS (SI), Z0")
+	w("KXORW K2, K2, K2")
 	b.WriteString("loop_max:\n")
-	w("VMAXPS (SI), Z0, Z0")
+	w("VMOVUPS (SI), Z1")
+	w("VCMPPS $3, Z1, Z1, K1") // unordered: NaN lanes
+	w("KORW K1, K2, K2")
+	w("VMAXPS Z1, Z0, Z0")
 	w("ADDQ $64, SI")
 	w("DECQ CX")
 	w("JNZ loop_max")
+	w("KORTESTW K2, K2")
+	w("JZ reduce_max")
+	w("MOVL $0x7fc00000, AX") // a NaN
+	w("MOVL AX, ret+16(FP)")
+	w("VZEROUPPER")
+	w("RET")
+	b.WriteString("reduce_max:\n")
 	w("VEXTRACTF64X4 $1, Z0, Y1")
 	w("VMAXPS Y1, Y0, Y0")
 	w("VEXTRACTF128 $1, Y0, X1")
@@ -375,7 +389,7 @@ func elementwise(b *strings.Builder) {
 	w("VMOVUPS (SI), Z1")
 	w("VMULPS Z19, Z1, Z1")       // x·scale
 	w("VSUBPS Z20, Z1, Z1")       // z = x·scale - shift
-	w("VMAXPS Z21, Z1, Z1")       // clamp below
+	w("VMAXPS Z1, Z21, Z1")       // clamp below (a NaN stays NaN: MAXPS returns its second source)
 	w("VMULPS Z22, Z1, Z2")       // t = z·log2(e)
 	w("VRNDSCALEPS $0, Z2, Z2")   // n = round(t)
 	w("VFNMADD231PS Z23, Z2, Z1") // r = z - n·C1
