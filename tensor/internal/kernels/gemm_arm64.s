@@ -411,3 +411,201 @@ loop_neonx6:
 	ADD R5, R4, R4
 	VST1 [V20.S4, V21.S4, V22.S4, V23.S4], (R4)
 	RET
+
+// func maxNEON(x *float32, n int) float32
+TEXT ·maxNEON(SB), NOSPLIT, $0-20
+	MOVD x+0(FP), R0
+	MOVD n+8(FP), R1
+	LSR $2, R1
+	VLD1 (R0), [V0.S4]
+loop_maxNEON:
+	VLD1.P 16(R0), [V1.S4]
+	WORD $0x4e21f400 // fmax v0.4s, v0.4s, v1.4s
+	SUBS $1, R1, R1
+	BNE loop_maxNEON
+	WORD $0x6e20f400 // fmaxp v0.4s, v0.4s, v0.4s
+	WORD $0x7e30f800 // fmaxp s0, v0.2s
+	FMOVS F0, ret+16(FP)
+	RET
+
+// func expSumNEON(x *float32, n int, scale, shift float32) float32
+TEXT ·expSumNEON(SB), NOSPLIT, $0-28
+	MOVD x+0(FP), R0
+	MOVD n+8(FP), R1
+	LSR $2, R1
+	MOVWU scale+16(FP), R2
+	VDUP R2, V16.S4
+	MOVWU shift+20(FP), R2
+	VDUP R2, V17.S4
+	MOVW $0xc2aeac4f, R2
+	VDUP R2, V18.S4
+	MOVW $0x42b20000, R2
+	VDUP R2, V19.S4
+	MOVW $0x3fb8aa3b, R2
+	VDUP R2, V20.S4
+	MOVW $0x3f318000, R2
+	VDUP R2, V21.S4
+	MOVW $0xb95e8083, R2
+	VDUP R2, V22.S4
+	MOVW $0x39506967, R2
+	VDUP R2, V23.S4
+	MOVW $0x3ab743ce, R2
+	VDUP R2, V24.S4
+	MOVW $0x3c088908, R2
+	VDUP R2, V25.S4
+	MOVW $0x3d2aa9c1, R2
+	VDUP R2, V26.S4
+	MOVW $0x3e2aaaaa, R2
+	VDUP R2, V27.S4
+	MOVW $0x3f000000, R2
+	VDUP R2, V28.S4
+	MOVW $0x3f800000, R2
+	VDUP R2, V29.S4
+	MOVW $126, R2
+	VDUP R2, V30.S4
+	MOVW $0x40000000, R2
+	VDUP R2, V31.S4
+	VEOR V0.B16, V0.B16, V0.B16
+loop_expSumNEON:
+	VLD1 (R0), [V1.S4]
+	WORD $0x6e30dc21 // fmul v1.4s, v1.4s, v16.4s
+	WORD $0x4eb1d421 // fsub v1.4s, v1.4s, v17.4s
+	WORD $0x4e32f421 // fmax v1.4s, v1.4s, v18.4s
+	WORD $0x4eb3f421 // fmin v1.4s, v1.4s, v19.4s
+	WORD $0x6e34dc22 // fmul v2.4s, v1.4s, v20.4s
+	WORD $0x4e218842 // frintn v2.4s, v2.4s
+	VFMLS V21.S4, V2.S4, V1.S4
+	VFMLS V22.S4, V2.S4, V1.S4
+	VMOV V23.B16, V3.B16
+	VMOV V24.B16, V4.B16
+	VFMLA V1.S4, V3.S4, V4.S4
+	VMOV V25.B16, V3.B16
+	VFMLA V1.S4, V4.S4, V3.S4
+	VMOV V26.B16, V4.B16
+	VFMLA V1.S4, V3.S4, V4.S4
+	VMOV V27.B16, V3.B16
+	VFMLA V1.S4, V4.S4, V3.S4
+	VMOV V28.B16, V4.B16
+	VFMLA V1.S4, V3.S4, V4.S4
+	WORD $0x6e21dc25 // fmul v5.4s, v1.4s, v1.4s
+	VMOV V1.B16, V6.B16
+	VFMLA V5.S4, V4.S4, V6.S4
+	WORD $0x4e3dd4c6 // fadd v6.4s, v6.4s, v29.4s
+	WORD $0x6e3fdcc6 // fmul v6.4s, v6.4s, v31.4s
+	WORD $0x4ea1b847 // fcvtzs v7.4s, v2.4s
+	VADD V30.S4, V7.S4, V7.S4
+	VSHL $23, V7.S4, V7.S4
+	WORD $0x6e27dcc6 // fmul v6.4s, v6.4s, v7.4s
+	VST1.P [V6.S4], 16(R0)
+	WORD $0x4e26d400 // fadd v0.4s, v0.4s, v6.4s
+	SUBS $1, R1, R1
+	BNE loop_expSumNEON
+	WORD $0x6e20d400 // faddp v0.4s, v0.4s, v0.4s
+	WORD $0x7e30d800 // faddp s0, v0.2s
+	FMOVS F0, ret+24(FP)
+	RET
+
+// func scaleNEON(x *float32, n int, s float32)
+TEXT ·scaleNEON(SB), NOSPLIT, $0-20
+	MOVD x+0(FP), R0
+	MOVD n+8(FP), R1
+	LSR $2, R1
+	MOVWU s+16(FP), R2
+	VDUP R2, V1.S4
+loop_scaleNEON:
+	VLD1 (R0), [V0.S4]
+	WORD $0x6e21dc00 // fmul v0.4s, v0.4s, v1.4s
+	VST1.P [V0.S4], 16(R0)
+	SUBS $1, R1, R1
+	BNE loop_scaleNEON
+	RET
+
+// func addNEON(dst, src *float32, n int)
+TEXT ·addNEON(SB), NOSPLIT, $0-24
+	MOVD dst+0(FP), R0
+	MOVD src+8(FP), R3
+	MOVD n+16(FP), R1
+	LSR $2, R1
+loop_addNEON:
+	VLD1 (R0), [V0.S4]
+	VLD1.P 16(R3), [V1.S4]
+	WORD $0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	VST1.P [V0.S4], 16(R0)
+	SUBS $1, R1, R1
+	BNE loop_addNEON
+	RET
+
+// func geluNEON(x *float32, n int)
+TEXT ·geluNEON(SB), NOSPLIT, $0-16
+	MOVD x+0(FP), R0
+	MOVD n+8(FP), R1
+	LSR $2, R1
+	MOVW $0x3f3504f3, R2
+	VDUP R2, V16.S4
+	MOVW $0x40800000, R2
+	VDUP R2, V17.S4
+	MOVW $0xc0800000, R2
+	VDUP R2, V18.S4
+	MOVW $0x3f000000, R2
+	VDUP R2, V19.S4
+	MOVW $0xaf95df0b, R2
+	VDUP R2, V20.S4
+	MOVW $0x32edffee, R2
+	VDUP R2, V21.S4
+	MOVW $0xb60cff51, R2
+	VDUP R2, V22.S4
+	MOVW $0xb86ec2d2, R2
+	VDUP R2, V23.S4
+	MOVW $0xba40ac63, R2
+	VDUP R2, V24.S4
+	MOVW $0xbb41a1f6, R2
+	VDUP R2, V25.S4
+	MOVW $0xbc83dbd4, R2
+	VDUP R2, V26.S4
+	MOVW $0xb77460cd, R2
+	VDUP R2, V27.S4
+	MOVW $0xb95fbd29, R2
+	VDUP R2, V28.S4
+	MOVW $0xbadc924e, R2
+	VDUP R2, V29.S4
+	MOVW $0xbbf19bf8, R2
+	VDUP R2, V30.S4
+	MOVW $0xbc69b6a7, R2
+	VDUP R2, V31.S4
+loop_geluNEON:
+	VLD1 (R0), [V0.S4]
+	WORD $0x6e30dc01 // fmul v1.4s, v0.4s, v16.4s
+	WORD $0x4eb1f421 // fmin v1.4s, v1.4s, v17.4s
+	WORD $0x4e32f421 // fmax v1.4s, v1.4s, v18.4s
+	WORD $0x6e21dc22 // fmul v2.4s, v1.4s, v1.4s
+	VMOV V20.B16, V3.B16
+	VMOV V21.B16, V4.B16
+	VFMLA V2.S4, V3.S4, V4.S4
+	VMOV V22.B16, V3.B16
+	VFMLA V2.S4, V4.S4, V3.S4
+	VMOV V23.B16, V4.B16
+	VFMLA V2.S4, V3.S4, V4.S4
+	VMOV V24.B16, V3.B16
+	VFMLA V2.S4, V4.S4, V3.S4
+	VMOV V25.B16, V4.B16
+	VFMLA V2.S4, V3.S4, V4.S4
+	VMOV V26.B16, V3.B16
+	VFMLA V2.S4, V4.S4, V3.S4
+	WORD $0x6e21dc63 // fmul v3.4s, v3.4s, v1.4s
+	VMOV V27.B16, V5.B16
+	VMOV V28.B16, V6.B16
+	VFMLA V2.S4, V5.S4, V6.S4
+	VMOV V29.B16, V5.B16
+	VFMLA V2.S4, V6.S4, V5.S4
+	VMOV V30.B16, V6.B16
+	VFMLA V2.S4, V5.S4, V6.S4
+	VMOV V31.B16, V5.B16
+	VFMLA V2.S4, V6.S4, V5.S4
+	WORD $0x6e25fc67 // fdiv v7.4s, v3.4s, v5.4s
+	WORD $0x6e33dc00 // fmul v0.4s, v0.4s, v19.4s
+	VMOV V0.B16, V8.B16
+	VFMLA V7.S4, V0.S4, V8.S4
+	VST1.P [V8.S4], 16(R0)
+	SUBS $1, R1, R1
+	BNE loop_geluNEON
+	RET

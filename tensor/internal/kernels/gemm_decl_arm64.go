@@ -24,4 +24,19 @@ func neonx5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool
 //go:noescape
 func neonx6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
 
+//go:noescape
+func maxNEON(x *float32, n int) float32
+
+//go:noescape
+func expSumNEON(x *float32, n int, scale, shift float32) float32
+
+//go:noescape
+func scaleNEON(x *float32, n int, s float32)
+
+//go:noescape
+func addNEON(dst, src *float32, n int)
+
+//go:noescape
+func geluNEON(x *float32, n int)
+
 var neonTable = []asmKernel{neonx1, neonx2, neonx3, neonx4, neonx5, neonx6}

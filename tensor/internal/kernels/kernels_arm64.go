@@ -5,7 +5,8 @@ package kernels
 import "github.com/imagesemantics/blipgo/tensor/internal/kernels/approx"
 
 // Every arm64 CPU has NEON (Advanced SIMD): the generated 6x16 kernels, then the pure-Go twin.
-// The element-wise and bfloat16 kernels are the pure-Go ones here.
+// The element-wise kernels are NEON too (elementwise_arm64.go); the bfloat16 kernel is the
+// pure-Go one, which the precisions never run here (no bfloat16 instructions).
 func detect() []Kernel {
 	return []Kernel{
 		{Name: "neon", MR: approx.NEONMR, NR: approx.NEONNR, Micro: wrap(neonTable, approx.NEONMR, approx.NEONNR)},

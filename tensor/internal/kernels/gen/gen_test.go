@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
@@ -75,6 +76,59 @@ func TestAMXEncodings(t *testing.T) {
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("instruction %d: objdump reads %q, the generator meant %q", i, got[i], want[i])
+		}
+	}
+}
+
+// TestNEONEncodings checks every A64 instruction the generator writes as a word (the NEON
+// element-wise kernels' floating-point arithmetic) against aarch64-linux-gnu-objdump's reading
+// of it (skipped where it is not installed, unless BLIPGO_OBJDUMP=1, as .ci/run sets it).
+func TestNEONEncodings(t *testing.T) {
+	objdump, err := exec.LookPath("aarch64-linux-gnu-objdump")
+	if err != nil {
+		if os.Getenv("BLIPGO_OBJDUMP") == "1" {
+			t.Fatal("BLIPGO_OBJDUMP=1 but aarch64-linux-gnu-objdump is not installed")
+		}
+		t.Skip("aarch64-linux-gnu-objdump not installed")
+	}
+	asm, _ := neonFiles()
+	var code []byte
+	var want []string
+	for _, line := range strings.Split(asm, "\n") {
+		insn, comment, ok := strings.Cut(strings.TrimSpace(line), " // ")
+		if !ok || !strings.HasPrefix(insn, "WORD ") {
+			continue
+		}
+		var v uint32
+		if _, err := fmt.Sscanf(insn, "WORD $0x%x", &v); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		code = binary.LittleEndian.AppendUint32(code, v)
+		want = append(want, comment)
+	}
+	if len(want) < 20 {
+		t.Fatalf("found only %d NEON words", len(want))
+	}
+	bin := filepath.Join(t.TempDir(), "neon.bin")
+	if err := os.WriteFile(bin, code, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(objdump, "-D", "-b", "binary", "-m", "aarch64", bin).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Split(line, "\t"); len(f) == 4 && strings.HasSuffix(f[0], ":") {
+			got = append(got, f[2]+" "+f[3])
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("objdump read %d instructions, want %d:\n%s", len(got), len(want), out)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("word %d: objdump reads %q, the generator meant %q", i, got[i], want[i])
 		}
 	}
 }

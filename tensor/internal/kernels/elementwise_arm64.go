@@ -1,0 +1,20 @@
+//go:build arm64 && !noasm
+
+package kernels
+
+import "unsafe"
+
+// The NEON element-wise kernels (generated into gemm_arm64.s) take the longest prefix that is
+// a multiple of four values; the scalar twins finish the rest. Every arm64 CPU has NEON.
+
+func vectorPrefix(n int) int { return n &^ 3 }
+
+func maxVec(x []float32) float32 { return maxNEON(unsafe.SliceData(x), len(x)) }
+func expSumVec(x []float32, scale, shift float32) float32 {
+	return expSumNEON(unsafe.SliceData(x), len(x), scale, shift)
+}
+func scaleVec(x []float32, s float32) { scaleNEON(unsafe.SliceData(x), len(x), s) }
+func geluVec(x []float32)             { geluNEON(unsafe.SliceData(x), len(x)) }
+func addVec(dst, src []float32) {
+	addNEON(unsafe.SliceData(dst), unsafe.SliceData(src), len(dst))
+}
