@@ -27,16 +27,8 @@ func TestGeneratedUpToDate(t *testing.T) {
 }
 
 // TestAMXEncodings checks every AMX instruction the generator writes as bytes against GNU
-// objdump's reading of those bytes (skipped where objdump is not installed, unless
-// BLIPGO_OBJDUMP=1, as .ci/run sets it).
+// objdump's reading of those bytes.
 func TestAMXEncodings(t *testing.T) {
-	objdump, err := exec.LookPath("objdump")
-	if err != nil {
-		if os.Getenv("BLIPGO_OBJDUMP") == "1" {
-			t.Fatal("BLIPGO_OBJDUMP=1 but objdump is not installed")
-		}
-		t.Skip("objdump not installed")
-	}
 	var code []byte
 	var want []string
 	for _, line := range strings.Split(generate(), "\n") {
@@ -56,41 +48,13 @@ func TestAMXEncodings(t *testing.T) {
 	if len(want) < 10 {
 		t.Fatalf("found only %d AMX instructions", len(want))
 	}
-	bin := filepath.Join(t.TempDir(), "amx.bin")
-	if err := os.WriteFile(bin, code, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(objdump, "-D", "-b", "binary", "-m", "i386:x86-64", "-M", "intel", bin).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, line := range strings.Split(string(out), "\n") {
-		if f := strings.Split(line, "\t"); len(f) == 3 && strings.HasSuffix(f[0], ":") {
-			got = append(got, strings.Join(strings.Fields(f[2]), " "))
-		}
-	}
-	if len(got) != len(want) {
-		t.Fatalf("objdump read %d instructions, want %d:\n%s", len(got), len(want), out)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("instruction %d: objdump reads %q, the generator meant %q", i, got[i], want[i])
-		}
-	}
+	checkReadings(t, want, objdumpReads(t, "objdump", code, "i386:x86-64", "-M", "intel"))
 }
 
 // TestNEONEncodings checks every A64 instruction the generator writes as a word (the NEON
 // element-wise kernels' floating-point arithmetic) against aarch64-linux-gnu-objdump's reading
-// of it (skipped where it is not installed, unless BLIPGO_OBJDUMP=1, as .ci/run sets it).
+// of it.
 func TestNEONEncodings(t *testing.T) {
-	objdump, err := exec.LookPath("aarch64-linux-gnu-objdump")
-	if err != nil {
-		if os.Getenv("BLIPGO_OBJDUMP") == "1" {
-			t.Fatal("BLIPGO_OBJDUMP=1 but aarch64-linux-gnu-objdump is not installed")
-		}
-		t.Skip("aarch64-linux-gnu-objdump not installed")
-	}
 	asm, _ := neonFiles()
 	var code []byte
 	var want []string
@@ -109,26 +73,49 @@ func TestNEONEncodings(t *testing.T) {
 	if len(want) < 20 {
 		t.Fatalf("found only %d NEON words", len(want))
 	}
-	bin := filepath.Join(t.TempDir(), "neon.bin")
+	checkReadings(t, want, objdumpReads(t, "aarch64-linux-gnu-objdump", code, "aarch64"))
+}
+
+// objdumpReads disassembles raw machine code with the given objdump for machine arch (extra
+// flags after it) and returns each instruction's text, blanks collapsed. It skips the test
+// where that objdump is not installed, unless BLIPGO_OBJDUMP=1 (as .ci/run sets it).
+func objdumpReads(t *testing.T, tool string, code []byte, arch string, flags ...string) []string {
+	t.Helper()
+	objdump, err := exec.LookPath(tool)
+	if err != nil {
+		if os.Getenv("BLIPGO_OBJDUMP") == "1" {
+			t.Fatalf("BLIPGO_OBJDUMP=1 but %s is not installed", tool)
+		}
+		t.Skipf("%s not installed", tool)
+	}
+	bin := filepath.Join(t.TempDir(), "code.bin")
 	if err := os.WriteFile(bin, code, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(objdump, "-D", "-b", "binary", "-m", "aarch64", bin).Output()
+	out, err := exec.Command(objdump, append([]string{"-D", "-b", "binary", "-m", arch}, append(flags, bin)...)...).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
 	for _, line := range strings.Split(string(out), "\n") {
-		if f := strings.Split(line, "\t"); len(f) == 4 && strings.HasSuffix(f[0], ":") {
-			got = append(got, f[2]+" "+f[3])
+		// "   4:\t7e30d800 \tfaddp\ts0, v0.2s": address, code, then the instruction.
+		if f := strings.Split(line, "\t"); len(f) >= 3 && strings.HasSuffix(f[0], ":") {
+			got = append(got, strings.Join(strings.Fields(strings.Join(f[2:], " ")), " "))
 		}
 	}
+	return got
+}
+
+// checkReadings compares what objdump read with what the generator meant, instruction by
+// instruction.
+func checkReadings(t *testing.T, want, got []string) {
+	t.Helper()
 	if len(got) != len(want) {
-		t.Fatalf("objdump read %d instructions, want %d:\n%s", len(got), len(want), out)
+		t.Fatalf("objdump read %d instructions, want %d: %q", len(got), len(want), got)
 	}
 	for i := range want {
 		if got[i] != want[i] {
-			t.Errorf("word %d: objdump reads %q, the generator meant %q", i, got[i], want[i])
+			t.Errorf("instruction %d: objdump reads %q, the generator meant %q", i, got[i], want[i])
 		}
 	}
 }
