@@ -91,6 +91,9 @@ func (a *Attention) ForwardKV(p *Pool, dst, q Heads, kv *KV, t int, scratch []fl
 	if a.Causal && s < t {
 		panic(fmt.Sprintf("tensor: causal attention with %d queries over %d keys", t, s))
 	}
+	if t == 0 {
+		return
+	}
 	hd := a.HeadDim
 	qb := min(t, queryBlock)
 	ls, lq := unaliased(s), unaliased(hd)

@@ -200,7 +200,8 @@ func TestAttentionReference(t *testing.T) {
 		heads, hd, tq, s int
 		causal           bool
 	}{{1, 4, 1, 1, false}, {3, 5, 4, 7, false}, {4, 8, 3, 6, true}, {2, 3, 5, 5, true},
-		{2, 16, 130, 140, true}, {3, 8, 71, 71, false}, {1, 512, 20, 512, false}} { // several blocks of queries; strides of 2 KiB
+		{2, 16, 130, 140, true}, {3, 8, 71, 71, false}, {1, 512, 20, 512, false}, // several blocks of queries; strides of 2 KiB
+		{2, 4, 0, 3, false}} { // no query
 		stride := c.heads*c.hd + 3 // padding columns, as in a fused projection
 		q, k, v := randSlice(r, c.tq*stride), randSlice(r, c.s*stride), randSlice(r, c.s*stride)
 		a := Attention{NumHeads: c.heads, HeadDim: c.hd, Scale: float32(1 / math.Sqrt(float64(c.hd))), Causal: c.causal}
