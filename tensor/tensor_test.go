@@ -244,6 +244,48 @@ func TestAttentionReference(t *testing.T) {
 	}
 }
 
+// TestAttentionBlocksBitIdentical: attention in blocks of queries gives, bit for bit, what one
+// product over all the queries gives (the kernels sum each element in the same order whatever
+// the tile's rows), causal or not, on one to three workers.
+func TestAttentionBlocksBitIdentical(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	for _, c := range []struct {
+		heads, hd, tq, s int
+		causal           bool
+	}{{2, 64, 150, 150, false}, {3, 32, 97, 120, true}, {1, 16, 577, 577, false}} {
+		stride := 3 * c.heads * c.hd
+		qkv := randSlice(r, c.s*stride)
+		d := c.heads * c.hd
+		q, k, v := Heads{qkv[(c.s-c.tq)*stride:], stride}, Heads{qkv[d:], stride}, Heads{qkv[2*d:], stride}
+		a := Attention{NumHeads: c.heads, HeadDim: c.hd, Scale: 0.125, Causal: c.causal}
+		kv := a.PackKV(nil, k, v, c.s)
+		want := make([]float32, c.tq*d)
+		scores := make([]float32, c.tq*c.s)
+		for h := 0; h < c.heads; h++ {
+			kv.K[h].MatMul(nil, scores, c.s, q.Data[h*c.hd:], q.Stride, c.tq)
+			for i := 0; i < c.tq; i++ {
+				seen := c.s
+				if c.causal {
+					seen = c.s - c.tq + i + 1
+				}
+				ScaledSoftmax(scores[i*c.s:i*c.s+seen], a.Scale)
+				clear(scores[i*c.s+seen : (i+1)*c.s])
+			}
+			kv.V[h].MatMul(nil, want[h*c.hd:], d, scores, c.s, c.tq)
+		}
+		for _, threads := range []int{1, 2, 3} {
+			p := NewPool(threads)
+			got := make([]float32, c.tq*d)
+			a.ForwardKV(p, Heads{got, d}, q, kv, c.tq, make([]float32, ScratchSize(p, c.tq, c.s, c.hd)))
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%+v, %d threads: [%d] %v, one product gives %v", c, threads, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
 func TestPoolCoversRange(t *testing.T) {
 	for _, n := range []int{0, 1, 5, 100} {
 		for _, w := range []int{1, 2, 7} {
