@@ -31,7 +31,10 @@ func ExpShiftSum(x []float32, scale, shift float32) float32 {
 		sum = expSumVec(x[:n], scale, shift)
 	}
 	for i := n; i < len(x); i++ {
-		e := Exp32(x[i]*scale - shift)
+		// float32() rounds the product as the vector kernels do: without it the compiler may
+		// fuse it with the subtraction (arm64 does), and a value would come out differently
+		// in a slice's tail than in its vector prefix.
+		e := Exp32(float32(x[i]*scale) - shift)
 		x[i] = e
 		sum += e
 	}
@@ -101,7 +104,7 @@ func Exp32(x float32) float32 {
 	}
 	// Round x·log2(e) to the nearest integer: adding 1.5·2^23 pushes the fraction out of the
 	// float32 mantissa.
-	n := (x*approx.ExpLog2 + 12582912) - 12582912
+	n := (float32(x*approx.ExpLog2) + 12582912) - 12582912 // the product rounded, as the kernels round it
 	r := x - n*approx.ExpC1
 	r -= n * approx.ExpC2
 	z := r * r
