@@ -1,14 +1,15 @@
 // Command caption describes images with a BLIP checkpoint, as transformers'
-// BlipForConditionalGeneration would; with -question it answers a question about each image
+// BlipForConditionalGeneration would; with -question it answers questions about each image
 // (a BlipForQuestionAnswering checkpoint), with -match it scores texts against each image (a
 // BlipForImageTextRetrieval checkpoint).
 //
 //	go run ./examples/caption [flags] IMAGE|DIR|GLOB|- ...
-//	go run ./examples/caption -model VQA -question TEXT [flags] IMAGE...
+//	go run ./examples/caption -model VQA -question TEXT [-question TEXT ...] [flags] IMAGE...
 //	go run ./examples/caption -model ITM -match TEXT [-match TEXT ...] IMAGE...
 //
-// With -json, answers print as {"image": PATH, "question": TEXT, "answer": TEXT, "ids": [...]}
-// and matches as {"image": PATH, "matches": [{"text": TEXT, "itm_prob": F, "cosine": F}, ...]}.
+// With -json, answers print as {"image": PATH, "question": TEXT, "answer": TEXT, "ids": [...]},
+// one line per image and question (each image is encoded once for all its questions), and
+// matches as {"image": PATH, "matches": [{"text": TEXT, "itm_prob": F, "cosine": F}, ...]}.
 //
 // -model takes a snapshot folder or a Hugging Face hub id, resolved from the hub cache shared
 // with the Python client and downloaded when missing (HF_HUB_OFFLINE=1 keeps it offline).
@@ -33,6 +34,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -70,6 +72,8 @@ type result struct {
 	Skipped     bool    `json:"skipped,omitempty"` // -write found the file and left it
 	Error       string  `json:"error,omitempty"`
 	path        string  // the caption file's path, with -write
+	// more holds the answers to an image's second and later questions, printed after it.
+	more []result
 }
 
 type matchResult struct {
@@ -86,9 +90,9 @@ func (t *texts) Set(v string) error { *t = append(*t, v); return nil }
 
 // task is what to do with each image.
 type task struct {
-	question string
-	matches  []string
-	opts     []blip.Option
+	questions []string
+	matches   []string
+	opts      []blip.Option
 }
 
 // input is one image to caption: a path, or the bytes of standard input.
@@ -217,7 +221,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.BoolVar(&o.overwrite, "overwrite", false, "with -write: replace existing caption files (by default images that have one are skipped)")
 	fs.StringVar(&o.prefix, "prefix", "", "with -write: text put before each caption")
 	fs.StringVar(&o.suffix, "suffix", "", "with -write: text put after each caption")
-	question := fs.String("question", "", "answer this question about each image (a question-answering checkpoint)")
+	var questions texts
+	fs.Var(&questions, "question", "answer this question about each image (a question-answering checkpoint; repeatable: each image is encoded once for all)")
 	var matches texts
 	fs.Var(&matches, "match", "score this text against each image (an image-text matching checkpoint; repeatable)")
 	translateID := fs.String("translate", "", "translate each caption with this MarianMT model (folder or hub id, e.g. Helsinki-NLP/opus-mt-en-de)")
@@ -245,15 +250,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return usage("-threads, -concurrency, -batch and -max-pixels must be at least 1")
 	case o.format != "text" && o.format != "jsonl" && o.format != "csv":
 		return usage("-format %q: want text, jsonl or csv", o.format)
-	case *question != "" && len(matches) > 0:
+	case len(questions) > 0 && len(matches) > 0:
 		return usage("-question and -match ask for different checkpoints: give one")
+	case slices.Contains(questions, ""):
+		return usage("-question: give a question, not an empty text")
+	case len(questions) > 1 && o.write != "":
+		return usage("-write writes one answer beside each image: give one -question")
 	case o.write != "" && len(matches) > 0:
 		return usage("-write writes captions and answers, not matches")
 	case o.write != "" && (strings.ContainsAny(o.write, `/\`) || strings.Trim(o.write, ".") == ""):
 		return usage("-write %q: give an extension such as txt or caption", o.write)
 	case (o.overwrite || o.prefix != "" || o.suffix != "") && o.write == "":
 		return usage("-overwrite, -prefix and -suffix go with -write")
-	case *question != "" && *prompt != "":
+	case len(questions) > 0 && *prompt != "":
 		return usage("-prompt does not apply to -question")
 	}
 	o.write = strings.TrimPrefix(o.write, ".")
@@ -261,7 +270,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		blip.MaxNewTokens(*maxNew), blip.MinLength(*minLength), blip.Beams(*beams),
 		blip.LengthPenalty(*lengthPenalty), blip.RepetitionPenalty(*repetition), blip.NoRepeatNgramSize(*noRepeat),
 	}
-	if *question == "" {
+	if len(questions) == 0 {
 		opts = append(opts, blip.Prompt(*prompt))
 	}
 	fs.Visit(func(f *flag.Flag) {
@@ -279,7 +288,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err := blip.ValidateOptions(opts...); err != nil {
 		return usage("%v", err)
 	}
-	o.job = task{question: *question, matches: matches, opts: opts}
+	o.job = task{questions: questions, matches: matches, opts: opts}
 	if *submit != "" {
 		if o.write != "" {
 			return usage("-write does not apply to -submit")
@@ -323,7 +332,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	want := blip.Captioning
 	switch {
-	case *question != "":
+	case len(questions) > 0:
 		want = blip.QuestionAnswering
 	case len(matches) > 0:
 		want = blip.ImageTextMatching
@@ -360,7 +369,7 @@ func captionAll(ctx context.Context, m *blip.Model, o options, inputs []input, s
 		ready[i] = make(chan struct{})
 	}
 	batch := o.batch
-	if o.job.question != "" || len(o.job.matches) > 0 {
+	if len(o.job.questions) > 0 || len(o.job.matches) > 0 {
 		batch = 1 // batching shares caption decoding steps only
 	}
 	jobs := make(chan []int)
@@ -537,14 +546,23 @@ func decode(m *blip.Model, in input) (image.Image, error) {
 // describe captions, answers or matches one decoded image into r.
 func describe(ctx context.Context, m *blip.Model, img image.Image, job task, r *result) {
 	switch {
-	case job.question != "":
-		r.Question = job.question
-		a, err := m.Answer(ctx, img, job.question, job.opts...)
+	case len(job.questions) > 0:
+		as, err := m.AnswerBatch(ctx, img, job.questions, job.opts...)
 		if err != nil {
+			if len(job.questions) == 1 {
+				r.Question = job.questions[0]
+			}
 			r.Error = err.Error()
 			return
 		}
-		r.Answer, r.IDs = &a.Text, a.IDs
+		for k := range as {
+			a := result{Image: r.Image, Question: job.questions[k], Answer: &as[k].Text, IDs: as[k].IDs}
+			if k == 0 {
+				r.Question, r.Answer, r.IDs = a.Question, a.Answer, a.IDs
+				continue
+			}
+			r.more = append(r.more, a)
+		}
 	case len(job.matches) > 0:
 		ms, err := m.Match(ctx, img, job.matches...)
 		if err != nil {

@@ -149,6 +149,92 @@ func TestQuestionsAndMatchesThroughCLI(t *testing.T) {
 	}
 }
 
+// TestSeveralQuestions: repeated -question answers every question about each image, one
+// JSON line (or CSV row) per image and question in the order given, each the golden answer
+// (greedy cases grouped by model and image into one run); the text format names the question
+// when there are several; -write, which writes one answer beside each image, refuses several.
+func TestSeveralQuestions(t *testing.T) {
+	cases, err := golden.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type group struct{ model, image string }
+	var order []group
+	byGroup := map[group][]golden.VQA{}
+	for _, c := range cases.VQA {
+		if c.Options.NumBeams != nil {
+			continue
+		}
+		g := group{c.Model, c.Image}
+		if byGroup[g] == nil {
+			order = append(order, g)
+		}
+		byGroup[g] = append(byGroup[g], c)
+	}
+	tested := 0
+	for _, g := range order {
+		cs := byGroup[g]
+		if len(cs) < 2 {
+			continue
+		}
+		im, _ := cases.ImageByName(g.image)
+		args := []string{"-format", "jsonl", "-model", golden.Path("models", g.model)}
+		for _, c := range cs {
+			args = append(args, "-question", c.Question)
+		}
+		args = append(args, golden.Path(im.File), golden.Path(im.File))
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), args, nil, &out, &errOut, false); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut.String())
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if len(lines) != 2*len(cs) {
+			t.Fatalf("%v: %d lines for 2 images x %d questions:\n%s", args, len(lines), len(cs), out.String())
+		}
+		for i, line := range lines {
+			var r result
+			if err := json.Unmarshal([]byte(line), &r); err != nil || r.Answer == nil {
+				t.Fatalf("%v: %q", err, line)
+			}
+			c := cs[i%len(cs)]
+			if r.Image != golden.Path(im.File) || r.Question != c.Question || *r.Answer != c.Text || !slices.Equal(r.IDs, c.IDs) {
+				t.Errorf("line %d: %+v, want %q -> %q %v", i, r, c.Question, c.Text, c.IDs)
+			}
+		}
+		tested++
+	}
+	if tested == 0 {
+		t.Fatal("no golden image has two greedy questions")
+	}
+
+	// Text and CSV name each question; -write refuses several.
+	model, img := golden.Path("models", cases.VQA[0].Model), golden.Path("images", "chelsea.png")
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"-model", model, "-question", "what is it?", "-question", "is it a cat?", img}, nil, &out, &errOut, false); code != 0 {
+		t.Fatalf("text: exit %d: %s", code, errOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], img+`: "what is it?" `) || !strings.HasPrefix(lines[1], img+`: "is it a cat?" `) {
+		t.Errorf("text output %q", out.String())
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"-format", "csv", "-model", model, "-question", "what is it?", "-question", "is it a cat?", img}, nil, &out, &errOut, false); code != 0 {
+		t.Fatalf("csv: exit %d: %s", code, errOut.String())
+	}
+	rows, err := csv.NewReader(&out).ReadAll()
+	if err != nil || len(rows) != 3 || rows[1][1] != "what is it?" || rows[2][1] != "is it a cat?" || rows[1][0] != img {
+		t.Errorf("csv %v %q", err, rows)
+	}
+	errOut.Reset()
+	if code := run(context.Background(), []string{"-write", "txt", "-model", model, "-question", "a?", "-question", "b?", img}, nil, io.Discard, &errOut, false); code != 2 || !strings.Contains(errOut.String(), "give one -question") {
+		t.Errorf("-write with two questions: exit %d, %q", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := run(context.Background(), []string{"-model", model, "-question", "", img}, nil, io.Discard, &errOut, false); code != 2 || !strings.Contains(errOut.String(), "empty") {
+		t.Errorf("an empty question: exit %d, %q", code, errOut.String())
+	}
+}
+
 func TestExitStatus(t *testing.T) {
 	model := golden.Path("models", "blip-tiny-b")
 	for _, c := range []struct {
@@ -476,6 +562,51 @@ func TestSubmitToWorkers(t *testing.T) {
 	results, _ := resultsStream.Info(ctx)
 	if after.State.LastSeq != before.State.LastSeq || results.State.Msgs != 4 {
 		t.Errorf("third run sent %d jobs; %d results stored for 4 images", after.State.LastSeq-before.State.LastSeq, results.State.Msgs)
+	}
+}
+
+// TestSubmitSeveralQuestions: with -submit, each question about each image is a job of its
+// own, and the answers print as the local run prints them.
+func TestSubmitSeveralQuestions(t *testing.T) {
+	cases, err := golden.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := golden.Path("models", cases.VQA[0].Model)
+	args := []string{"-format", "jsonl", "-question", "what is it?", "-question", "is it a cat?",
+		golden.Path("images", "chelsea.png"), golden.Path("images", "coffee.gif")}
+	var local bytes.Buffer
+	if code := run(context.Background(), append([]string{"-model", model}, args...), nil, &local, io.Discard, false); code != 0 {
+		t.Fatal("local answers failed")
+	}
+	srv, err := fleet.StartEmbedded(t.TempDir(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	m, err := blip.Load(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	if err := fleet.Setup(ctx, js, fleet.StreamsConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	go (&fleet.Worker{Model: m, JS: js, Name: "w", MaxImage: 8 << 20, MaxPixels: 50_000_000, FetchTimeout: time.Second, AckWait: 10 * time.Second}).Run(ctx)
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), append([]string{"-submit", srv.ClientURL()}, args...), nil, &out, &errOut, false); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if out.String() != local.String() || strings.Count(out.String(), "\n") != 4 {
+		t.Errorf("through the workers:\n%s\nlocally:\n%s", out.String(), local.String())
 	}
 }
 

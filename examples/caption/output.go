@@ -29,7 +29,7 @@ func newPrinter(stdout, stderr io.Writer, format string, job task, translated bo
 	case "csv":
 		p.csv = csv.NewWriter(stdout)
 		switch {
-		case job.question != "":
+		case len(job.questions) > 0:
 			p.csv.Write([]string{"image", "question", "answer", "ids", "written", "skipped", "error"})
 		case len(job.matches) > 0:
 			p.csv.Write([]string{"image", "text", "itm_prob", "cosine", "error"})
@@ -44,7 +44,15 @@ func newPrinter(stdout, stderr io.Writer, format string, job task, translated bo
 	return p
 }
 
+// print writes a result, then the answers to its image's further questions.
 func (p *printer) print(r result) {
+	p.printOne(r)
+	for _, a := range r.more {
+		p.printOne(a)
+	}
+}
+
+func (p *printer) printOne(r result) {
 	switch p.format {
 	case "jsonl":
 		p.enc.Encode(r)
@@ -56,6 +64,8 @@ func (p *printer) print(r result) {
 			fmt.Fprintf(p.stderr, "%s: error: %s\n", r.Image, r.Error)
 		case r.Skipped:
 			fmt.Fprintf(p.stderr, "%s: skipped: %s exists\n", r.Image, r.path)
+		case r.Answer != nil && len(p.job.questions) > 1:
+			fmt.Fprintf(p.stdout, "%s: %q %s\n", r.Image, r.Question, *r.Answer)
 		case r.Answer != nil:
 			fmt.Fprintf(p.stdout, "%s: %s\n", r.Image, *r.Answer)
 		case r.Matches != nil:
@@ -86,8 +96,12 @@ func (p *printer) printCSV(r result) {
 		skipped = "true"
 	}
 	switch {
-	case p.job.question != "":
-		p.csv.Write([]string{r.Image, p.job.question, text(r.Answer), strings.Join(ids, " "), r.Written, skipped, r.Error})
+	case len(p.job.questions) > 0:
+		q := r.Question
+		if q == "" && len(p.job.questions) == 1 { // an image that failed before its question
+			q = p.job.questions[0]
+		}
+		p.csv.Write([]string{r.Image, q, text(r.Answer), strings.Join(ids, " "), r.Written, skipped, r.Error})
 	case len(p.job.matches) > 0:
 		if r.Error != "" {
 			p.csv.Write([]string{r.Image, "", "", "", r.Error})

@@ -58,11 +58,18 @@ func submitAll(ctx context.Context, url, creds string, opts fleet.Options, o opt
 				results[i].Error = err.Error()
 				continue
 			}
-			jobs = append(jobs, fleet.Job{
-				ID: fleet.JobID(data, opts, o.job.question, o.job.matches), Name: in.name, Image: data,
-				Options: opts, Question: o.job.question, Match: o.job.matches,
-			})
-			which = append(which, i)
+			// One job per question (one job when there is none): a worker answers one.
+			questions := o.job.questions
+			if len(questions) == 0 {
+				questions = []string{""}
+			}
+			for _, q := range questions {
+				jobs = append(jobs, fleet.Job{
+					ID: fleet.JobID(data, opts, q, o.job.matches), Name: in.name, Image: data,
+					Options: opts, Question: q, Match: o.job.matches,
+				})
+				which = append(which, i)
+			}
 		}
 		got, err := fleet.Submit(ctx, js, jobs, func(done, total int) {
 			bar.count(lo+len(chunk)-len(jobs)+done, len(inputs), time.Since(start))
@@ -74,11 +81,15 @@ func submitAll(ctx context.Context, url, creds string, opts fleet.Options, o opt
 		}
 		for k, i := range which {
 			r := got[k]
-			results[i].Caption, results[i].Question, results[i].Answer, results[i].IDs, results[i].Error =
-				r.Caption, r.Question, r.Answer, r.IDs, r.Error
+			res := result{Image: results[i].Image, Caption: r.Caption, Question: r.Question, Answer: r.Answer, IDs: r.IDs, Error: r.Error}
 			for _, m := range r.Matches {
-				results[i].Matches = append(results[i].Matches, matchResult(m))
+				res.Matches = append(res.Matches, matchResult(m))
 			}
+			if k > 0 && which[k-1] == i { // a further question about the same image
+				results[i].more = append(results[i].more, res)
+				continue
+			}
+			results[i] = res
 		}
 		for _, r := range results {
 			failed = failed || r.Error != ""
