@@ -222,9 +222,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.StringVar(&o.prefix, "prefix", "", "with -write: text put before each caption")
 	fs.StringVar(&o.suffix, "suffix", "", "with -write: text put after each caption")
 	var questions texts
-	fs.Var(&questions, "question", "answer this question about each image (a question-answering checkpoint; repeatable: each image is encoded once for all)")
+	fs.Var(&questions, "question", "answer this `question` about each image (a question-answering checkpoint; repeatable: each image is encoded once for all)")
 	var matches texts
-	fs.Var(&matches, "match", "score this text against each image (an image-text matching checkpoint; repeatable)")
+	fs.Var(&matches, "match", "score this `text` against each image (an image-text matching checkpoint; repeatable)")
 	translateID := fs.String("translate", "", "translate each caption with this MarianMT model (folder or hub id, e.g. Helsinki-NLP/opus-mt-en-de)")
 	submit := fs.String("submit", "", "send the images as jobs to the workers of this NATS URL and print their results (see examples/worker)")
 	creds := fs.String("creds", "", "with -submit: NATS credentials file")
