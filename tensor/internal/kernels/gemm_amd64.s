@@ -4825,7 +4825,7 @@ store_bf16x14:
 	VZEROUPPER
 	RET
 
-// func amxBF16x1(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+// func amxBF16x1(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
 TEXT ·amxBF16x1(SB), NOSPLIT, $0-72
 	MOVQ cfg+0(FP), AX
 	MOVQ steps+8(FP), R9
@@ -4895,7 +4895,7 @@ loop_amxBF16x1:
 	BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0xc0 // tilerelease
 	RET
 
-// func amxBF16x2(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
+// func amxBF16x2(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
 TEXT ·amxBF16x2(SB), NOSPLIT, $0-72
 	MOVQ cfg+0(FP), AX
 	MOVQ steps+8(FP), R9

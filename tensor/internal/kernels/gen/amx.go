@@ -122,7 +122,7 @@ const amxNR = approx.AMXNR
 func amxKernel(b *strings.Builder, rowTiles int) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, "\t"+format+"\n", args...) }
 	name := fmt.Sprintf("amxBF16x%d", rowTiles)
-	fmt.Fprintf(b, "\n// func %s(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)\n", name)
+	fmt.Fprintf(b, "\n// func %s(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)\n", name)
 	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-72\n", name)
 	w("MOVQ cfg+0(FP), AX")
 	w("MOVQ steps+8(FP), R9")
