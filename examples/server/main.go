@@ -11,8 +11,10 @@
 //	                    repetition_penalty, length_penalty, no_repeat_ngram_size) as form fields
 //	                    or query parameters. Answers {"caption": ..., "ids": [...], "seconds": ...}
 //	                    With translate=ID (a -translate model), "translation" is added.
-//	POST /api/answer    the same, with "question" instead of "prompt":
-//	                    {"question": ..., "answer": ..., "ids": [...], "seconds": ...}
+//	POST /api/answer    the same, with one or more "question" fields instead of "prompt" (the
+//	                    image is encoded once for all): the first question's answer, and all:
+//	                    {"question": ..., "answer": ..., "ids": [...], "answers": [{"question":
+//	                    ..., "answer": ..., "ids": [...]}, ...], "seconds": ...}
 //	POST /api/match     the image and one or more "text" fields:
 //	                    {"matches": [{"text": ..., "itm_prob": F, "cosine": F}, ...], "seconds": ...}
 //	GET  /healthz       {"status": "ok", "tasks": ["caption", ...]}

@@ -377,28 +377,47 @@ func runCaption(s *server, ctx context.Context, m *blip.Model, img image.Image, 
 	return r, nil
 }
 
-// answerResponse is /api/answer's answer.
+// answerResponse is /api/answer's answer: the first question's answer at the top level (as
+// when one question is asked), and every question's, in the order given, in Answers.
 type answerResponse struct {
-	Question string `json:"question"`
-	Answer   string `json:"answer"`
-	IDs      []int  `json:"ids"`
+	answerEntry
+	Answers []answerEntry `json:"answers"`
 	timed
 }
 
+type answerEntry struct {
+	Question string `json:"question"`
+	Answer   string `json:"answer"`
+	IDs      []int  `json:"ids"`
+}
+
+// maxQuestions bounds the questions of one /api/answer request.
+const maxQuestions = 32
+
 func runAnswer(_ *server, ctx context.Context, m *blip.Model, img image.Image, form url.Values) (response, error) {
-	q := form.Get("question")
-	if strings.TrimSpace(q) == "" || len(q) > maxTextField {
-		return nil, fmt.Errorf("%w: question must be 1 to %d bytes", blip.ErrOption, maxTextField)
+	qs := form["question"]
+	if len(qs) == 0 || len(qs) > maxQuestions {
+		return nil, fmt.Errorf("%w: question must be 1 to %d bytes, in 1 to %d question fields", blip.ErrOption, maxTextField, maxQuestions)
+	}
+	for _, q := range qs {
+		if strings.TrimSpace(q) == "" || len(q) > maxTextField {
+			return nil, fmt.Errorf("%w: question must be 1 to %d bytes", blip.ErrOption, maxTextField)
+		}
 	}
 	opts, err := options(form)
 	if err != nil {
 		return nil, err
 	}
-	a, err := m.Answer(ctx, img, q, opts...)
+	as, err := m.AnswerBatch(ctx, img, qs, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return &answerResponse{Question: q, Answer: a.Text, IDs: a.IDs}, nil
+	out := &answerResponse{Answers: make([]answerEntry, len(as))}
+	for i, a := range as {
+		out.Answers[i] = answerEntry{Question: qs[i], Answer: a.Text, IDs: a.IDs}
+	}
+	out.answerEntry = out.Answers[0]
+	return out, nil
 }
 
 // matchResponse is /api/match's answer: one entry per text, in the order given.

@@ -187,6 +187,8 @@ func TestCaptionAPIErrors(t *testing.T) {
 		{"sampling with beams", "/api/caption?do_sample=true&beams=2", "image/png", bytes.NewReader(chelsea(t)), 422, "beam sample"},
 		{"bad seed", "/api/caption?do_sample=true&seed=-1", "image/png", bytes.NewReader(chelsea(t)), 422, "seed"},
 		{"answer without question", "/api/answer", "image/png", bytes.NewReader(chelsea(t)), 422, "question must be"},
+		{"an empty question among several", "/api/answer?question=what&question=+", "image/png", bytes.NewReader(chelsea(t)), 422, "question must be"},
+		{"too many questions", "/api/answer?" + strings.Repeat("question=what&", maxQuestions+1), "image/png", bytes.NewReader(chelsea(t)), 422, "question fields"},
 		{"match without text", "/api/match", "image/png", bytes.NewReader(chelsea(t)), 422, "text field"},
 		{"no such API path", "/api/describe", "image/png", bytes.NewReader(chelsea(t)), 404, "no such API path"},
 	} {
@@ -255,6 +257,34 @@ func TestAnswerAndMatchAPI(t *testing.T) {
 	if status != 200 || out["answer"] != vqa.Text || !slices.Equal(ids(out["ids"]), vqa.IDs) || out["question"] != vqa.Question {
 		t.Errorf("answer: %d %v, want %q %v", status, out, vqa.Text, vqa.IDs)
 	}
+	if as, _ := out["answers"].([]any); len(as) != 1 || as[0].(map[string]any)["answer"] != vqa.Text {
+		t.Errorf("answers of one question: %v", out["answers"])
+	}
+	// Several questions: each golden greedy one about chelsea, answered in the order asked.
+	var several []golden.VQA
+	for _, c := range cases.VQA {
+		if c.Model == "blip-tiny-vqa" && c.Image == "chelsea" && c.Options.NumBeams == nil {
+			several = append(several, c)
+		}
+	}
+	if len(several) < 2 {
+		t.Fatalf("%d greedy golden questions about chelsea", len(several))
+	}
+	qv := url.Values{}
+	for _, c := range several {
+		qv.Add("question", c.Question)
+	}
+	status, out = post(t, ts.URL+"/api/answer?"+qv.Encode(), "image/png", bytes.NewReader(chelsea(t)))
+	as, _ := out["answers"].([]any)
+	if status != 200 || len(as) != len(several) || out["question"] != several[0].Question {
+		t.Fatalf("several questions: %d %v", status, out)
+	}
+	for i, v := range as {
+		e := v.(map[string]any)
+		if e["question"] != several[i].Question || e["answer"] != several[i].Text || !slices.Equal(ids(e["ids"]), several[i].IDs) {
+			t.Errorf("question %d: %v, want %q %v", i, e, several[i].Text, several[i].IDs)
+		}
+	}
 	itm := cases.ITM[0]
 	q := url.Values{"text": itm.Texts}
 	status, out = post(t, ts.URL+"/api/match?"+q.Encode(), "image/png", bytes.NewReader(chelsea(t)))
@@ -285,8 +315,8 @@ func TestAnswerAndMatchAPI(t *testing.T) {
 	}
 	metricsText, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`blip_http_requests_total{code="200",path="/api/answer"} 1`, `blip_http_requests_total{code="405",path="/api/caption"} 1`,
-		"blip_images_total 2", "blip_queue_depth 0", "blip_http_request_seconds_bucket"} {
+	for _, want := range []string{`blip_http_requests_total{code="200",path="/api/answer"} 2`, `blip_http_requests_total{code="405",path="/api/caption"} 1`,
+		"blip_images_total 3", "blip_queue_depth 0", "blip_http_request_seconds_bucket"} {
 		if !strings.Contains(string(metricsText), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
