@@ -4,8 +4,8 @@
 
 #include "textflag.h"
 
-// func avx512x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512x1(SB), NOSPLIT, $0-49
+// func avx512x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512x1(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -14,11 +14,12 @@ TEXT ·avx512x1(SB), NOSPLIT, $0-49
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
+	MOVQ ahead+56(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 loop_avx512x1:
-	PREFETCHT0 2048(DI)
-	PREFETCHT0 2112(DI)
+	PREFETCHT0 (DI)(R12*1)
+	PREFETCHT0 64(DI)(R12*1)
 	VMOVUPS (DI), Z28
 	VMOVUPS 64(DI), Z29
 	VBROADCASTSS (SI), Z30
@@ -40,8 +41,8 @@ store_avx512x1:
 	VZEROUPPER
 	RET
 
-// func avx512x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512x2(SB), NOSPLIT, $0-49
+// func avx512x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512x2(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -50,13 +51,14 @@ TEXT ·avx512x2(SB), NOSPLIT, $0-49
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
+	MOVQ ahead+56(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
 loop_avx512x2:
-	PREFETCHT0 2048(DI)
-	PREFETCHT0 2112(DI)
+	PREFETCHT0 (DI)(R12*1)
+	PREFETCHT0 64(DI)(R12*1)
 	VMOVUPS (DI), Z28
 	VMOVUPS 64(DI), Z29
 	VBROADCASTSS (SI), Z30
@@ -87,8 +89,8 @@ store_avx512x2:
 	VZEROUPPER
 	RET
 
-// func avx512x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512x3(SB), NOSPLIT, $0-49
+// func avx512x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512x3(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -143,8 +145,8 @@ store_avx512x3:
 	VZEROUPPER
 	RET
 
-// func avx512x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512x4(SB), NOSPLIT, $0-49
+// func avx512x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512x4(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -213,8 +215,8 @@ store_avx512x4:
 	VZEROUPPER
 	RET
 
-// func avx512x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512x5(SB), NOSPLIT, $0-49
+// func avx512x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512x5(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -294,8 +296,8 @@ store_avx512x5:
 	VZEROUPPER
 	RET
 
-// func avx512x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512x6(SB), NOSPLIT, $0-49
+// func avx512x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512x6(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -386,8 +388,8 @@ store_avx512x6:
 	VZEROUPPER
 	RET
 
-// func avx512x7(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512x7(SB), NOSPLIT, $0-49
+// func avx512x7(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512x7(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -492,8 +494,8 @@ store_avx512x7:
 	VZEROUPPER
 	RET
 
-// func avx512x8(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512x8(SB), NOSPLIT, $0-49
+// func avx512x8(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512x8(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -609,8 +611,8 @@ store_avx512x8:
 	VZEROUPPER
 	RET
 
-// func avx512x9(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512x9(SB), NOSPLIT, $0-49
+// func avx512x9(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512x9(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -737,8 +739,8 @@ store_avx512x9:
 	VZEROUPPER
 	RET
 
-// func avx512x10(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512x10(SB), NOSPLIT, $0-49
+// func avx512x10(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512x10(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -879,8 +881,8 @@ store_avx512x10:
 	VZEROUPPER
 	RET
 
-// func avx512x11(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512x11(SB), NOSPLIT, $0-49
+// func avx512x11(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512x11(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -1032,8 +1034,8 @@ store_avx512x11:
 	VZEROUPPER
 	RET
 
-// func avx512x12(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512x12(SB), NOSPLIT, $0-49
+// func avx512x12(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512x12(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -1196,8 +1198,8 @@ store_avx512x12:
 	VZEROUPPER
 	RET
 
-// func avx512x13(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512x13(SB), NOSPLIT, $0-49
+// func avx512x13(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512x13(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -1374,8 +1376,8 @@ store_avx512x13:
 	VZEROUPPER
 	RET
 
-// func avx512x14(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512x14(SB), NOSPLIT, $0-49
+// func avx512x14(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512x14(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -1563,8 +1565,8 @@ store_avx512x14:
 	VZEROUPPER
 	RET
 
-// func avx512n48x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512n48x1(SB), NOSPLIT, $0-49
+// func avx512n48x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512n48x1(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -1573,13 +1575,14 @@ TEXT ·avx512n48x1(SB), NOSPLIT, $0-49
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
+	MOVQ ahead+56(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 loop_avx512n48x1:
-	PREFETCHT0 2048(DI)
-	PREFETCHT0 2112(DI)
-	PREFETCHT0 2176(DI)
+	PREFETCHT0 (DI)(R12*1)
+	PREFETCHT0 64(DI)(R12*1)
+	PREFETCHT0 128(DI)(R12*1)
 	VMOVUPS (DI), Z27
 	VMOVUPS 64(DI), Z28
 	VMOVUPS 128(DI), Z29
@@ -1605,8 +1608,8 @@ store_avx512n48x1:
 	VZEROUPPER
 	RET
 
-// func avx512n48x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512n48x2(SB), NOSPLIT, $0-49
+// func avx512n48x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512n48x2(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -1615,6 +1618,7 @@ TEXT ·avx512n48x2(SB), NOSPLIT, $0-49
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
+	MOVQ ahead+56(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -1622,9 +1626,9 @@ TEXT ·avx512n48x2(SB), NOSPLIT, $0-49
 	VPXORD Z4, Z4, Z4
 	VPXORD Z5, Z5, Z5
 loop_avx512n48x2:
-	PREFETCHT0 2048(DI)
-	PREFETCHT0 2112(DI)
-	PREFETCHT0 2176(DI)
+	PREFETCHT0 (DI)(R12*1)
+	PREFETCHT0 64(DI)(R12*1)
+	PREFETCHT0 128(DI)(R12*1)
 	VMOVUPS (DI), Z27
 	VMOVUPS 64(DI), Z28
 	VMOVUPS 128(DI), Z29
@@ -1662,8 +1666,8 @@ store_avx512n48x2:
 	VZEROUPPER
 	RET
 
-// func avx512n48x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512n48x3(SB), NOSPLIT, $0-49
+// func avx512n48x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512n48x3(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -1731,8 +1735,8 @@ store_avx512n48x3:
 	VZEROUPPER
 	RET
 
-// func avx512n48x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512n48x4(SB), NOSPLIT, $0-49
+// func avx512n48x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512n48x4(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -1818,8 +1822,8 @@ store_avx512n48x4:
 	VZEROUPPER
 	RET
 
-// func avx512n48x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512n48x5(SB), NOSPLIT, $0-49
+// func avx512n48x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512n48x5(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -1920,8 +1924,8 @@ store_avx512n48x5:
 	VZEROUPPER
 	RET
 
-// func avx512n48x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512n48x6(SB), NOSPLIT, $0-49
+// func avx512n48x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512n48x6(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -2037,8 +2041,8 @@ store_avx512n48x6:
 	VZEROUPPER
 	RET
 
-// func avx512n48x7(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512n48x7(SB), NOSPLIT, $0-49
+// func avx512n48x7(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512n48x7(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -2172,8 +2176,8 @@ store_avx512n48x7:
 	VZEROUPPER
 	RET
 
-// func avx512n48x8(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512n48x8(SB), NOSPLIT, $0-49
+// func avx512n48x8(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512n48x8(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -2322,8 +2326,8 @@ store_avx512n48x8:
 	VZEROUPPER
 	RET
 
-// func avx512n64x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512n64x1(SB), NOSPLIT, $0-49
+// func avx512n64x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512n64x1(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -2332,15 +2336,16 @@ TEXT ·avx512n64x1(SB), NOSPLIT, $0-49
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
+	MOVQ ahead+56(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
 loop_avx512n64x1:
-	PREFETCHT0 2048(DI)
-	PREFETCHT0 2112(DI)
-	PREFETCHT0 2176(DI)
-	PREFETCHT0 2240(DI)
+	PREFETCHT0 (DI)(R12*1)
+	PREFETCHT0 64(DI)(R12*1)
+	PREFETCHT0 128(DI)(R12*1)
+	PREFETCHT0 192(DI)(R12*1)
 	VMOVUPS (DI), Z26
 	VMOVUPS 64(DI), Z27
 	VMOVUPS 128(DI), Z28
@@ -2370,8 +2375,8 @@ store_avx512n64x1:
 	VZEROUPPER
 	RET
 
-// func avx512n64x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512n64x2(SB), NOSPLIT, $0-49
+// func avx512n64x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512n64x2(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -2380,6 +2385,7 @@ TEXT ·avx512n64x2(SB), NOSPLIT, $0-49
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
+	MOVQ ahead+56(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -2389,10 +2395,10 @@ TEXT ·avx512n64x2(SB), NOSPLIT, $0-49
 	VPXORD Z6, Z6, Z6
 	VPXORD Z7, Z7, Z7
 loop_avx512n64x2:
-	PREFETCHT0 2048(DI)
-	PREFETCHT0 2112(DI)
-	PREFETCHT0 2176(DI)
-	PREFETCHT0 2240(DI)
+	PREFETCHT0 (DI)(R12*1)
+	PREFETCHT0 64(DI)(R12*1)
+	PREFETCHT0 128(DI)(R12*1)
+	PREFETCHT0 192(DI)(R12*1)
 	VMOVUPS (DI), Z26
 	VMOVUPS 64(DI), Z27
 	VMOVUPS 128(DI), Z28
@@ -2437,8 +2443,8 @@ store_avx512n64x2:
 	VZEROUPPER
 	RET
 
-// func avx512n64x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512n64x3(SB), NOSPLIT, $0-49
+// func avx512n64x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512n64x3(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -2519,8 +2525,8 @@ store_avx512n64x3:
 	VZEROUPPER
 	RET
 
-// func avx512n64x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512n64x4(SB), NOSPLIT, $0-49
+// func avx512n64x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512n64x4(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -2623,8 +2629,8 @@ store_avx512n64x4:
 	VZEROUPPER
 	RET
 
-// func avx512n64x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512n64x5(SB), NOSPLIT, $0-49
+// func avx512n64x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512n64x5(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -2746,8 +2752,8 @@ store_avx512n64x5:
 	VZEROUPPER
 	RET
 
-// func avx512n64x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx512n64x6(SB), NOSPLIT, $0-49
+// func avx512n64x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx512n64x6(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -2888,8 +2894,8 @@ store_avx512n64x6:
 	VZEROUPPER
 	RET
 
-// func avx2x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx2x1(SB), NOSPLIT, $0-49
+// func avx2x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx2x1(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -2922,8 +2928,8 @@ store_avx2x1:
 	VZEROUPPER
 	RET
 
-// func avx2x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx2x2(SB), NOSPLIT, $0-49
+// func avx2x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx2x2(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -2967,8 +2973,8 @@ store_avx2x2:
 	VZEROUPPER
 	RET
 
-// func avx2x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx2x3(SB), NOSPLIT, $0-49
+// func avx2x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx2x3(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -3023,8 +3029,8 @@ store_avx2x3:
 	VZEROUPPER
 	RET
 
-// func avx2x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx2x4(SB), NOSPLIT, $0-49
+// func avx2x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx2x4(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -3093,8 +3099,8 @@ store_avx2x4:
 	VZEROUPPER
 	RET
 
-// func avx2x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx2x5(SB), NOSPLIT, $0-49
+// func avx2x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx2x5(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -3174,8 +3180,8 @@ store_avx2x5:
 	VZEROUPPER
 	RET
 
-// func avx2x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)
-TEXT ·avx2x6(SB), NOSPLIT, $0-49
+// func avx2x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·avx2x6(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -3266,8 +3272,8 @@ store_avx2x6:
 	VZEROUPPER
 	RET
 
-// func bf16x1(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
-TEXT ·bf16x1(SB), NOSPLIT, $0-49
+// func bf16x1(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·bf16x1(SB), NOSPLIT, $0-64
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -3276,11 +3282,12 @@ TEXT ·bf16x1(SB), NOSPLIT, $0-49
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
+	MOVQ ahead+56(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 loop_bf16x1:
-	PREFETCHT0 2048(DI)
-	PREFETCHT0 2112(DI)
+	PREFETCHT0 (DI)(R12*1)
+	PREFETCHT0 64(DI)(R12*1)
 	VMOVUPS (DI), Z28
 	VMOVUPS 64(DI), Z29
 	VPBROADCASTD (SI), Z30
@@ -3302,8 +3309,8 @@ store_bf16x1:
 	VZEROUPPER
 	RET
 
-// func bf16x2(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
-TEXT ·bf16x2(SB), NOSPLIT, $0-49
+// func bf16x2(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·bf16x2(SB), NOSPLIT, $0-64
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -3312,13 +3319,14 @@ TEXT ·bf16x2(SB), NOSPLIT, $0-49
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
+	MOVQ ahead+56(FP), R12
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
 loop_bf16x2:
-	PREFETCHT0 2048(DI)
-	PREFETCHT0 2112(DI)
+	PREFETCHT0 (DI)(R12*1)
+	PREFETCHT0 64(DI)(R12*1)
 	VMOVUPS (DI), Z28
 	VMOVUPS 64(DI), Z29
 	VPBROADCASTD (SI), Z30
@@ -3349,8 +3357,8 @@ store_bf16x2:
 	VZEROUPPER
 	RET
 
-// func bf16x3(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
-TEXT ·bf16x3(SB), NOSPLIT, $0-49
+// func bf16x3(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·bf16x3(SB), NOSPLIT, $0-64
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -3405,8 +3413,8 @@ store_bf16x3:
 	VZEROUPPER
 	RET
 
-// func bf16x4(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
-TEXT ·bf16x4(SB), NOSPLIT, $0-49
+// func bf16x4(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·bf16x4(SB), NOSPLIT, $0-64
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -3475,8 +3483,8 @@ store_bf16x4:
 	VZEROUPPER
 	RET
 
-// func bf16x5(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
-TEXT ·bf16x5(SB), NOSPLIT, $0-49
+// func bf16x5(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·bf16x5(SB), NOSPLIT, $0-64
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -3556,8 +3564,8 @@ store_bf16x5:
 	VZEROUPPER
 	RET
 
-// func bf16x6(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
-TEXT ·bf16x6(SB), NOSPLIT, $0-49
+// func bf16x6(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·bf16x6(SB), NOSPLIT, $0-64
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -3648,8 +3656,8 @@ store_bf16x6:
 	VZEROUPPER
 	RET
 
-// func bf16x7(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
-TEXT ·bf16x7(SB), NOSPLIT, $0-49
+// func bf16x7(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·bf16x7(SB), NOSPLIT, $0-64
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -3754,8 +3762,8 @@ store_bf16x7:
 	VZEROUPPER
 	RET
 
-// func bf16x8(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
-TEXT ·bf16x8(SB), NOSPLIT, $0-49
+// func bf16x8(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·bf16x8(SB), NOSPLIT, $0-64
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -3871,8 +3879,8 @@ store_bf16x8:
 	VZEROUPPER
 	RET
 
-// func bf16x9(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
-TEXT ·bf16x9(SB), NOSPLIT, $0-49
+// func bf16x9(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·bf16x9(SB), NOSPLIT, $0-64
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -3999,8 +4007,8 @@ store_bf16x9:
 	VZEROUPPER
 	RET
 
-// func bf16x10(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
-TEXT ·bf16x10(SB), NOSPLIT, $0-49
+// func bf16x10(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·bf16x10(SB), NOSPLIT, $0-64
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -4141,8 +4149,8 @@ store_bf16x10:
 	VZEROUPPER
 	RET
 
-// func bf16x11(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
-TEXT ·bf16x11(SB), NOSPLIT, $0-49
+// func bf16x11(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·bf16x11(SB), NOSPLIT, $0-64
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -4294,8 +4302,8 @@ store_bf16x11:
 	VZEROUPPER
 	RET
 
-// func bf16x12(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
-TEXT ·bf16x12(SB), NOSPLIT, $0-49
+// func bf16x12(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·bf16x12(SB), NOSPLIT, $0-64
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -4458,8 +4466,8 @@ store_bf16x12:
 	VZEROUPPER
 	RET
 
-// func bf16x13(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
-TEXT ·bf16x13(SB), NOSPLIT, $0-49
+// func bf16x13(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·bf16x13(SB), NOSPLIT, $0-64
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -4636,8 +4644,8 @@ store_bf16x13:
 	VZEROUPPER
 	RET
 
-// func bf16x14(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)
-TEXT ·bf16x14(SB), NOSPLIT, $0-49
+// func bf16x14(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+TEXT ·bf16x14(SB), NOSPLIT, $0-64
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8

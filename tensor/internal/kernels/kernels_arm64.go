@@ -9,7 +9,7 @@ import "github.com/imagesemantics/blipgo/tensor/internal/kernels/approx"
 // pure-Go one, which the precisions never run here (no bfloat16 instructions).
 func detect() []Kernel {
 	return []Kernel{
-		{Name: "neon", MR: approx.NEONMR, NR: approx.NEONNR, Micro: wrap(neonTable, approx.NEONMR, approx.NEONNR)},
+		{Name: "neon", MR: approx.NEONMR, NR: approx.NEONNR, Micro: wrap(neonTable, approx.NEONMR, approx.NEONNR, 0)},
 		Generic(approx.GenericMR, approx.NEONNR),
 	}
 }

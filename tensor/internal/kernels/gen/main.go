@@ -79,11 +79,11 @@ func declarations() string {
 	fmt.Fprintf(&b, "\nfunc fmaPeakAVX512(n int)\n\nfunc fmaPeakAVX2(n int)\n")
 	for _, f := range families {
 		for mr := 1; mr <= f.maxMR; mr++ {
-			decl("%sx%d(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool)", f.name, mr)
+			decl("%sx%d(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)", f.name, mr)
 		}
 	}
 	for mr := 1; mr <= bf16MaxMR; mr++ {
-		decl("bf16x%d(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool)", mr)
+		decl("bf16x%d(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)", mr)
 	}
 	amxDeclarations(decl)
 	b.WriteString("\nvar bf16Table = []bf16Kernel{")
@@ -164,18 +164,19 @@ func kernel(b *strings.Builder, f family, mr int) {
 	if f.vec == "Z" {
 		zero = "VPXORD"
 	}
-	var loads []string
+	var pf []string
 	if f.vec == "Z" {
-		loads = prefetch(mr, 4*f.nr)
+		pf = prefetch(mr, 4*f.nr)
 	}
+	var loads []string
 	for v := 0; v < vecs; v++ {
 		loads = append(loads, fmt.Sprintf("VMOVUPS %s(DI), %s", disp(v*f.vecBytes), bReg(v)))
 	}
 	tile(b, tileSpec{
 		name: fmt.Sprintf("%sx%d", f.name, mr), mr: mr, vecs: vecs, vec: f.vec, vecBytes: f.vecBytes,
-		sig: "kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool", count: "kc",
+		sig: "kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int", count: "kc",
 		zero: zero, bStep: 4 * f.nr,
-		loads: loads,
+		prefetch: pf, loads: loads,
 		row: func(r int, addr string) []string {
 			bc := "Y14"
 			if f.vec == "Z" {
@@ -198,20 +199,18 @@ func disp(d int) string {
 	return fmt.Sprint(d)
 }
 
-// prefetchAhead is how far ahead in the B panel the short kernels prefetch, in bytes.
-const prefetchAhead = 2048
-
 // prefetch returns the prefetches of an AVX-512 kernel's B loads, rowBytes a step of k: the
 // one- and two-row kernels (decode steps, matrix-vector products) stream their weights from
 // memory once, with too little arithmetic per byte to hide the latency the hardware prefetcher
-// leaves. One prefetch per cache line of a row of the panel.
+// leaves. One prefetch per cache line of a row of the panel, the kernel's ahead argument (in
+// R12, which tile loads) further on than its loads; the Go side chooses the distance.
 func prefetch(mr, rowBytes int) []string {
 	if mr > 2 {
 		return nil
 	}
 	var out []string
 	for off := 0; off < rowBytes; off += 64 {
-		out = append(out, fmt.Sprintf("PREFETCHT0 %d(DI)", prefetchAhead+off))
+		out = append(out, fmt.Sprintf("PREFETCHT0 %s(DI)(R12*1)", disp(off)))
 	}
 	return out
 }
@@ -224,7 +223,8 @@ type tileSpec struct {
 	mr, vecs         int    // rows; vectors of accumulators per row
 	vec              string // "Z" or "Y"
 	vecBytes, bStep  int
-	zero             string // the instruction clearing an accumulator
+	zero             string   // the instruction clearing an accumulator
+	prefetch         []string // issued before loads; they read the distance from R12
 	loads            []string
 	row              func(r int, addr string) []string // the loop's instructions for row r of A at addr
 }
@@ -247,7 +247,7 @@ func tile(b *strings.Builder, t tileSpec) {
 	acc := func(r, v int) string { return fmt.Sprintf("%s%d", t.vec, t.vecs*r+v) }
 	nBases := (t.mr + 2) / 3
 	fmt.Fprintf(b, "\n// func %s(%s)\n", t.name, t.sig)
-	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-49\n", t.name)
+	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-64\n", t.name)
 	w("MOVQ %s+0(FP), CX", t.count)
 	w("MOVQ a+8(FP), SI")
 	w("MOVQ lda+16(FP), R8")
@@ -260,12 +260,21 @@ func tile(b *strings.Builder, t tileSpec) {
 		w("LEAQ (%s)(R8*2), %s", bases[i-1], bases[i])
 		w("ADDQ R8, %s", bases[i])
 	}
+	if len(t.prefetch) > 0 {
+		if nBases > 3 {
+			panic("tile: R12 holds a base of A's rows")
+		}
+		w("MOVQ ahead+56(FP), R12")
+	}
 	for r := 0; r < t.mr; r++ {
 		for v := 0; v < t.vecs; v++ {
 			w("%s %s, %s, %s", t.zero, acc(r, v), acc(r, v), acc(r, v))
 		}
 	}
 	fmt.Fprintf(b, "loop_%s:\n", t.name)
+	for _, l := range t.prefetch {
+		w("%s", l)
+	}
 	for _, l := range t.loads {
 		w("%s", l)
 	}
@@ -536,9 +545,9 @@ func vdpbf16ps(dst, src1, src2 int) string {
 func bf16Kernel(b *strings.Builder, mr int) {
 	tile(b, tileSpec{
 		name: fmt.Sprintf("bf16x%d", mr), mr: mr, vecs: 2, vec: "Z", vecBytes: 64,
-		sig: "kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool", count: "kp",
+		sig: "kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int", count: "kp",
 		zero: "VPXORD", bStep: 128,
-		loads: append(prefetch(mr, 128), "VMOVUPS (DI), Z28", "VMOVUPS 64(DI), Z29"),
+		prefetch: prefetch(mr, 128), loads: []string{"VMOVUPS (DI), Z28", "VMOVUPS 64(DI), Z29"},
 		row: func(r int, addr string) []string {
 			return []string{"VPBROADCASTD " + addr + ", Z30", vdpbf16ps(2*r, 30, 28), vdpbf16ps(2*r+1, 30, 29)}
 		},
