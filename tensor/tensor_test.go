@@ -313,7 +313,7 @@ func TestPoolCoversRange(t *testing.T) {
 }
 
 func BenchmarkMatMul(b *testing.B) {
-	for _, sz := range [][3]int{{577, 1024, 4096}, {577, 4096, 1024}, {577, 1024, 3072}, {1, 768, 3072}, {1, 768, 30524}} {
+	for _, sz := range [][3]int{{577, 1024, 4096}, {577, 4096, 1024}, {577, 1024, 3072}, {1, 768, 3072}, {1, 768, 30524}, {8, 768, 30524}} {
 		m, k, n := sz[0], sz[1], sz[2]
 		b.Run(fmt.Sprintf("%dx%dx%d", m, k, n), func(b *testing.B) {
 			r := rand.New(rand.NewPCG(1, 1))

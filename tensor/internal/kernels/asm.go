@@ -5,7 +5,7 @@ package kernels
 import "unsafe"
 
 // asmKernel is one generated micro-kernel of a given tile height. Those that prefetch B (the
-// AVX-512 one- and two-row kernels) prefetch ahead bytes further on than they load; the
+// AVX-512 kernels of up to eight rows) prefetch ahead bytes further on than they load; the
 // others ignore ahead.
 type asmKernel func(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
 

@@ -12,8 +12,8 @@ import (
 
 type bf16Kernel func(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
 
-// prefetchAhead is how far ahead of their loads, in bytes, the AVX-512 one- and two-row
-// kernels (float32 and bfloat16) prefetch the weights they stream in decode steps. Measured on
+// prefetchAhead is how far ahead of their loads, in bytes, the AVX-512 kernels of up to eight
+// rows (float32 and bfloat16) prefetch the weights they stream in decode steps. Measured on
 // Zen 5 (BenchmarkPrefetch, one core streaming 64 MiB): 1, 2, 4, 8 and 16 KiB gave 43-44,
 // 46, 51, 54-55 and 49-51 GB/s; a whole float32 decode step on 2 cores, four runs each, went
 // from 12.6-13.2 to 12.0-13.1 ms with 8 KiB instead of 2 (bfloat16: the same within noise).
@@ -36,7 +36,7 @@ func detectBF16() (list []BF16, best BF16) {
 	return chooseBF16(amx, vecBF16(prefetchAhead), generic, why)
 }
 
-// vecBF16 is the AVX512-BF16 family, its one- and two-row kernels prefetching ahead bytes on.
+// vecBF16 is the AVX512-BF16 family, its kernels of up to eight rows prefetching ahead bytes on.
 func vecBF16(ahead int) BF16 {
 	const mrMax, nr = approx.BF16MR, approx.BF16NR
 	return BF16{Name: "avx512-bf16", MR: mrMax, NR: nr, Micro: func(mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool) {

@@ -14,19 +14,19 @@ import (
 // prefetchDistances are the distances, in bytes, BenchmarkPrefetch compares.
 var prefetchDistances = []int{1024, 2048, 4096, 8192, 16384}
 
-// TestPrefetchAgrees: the one- and two-row kernels give their twins' values at every prefetch
-// distance (a prefetch changes none).
+// TestPrefetchAgrees: the kernels of up to eight rows, which prefetch, give their twins' values
+// at every prefetch distance (a prefetch changes none).
 func TestPrefetchAgrees(t *testing.T) {
 	if !cpu.X86.HasAVX512F || !cpu.X86.HasAVX512VL || !cpu.X86.HasFMA {
 		t.Skip("no AVX-512")
 	}
 	for _, ahead := range prefetchDistances {
 		k := Kernel{Name: fmt.Sprint("avx512/ahead=", ahead), MR: approx.AVX512MR, NR: approx.AVX512NR, Micro: wrap(avx512Table, approx.AVX512MR, approx.AVX512NR, ahead)}
-		for _, mr := range []int{1, 2} {
+		for _, mr := range []int{1, 2, 5, 8} {
 			runBoth(t, k, mr, 300, 3, 1, true, uint64(ahead+mr))
 		}
 		if cpu.X86.HasAVX512BF16 {
-			for _, mr := range []int{1, 2} {
+			for _, mr := range []int{1, 2, 5, 8} {
 				runBF16(t, vecBF16(ahead), mr, 150, 3, 1, true, uint64(ahead+mr))
 			}
 		}

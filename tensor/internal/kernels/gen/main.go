@@ -166,7 +166,7 @@ func kernel(b *strings.Builder, f family, mr int) {
 	}
 	var pf []string
 	if f.vec == "Z" {
-		pf = prefetch(mr, 4*f.nr)
+		pf = prefetch(mr, f.maxMR, 4*f.nr)
 	}
 	var loads []string
 	for v := 0; v < vecs; v++ {
@@ -200,12 +200,14 @@ func disp(d int) string {
 }
 
 // prefetch returns the prefetches of an AVX-512 kernel's B loads, rowBytes a step of k: the
-// one- and two-row kernels (decode steps, matrix-vector products) stream their weights from
-// memory once, with too little arithmetic per byte to hide the latency the hardware prefetcher
-// leaves. One prefetch per cache line of a row of the panel, the kernel's ahead argument (in
-// R12, which tile loads) further on than its loads; the Go side chooses the distance.
-func prefetch(mr, rowBytes int) []string {
-	if mr > 2 {
+// kernels of up to eight rows (decode steps of one to eight sequences, beams or images, and
+// matrix-vector products) stream their weights from memory once, with too little arithmetic
+// per byte to hide the latency the hardware prefetcher leaves; a family's tallest tile, which
+// tall products run from cache, does not prefetch. One prefetch per cache line of a row of the
+// panel, the kernel's ahead argument (in R12, which tile loads) further on than its loads; the
+// Go side chooses the distance.
+func prefetch(mr, maxMR, rowBytes int) []string {
+	if mr > 8 || mr == maxMR {
 		return nil
 	}
 	var out []string
@@ -547,7 +549,7 @@ func bf16Kernel(b *strings.Builder, mr int) {
 		name: fmt.Sprintf("bf16x%d", mr), mr: mr, vecs: 2, vec: "Z", vecBytes: 64,
 		sig: "kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int", count: "kp",
 		zero: "VPXORD", bStep: 128,
-		prefetch: prefetch(mr, 128), loads: []string{"VMOVUPS (DI), Z28", "VMOVUPS 64(DI), Z29"},
+		prefetch: prefetch(mr, bf16MaxMR, 128), loads: []string{"VMOVUPS (DI), Z28", "VMOVUPS 64(DI), Z29"},
 		row: func(r int, addr string) []string {
 			return []string{"VPBROADCASTD " + addr + ", Z30", vdpbf16ps(2*r, 30, 28), vdpbf16ps(2*r+1, 30, 29)}
 		},
