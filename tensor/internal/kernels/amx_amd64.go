@@ -41,7 +41,7 @@ func (t *tileConfig) set(mr, pairs int) {
 
 // amxPrefetch is how far ahead of its loads, in bytes, the AMX kernel of 16 rows or fewer
 // prefetches B: 0 (it prefetches what it loads) until the device machine measures the
-// distances BenchmarkAMXPrefetch compares.
+// distances BenchmarkPrefetch compares.
 const amxPrefetch = 0
 
 // amxMicro is the AMX family's MicroBF16: steps of 16 pairs of k, then one shorter step for

@@ -2,59 +2,7 @@
 
 package kernels
 
-import (
-	"fmt"
-	"testing"
-
-	"github.com/imagesemantics/blipgo/tensor/internal/kernels/approx"
-)
-
-// amxPrefetchDistances are the distances BenchmarkAMXPrefetch compares.
-var amxPrefetchDistances = []int{0, 2048, 4096, 8192}
-
-// amxWithPrefetch is the AMX family prefetching ahead bytes on; it skips without AMX.
-func amxWithPrefetch(t testing.TB, ahead int) BF16 {
-	if !BestBF16().Tiles {
-		t.Skip("no AMX on this CPU, or the OS refused it")
-	}
-	return BF16{Name: fmt.Sprintf("amx-bf16/ahead=%d", ahead), MR: approx.AMXMR, NR: approx.AMXNR, Micro: amxMicro(ahead), Tiles: true}
-}
-
-// TestAMXPrefetchAgrees: whatever the prefetch distance, the AMX kernel gives the pure-Go
-// twin's values (a prefetch changes none), one- and two-row tile grids, with a rest step.
-func TestAMXPrefetchAgrees(t *testing.T) {
-	for _, ahead := range amxPrefetchDistances {
-		k := amxWithPrefetch(t, ahead)
-		for _, mr := range []int{1, 3, 16, 17, 32} {
-			runBF16(t, k, mr, 37, 5, 3, true, uint64(mr))
-			runBF16(t, k, mr, 512, 16, 0, false, uint64(mr))
-		}
-	}
-}
-
-// BenchmarkAMXPrefetch times the AMX kernel on one row against weights streamed from memory,
-// as a decode step's products run (the LM head: 384 pairs of k a panel, 64 MiB of panels each
-// read once), for each prefetch distance, in GB/s of weights.
-func BenchmarkAMXPrefetch(b *testing.B) {
-	const kp = 384
-	for _, ahead := range amxPrefetchDistances {
-		k := amxWithPrefetch(b, ahead)
-		panel := kp * k.NR
-		nb := (64 << 20) / (4 * panel)
-		a, bb, c := make([]uint32, kp), make([]uint32, nb*panel), make([]float32, k.NR)
-		for i := range bb {
-			bb[i] = 0x3f803f80 // 1.0, 1.0
-		}
-		b.Run(fmt.Sprint("ahead=", ahead), func(b *testing.B) {
-			i := 0
-			for b.Loop() {
-				k.Micro(1, kp, a, kp, bb[i%nb*panel:], c, k.NR, false)
-				i++
-			}
-			b.ReportMetric(float64(4*panel)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
-		})
-	}
-}
+import "testing"
 
 // TestTileConfig checks LDTILECFG's operand for a one- and a two-row tile grid with a short
 // step: palette 1, bytes per row and rows of each tile, nothing else set.
