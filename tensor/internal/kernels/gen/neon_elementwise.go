@@ -52,10 +52,12 @@ func neonPairwise2(op string, d, n int) neonInsn {
 func neonElementwise(b *strings.Builder) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, "\t"+format+"\n", args...) }
 	op := func(in neonInsn) { w("%s", in.asm()) }
-	bcast := func(v float32, reg int) {
-		w("MOVW $0x%08x, R2", math.Float32bits(v))
+	// dup fills the four lanes of V(reg) with the 32 bits mov (a MOVW or MOVWU source) reads.
+	dup := func(mov string, reg int) {
+		w("%s, R2", mov)
 		w("VDUP R2, V%d.S4", reg)
 	}
+	bcast := func(v float32, reg int) { dup(fmt.Sprintf("MOVW $0x%08x", math.Float32bits(v)), reg) }
 	head := func(name, sig string, frame int) {
 		fmt.Fprintf(b, "\n// func %s%s\nTEXT ·%s(SB), NOSPLIT, $0-%d\n", name, sig, name, frame)
 		w("MOVD x+0(FP), R0")
@@ -97,10 +99,8 @@ func neonElementwise(b *strings.Builder) {
 	// 2^(n-1) built in the exponent bits: n - 1 reaches 127 at most, and at ExpLo, where n - 1
 	// is -127, the result (below 1.2e-38) flushes to 0 where the scalar twin keeps it.
 	head("expSumNEON", "(x *float32, n int, scale, shift float32) float32", 28)
-	w("MOVWU scale+16(FP), R2")
-	w("VDUP R2, V16.S4")
-	w("MOVWU shift+20(FP), R2")
-	w("VDUP R2, V17.S4")
+	dup("MOVWU scale+16(FP)", 16)
+	dup("MOVWU shift+20(FP)", 17)
 	bcast(approx.ExpLo, 18)
 	bcast(89, 19)
 	bcast(approx.ExpLog2, 20)
@@ -110,8 +110,7 @@ func neonElementwise(b *strings.Builder) {
 		bcast(c, 23+i)
 	}
 	bcast(1, 29)
-	w("MOVW $126, R2")
-	w("VDUP R2, V30.S4")
+	dup("MOVW $126", 30) // int32
 	bcast(2, 31)
 	w("VEOR V0.B16, V0.B16, V0.B16")
 	loop("expSumNEON")
@@ -126,12 +125,12 @@ func neonElementwise(b *strings.Builder) {
 	w("VFMLS V22.S4, V2.S4, V1.S4")        // r -= n·C2
 	y := horner(23, len(expPoly), 1, 3, 4) // P(r)
 	op(neon3("fmul", 5, 1, 1))             // r²
-	w("VMOV V1.B16, V6.B16")               //
-	w("VFMLA V5.S4, V%d.S4, V6.S4", y)     // r + r²·P(r)
-	op(neon3("fadd", 6, 6, 29))            // + 1
-	op(neon3("fmul", 6, 6, 31))            // 2y
-	op(neon2("fcvtzs", 7, 2))              // n, exactly
-	w("VADD V30.S4, V7.S4, V7.S4")         // exponent bits of 2^(n-1)
+	w("VMOV V1.B16, V6.B16")
+	w("VFMLA V5.S4, V%d.S4, V6.S4", y) // r + r²·P(r)
+	op(neon3("fadd", 6, 6, 29))        // + 1
+	op(neon3("fmul", 6, 6, 31))        // 2y
+	op(neon2("fcvtzs", 7, 2))          // n, exactly
+	w("VADD V30.S4, V7.S4, V7.S4")     // exponent bits of 2^(n-1)
 	w("VSHL $23, V7.S4, V7.S4")
 	op(neon3("fmul", 6, 6, 7))
 	w("VST1.P [V6.S4], 16(R0)")
@@ -143,8 +142,7 @@ func neonElementwise(b *strings.Builder) {
 	w("RET")
 
 	head("scaleNEON", "(x *float32, n int, s float32)", 20)
-	w("MOVWU s+16(FP), R2")
-	w("VDUP R2, V1.S4")
+	dup("MOVWU s+16(FP)", 1)
 	loop("scaleNEON")
 	w("VLD1 (R0), [V0.S4]")
 	op(neon3("fmul", 0, 0, 1))
