@@ -519,7 +519,7 @@ func TestSubmitToWorkers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Shutdown()
+	t.Cleanup(srv.Shutdown) // after the worker's cleanup, which startWorker registers later
 	url := srv.ClientURL()
 
 	short, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -529,20 +529,8 @@ func TestSubmitToWorkers(t *testing.T) {
 		t.Fatalf("interrupted submission: exit %d, %s", code, errOut.String())
 	}
 
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	m, err := blip.Load(model)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	go (&fleet.Worker{Model: m, JS: js, Name: "w", MaxImage: 8 << 20, MaxPixels: 50_000_000, FetchTimeout: time.Second, AckWait: 10 * time.Second}).Run(ctx)
+	js := startWorker(t, url, model)
+	ctx := context.Background()
 
 	out.Reset()
 	if code := run(context.Background(), []string{"-format", "jsonl", "-submit", url, dir}, nil, &out, &errOut, false); code != 0 {
@@ -565,6 +553,33 @@ func TestSubmitToWorkers(t *testing.T) {
 	}
 }
 
+// startWorker connects to the NATS server at url, makes sure the job streams exist and runs a
+// worker on the checkpoint model until the test ends; it returns the connection's JetStream.
+func startWorker(t *testing.T, url, model string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	m, err := blip.Load(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	if err := fleet.Setup(ctx, js, fleet.StreamsConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		(&fleet.Worker{Model: m, JS: js, Name: "w", MaxImage: 8 << 20, MaxPixels: 50_000_000, FetchTimeout: time.Second, AckWait: 10 * time.Second}).Run(ctx)
+	}()
+	t.Cleanup(func() { stop(); <-done; m.Close() })
+	return js
+}
+
 // TestSubmitSeveralQuestions: with -submit, each question about each image is a job of its
 // own, and the answers print as the local run prints them.
 func TestSubmitSeveralQuestions(t *testing.T) {
@@ -583,24 +598,8 @@ func TestSubmitSeveralQuestions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Shutdown()
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	m, err := blip.Load(model)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	if err := fleet.Setup(ctx, js, fleet.StreamsConfig{}); err != nil {
-		t.Fatal(err)
-	}
-	go (&fleet.Worker{Model: m, JS: js, Name: "w", MaxImage: 8 << 20, MaxPixels: 50_000_000, FetchTimeout: time.Second, AckWait: 10 * time.Second}).Run(ctx)
+	t.Cleanup(srv.Shutdown) // after the worker's cleanup, which startWorker registers later
+	startWorker(t, srv.ClientURL(), model)
 	var out, errOut bytes.Buffer
 	if code := run(context.Background(), append([]string{"-submit", srv.ClientURL()}, args...), nil, &out, &errOut, false); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
