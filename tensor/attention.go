@@ -49,15 +49,6 @@ func (a *Attention) PackKV(p *Pool, k, v Heads, s int) *KV {
 // whole number of the kernel's tiles (56 queries for 14-row tiles).
 const queryBlock = 64
 
-// unaliased is a row stride of at least n values that is not a multiple of 2 KiB, so that the
-// rows of a tile do not share L1 sets (MatMul would otherwise copy them apart first).
-func unaliased(n int) int {
-	if n*4%2048 == 0 {
-		return n + 16
-	}
-	return n
-}
-
 // kernelRows is the tile height of the kernel that multiplies by the keys.
 func (kv *KV) kernelRows() int {
 	if len(kv.K) == 0 {

@@ -14,6 +14,19 @@ const kcBlock = 256
 // different L1 sets.
 const aStride = kcBlock + 16
 
+// aliasing reports whether rows stride float32 values apart fall in the same few L1 sets: a
+// stride that is a multiple of 2 KiB.
+func aliasing(stride int) bool { return stride*4%2048 == 0 }
+
+// unaliased is a row stride of at least n values that is not a multiple of 2 KiB, so that the
+// rows of a tile do not share L1 sets (MatMul would otherwise copy them apart first).
+func unaliased(n int) int {
+	if aliasing(n) {
+		return n + 16
+	}
+	return n
+}
+
 // Packed is a matrix B of N rows and K columns (a weight [out, in], or keys of attention)
 // repacked once for the micro-kernel: for each block of kcBlock columns of K, for each panel
 // of NR rows of N, kc×NR values stored k-major, zero-padded past N. MatMul then computes
@@ -141,7 +154,7 @@ func (pm *Packed) matMulFloat32(p *Pool, c []float32, ldc int, a []float32, lda 
 	mr, nr := kern.MR, kern.NR
 	np := panels(pm.N, nr)
 	var apack []float32
-	if m > mr && (lda*4)%2048 == 0 {
+	if m > mr && aliasing(lda) {
 		apack = make([]float32, m*aStride)
 	}
 	for kc0 := 0; kc0 < pm.K; kc0 += kcBlock {
