@@ -2,7 +2,11 @@
 # Cross-builds what run.sh runs on the device machine into .dev/ (git-ignored), the folder
 # the device tool carries:
 #
-#   examples/bench/device/build.sh   then   run(command: "bash examples/bench/device/run.sh", carry: [".dev"])
+#   examples/bench/device/build.sh [BASE]   then   run(command: "bash examples/bench/device/run.sh", carry: [".dev"])
+#
+# With BASE (a git revision), the kernel and tensor test binaries are also built from BASE, as
+# kernels-base.test and tensor-base.test, and run.sh runs their kernel benchmarks beside the
+# working tree's in the same run: a before/after on the same noisy machine.
 #
 # .dev/hf_bench.py is the shared tools' transformers timer (../shared/tools/hf_bench.py).
 set -e
@@ -11,6 +15,13 @@ B=$(mktemp -d)
 for p in tensor/internal/kernels tensor blip internal/hashmodel; do
   GOOS=linux GOARCH=amd64 go test -c -ldflags="-s -w" -o $B/$(basename $p).test ./$p
 done
+if [ -n "${1:-}" ]; then
+  W=$(mktemp -d); git worktree add -q --detach $W "$1"
+  for p in tensor/internal/kernels tensor; do
+    (cd $W && GOOS=linux GOARCH=amd64 go test -c -ldflags="-s -w" -o $B/$(basename $p)-base.test ./$p)
+  done
+  git worktree remove --force $W
+fi
 GOOS=linux GOARCH=amd64 go build -ldflags="-s -w" -o $B/bench ./examples/bench
 GOOS=linux GOARCH=amd64 go build -ldflags="-s -w" -o $B/hashmodel ./examples/hashmodel
 mkdir -p .dev

@@ -20,6 +20,12 @@ step correctness
 step kernel benchmarks, 2 pinned cores
 (cd $K && $TS timeout 60 $D/kernels.test -test.run '^$' -test.bench 'PeakFMA|Micro$|MicroBF16/amx-bf16/rows=32|MicroBF16Residency/amx|Prefetch$' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
 (cd $R/tensor && $TS timeout 120 $D/tensor.test -test.run '^$' -test.bench 'MatMul$|MatMulKernels|MatMulBF16/.*/bfloat16/|MatMulAMXBlocks|Attention' -test.benchtime 6x 2>&1 | grep -E 'Bench')
+if [ -x $D/kernels-base.test ]; then
+  step the same AMX benchmarks built from the base revision, then the working tree again
+  (cd $K && $TS timeout 60 $D/kernels-base.test -test.run '^$' -test.bench 'PeakFMA|MicroBF16/amx-bf16/rows=32|MicroBF16Residency/amx' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
+  (cd $R/tensor && $TS timeout 60 $D/tensor-base.test -test.run '^$' -test.bench 'MatMulAMXBlocks' -test.benchtime 6x 2>&1 | grep -E 'Bench')
+  (cd $K && $TS timeout 60 $D/kernels.test -test.run '^$' -test.bench 'PeakFMA|MicroBF16/amx-bf16/rows=32|MicroBF16Residency/amx' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
+fi
 step hash model
 $D/hashmodel -out /tmp/hash
 IMG=$R/testdata/golden/images/chelsea.png
@@ -28,7 +34,7 @@ step blipgo and transformers, 2 pinned cores
 for p in float32 bfloat16; do $TS timeout 90 $D/bench -model /tmp/hash -image $IMG -reps 3 -tokens 19 -threads 2 -precision $p -cpuprofile $O/cpu-2cores-$p.pprof; done
 $TS timeout 120 python3 $D/hf_bench.py 2
 step blipgo and transformers, 16 threads
-for p in float32 bfloat16; do timeout 60 $D/bench -model /tmp/hash -image $IMG -reps 3 -tokens 19 -threads 16 -precision $p; done
+for p in float32 bfloat16; do timeout 60 $D/bench -model /tmp/hash -image $IMG -reps 3 -tokens 19 -threads 16 -precision $p -cpuprofile $O/cpu-16threads-$p.pprof; done
 timeout 60 python3 $D/hf_bench.py 16
 step full-size accuracy
 (cd $R/internal/hashmodel && BLIPGO_FULLSIZE=1 BLIPGO_HASHMODEL=/tmp/hash timeout 60 $D/hashmodel.test -test.run TestFullSize -test.v 2>&1 | grep -E 'kernel|diff|ids|---|^(ok|FAIL|PASS)')

@@ -4,6 +4,7 @@ package kernels
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"golang.org/x/sys/cpu"
@@ -100,4 +101,62 @@ func streamRow(b *testing.B, name string, panelWords, n int, row func(panel int)
 		}
 		b.ReportMetric(float64(4*panelWords)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 	})
+}
+
+// BenchmarkMicroBF16Residency times the tallest tile of every assembly bfloat16 kernel over 512
+// pairs of k (one AMX pass), AMX's at each prefetch distance (its two-row kernel prefetches A
+// and B), with its operands at different levels of the memory hierarchy, to
+// tell where a kernel's speed inside MatMul goes: A and B reused by every call (hot); A cycling
+// through 1 MiB of row slabs (a=L2); B cycling through 1 MiB of panels, none of which fits L1
+// (b=L2); both; B streamed from 64 MiB (b=mem); and MatMul's order, each of 64 panels of B
+// (4 MiB) in turn against the 7 slabs of a block of A's rows (mm-order).
+func BenchmarkMicroBF16Residency(b *testing.B) {
+	const kp = 512
+	r := rand.New(rand.NewPCG(3, 3))
+	words := func(n int) []uint32 {
+		w := make([]uint32, n)
+		for i := range w {
+			w[i] = uint32(ToBF16(float32(r.NormFloat64()))) | uint32(ToBF16(float32(r.NormFloat64())))<<16
+		}
+		return w
+	}
+	var ks []BF16
+	for _, ahead := range prefetchDistances {
+		_, bf := prefetching(ahead)
+		for _, k := range bf {
+			if k.Tiles || ahead == prefetchAhead {
+				k.Name += fmt.Sprintf("/ahead=%d", ahead)
+				ks = append(ks, k)
+			}
+		}
+	}
+	if len(ks) == 0 {
+		b.Skip("no assembly bfloat16 kernel on this CPU")
+	}
+	for _, k := range ks {
+		lda := kp + 16 // as MatMul's pairStride
+		slab, panel := k.MR*lda, kp*k.NR
+		for _, c := range []struct {
+			name     string
+			aMiB     float64 // bytes of A cycled through, in MiB (0: one slab)
+			bMiB     float64
+			panelsIn bool // B's panel changes only after every slab of A has used it
+		}{{"hot", 0, 0, false}, {"a=L2", 1, 0, false}, {"b=L2", 0, 1, false}, {"both=L2", 1, 1, false}, {"b=mem", 0, 64, false}, {"mm-order", 0.45, 4, true}} {
+			na := max(1, int(c.aMiB*(1<<20))/(4*slab))
+			nb := max(1, int(c.bMiB*(1<<20))/(4*panel))
+			a, bb, out := words(na*slab), words(nb*panel), make([]float32, k.MR*k.NR)
+			b.Run(fmt.Sprintf("%s/%s", k.Name, c.name), func(b *testing.B) {
+				i := 0
+				for b.Loop() {
+					ia, ib := i%na, i%nb
+					if c.panelsIn {
+						ib = i / na % nb
+					}
+					k.Micro(k.MR, kp, a[ia*slab:], lda, bb[ib*panel:], out, k.NR, true)
+					i++
+				}
+				b.ReportMetric(float64(2*k.MR*k.NR*2*kp)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
 }

@@ -116,9 +116,13 @@ const amxNR = approx.AMXNR
 // Registers: SI and R10 walk the two 16-row blocks of A (stride BX = lda bytes), DI the B
 // panel (stride CX = 128 bytes), DX and R11 the two 16-row blocks of C (stride R8).
 //
-// The one-row-of-tiles kernel, which serves decode steps (a row of A against weights streamed
-// from memory once), prefetches the 2 KiB of B that the step ahead bytes further on will load
-// (R12 = ahead; 0 prefetches what the step loads anyway). The two-row kernel ignores ahead.
+// Both prefetch the 2 KiB of B that the step ahead bytes further on will load (R12 = ahead;
+// 0 prefetches what the step loads anyway): the one-row-of-tiles kernel serves decode steps, a
+// row of A against weights streamed from memory once. The two-row kernel, which serves tall
+// products with both operands coming from L2, also prefetches the same step's 32 rows of A
+// (ahead/32 bytes on along each row: R13): a tile load is 16 lines from 16 rows, which the
+// hardware prefetchers do not follow, and from L2 its latency, not L2's bandwidth, held the
+// kernel to a third of its speed on data in L1 (BenchmarkMicroBF16Residency).
 func amxKernel(b *strings.Builder, rowTiles int) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, "\t"+format+"\n", args...) }
 	name := fmt.Sprintf("amxBF16x%d", rowTiles)
@@ -134,10 +138,10 @@ func amxKernel(b *strings.Builder, rowTiles int) {
 	w("MOVQ ldc+48(FP), R8")
 	w("SHLQ $2, R8")
 	w("MOVQ $%d, CX", 4*amxNR)
-	if rowTiles == 1 {
-		w("MOVQ ahead+64(FP), R12")
-	}
+	w("MOVQ ahead+64(FP), R12")
 	if rowTiles == 2 {
+		w("MOVQ R12, R13") // A's distance: a step is 64 bytes of a row of A, 2 KiB of B
+		w("SARQ $5, R13")
 		w("MOVQ BX, R10") // A's second block of 16 rows
 		w("SHLQ $4, R10")
 		w("ADDQ SI, R10")
@@ -162,20 +166,34 @@ func amxKernel(b *strings.Builder, rowTiles int) {
 		w("%s", tilezero(t).asm())
 	}
 	fmt.Fprintf(b, "loop_%s:\n", name)
-	for r := 0; r < rowTiles; r++ {
-		w("%s", tileloadd(4+r, aBase[r], rBX, 0).asm())
+	for off := 0; off < 16*4*amxNR; off += 64 {
+		w("PREFETCHT0 %s(DI)(R12*1)", disp(off))
 	}
-	if rowTiles == 1 {
-		for off := 0; off < 16*4*amxNR; off += 64 {
-			w("PREFETCHT0 %s(DI)(R12*1)", disp(off))
+	if rowTiles == 2 {
+		for _, base := range []string{"SI", "R10"} {
+			w("LEAQ (%s)(R13*1), AX", base)
+			for r := 0; r < 16; r++ {
+				w("PREFETCHT0 (AX)")
+				if r < 15 {
+					w("ADDQ BX, AX")
+				}
+			}
 		}
 	}
+	// Each load comes just before the first product that reads it, as Intel's optimization
+	// manual orders a 2x2 grid: a tile is not renamed, so a load waits until the previous
+	// step's products have read the tile it overwrites, and loading all four first (as this
+	// kernel did) left no product running while they waited. Now the next step's first loads
+	// (A0, then B0) wait only for the second and third products, and overlap the rest.
+	w("%s", tileloadd(4, aBase[0], rBX, 0).asm())
 	w("%s", tileloadd(6, rDI, rCX, 0).asm())
+	w("%s", tdpbf16ps(0, 4, 6).asm())
 	w("%s", tileloadd(7, rDI, rCX, 64).asm())
-	for r := 0; r < rowTiles; r++ {
-		for h := 0; h < 2; h++ {
-			w("%s", tdpbf16ps(2*r+h, 4+r, 6+h).asm())
-		}
+	w("%s", tdpbf16ps(1, 4, 7).asm())
+	if rowTiles == 2 {
+		w("%s", tileloadd(5, aBase[1], rBX, 0).asm())
+		w("%s", tdpbf16ps(2, 5, 6).asm())
+		w("%s", tdpbf16ps(3, 5, 7).asm())
 	}
 	w("ADDQ $64, SI") // 16 pairs of k
 	if rowTiles == 2 {
