@@ -4,26 +4,29 @@
 #
 #   examples/bench/device/build.sh [BASE]   then   run(command: "bash examples/bench/device/run.sh", carry: [".dev"])
 #
-# With BASE (a git revision), the kernel and tensor test binaries are also built from BASE, as
-# kernels-base.test and tensor-base.test, and run.sh runs their kernel benchmarks beside the
-# working tree's in the same run: a before/after on the same noisy machine.
+# With BASE (a git revision), the kernel and tensor test binaries and the bench tool are also
+# built from BASE, as kernels-base.test, tensor-base.test and bench-base, and run.sh runs them
+# beside the working tree's in the same run (the kernel benchmarks only where the kernels
+# differ): a before/after on the same noisy machine. Builds are -trimpath, so that the same
+# source gives the same binary.
 #
 # .dev/hf_bench.py is the shared tools' transformers timer (../shared/tools/hf_bench.py).
 set -e
 cd "$(dirname "$0")/../../.."
 B=$(mktemp -d)
 for p in tensor/internal/kernels tensor blip internal/hashmodel; do
-  GOOS=linux GOARCH=amd64 go test -c -ldflags="-s -w" -o $B/$(basename $p).test ./$p
+  GOOS=linux GOARCH=amd64 go test -c -trimpath -ldflags="-s -w" -o $B/$(basename $p).test ./$p
 done
 if [ -n "${1:-}" ]; then
   W=$(mktemp -d); git worktree add -q --detach $W "$1"
   for p in tensor/internal/kernels tensor; do
-    (cd $W && GOOS=linux GOARCH=amd64 go test -c -ldflags="-s -w" -o $B/$(basename $p)-base.test ./$p)
+    (cd $W && GOOS=linux GOARCH=amd64 go test -c -trimpath -ldflags="-s -w" -o $B/$(basename $p)-base.test ./$p)
   done
+  (cd $W && GOOS=linux GOARCH=amd64 go build -trimpath -ldflags="-s -w" -o $B/bench-base ./examples/bench)
   git worktree remove --force $W
 fi
-GOOS=linux GOARCH=amd64 go build -ldflags="-s -w" -o $B/bench ./examples/bench
-GOOS=linux GOARCH=amd64 go build -ldflags="-s -w" -o $B/hashmodel ./examples/hashmodel
+GOOS=linux GOARCH=amd64 go build -trimpath -ldflags="-s -w" -o $B/bench ./examples/bench
+GOOS=linux GOARCH=amd64 go build -trimpath -ldflags="-s -w" -o $B/hashmodel ./examples/hashmodel
 mkdir -p .dev
 cp ../shared/tools/hf_bench.py .dev/ 2>/dev/null || echo "no ../shared/tools/hf_bench.py: copy it into .dev/ for the transformers rows"
 tar -C $B -cJf .dev/bins.tar.xz .

@@ -20,7 +20,7 @@ step correctness
 step kernel benchmarks, 2 pinned cores
 (cd $K && $TS timeout 60 $D/kernels.test -test.run '^$' -test.bench 'PeakFMA|Micro$|MicroBF16/amx-bf16/rows=32|MicroBF16Residency/amx|Prefetch$' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
 (cd $R/tensor && $TS timeout 120 $D/tensor.test -test.run '^$' -test.bench 'MatMul$|MatMulKernels|MatMulBF16/.*/bfloat16/|MatMulAMXBlocks|Attention' -test.benchtime 6x 2>&1 | grep -E 'Bench')
-if [ -x $D/kernels-base.test ]; then
+if [ -x $D/kernels-base.test ] && ! cmp -s $D/kernels.test $D/kernels-base.test; then
   step the same AMX benchmarks built from the base revision, then the working tree again
   (cd $K && $TS timeout 60 $D/kernels-base.test -test.run '^$' -test.bench 'PeakFMA|MicroBF16/amx-bf16/rows=32|MicroBF16Residency/amx' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
   (cd $R/tensor && $TS timeout 60 $D/tensor-base.test -test.run '^$' -test.bench 'MatMulAMXBlocks' -test.benchtime 6x 2>&1 | grep -E 'Bench')
@@ -33,6 +33,11 @@ step blipgo and transformers, 2 pinned cores
 # CPU profiles (symbolised: read them here with go tool pprof -top FILE) come back in $OUT.
 for p in float32 bfloat16; do $TS timeout 90 $D/bench -model /tmp/hash -image $IMG -reps 3 -tokens 19 -threads 2 -precision $p -cpuprofile $O/cpu-2cores-$p.pprof; done
 $TS timeout 120 python3 $D/hf_bench.py 2
+if [ -x $D/bench-base ]; then
+  step the base revision\'s bench, 2 pinned cores, then 16 threads
+  for p in float32 bfloat16; do $TS timeout 90 $D/bench-base -model /tmp/hash -image $IMG -reps 3 -tokens 19 -threads 2 -precision $p; done
+  for p in float32 bfloat16; do timeout 60 $D/bench-base -model /tmp/hash -image $IMG -reps 3 -tokens 19 -threads 16 -precision $p; done
+fi
 step blipgo and transformers, 16 threads
 for p in float32 bfloat16; do timeout 60 $D/bench -model /tmp/hash -image $IMG -reps 3 -tokens 19 -threads 16 -precision $p -cpuprofile $O/cpu-16threads-$p.pprof; done
 timeout 60 python3 $D/hf_bench.py 16
