@@ -39,27 +39,40 @@ func (t *tileConfig) set(mr, pairs int) {
 	tile(7, pairs, 64)
 }
 
-// amxPrefetch is how far ahead of its loads, in bytes of B, the AMX kernels prefetch. Measured
-// on the device machine's Xeon (one core streaming 64 MiB of panels through the one-row
-// kernel, BenchmarkPrefetch, one run): 9.3, 11.6, 11.0, 12.5, 13.3 and 10.7 GB/s at 0 (what
-// each step loads), 1, 2, 4, 8 and 16 KiB.
-const amxPrefetch = 8192
+// How far ahead of their loads, in bytes of B, the AMX kernels prefetch, measured on the
+// device machine's Xeon (one core; two runs, its memory twice as fast in the second).
+//
+// amxRowPrefetch, for tiles of up to 16 rows (decode steps: one row of A against weights
+// streamed from memory once): BenchmarkPrefetch gave 9.3, 11.6, 11.0, 12.5, 13.3 and 10.7
+// GB/s at 0 (what each step loads), 1, 2, 4, 8 and 16 KiB in the first run, 23.0, 23.9, 22.3,
+// 22.4, 21.4 and 22.9 (flat) in the second.
+//
+// amxTallPrefetch, for the two-row kernel of tall products (A and B from L2, A prefetched as
+// many steps on as B): BenchmarkMicroBF16Residency in MatMul's order gave 827, 806, 743, 457,
+// 658 and 385 GFLOP/s at those distances, against 350-454 without prefetching in the first
+// run; with both operands cycling through L2 510, 637, 638, 615, 447 and 308 (242-400). Far
+// distances cost even on data in L1 (970-1020 up to 4 KiB, 500 at 8 and 16), so one step of
+// 16 pairs ahead: 2 KiB of B and a line of each row of A.
+const (
+	amxRowPrefetch  = 8192
+	amxTallPrefetch = 2048
+)
 
 // amxMicro is the AMX family's MicroBF16: steps of 16 pairs of k, then one shorter step for
 // the rest, each assembly call loading its tile configuration and releasing the tiles. It
 // serves every height of tile: measured on the device machine's Xeon, one to eight rows of AMX
 // take less time than one row of VDPBF16PS (333 ns for 4 rows against 414 for 1, 128 pairs).
-// Both heights prefetch B ahead bytes further on than they load, and the two-row kernel A as
-// many steps on.
-func amxMicro(ahead int) MicroBF16 {
+// Tiles of up to 16 rows prefetch B rowAhead bytes further on than they load; taller ones
+// B tallAhead bytes on, and A as many steps on.
+func amxMicro(rowAhead, tallAhead int) MicroBF16 {
 	const mrMax, nr = approx.AMXMR, approx.AMXNR
 	return func(mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool) {
 		if mr < 1 || mr > mrMax || kp < 1 || len(a) < (mr-1)*lda+kp || len(b) < kp*nr || len(c) < (mr-1)*ldc+nr {
 			panic("kernels: amx micro-kernel called out of bounds")
 		}
-		call := amxBF16x1
+		call, ahead := amxBF16x1, rowAhead
 		if mr > 16 {
-			call = amxBF16x2
+			call, ahead = amxBF16x2, tallAhead
 		}
 		var cfg tileConfig
 		full := kp &^ 15
@@ -90,5 +103,5 @@ func detectAMX() (BF16, string) {
 	if err := requestTilePermission(); err != nil {
 		return BF16{}, err.Error()
 	}
-	return BF16{Name: "amx-bf16", MR: approx.AMXMR, NR: approx.AMXNR, Micro: amxMicro(amxPrefetch), Tiles: true}, ""
+	return BF16{Name: "amx-bf16", MR: approx.AMXMR, NR: approx.AMXNR, Micro: amxMicro(amxRowPrefetch, amxTallPrefetch), Tiles: true}, ""
 }

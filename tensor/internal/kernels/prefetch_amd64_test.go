@@ -26,7 +26,7 @@ func prefetching(ahead int) (f32 []Kernel, bf []BF16) {
 		bf = append(bf, vecBF16(ahead))
 	}
 	if BestBF16().Tiles {
-		bf = append(bf, BF16{Name: "amx-bf16", MR: approx.AMXMR, NR: approx.AMXNR, Micro: amxMicro(ahead), Tiles: true})
+		bf = append(bf, BF16{Name: "amx-bf16", MR: approx.AMXMR, NR: approx.AMXNR, Micro: amxMicro(ahead, ahead), Tiles: true})
 	}
 	return f32, bf
 }
