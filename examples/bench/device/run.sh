@@ -2,7 +2,7 @@
 # One run on the device machine (Intel Xeon with AMX, torch 2.11, transformers 5.17, no Go):
 # the kernels' and the model's checks with the kernels that CPU picks, the speed benchmarks on two
 # pinned cores and on 16 threads, blipgo and transformers side by side, full-size accuracy.
-# About three minutes; build.sh first. What it prints goes to $OUT/log.txt as well, and CPU
+# About four minutes; build.sh first. What it prints goes to $OUT/log.txt as well, and CPU
 # profiles of the 2-core runs to $OUT.
 set -u
 R=$PWD; D=$R/.dev; O=${OUT:-/tmp/out}; mkdir -p $O
@@ -41,6 +41,8 @@ fi
 step blipgo and transformers, 16 threads
 for p in float32 bfloat16; do timeout 60 $D/bench -model /tmp/hash -image $IMG -reps 3 -tokens 19 -threads 16 -precision $p -cpuprofile $O/cpu-16threads-$p.pprof; done
 timeout 60 python3 $D/hf_bench.py 16
+step float32 by threads: 4 and 8 \(decode steps slowed from 4 threads to 16 in the third session\'s run\)
+for t in 4 8; do timeout 40 $D/bench -model /tmp/hash -image $IMG -reps 2 -tokens 19 -threads $t -precision float32; done
 step full-size accuracy
 (cd $R/internal/hashmodel && BLIPGO_FULLSIZE=1 BLIPGO_HASHMODEL=/tmp/hash timeout 60 $D/hashmodel.test -test.run TestFullSize -test.v 2>&1 | grep -E 'kernel|diff|ids|---|^(ok|FAIL|PASS)')
 step done
