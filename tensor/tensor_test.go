@@ -312,6 +312,21 @@ func TestPoolCoversRange(t *testing.T) {
 	}
 }
 
+// BenchmarkPoolFor is the cost of one fork and join of the pool with nothing to do: a chunk for
+// every worker, as a decode step's hundred-odd products and element-wise passes make. Run with
+// -cpu 2,4,8,16 (the pool takes GOMAXPROCS workers): on many threads it, not memory, can bound
+// a step.
+func BenchmarkPoolFor(b *testing.B) {
+	p := NewPool(0)
+	var sink atomic.Int64
+	for b.Loop() {
+		p.For(p.Size(), func(lo, hi int) { sink.Add(int64(hi - lo)) })
+	}
+	if sink.Load() != int64(b.N*p.Size()) {
+		b.Fatalf("%d chunks ran, want %d", sink.Load(), b.N*p.Size())
+	}
+}
+
 func BenchmarkMatMul(b *testing.B) {
 	for _, sz := range [][3]int{{577, 1024, 4096}, {577, 4096, 1024}, {577, 1024, 3072}, {1, 768, 3072}, {1, 768, 30524}, {8, 768, 30524}} {
 		m, k, n := sz[0], sz[1], sz[2]
