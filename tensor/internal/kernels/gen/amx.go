@@ -114,7 +114,8 @@ const amxNR = approx.AMXNR
 // mr x 32 tile of C, mr and each step's depth given by the tile configuration at cfg.
 //
 // Registers: SI and R10 walk the two 16-row blocks of A (stride BX = lda bytes), DI the B
-// panel (stride CX = 128 bytes), DX and R11 the two 16-row blocks of C (stride R8).
+// panel (stride CX = 128 bytes), DX and R11 the two 16-row blocks of C (stride R8); R12 and
+// R13 are B's and A's prefetch distances, AX walks A's rows as they are prefetched.
 //
 // Both prefetch the 2 KiB of B that the step ahead bytes further on will load (R12 = ahead;
 // 0 prefetches what the step loads anyway): the one-row-of-tiles kernel serves decode steps, a
