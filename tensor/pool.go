@@ -6,29 +6,41 @@ import (
 	"time"
 )
 
-// Pool bounds how many goroutines a kernel may use. A For call runs one chunk on the calling
-// goroutine and hands the others to helper goroutines, which stay a short while after their
-// last chunk (spinning for helperSpin, then parked until helperIdle has passed) to take the
-// next call's chunks without the microseconds a new goroutine takes to be scheduled: a decode
-// step makes about a hundred calls of tens of microseconds each. A Pool is safe for concurrent
-// use and needs no Close: idle helpers end by themselves.
+// Pool bounds how many goroutines a kernel may use. A For call splits its range into one
+// chunk per worker and offers the call to helper goroutines; the caller and the helpers that
+// join claim chunks from the call until none is left, so a helper that is slow to start (or a
+// core that is busy elsewhere) costs its chunk to whoever is free, not the whole call. Helpers
+// stay a short while after their last chunk (polling for helperSpin, then parked until
+// helperIdle has passed) to join the next call without the microseconds a new goroutine takes
+// to be scheduled: a decode step makes about a hundred calls of tens of microseconds each. A
+// Pool is safe for concurrent use and needs no Close: idle helpers end by themselves.
 type Pool struct {
-	size  int
-	tasks chan func()
-	idle  atomic.Int32 // helpers waiting for a task
+	size    int
+	calls   chan *call
+	idle    atomic.Int32 // helpers waiting for a call
+	helpers atomic.Int32 // helpers alive, at most size-1
 }
 
-// How long an idle helper polls for a task, then waits parked, before it ends.
+// call is one For call's range, shared by the goroutines that work on it.
+type call struct {
+	fn         func(worker, lo, hi int)
+	n, chunk   int
+	chunks     int64
+	next, done atomic.Int64 // chunks claimed, chunks finished
+	joined     atomic.Int32 // worker indices handed out
+}
+
+// How long an idle helper polls for a call, then waits parked, before it ends.
 const (
 	helperSpin = 50 * time.Microsecond
 	helperIdle = 2 * time.Millisecond
 )
 
-// yieldInterval is how often a goroutine polling for a chunk gives up its processor
+// yieldInterval is how often a goroutine polling for work gives up its processor
 // (runtime.Gosched), so that goroutines waiting for one (a new helper, the collector) run.
 // Yielding takes the scheduler's global lock: yielding after every empty poll, 16 workers
 // spent a fifth of a 16-thread caption's CPU time in that lock (device machine's Xeon, CPU
-// profile); the polls in between are lock-free reads of the queue.
+// profile); the polls in between are lock-free reads.
 const yieldInterval = 20 * time.Microsecond
 
 // NewPool returns a pool of n workers; n <= 0 means runtime.GOMAXPROCS(0).
@@ -36,7 +48,7 @@ func NewPool(n int) *Pool {
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
-	return &Pool{size: n, tasks: make(chan func(), 4*n)}
+	return &Pool{size: n, calls: make(chan *call, 4*n)}
 }
 
 // Size is the number of workers.
@@ -59,7 +71,8 @@ func (p *Pool) ForGrain(n, grain int, fn func(lo, hi int)) {
 }
 
 // ForWorkers is ForGrain that also tells each chunk its worker's index, in [0, Size()), for
-// per-worker scratch space: no two chunks running at once share an index.
+// per-worker scratch space: no two chunks of a call running at once share an index (one
+// worker may run several chunks, one after another).
 func (p *Pool) ForWorkers(n, grain int, fn func(worker, lo, hi int)) {
 	if n <= 0 {
 		return
@@ -76,33 +89,100 @@ func (p *Pool) ForWorkers(n, grain int, fn func(worker, lo, hi int)) {
 		return
 	}
 	chunk := (n + workers - 1) / workers
-	var pending atomic.Int32
-	for w, lo := 1, chunk; lo < n; w, lo = w+1, lo+chunk {
-		hi := min(lo+chunk, n)
-		pending.Add(1)
-		p.submit(func() {
-			fn(w, lo, hi)
-			pending.Add(-1)
-		})
+	c := &call{fn: fn, n: n, chunk: chunk, chunks: int64((n + chunk - 1) / chunk)}
+	for range c.chunks - 1 {
+		p.offer(c)
 	}
-	fn(0, 0, min(chunk, n))
-	// Wait by helping: run queued chunks (of this call or another) until ours are done.
+	c.work()
+	// The caller has claimed every chunk it found; wait for those others are running. Each of
+	// them finishes by itself (a chunk's own inner calls can complete on that chunk's
+	// goroutine alone), so waiting cannot deadlock.
 	var s spinner
-	for pending.Load() > 0 {
-		if t := p.take(); t != nil {
-			t()
-		} else {
-			s.pause()
+	for c.done.Load() < c.chunks {
+		s.pause()
+	}
+	// An offer of c may still wait in the queue, for a helper that will find it empty: let
+	// go of fn (and what it holds) now. No one reads fn after the last chunk is claimed.
+	c.fn = nil
+}
+
+// work joins c with a worker index of its own and runs the chunks it claims until none is
+// left.
+func (c *call) work() {
+	worker := -1
+	for {
+		i := c.next.Add(1) - 1
+		if i >= c.chunks {
+			return
 		}
+		if worker < 0 {
+			worker = int(c.joined.Add(1) - 1)
+		}
+		lo := int(i) * c.chunk
+		c.fn(worker, lo, min(lo+c.chunk, c.n))
+		c.done.Add(1)
 	}
 }
 
-// take returns a queued chunk, or nil when there is none.
-func (p *Pool) take() func() {
+// offer hands c to an idle helper, or starts a helper for it while fewer than size-1 are
+// alive; otherwise it queues c for the first helper that comes free (the caller may well have
+// run every chunk by then: offers are cheap to find empty). Never more helpers than workers:
+// a helper polling for work holds a processor, and with more pollers than processors the
+// callers themselves waited for one.
+func (p *Pool) offer(c *call) {
+	if p.idle.Load() == 0 {
+		for h := p.helpers.Load(); h < int32(p.size-1); h = p.helpers.Load() {
+			if p.helpers.CompareAndSwap(h, h+1) {
+				go p.helper(c)
+				return
+			}
+		}
+	}
 	select {
-	case t := <-p.tasks:
-		return t
+	case p.calls <- c:
+	default: // queue full: the caller runs the chunk
+	}
+}
+
+// helper works on c, then on calls from the queue until it has waited helperSpin polling and
+// helperIdle parked without one.
+func (p *Pool) helper(c *call) {
+	defer p.helpers.Add(-1)
+	for c != nil {
+		c.work()
+		c = p.next()
+	}
+}
+
+// take returns a queued call, or nil when there is none.
+func (p *Pool) take() *call {
+	select {
+	case c := <-p.calls:
+		return c
 	default:
+		return nil
+	}
+}
+
+// next waits for a queued call as helper describes; nil when the helper should end.
+func (p *Pool) next() *call {
+	p.idle.Add(1)
+	defer p.idle.Add(-1)
+	start := time.Now()
+	for s := (spinner{last: start}); ; {
+		if c := p.take(); c != nil {
+			return c
+		}
+		if now := s.pause(); !now.IsZero() && now.Sub(start) >= helperSpin {
+			break
+		}
+	}
+	timer := time.NewTimer(helperIdle)
+	defer timer.Stop()
+	select {
+	case c := <-p.calls:
+		return c
+	case <-timer.C:
 		return nil
 	}
 }
@@ -126,48 +206,4 @@ func (s *spinner) pause() time.Time {
 		runtime.Gosched()
 	}
 	return now
-}
-
-// submit queues a chunk for an idle helper, or starts a helper for it.
-func (p *Pool) submit(t func()) {
-	if p.idle.Load() > 0 {
-		select {
-		case p.tasks <- t:
-			return
-		default:
-		}
-	}
-	go p.helper(t)
-}
-
-// helper runs t, then tasks from the queue until it has waited helperSpin polling and
-// helperIdle parked without one.
-func (p *Pool) helper(t func()) {
-	for t != nil {
-		t()
-		t = p.next()
-	}
-}
-
-// next waits for a queued chunk as helper describes; nil when the helper should end.
-func (p *Pool) next() func() {
-	p.idle.Add(1)
-	defer p.idle.Add(-1)
-	start := time.Now()
-	for s := (spinner{last: start}); ; {
-		if t := p.take(); t != nil {
-			return t
-		}
-		if now := s.pause(); !now.IsZero() && now.Sub(start) >= helperSpin {
-			break
-		}
-	}
-	timer := time.NewTimer(helperIdle)
-	defer timer.Stop()
-	select {
-	case t := <-p.tasks:
-		return t
-	case <-timer.C:
-		return nil
-	}
 }

@@ -291,17 +291,21 @@ func TestPoolCoversRange(t *testing.T) {
 		for _, w := range []int{1, 2, 7} {
 			hits := make([]int, n)
 			var mu sync.Mutex
-			workers := map[int]bool{}
+			running := map[int]bool{} // worker indices of the chunks running now
 			NewPool(w).ForWorkers(n, 3, func(worker, lo, hi int) {
 				mu.Lock()
-				if workers[worker] || worker < 0 || worker >= w {
-					t.Errorf("n %d workers %d: worker index %d twice or out of range", n, w, worker)
+				if running[worker] || worker < 0 || worker >= w {
+					t.Errorf("n %d workers %d: worker index %d in use or out of range", n, w, worker)
 				}
-				workers[worker] = true
+				running[worker] = true
 				mu.Unlock()
 				for i := lo; i < hi; i++ {
 					hits[i]++
 				}
+				time.Sleep(time.Millisecond) // chunks overlap, so that a shared index would show
+				mu.Lock()
+				running[worker] = false
+				mu.Unlock()
 			})
 			for i, h := range hits {
 				if h != 1 {
@@ -309,6 +313,30 @@ func TestPoolCoversRange(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestPoolRunsInParallel: chunks of real work run on several goroutines at once, not all on
+// the caller (which the pool allows only when helpers are late).
+func TestPoolRunsInParallel(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("one processor")
+	}
+	p := NewPool(2)
+	var inside, most atomic.Int32
+	for range 20 {
+		p.For(2, func(lo, hi int) {
+			now := inside.Add(1)
+			for m := most.Load(); now > m && !most.CompareAndSwap(m, now); m = most.Load() {
+			}
+			deadline := time.Now().Add(2 * time.Millisecond)
+			for time.Now().Before(deadline) && inside.Load() < 2 {
+			}
+			inside.Add(-1)
+		})
+	}
+	if most.Load() < 2 {
+		t.Errorf("20 calls of two 2 ms chunks never ran two chunks at once")
 	}
 }
 
