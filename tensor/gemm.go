@@ -7,12 +7,10 @@ import (
 )
 
 // kcBlock is the depth of one pass over K: a kcBlock×NR panel of B (32 KiB for AVX-512) stays in
-// L1 while the rows of A (M×kcBlock) stream from L2.
+// L1 while the rows of A (M×kcBlock) stream from L2. On 2 cores of the AMD EPYC Zen 5 depths
+// from 128 to 512 all gave 430-480 GFLOP/s at the vision encoder's shapes
+// (BenchmarkMatMulDepth); the device machine's Xeon is still to be measured.
 const kcBlock = 256
-
-// aStride is the row stride of A's copy: kcBlock plus a cache line, so that rows fall in
-// different L1 sets.
-const aStride = kcBlock + 16
 
 // aliasing reports whether rows stride float32 values apart fall in the same few L1 sets: a
 // stride that is a multiple of 2 KiB.
@@ -28,13 +26,14 @@ func unaliased(n int) int {
 }
 
 // Packed is a matrix B of N rows and K columns (a weight [out, in], or keys of attention)
-// repacked once for the micro-kernel: for each block of kcBlock columns of K, for each panel
+// repacked once for the micro-kernel: for each block of kc (kcBlock) columns of K, for each panel
 // of NR rows of N, kc×NR values stored k-major, zero-padded past N. MatMul then computes
 // C = A·Bᵀ.
 type Packed struct {
 	N, K   int
 	kernel kernels.Kernel
 	data   []float32
+	kc     int // the depth of data's passes over K (kcBlock)
 	// bf16 and words replace kernel and data for a BFloat16 layer: passes of block pairs of k,
 	// each over blocks of rows of A of about rowBytes bytes of bfloat16 pairs.
 	bf16            *kernels.BF16
@@ -57,12 +56,17 @@ func Pack(p *Pool, b []float32, n, k, ldb int, transposed bool) *Packed {
 }
 
 func pack(p *Pool, arena *Arena, kern kernels.Kernel, b []float32, n, k, ldb int, transposed bool) *Packed {
+	return packDepth(p, arena, kern, b, n, k, ldb, transposed, kcBlock)
+}
+
+// packDepth is pack with passes of depth values of K.
+func packDepth(p *Pool, arena *Arena, kern kernels.Kernel, b []float32, n, k, ldb int, transposed bool, depth int) *Packed {
 	nr := kern.NR
 	np := panels(n, nr)
-	pm := &Packed{N: n, K: k, kernel: kern, data: arena.alloc(np * nr * k), transposed: transposed}
+	pm := &Packed{N: n, K: k, kernel: kern, data: arena.alloc(np * nr * k), kc: depth, transposed: transposed}
 	p.ForGrain(np, 1, func(lo, hi int) {
-		for kc0 := 0; kc0 < k; kc0 += kcBlock {
-			kc := min(kcBlock, k-kc0)
+		for kc0 := 0; kc0 < k; kc0 += depth {
+			kc := min(depth, k-kc0)
 			for j := lo; j < hi; j++ {
 				dst := pm.data[kc0*np*nr+j*kc*nr:]
 				cols := min(nr, n-j*nr)
@@ -91,8 +95,8 @@ func (pm *Packed) row(n int, dst []float32) bool {
 	nr := pm.kernel.NR
 	np := panels(pm.N, nr)
 	j, c := n/nr, n%nr
-	for kc0 := 0; kc0 < pm.K; kc0 += kcBlock {
-		kc := min(kcBlock, pm.K-kc0)
+	for kc0 := 0; kc0 < pm.K; kc0 += pm.kc {
+		kc := min(pm.kc, pm.K-kc0)
 		base := kc0*np*nr + j*kc*nr + c
 		for q := 0; q < kc; q++ {
 			dst[kc0+q] = pm.data[base+q*nr]
@@ -115,8 +119,8 @@ type Epilogue struct {
 //
 // The kernel reads A by rows, in place, unless a tall A has a row stride that is a multiple of
 // 2 KiB (hidden sizes 1024, 3072, ...): a tile's rows would then share a few L1 sets and halve
-// the kernel's speed, so such an A is first copied, one kcBlock slice at a time, into rows of
-// stride aStride.
+// the kernel's speed, so such an A is first copied, one pass's slice at a time, into rows a
+// cache line longer than the pass.
 func (pm *Packed) MatMul(p *Pool, c []float32, ldc int, a []float32, lda int, m int) {
 	pm.MatMulEpilogue(p, c, ldc, a, lda, m, Epilogue{})
 }
@@ -154,11 +158,12 @@ func (pm *Packed) matMulFloat32(p *Pool, c []float32, ldc int, a []float32, lda 
 	mr, nr := kern.MR, kern.NR
 	np := panels(pm.N, nr)
 	var apack []float32
+	aStride := unaliased(pm.kc + 16)
 	if m > mr && aliasing(lda) {
 		apack = make([]float32, m*aStride)
 	}
-	for kc0 := 0; kc0 < pm.K; kc0 += kcBlock {
-		kc := min(kcBlock, pm.K-kc0)
+	for kc0 := 0; kc0 < pm.K; kc0 += pm.kc {
+		kc := min(pm.kc, pm.K-kc0)
 		bBlock := pm.data[kc0*np*nr:]
 		a, lda := a, lda
 		if apack != nil {

@@ -4,13 +4,10 @@ import "github.com/imagesemantics/blipgo/tensor/internal/kernels"
 
 // The BFloat16x3 precision: float32-accurate products on bfloat16 hardware (see
 // kernels.SplitA). Weights stay packed as float32 panels, so they take float32's memory (the
-// split parts would take three times as much); each pass over K splits its kcBlock slice of A
+// split parts would take three times as much); each pass over K splits its slice of A
 // once and each worker splits the panel of B it is about to use, which then serves every row
 // tile of that panel. Short products (decode steps, up to one tile of rows) run the float32
 // kernel on the same panels instead: they are bound by reading the weights, not by arithmetic.
-
-// aStrideSplit is the row stride, in words, of A's split copy (not a multiple of 2 KiB).
-var aStrideSplit = kernels.SplitLen(kcBlock) + 16
 
 // packSplit packs B [n, k] (row stride ldb) as float32 panels of kern's width for BFloat16x3
 // products with kern.
@@ -36,9 +33,10 @@ func (pm *Packed) matMulSplit(p *Pool, c []float32, ldc int, a []float32, lda in
 	kern := *pm.split
 	mr, nr := kern.MR, kern.NR
 	np := panels(pm.N, nr)
+	aStrideSplit := unaliased(kernels.SplitLen(pm.kc) + 16) // A's split copy
 	apack := make([]uint32, m*aStrideSplit)
-	for kc0 := 0; kc0 < pm.K; kc0 += kcBlock {
-		kc := min(kcBlock, pm.K-kc0)
+	for kc0 := 0; kc0 < pm.K; kc0 += pm.kc {
+		kc := min(pm.kc, pm.K-kc0)
 		km, kp := kernels.SplitMain(kc), kernels.SplitLen(kc)
 		p.ForGrain(m, 16, func(lo, hi int) {
 			for i := lo; i < hi; i++ {

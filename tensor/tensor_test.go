@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -98,6 +99,36 @@ func TestMatMulReference(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestMatMulDepths: products packed with passes of other depths than kcBlock (the depths
+// BenchmarkMatMulDepth compares) give the product, through the A-copy path too (lda 1024),
+// and their panels give back B's rows.
+func TestMatMulDepths(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 17))
+	m, k, n := 33, 1024, 70
+	a, b := randSlice(r, m*k), randSlice(r, n*k)
+	p := NewPool(2)
+	for _, depth := range []int{100, 128, 336, 512, 2000} {
+		pm := packDepth(p, nil, kernels.Best(), b, n, k, k, false, depth)
+		c := make([]float32, m*n)
+		pm.MatMul(p, c, n, a, k, m)
+		for i := 0; i < m; i++ {
+			for j := 0; j < n; j++ {
+				var want float64
+				for q := 0; q < k; q++ {
+					want += float64(a[i*k+q]) * float64(b[j*k+q])
+				}
+				if !near(float64(c[i*n+j]), want, 1e-4) {
+					t.Fatalf("depth %d: c[%d,%d] = %v, want %v", depth, i, j, c[i*n+j], want)
+				}
+			}
+		}
+		row := make([]float32, k)
+		if !pm.row(n-1, row) || !slices.Equal(row, b[(n-1)*k:]) {
+			t.Fatalf("depth %d: row %d of B not given back", depth, n-1)
 		}
 	}
 }
@@ -420,6 +451,27 @@ func BenchmarkMatMulKernels(b *testing.B) {
 				a, w, c := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*n)
 				p := NewPool(0)
 				pm := pack(p, nil, kern, w, n, k, k, false)
+				for b.Loop() {
+					pm.MatMul(p, c, n, a, k, m)
+				}
+				b.ReportMetric(float64(2*m*k*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+// BenchmarkMatMulDepth compares depths of the passes over K (kcBlock) with the fastest kernel
+// at the vision encoder's MLP shapes: the depth to choose per CPU.
+func BenchmarkMatMulDepth(b *testing.B) {
+	kern := kernels.Best()
+	for _, sz := range [][3]int{{577, 1024, 4096}, {577, 4096, 1024}} {
+		m, k, n := sz[0], sz[1], sz[2]
+		r := rand.New(rand.NewPCG(1, 1))
+		a, w, c := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*n)
+		p := NewPool(0)
+		for _, depth := range []int{128, 192, 256, 320, 384, 512} {
+			pm := packDepth(p, nil, kern, w, n, k, k, false, depth)
+			b.Run(fmt.Sprintf("%s/%dx%dx%d/kc=%d", kern.Name, m, k, n, depth), func(b *testing.B) {
 				for b.Loop() {
 					pm.MatMul(p, c, n, a, k, m)
 				}
