@@ -60,8 +60,9 @@ func TestLinearBF16Close(t *testing.T) {
 
 // BenchmarkMatMulBF16: the two bfloat16-pair paths at the vision MLP's shape, on every
 // assembly bf16 kernel (AMX, AVX512-BF16): bfloat16 weights, and bfloat16x3 (float32 weights
-// split per pass); and bfloat16 at the LM head's decode step (one row, weights streamed from
-// memory).
+// split per pass); and bfloat16 at decode steps' shapes (one row of the LM head, the MLP's
+// two products, and three and eight rows of the LM head: beams, batches), where the weights
+// are read once and which family reads them fastest decides the kernel of short products.
 func BenchmarkMatMulBF16(b *testing.B) {
 	for _, kern := range kernels.AvailableBF16() {
 		if kern.Emulated {
@@ -71,7 +72,8 @@ func BenchmarkMatMulBF16(b *testing.B) {
 			name    string
 			m, k, n int
 			split   bool
-		}{{"bfloat16", 577, 1024, 4096, false}, {"bfloat16x3", 577, 1024, 4096, true}, {"bfloat16", 1, 768, 30524, false}} {
+		}{{"bfloat16", 577, 1024, 4096, false}, {"bfloat16x3", 577, 1024, 4096, true}, {"bfloat16", 1, 768, 30524, false},
+			{"bfloat16", 1, 768, 3072, false}, {"bfloat16", 1, 3072, 768, false}, {"bfloat16", 3, 768, 30524, false}, {"bfloat16", 8, 768, 30524, false}} {
 			m, k, n := c.m, c.k, c.n
 			b.Run(fmt.Sprintf("%s/%s/%dx%dx%d", kern.Name, c.name, m, k, n), func(b *testing.B) {
 				r := rand.New(rand.NewPCG(1, 1))
