@@ -94,7 +94,7 @@ func (p *Pool) ForWorkers(n, grain int, fn func(worker, lo, hi int)) {
 		p.offer(c)
 	}
 	c.work()
-	// The caller has claimed every chunk it found; wait for those others are running. Each of
+	// The caller has claimed every chunk it found; wait for those that others run. Each of
 	// them finishes by itself (a chunk's own inner calls can complete on that chunk's
 	// goroutine alone), so waiting cannot deadlock.
 	var s spinner
