@@ -157,29 +157,35 @@ func (pm *Packed) matMulFloat32(p *Pool, c []float32, ldc int, a []float32, lda 
 	kern := pm.kernel
 	mr, nr := kern.MR, kern.NR
 	np := panels(pm.N, nr)
-	var apack []float32
-	aStride := unaliased(pm.kc + 16)
-	if m > mr && aliasing(lda) {
-		apack = make([]float32, m*aStride)
-	}
-	for kc0 := 0; kc0 < pm.K; kc0 += pm.kc {
-		kc := min(pm.kc, pm.K-kc0)
-		bBlock := pm.data[kc0*np*nr:]
-		a, lda := a, lda
-		if apack != nil {
-			src, srcStride := a[kc0:], lda
-			p.ForGrain(m, 64, func(lo, hi int) {
-				for i := lo; i < hi; i++ {
-					copy(apack[i*aStride:i*aStride+kc], src[i*srcStride:])
-				}
-			})
-			a, lda = apack, aStride
-		} else {
-			a = a[kc0:]
-		}
-		pm.tiles(p, c, ldc, m, mr, m, nr, kc0 > 0 || ep.Accumulate, kc0+kc == pm.K, ep, shared(func(rows, i0, j int, dst []float32, ldd int, acc bool) {
+	// micro is the pass over columns [k0, k0+kc) of K, A's rows read from a (row stride lda).
+	micro := func(k0, kc int, a []float32, lda int) pass {
+		bBlock := pm.data[k0*np*nr:]
+		return pass{k0, kc, shared(func(rows, i0, j int, dst []float32, ldd int, acc bool) {
 			kern.Micro(rows, kc, a[i0*lda:], lda, bBlock[j*kc*nr:(j+1)*kc*nr], dst, ldd, acc)
-		}))
+		})}
+	}
+	if m <= mr || !aliasing(lda) {
+		// A is read in place: every pass in one call of the pool.
+		var passes []pass
+		for k0 := 0; k0 < pm.K; k0 += pm.kc {
+			kc := min(pm.kc, pm.K-k0)
+			passes = append(passes, micro(k0, kc, a[k0:], lda))
+		}
+		pm.tiles(p, c, ldc, m, mr, m, nr, ep, passes)
+		return
+	}
+	// A's rows would share L1 sets: copy each pass's slice of them apart first, into rows a
+	// cache line longer than the pass.
+	aStride := unaliased(pm.kc + 16)
+	apack := make([]float32, m*aStride)
+	for k0 := 0; k0 < pm.K; k0 += pm.kc {
+		kc := min(pm.kc, pm.K-k0)
+		p.ForGrain(m, 64, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				copy(apack[i*aStride:i*aStride+kc], a[i*lda+k0:])
+			}
+		})
+		pm.tiles(p, c, ldc, m, mr, m, nr, ep, []pass{micro(k0, kc, apack, aStride)})
 	}
 }
 
@@ -190,21 +196,32 @@ type tileFunc func(rows, i0, j int, dst []float32, ldd int, acc bool)
 // shared is a tiles worker factory for a tileFunc that needs no state of its own.
 func shared(f tileFunc) func() tileFunc { return func() tileFunc { return f } }
 
-// tiles runs a tileFunc over every tile (a block of mr rows, a panel of nr columns) of C for
-// one pass over K, panels split across the pool; each worker gets its own tileFunc from
-// newMicro and calls it panel by panel, every tile of a panel in turn, for one block of mc rows
-// of A at a time (so that the block stays in L2 while the worker's panels stream past it).
-// The last panel, narrower than nr, goes through a full-width scratch tile. On the last pass
-// the epilogue runs on each finished tile.
-func (pm *Packed) tiles(p *Pool, c []float32, ldc, m, mr, mc, nr int, acc, last bool, ep Epilogue, newMicro func() tileFunc) {
+// pass is one pass over columns [k0, k0+k) of K: micro gives each worker its tileFunc.
+type pass struct {
+	k0, k int
+	micro func() tileFunc
+}
+
+// tiles runs passes over every tile (a block of mr rows, a panel of nr columns) of C, in order,
+// in one call of the pool: panels are split across the pool, and each worker takes its panels
+// through every pass in turn, each pass panel by panel, every tile of a panel in turn, for one
+// block of mc rows of A at a time (so that the block stays in L2 while the worker's panels
+// stream past it). No pass waits for the others' workers: a tile of C is one worker's. The
+// first pass adds to C when ep.Accumulate is set, the others always; the epilogue runs on each
+// tile as the last of all K finishes it (when the last pass given ends K). The last panel,
+// narrower than nr, goes through a full-width scratch tile.
+func (pm *Packed) tiles(p *Pool, c []float32, ldc, m, mr, mc, nr int, ep Epilogue, passes []pass) {
 	np := panels(pm.N, nr)
 	fullPanels := pm.N / nr
 	p.ForGrain(np, 1, func(lo, hi int) {
-		micro := newMicro()
 		var tile []float32
-		for ic := 0; ic < m; ic += mc {
-			for j := lo; j < hi; j++ {
-				pm.panelTiles(c, ldc, ic, min(ic+mc, m), j, mr, nr, j < fullPanels, acc, last, ep, micro, &tile)
+		for _, ps := range passes {
+			micro := ps.micro()
+			acc, last := ps.k0 > 0 || ep.Accumulate, ps.k0+ps.k == pm.K
+			for ic := 0; ic < m; ic += mc {
+				for j := lo; j < hi; j++ {
+					pm.panelTiles(c, ldc, ic, min(ic+mc, m), j, mr, nr, j < fullPanels, acc, last, ep, micro, &tile)
+				}
 			}
 		}
 	})

@@ -87,14 +87,41 @@ func packBF16Blocks(p *Pool, arena *Arena, kern kernels.BF16, b []float32, n, k,
 	return pm
 }
 
-// matMulBF16 is MatMul for bfloat16-packed B: each block of A is rounded to bfloat16 pairs
-// before the kernel runs over it.
+// matMulBF16 is MatMul for bfloat16-packed B: A is rounded to bfloat16 pairs before the kernel
+// runs over it, pass by pass for tall products, whole for a decode step's few rows (which then
+// take every pass in one call of the pool).
 func (pm *Packed) matMulBF16(p *Pool, c []float32, ldc int, a []float32, lda int, m int, ep Epilogue) {
 	kern := *pm.bf16
 	mr, nr := kern.MR, kern.NR
 	np := panels(pm.N, nr)
 	kpairs := (pm.K + 1) / 2
 	block := pm.block
+	// micro is the pass over pairs [kp0, kp0+kp) of K, A's pairs read from ap (row stride lda).
+	micro := func(kp0, kp int, ap []uint32, lda int) pass {
+		bBlock := pm.words[kp0*np*nr:]
+		return pass{2 * kp0, min(2*kp, pm.K-2*kp0), shared(func(rows, i0, j int, dst []float32, ldd int, acc bool) {
+			kern.Micro(rows, kp, ap[i0*lda:], lda, bBlock[j*kp*nr:(j+1)*kp*nr], dst, ldd, acc)
+		})}
+	}
+	// round writes columns [k0, k0+k) of A's rows as pairs into dst (row stride stride).
+	round := func(dst []uint32, stride, k0, k int) {
+		p.ForGrain(m, 16, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				kernels.ToBF16Pairs(dst[i*stride:i*stride+(k+1)/2], a[i*lda+k0:i*lda+k0+k])
+			}
+		})
+	}
+	if m <= mr {
+		stride := unaliased(kpairs + 16)
+		apack := make([]uint32, m*stride)
+		round(apack, stride, 0, pm.K)
+		var passes []pass
+		for kp0 := 0; kp0 < kpairs; kp0 += block {
+			passes = append(passes, micro(kp0, min(block, kpairs-kp0), apack[kp0:], stride))
+		}
+		pm.tiles(p, c, ldc, m, mr, m, nr, ep, passes)
+		return
+	}
 	stride := pairStride(block)
 	mc := m
 	if kern.Tiles {
@@ -103,16 +130,8 @@ func (pm *Packed) matMulBF16(p *Pool, c []float32, ldc int, a []float32, lda int
 	apack := make([]uint32, m*stride)
 	for kp0 := 0; kp0 < kpairs; kp0 += block {
 		kp := min(block, kpairs-kp0)
-		p.ForGrain(m, 16, func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				k0 := 2 * kp0
-				kernels.ToBF16Pairs(apack[i*stride:i*stride+kp], a[i*lda+k0:i*lda+min(pm.K, k0+2*kp)])
-			}
-		})
-		bBlock := pm.words[kp0*np*nr:]
-		pm.tiles(p, c, ldc, m, mr, mc, nr, kp0 > 0 || ep.Accumulate, kp0+kp == kpairs, ep, shared(func(rows, i0, j int, dst []float32, ldd int, acc bool) {
-			kern.Micro(rows, kp, apack[i0*stride:], stride, bBlock[j*kp*nr:(j+1)*kp*nr], dst, ldd, acc)
-		}))
+		round(apack, stride, 2*kp0, min(2*kp, pm.K-2*kp0))
+		pm.tiles(p, c, ldc, m, mr, mc, nr, ep, []pass{micro(kp0, kp, apack, stride)})
 	}
 }
 
