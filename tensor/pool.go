@@ -19,6 +19,7 @@ type Pool struct {
 	calls   chan *call
 	idle    atomic.Int32 // helpers waiting for a call
 	helpers atomic.Int32 // helpers alive, at most size-1
+	forks   atomic.Int64 // calls split across workers, for tests
 }
 
 // call is one For call's range, shared by the goroutines that work on it.
@@ -88,6 +89,7 @@ func (p *Pool) ForWorkers(n, grain int, fn func(worker, lo, hi int)) {
 		fn(0, 0, n)
 		return
 	}
+	p.forks.Add(1)
 	chunk := (n + workers - 1) / workers
 	c := &call{fn: fn, n: n, chunk: chunk, chunks: int64((n + chunk - 1) / chunk)}
 	for range c.chunks - 1 {

@@ -371,6 +371,32 @@ func TestPoolRunsInParallel(t *testing.T) {
 	}
 }
 
+// TestMatMulPassesForkOnce: a product whose A is read in place (a decode step's row, or a
+// tall A whose row stride does not alias) forks the pool once for all its passes over K; one
+// whose A is copied pass by pass forks per pass (the copy, then the tiles).
+func TestMatMulPassesForkOnce(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	for _, c := range []struct{ m, k, lda, forks int }{{1, 3072, 3072, 1}, {100, 3072, 3072 + 8, 1}, {100, 1024, 1024, 2 * ((1024 + kcBlock - 1) / kcBlock)}} {
+		p := NewPool(2)
+		n := 96
+		pm := Pack(p, randSlice(r, n*c.k), n, c.k, c.k, false)
+		a, out := randSlice(r, c.m*c.lda), make([]float32, c.m*n)
+		before := p.forks.Load()
+		pm.MatMul(p, out, n, a, c.lda, c.m)
+		if got := p.forks.Load() - before; got != int64(c.forks) {
+			t.Errorf("%dx%dx%d (lda %d): %d forks of the pool, want %d", c.m, c.k, n, c.lda, got, c.forks)
+		}
+	}
+	// bfloat16: a decode step's row is rounded whole, then one fork.
+	p := NewPool(2)
+	pm := packBF16(p, nil, kernels.BestBF16(), randSlice(r, 96*3072), 96, 3072, 3072)
+	before := p.forks.Load()
+	pm.MatMul(p, make([]float32, 96), 96, randSlice(r, 3072), 3072, 1)
+	if got := p.forks.Load() - before; got != 1 {
+		t.Errorf("bfloat16 1x3072x96: %d forks of the pool, want 1", got)
+	}
+}
+
 // BenchmarkPoolFor is the cost of one fork and join of the pool with nothing to do: a chunk for
 // every worker, as a decode step's hundred-odd products and element-wise passes make. Run with
 // -cpu 2,4,8,16 (the pool takes GOMAXPROCS workers): on many threads it, not memory, can bound
