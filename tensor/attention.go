@@ -34,7 +34,7 @@ type KV struct {
 func (a *Attention) PackKV(p *Pool, k, v Heads, s int) *KV {
 	kv := &KV{S: s, K: make([]*Packed, a.NumHeads), V: make([]*Packed, a.NumHeads)}
 	hd := a.HeadDim
-	p.For(a.NumHeads, func(lo, hi int) {
+	p.ForGrain(a.NumHeads, grainFor(2*s*hd), func(lo, hi int) {
 		for h := lo; h < hi; h++ {
 			kv.K[h] = Pack(nil, k.Data[h*hd:], s, hd, k.Stride, false)
 			kv.V[h] = Pack(nil, v.Data[h*hd:], hd, s, v.Stride, true)
@@ -93,7 +93,7 @@ func (a *Attention) ForwardKV(p *Pool, dst, q Heads, kv *KV, t int, scratch []fl
 		qb -= qb % mr
 	}
 	blocks := (t + qb - 1) / qb
-	p.ForWorkers(a.NumHeads*blocks, 1, func(worker, lo, hi int) {
+	p.ForWorkers(a.NumHeads*blocks, grainFor(2*min(qb, t)*s*hd), func(worker, lo, hi int) {
 		scores := scratch[worker*per:][:qb*ls]
 		qh := scratch[worker*per+qb*ls:][:qb*lq]
 		for it := lo; it < hi; it++ {

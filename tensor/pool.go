@@ -44,6 +44,16 @@ const (
 // profile); the polls in between are lock-free reads.
 const yieldInterval = 20 * time.Microsecond
 
+// chunkWork is the least work, in multiply-adds or values moved, worth a chunk of a call of
+// its own: a fork and join costs a quarter of a microsecond on 2 cores and more with every
+// helper it wakes, which is what 32K multiply-adds take on one core. A decode step's
+// self-attention over a few dozen keys is thus one or two chunks, not one a head.
+const chunkWork = 1 << 15
+
+// grainFor is the grain of a call whose items take work multiply-adds each: enough items a
+// chunk to make chunkWork.
+func grainFor(work int) int { return max(1, chunkWork/max(work, 1)) }
+
 // NewPool returns a pool of n workers; n <= 0 means runtime.GOMAXPROCS(0).
 func NewPool(n int) *Pool {
 	if n <= 0 {
