@@ -157,8 +157,8 @@ func (pm *Packed) matMulFloat32(p *Pool, c []float32, ldc int, a []float32, lda 
 	kern := pm.kernel
 	mr, nr := kern.MR, kern.NR
 	np := panels(pm.N, nr)
-	// micro is the pass over columns [k0, k0+kc) of K, A's rows read from a (row stride lda).
-	micro := func(k0, kc int, a []float32, lda int) pass {
+	// passAt is the pass over columns [k0, k0+kc) of K, reading A's rows from a (row stride lda).
+	passAt := func(k0, kc int, a []float32, lda int) pass {
 		bBlock := pm.data[k0*np*nr:]
 		return pass{k0, kc, shared(func(rows, i0, j int, dst []float32, ldd int, acc bool) {
 			kern.Micro(rows, kc, a[i0*lda:], lda, bBlock[j*kc*nr:(j+1)*kc*nr], dst, ldd, acc)
@@ -169,7 +169,7 @@ func (pm *Packed) matMulFloat32(p *Pool, c []float32, ldc int, a []float32, lda 
 		var passes []pass
 		for k0 := 0; k0 < pm.K; k0 += pm.kc {
 			kc := min(pm.kc, pm.K-k0)
-			passes = append(passes, micro(k0, kc, a[k0:], lda))
+			passes = append(passes, passAt(k0, kc, a[k0:], lda))
 		}
 		pm.tiles(p, c, ldc, m, mr, m, nr, ep, passes)
 		return
@@ -185,7 +185,7 @@ func (pm *Packed) matMulFloat32(p *Pool, c []float32, ldc int, a []float32, lda 
 				copy(apack[i*aStride:i*aStride+kc], a[i*lda+k0:])
 			}
 		})
-		pm.tiles(p, c, ldc, m, mr, m, nr, ep, []pass{micro(k0, kc, apack, aStride)})
+		pm.tiles(p, c, ldc, m, mr, m, nr, ep, []pass{passAt(k0, kc, apack, aStride)})
 	}
 }
 

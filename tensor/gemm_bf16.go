@@ -96,8 +96,8 @@ func (pm *Packed) matMulBF16(p *Pool, c []float32, ldc int, a []float32, lda int
 	np := panels(pm.N, nr)
 	kpairs := (pm.K + 1) / 2
 	block := pm.block
-	// micro is the pass over pairs [kp0, kp0+kp) of K, A's pairs read from ap (row stride lda).
-	micro := func(kp0, kp int, ap []uint32, lda int) pass {
+	// passAt is the pass over pairs [kp0, kp0+kp) of K, reading A's pairs from ap (row stride lda).
+	passAt := func(kp0, kp int, ap []uint32, lda int) pass {
 		bBlock := pm.words[kp0*np*nr:]
 		return pass{2 * kp0, min(2*kp, pm.K-2*kp0), shared(func(rows, i0, j int, dst []float32, ldd int, acc bool) {
 			kern.Micro(rows, kp, ap[i0*lda:], lda, bBlock[j*kp*nr:(j+1)*kp*nr], dst, ldd, acc)
@@ -117,7 +117,7 @@ func (pm *Packed) matMulBF16(p *Pool, c []float32, ldc int, a []float32, lda int
 		round(apack, stride, 0, pm.K)
 		var passes []pass
 		for kp0 := 0; kp0 < kpairs; kp0 += block {
-			passes = append(passes, micro(kp0, min(block, kpairs-kp0), apack[kp0:], stride))
+			passes = append(passes, passAt(kp0, min(block, kpairs-kp0), apack[kp0:], stride))
 		}
 		pm.tiles(p, c, ldc, m, mr, m, nr, ep, passes)
 		return
@@ -131,7 +131,7 @@ func (pm *Packed) matMulBF16(p *Pool, c []float32, ldc int, a []float32, lda int
 	for kp0 := 0; kp0 < kpairs; kp0 += block {
 		kp := min(block, kpairs-kp0)
 		round(apack, stride, 2*kp0, min(2*kp, pm.K-2*kp0))
-		pm.tiles(p, c, ldc, m, mr, mc, nr, ep, []pass{micro(kp0, kp, apack, stride)})
+		pm.tiles(p, c, ldc, m, mr, mc, nr, ep, []pass{passAt(kp0, kp, apack, stride)})
 	}
 }
 
