@@ -64,6 +64,14 @@ func neonElementwise(b *strings.Builder) {
 		w("MOVD n+8(FP), R1")
 		w("LSR $2, R1")
 	}
+	// reduce folds V0's four lanes into one with the pairwise op (faddp, fmaxp) and returns it
+	// at ret, the result's offset in the frame.
+	reduce := func(pairwise string, ret int) {
+		op(neon3(pairwise, 0, 0, 0))
+		op(neonPairwise2(pairwise, 0, 0))
+		w("FMOVS F0, ret+%d(FP)", ret)
+		w("RET")
+	}
 	loop := func(name string) { fmt.Fprintf(b, "loop_%s:\n", name) }
 	next := func(name string) {
 		w("SUBS $1, R1, R1")
@@ -89,10 +97,7 @@ func neonElementwise(b *strings.Builder) {
 	w("VLD1.P 16(R0), [V1.S4]")
 	op(neon3("fmax", 0, 0, 1))
 	next("maxNEON")
-	op(neon3("fmaxp", 0, 0, 0))
-	op(neonPairwise2("fmaxp", 0, 0))
-	w("FMOVS F0, ret+16(FP)")
-	w("RET")
+	reduce("fmaxp", 16)
 
 	// e^(x·scale - shift): z clamped to [ExpLo, 89] (past ExpHi e^z overflows to +Inf all the
 	// same), n = round(z·log2 e), r = z - n·ln 2, y = 1 + r + r²·P(r), then (2y)·2^(n-1) with
@@ -136,10 +141,7 @@ func neonElementwise(b *strings.Builder) {
 	w("VST1.P [V6.S4], 16(R0)")
 	op(neon3("fadd", 0, 0, 6))
 	next("expSumNEON")
-	op(neon3("faddp", 0, 0, 0))
-	op(neonPairwise2("faddp", 0, 0))
-	w("FMOVS F0, ret+24(FP)")
-	w("RET")
+	reduce("faddp", 24)
 
 	head("scaleNEON", "(x *float32, n int, s float32)", 20)
 	dup("MOVWU s+16(FP)", 1)
