@@ -103,5 +103,10 @@ func detectAMX() (BF16, string) {
 	if err := requestTilePermission(); err != nil {
 		return BF16{}, err.Error()
 	}
-	return BF16{Name: "amx-bf16", MR: approx.AMXMR, NR: approx.AMXNR, Micro: amxMicro(amxRowPrefetch, amxTallPrefetch), Tiles: true}, ""
+	return amxFamily(amxRowPrefetch, amxTallPrefetch), ""
+}
+
+// amxFamily is the AMX kernel family prefetching as amxMicro describes.
+func amxFamily(rowAhead, tallAhead int) BF16 {
+	return BF16{Name: "amx-bf16", MR: approx.AMXMR, NR: approx.AMXNR, Micro: amxMicro(rowAhead, tallAhead), Tiles: true}
 }

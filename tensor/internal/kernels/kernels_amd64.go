@@ -64,7 +64,7 @@ func chooseBF16(amx, vec, generic BF16, why string) (list []BF16, best BF16) {
 func detect() []Kernel {
 	var ks []Kernel
 	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasFMA {
-		n32 := Kernel{Name: "avx512", MR: approx.AVX512MR, NR: approx.AVX512NR, Micro: wrap(avx512Table, approx.AVX512MR, approx.AVX512NR, prefetchAhead)}
+		n32 := avx512Family(prefetchAhead)
 		n48 := Kernel{Name: "avx512n48", MR: approx.N48MR, NR: approx.N48NR, Micro: wrap(avx512n48Table, approx.N48MR, approx.N48NR, prefetchAhead)}
 		n64 := Kernel{Name: "avx512n64", MR: approx.N64MR, NR: approx.N64NR, Micro: wrap(avx512n64Table, approx.N64MR, approx.N64NR, prefetchAhead)}
 		// 14x32 first everywhere. The 8x48 and 6x64 families, measured on the device
@@ -79,6 +79,12 @@ func detect() []Kernel {
 		ks = append(ks, Kernel{Name: "avx2", MR: approx.AVX2MR, NR: approx.AVX2NR, Micro: wrap(avx2Table, approx.AVX2MR, approx.AVX2NR, 0)})
 	}
 	return append(ks, Generic(approx.GenericMR, approx.AVX2NR))
+}
+
+// avx512Family is the 14x32 AVX-512 float32 family, its kernels of up to eight rows
+// prefetching ahead bytes on.
+func avx512Family(ahead int) Kernel {
+	return Kernel{Name: "avx512", MR: approx.AVX512MR, NR: approx.AVX512NR, Micro: wrap(avx512Table, approx.AVX512MR, approx.AVX512NR, ahead)}
 }
 
 // Chosen once at start; read-only afterwards.

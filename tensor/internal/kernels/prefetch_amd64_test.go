@@ -8,8 +8,6 @@ import (
 	"testing"
 
 	"golang.org/x/sys/cpu"
-
-	"github.com/imagesemantics/blipgo/tensor/internal/kernels/approx"
 )
 
 // prefetchDistances are the distances, in bytes, the prefetch test and benchmark compare (0:
@@ -20,13 +18,13 @@ var prefetchDistances = []int{0, 1024, 2048, 4096, 8192, 16384}
 // float32 family, AVX512-BF16 and AMX, those this CPU has.
 func prefetching(ahead int) (f32 []Kernel, bf []BF16) {
 	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasFMA {
-		f32 = append(f32, Kernel{Name: "avx512", MR: approx.AVX512MR, NR: approx.AVX512NR, Micro: wrap(avx512Table, approx.AVX512MR, approx.AVX512NR, ahead)})
+		f32 = append(f32, avx512Family(ahead))
 	}
 	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BF16 {
 		bf = append(bf, vecBF16(ahead))
 	}
 	if BestBF16().Tiles {
-		bf = append(bf, BF16{Name: "amx-bf16", MR: approx.AMXMR, NR: approx.AMXNR, Micro: amxMicro(ahead, ahead), Tiles: true})
+		bf = append(bf, amxFamily(ahead, ahead))
 	}
 	return f32, bf
 }
