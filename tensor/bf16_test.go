@@ -96,11 +96,11 @@ func BenchmarkMatMulBF16(b *testing.B) {
 
 // TestMatMulBF16Tiles: the AMX layouts (one pass over the whole of K, or passes of another
 // depth, rows of A in blocks that fit L2) give what the vector layout (passes of kpBlock pairs)
-// gives, bit for bit, with the pure-Go kernel standing in for both (it sums in the same order
-// either way).
+// gives, bit for bit, with the pure-Go kernel called a pair at a time standing in for both
+// (see pairwise).
 func TestMatMulBF16Tiles(t *testing.T) {
 	r := rand.New(rand.NewPCG(12, 12))
-	vec := kernels.GenericBF16(32, 32)
+	vec := pairwise(kernels.GenericBF16(32, 32))
 	tiled := vec
 	tiled.Tiles = true
 	p := NewPool(3)
@@ -128,6 +128,19 @@ func TestMatMulBF16Tiles(t *testing.T) {
 			}
 		}
 	}
+}
+
+// pairwise is kern called one pair of k at a time: each pair's products are added to C in
+// order of k, so the result does not depend on where passes over K begin (a kernel's call sums
+// its pairs apart, then adds them to C).
+func pairwise(kern kernels.BF16) kernels.BF16 {
+	one := kern.Micro
+	kern.Micro = func(mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, acc bool) {
+		for p := 0; p < kp; p++ {
+			one(mr, 1, a[p:], lda, b[p*kern.NR:], c, ldc, acc || p > 0)
+		}
+	}
+	return kern
 }
 
 // BenchmarkMatMulAMXBlocks compares depths of pass and sizes of A's row blocks for the AMX

@@ -9,10 +9,17 @@ import "math"
 // MicroBF16 computes an mr×NR float32 tile of C from mr rows of A and a panel of B, both
 // bfloat16 pairs (see ToBF16Pairs):
 //
-//	for p := range kp { for r := range mr { for j := range NR {
-//	    c[r*ldc+j] += lo(a[r*lda+p])·lo(b[p*NR+j]) + hi(a[r*lda+p])·hi(b[p*NR+j]) } } }
+//	for r := range mr { for j := range NR {
+//	    s := float32(0)
+//	    for p := range kp { s += hi(a[r*lda+p])·hi(b[p*NR+j]); s += lo(a[r*lda+p])·lo(b[p*NR+j]) }
+//	    c[r*ldc+j] = s, or c[r*ldc+j] + s when accumulate is set } }
 //
-// starting from zero when accumulate is false.
+// each product exact and each sum rounded to float32 (VDPBF16PS's order: the odd element of a
+// pair first, then the sum added to C). That is what the pure-Go twin computes and what the
+// AVX512-BF16 kernels compute bit for bit on normal values (the hardware flushes subnormals;
+// checked on Zen 5). AMX's TDPBF16PS sums differently (Intel documents it as two chains, even
+// and odd elements, from zero for each step of 16 pairs, whose sum is added to C), so the AMX
+// kernels agree with the twin to rounding only.
 type MicroBF16 func(mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool)
 
 // BF16 is a bfloat16 kernel family.
@@ -48,18 +55,23 @@ func GenericBF16(mr, nr int) BF16 {
 }
 
 func genericBF16(nr, mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool) {
+	sum := make([]float32, nr)
 	for r := 0; r < mr; r++ {
-		row := c[r*ldc : r*ldc+nr]
-		if !accumulate {
-			clear(row)
-		}
+		clear(sum)
 		for p := 0; p < kp; p++ {
 			alo, ahi := lo(a[r*lda+p]), hi(a[r*lda+p])
-			for j := range row {
+			for j := range sum {
 				bw := b[p*nr+j]
-				row[j] += alo * lo(bw)
-				row[j] += ahi * hi(bw)
+				sum[j] += ahi * hi(bw)
+				sum[j] += alo * lo(bw)
 			}
+		}
+		row := c[r*ldc : r*ldc+nr]
+		for j, s := range sum {
+			if accumulate {
+				s += row[j]
+			}
+			row[j] = s
 		}
 	}
 }
