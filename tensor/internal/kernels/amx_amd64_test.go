@@ -2,7 +2,11 @@
 
 package kernels
 
-import "testing"
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
 
 // TestTileConfig checks LDTILECFG's operand for a one- and a two-row tile grid with a short
 // step: palette 1, bytes per row and rows of each tile, nothing else set.
@@ -47,4 +51,98 @@ func TestChooseBF16(t *testing.T) {
 
 func genericBF16Micro(mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool) {
 	genericBF16(32, mr, kp, a, lda, b, c, ldc, accumulate)
+}
+
+// amxModels are descriptions of how TDPBF16PS rounds one step of the AMX kernel: c, a tile
+// element of C as the step finds it, and the step's pairs' products, even (low) element and odd
+// (high) element of each pair in order of k; each product of two bfloat16 values is exact in
+// float32.
+var amxModels = []struct {
+	name string
+	step func(c float32, even, odd []float32) float32
+}{
+	// Intel's pseudo-code: two chains from zero, even and odd elements, then their sum added.
+	{"sdm", func(c float32, even, odd []float32) float32 {
+		var e, o float32
+		for i := range even {
+			e += even[i]
+			o += odd[i]
+		}
+		return c + (e + o)
+	}},
+	// The chains added to C one after the other.
+	{"chains-into-c", func(c float32, even, odd []float32) float32 {
+		var e, o float32
+		for i := range even {
+			e += even[i]
+			o += odd[i]
+		}
+		return (c + e) + o
+	}},
+	// One chain into C, pair by pair, even element first (the intrinsics guide's order).
+	{"chain", func(c float32, even, odd []float32) float32 {
+		for i := range even {
+			c += even[i]
+			c += odd[i]
+		}
+		return c
+	}},
+	// Every product and C summed exactly, rounded once.
+	{"exact", func(c float32, even, odd []float32) float32 {
+		s := float64(c)
+		for i := range even {
+			s += float64(even[i]) + float64(odd[i])
+		}
+		return float32(s)
+	}},
+}
+
+// BenchmarkAMXRounding reports, for each of amxModels, the percentage of tile elements of
+// random one-step products (16 pairs, values over 12 binades, C preloaded) that the AMX kernel
+// computes bit for bit as the model does: which one, if any, is the twin that would check the
+// AMX kernels exactly, as the AVX512-BF16 ones are (skipped without AMX). A measurement of the
+// hardware, not of speed.
+func BenchmarkAMXRounding(b *testing.B) {
+	if !BestBF16().Tiles {
+		b.Skip("no AMX")
+	}
+	k := BestBF16()
+	const mr, kp = 16, 16
+	nr := k.NR
+	r := rand.New(rand.NewPCG(3, 3))
+	rnd := func() float32 { return float32(r.NormFloat64() * math.Exp2(float64(r.IntN(12)-6))) }
+	matches := make([]int, len(amxModels))
+	total := 0
+	even, odd := make([]float32, kp), make([]float32, kp)
+	for b.Loop() {
+		a, bw, c := make([]uint32, mr*kp), make([]uint32, kp*nr), make([]float32, mr*nr)
+		for i := range a {
+			ToBF16Pairs(a[i:i+1], []float32{rnd(), rnd()})
+		}
+		for i := range bw {
+			ToBF16Pairs(bw[i:i+1], []float32{rnd(), rnd()})
+		}
+		for i := range c {
+			c[i] = rnd()
+		}
+		got := append([]float32(nil), c...)
+		k.Micro(mr, kp, a, kp, bw, got, nr, true)
+		for row := range mr {
+			for j := range nr {
+				for p := range kp {
+					aw, w := a[row*kp+p], bw[p*nr+j]
+					even[p], odd[p] = lo(aw)*lo(w), hi(aw)*hi(w)
+				}
+				for i, m := range amxModels {
+					if m.step(c[row*nr+j], even, odd) == got[row*nr+j] {
+						matches[i]++
+					}
+				}
+				total++
+			}
+		}
+	}
+	for i, m := range amxModels {
+		b.ReportMetric(100*float64(matches[i])/float64(total), m.name+"%")
+	}
 }
