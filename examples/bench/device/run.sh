@@ -42,7 +42,7 @@ step blipgo and transformers, 16 threads
 for p in float32 bfloat16; do timeout 60 $D/bench -model /tmp/hash -image $IMG -reps 3 -tokens 19 -threads 16 -precision $p -cpuprofile $O/cpu-16threads-$p.pprof; done
 timeout 60 python3 $D/hf_bench.py 16
 step the pool\'s fork and join by threads
-(cd $R/tensor && timeout 60 $D/tensor.test -test.run '^$' -test.bench 'PoolFor' -test.cpu 2,4,8,16 2>&1 | grep -E 'Bench')
+(cd $R/tensor && timeout 60 $D/tensor.test -test.run '^$' -test.bench 'PoolFor' -test.cpu 2,4,8,16 -test.count 2 2>&1 | grep -E 'Bench')
 step float32 by threads: 4 and 8 \(decode steps slowed from 4 threads to 16 in the third session\'s run\)
 for t in 4 8; do timeout 40 $D/bench -model /tmp/hash -image $IMG -reps 2 -tokens 19 -threads $t -precision float32; done
 step full-size accuracy
