@@ -43,6 +43,10 @@ for p in float32 bfloat16; do timeout 60 $D/bench -model /tmp/hash -image $IMG -
 timeout 60 python3 $D/hf_bench.py 16
 step the pool\'s fork and join by threads
 (cd $R/tensor && timeout 60 $D/tensor.test -test.run '^$' -test.bench 'PoolFor' -test.cpu 2,4,8,16 -test.count 2 2>&1 | grep -E 'Bench')
+if [ -x $D/tensor-base.test ] && ! cmp -s $D/tensor.test $D/tensor-base.test; then
+  echo "base revision:"
+  (cd $R/tensor && timeout 30 $D/tensor-base.test -test.run '^$' -test.bench 'PoolFor' -test.cpu 2,16 -test.count 2 2>&1 | grep -E 'Bench')
+fi
 step float32 by threads: 4 and 8 \(decode steps slowed from 4 threads to 16 in the third session\'s run\)
 for t in 4 8; do timeout 40 $D/bench -model /tmp/hash -image $IMG -reps 2 -tokens 19 -threads $t -precision float32; done
 step full-size accuracy
