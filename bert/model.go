@@ -222,7 +222,7 @@ func (d *Model) Forward(ctx context.Context, p *tensor.Pool, hidden *tensor.Tens
 	if ws == nil {
 		ws = new(Workspace)
 	}
-	nScratch := tensor.ScratchSize(p, t, maxKeys, c.HeadDim())
+	nScratch := d.Layers[0].Attention.attn.ScratchSize(p, t, maxKeys)
 	if need := 4*m*h + m*c.IntermediateSize + nScratch; len(ws.buf) < need {
 		ws.buf = make([]float32, need)
 	}

@@ -2,6 +2,8 @@ package tensor
 
 import (
 	"fmt"
+
+	"github.com/imagesemantics/blipgo/tensor/internal/kernels"
 )
 
 // Heads is a strided view of a matrix whose columns hold several attention heads side by side:
@@ -32,15 +34,34 @@ type KV struct {
 // PackKV packs the keys and values of S positions, each head of k and v, once; attention over
 // the same keys (cross-attention to an image) then reuses them at every step.
 func (a *Attention) PackKV(p *Pool, k, v Heads, s int) *KV {
+	return a.packKV(p, k, v, s, nil)
+}
+
+// packKV is PackKV into buf (packedKVSize(s) values), or into fresh memory when buf is nil.
+func (a *Attention) packKV(p *Pool, k, v Heads, s int, buf []float32) *KV {
 	kv := &KV{S: s, K: make([]*Packed, a.NumHeads), V: make([]*Packed, a.NumHeads)}
 	hd := a.HeadDim
+	kern := kernels.Best()
+	kl, vl := packedLen(kern, s, hd), packedLen(kern, hd, s)
 	p.ForGrain(a.NumHeads, grainFor(2*s*hd), func(lo, hi int) {
 		for h := lo; h < hi; h++ {
-			kv.K[h] = Pack(nil, k.Data[h*hd:], s, hd, k.Stride, false)
-			kv.V[h] = Pack(nil, v.Data[h*hd:], hd, s, v.Stride, true)
+			var kd, vd []float32
+			if buf != nil {
+				kd, vd = buf[h*(kl+vl):][:kl], buf[h*(kl+vl)+kl:][:vl]
+			} else {
+				kd, vd = make([]float32, kl), make([]float32, vl)
+			}
+			kv.K[h] = packInto(nil, kd, kern, k.Data[h*hd:], s, hd, k.Stride, false, kcBlock)
+			kv.V[h] = packInto(nil, vd, kern, v.Data[h*hd:], hd, s, v.Stride, true, kcBlock)
 		}
 	})
 	return kv
+}
+
+// packedKVSize is the number of values the keys and values of s positions take packed.
+func (a *Attention) packedKVSize(s int) int {
+	kern := kernels.Best()
+	return a.NumHeads * (packedLen(kern, s, a.HeadDim) + packedLen(kern, a.HeadDim, s))
 }
 
 // queryBlock bounds how many queries attention scores at a time: their scores ([queryBlock, S],
@@ -57,17 +78,28 @@ func (kv *KV) kernelRows() int {
 	return kv.K[0].kernel.MR
 }
 
-// ScratchSize is the scratch Forward and ForwardKV need for T queries over S keys in heads of
-// headDim: per worker, the scores of a block of queries and a copy of their part of q.
-func ScratchSize(p *Pool, t, s, headDim int) int {
+// ScratchSize is the scratch Forward and ForwardKV need for T queries over S keys: per worker,
+// the scores of a block of queries and a copy of their part of q; then, for Forward, the keys
+// and values packed per head (so that a layer allocates nothing: packed afresh, BLIP-large's
+// vision attention allocated 5.5 MB a layer).
+func (a *Attention) ScratchSize(p *Pool, t, s int) int {
+	return a.blockScratch(p, t, s) + a.packedKVSize(s)
+}
+
+// blockScratch is the part of ScratchSize that ForwardKV uses.
+func (a *Attention) blockScratch(p *Pool, t, s int) int {
 	qb := min(t, queryBlock)
-	return p.Size() * qb * (unaliased(s) + unaliased(headDim))
+	return p.Size() * qb * (unaliased(s) + unaliased(a.HeadDim))
 }
 
 // Forward computes dst[T, NumHeads*HeadDim] = softmax(Scale·q·kᵀ)·v per head for one sequence,
-// with q of T rows and k, v of S rows. scratch must hold ScratchSize(p, T, S, HeadDim) values.
+// with q of T rows and k, v of S rows. scratch must hold a.ScratchSize(p, T, S) values.
 func (a *Attention) Forward(p *Pool, dst, q, k, v Heads, t, s int, scratch []float32) {
-	a.ForwardKV(p, dst, q, a.PackKV(p, k, v, s), t, scratch)
+	if need := a.ScratchSize(p, t, s); len(scratch) < need {
+		panic(fmt.Sprintf("tensor: attention scratch %d < %d", len(scratch), need))
+	}
+	block := a.blockScratch(p, t, s)
+	a.ForwardKV(p, dst, q, a.packKV(p, k, v, s, scratch[block:]), t, scratch[:block])
 }
 
 // ForwardKV is Forward over keys and values packed by PackKV. The work is split over heads and
@@ -76,7 +108,7 @@ func (a *Attention) Forward(p *Pool, dst, q, k, v Heads, t, s int, scratch []flo
 // order as one product over all queries would sum it.
 func (a *Attention) ForwardKV(p *Pool, dst, q Heads, kv *KV, t int, scratch []float32) {
 	s := kv.S
-	if need := ScratchSize(p, t, s, a.HeadDim); len(scratch) < need {
+	if need := a.blockScratch(p, t, s); len(scratch) < need {
 		panic(fmt.Sprintf("tensor: attention scratch %d < %d", len(scratch), need))
 	}
 	if a.Causal && s < t {

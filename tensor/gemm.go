@@ -59,11 +59,20 @@ func pack(p *Pool, arena *Arena, kern kernels.Kernel, b []float32, n, k, ldb int
 	return packDepth(p, arena, kern, b, n, k, ldb, transposed, kcBlock)
 }
 
+// packedLen is the number of values B [n, k] takes packed for kern.
+func packedLen(kern kernels.Kernel, n, k int) int { return panels(n, kern.NR) * kern.NR * k }
+
 // packDepth is pack with passes of depth values of K.
 func packDepth(p *Pool, arena *Arena, kern kernels.Kernel, b []float32, n, k, ldb int, transposed bool, depth int) *Packed {
+	return packInto(p, arena.alloc(packedLen(kern, n, k)), kern, b, n, k, ldb, transposed, depth)
+}
+
+// packInto is packDepth into data, packedLen(kern, n, k) values whatever they hold (the
+// padding past N is written as zeros too), so that scratch space can be packed again and again.
+func packInto(p *Pool, data []float32, kern kernels.Kernel, b []float32, n, k, ldb int, transposed bool, depth int) *Packed {
 	nr := kern.NR
 	np := panels(n, nr)
-	pm := &Packed{N: n, K: k, kernel: kern, data: arena.alloc(np * nr * k), kc: depth, transposed: transposed}
+	pm := &Packed{N: n, K: k, kernel: kern, data: data[:packedLen(kern, n, k)], kc: depth, transposed: transposed}
 	p.ForGrain(np, 1, func(lo, hi int) {
 		for kc0 := 0; kc0 < k; kc0 += depth {
 			kc := min(depth, k-kc0)
@@ -74,6 +83,9 @@ func packDepth(p *Pool, arena *Arena, kern kernels.Kernel, b []float32, n, k, ld
 					row := dst[q*nr : q*nr+cols]
 					if transposed {
 						copy(row, b[(kc0+q)*ldb+j*nr:])
+					}
+					if cols < nr {
+						clear(dst[q*nr+cols : (q+1)*nr])
 					}
 				}
 				if !transposed {

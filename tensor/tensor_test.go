@@ -223,6 +223,36 @@ func TestGELUAndSoftmax(t *testing.T) {
 	}
 }
 
+// TestAttentionDirtyScratch: Forward packs keys and values into its scratch, so a scratch full
+// of what a previous layer left (here NaNs, in the padding of the last panel of keys too) gives
+// the same bits as a fresh one.
+func TestAttentionDirtyScratch(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	const heads, hd, n = 3, 16, 45 // 45 keys: the last panel of keys is padded
+	stride := 3 * heads * hd
+	qkv := randSlice(r, n*stride)
+	a := Attention{NumHeads: heads, HeadDim: hd, Scale: 0.25}
+	p := NewPool(2)
+	run := func(scratch []float32) []float32 {
+		dst := make([]float32, n*heads*hd)
+		a.Forward(p, Heads{dst, heads * hd}, Heads{qkv, stride}, Heads{qkv[heads*hd:], stride}, Heads{qkv[2*heads*hd:], stride}, n, n, scratch)
+		return dst
+	}
+	want := run(make([]float32, a.ScratchSize(p, n, n)))
+	dirty := make([]float32, a.ScratchSize(p, n, n))
+	for i := range dirty {
+		dirty[i] = float32(math.NaN())
+	}
+	for round := range 2 { // and the same scratch again, as the next layer reuses it
+		got := run(dirty)
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("round %d: dst[%d] = %v with a dirty scratch, %v with a fresh one", round, i, got[i], want[i])
+			}
+		}
+	}
+}
+
 // TestAttentionReference checks strided multi-head attention, causal and not, against a
 // direct computation.
 func TestAttentionReference(t *testing.T) {
@@ -239,7 +269,7 @@ func TestAttentionReference(t *testing.T) {
 		for _, threads := range []int{1, 2} {
 			p := NewPool(threads)
 			full, dst := guarded(c.tq*stride, 5)
-			a.Forward(p, Heads{dst, stride}, Heads{q, stride}, Heads{k, stride}, Heads{v, stride}, c.tq, c.s, make([]float32, ScratchSize(p, c.tq, c.s, c.hd)))
+			a.Forward(p, Heads{dst, stride}, Heads{q, stride}, Heads{k, stride}, Heads{v, stride}, c.tq, c.s, make([]float32, a.ScratchSize(p, c.tq, c.s)))
 			checkGuards(t, full, 5)
 			for h := 0; h < c.heads; h++ {
 				for i := 0; i < c.tq; i++ {
@@ -307,7 +337,7 @@ func TestAttentionBlocksBitIdentical(t *testing.T) {
 		for _, threads := range []int{1, 2, 3} {
 			p := NewPool(threads)
 			got := make([]float32, c.tq*d)
-			a.ForwardKV(p, Heads{got, d}, q, kv, c.tq, make([]float32, ScratchSize(p, c.tq, c.s, c.hd)))
+			a.ForwardKV(p, Heads{got, d}, q, kv, c.tq, make([]float32, a.ScratchSize(p, c.tq, c.s)))
 			for i := range want {
 				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 					t.Fatalf("%+v, %d threads: [%d] %v, one product gives %v", c, threads, i, got[i], want[i])
@@ -606,7 +636,7 @@ func BenchmarkAttention(b *testing.B) {
 		dst := make([]float32, c.t*c.heads*c.hd)
 		a := Attention{NumHeads: c.heads, HeadDim: c.hd, Scale: 0.125}
 		p := NewPool(2)
-		scratch := make([]float32, ScratchSize(p, c.t, c.t, c.hd))
+		scratch := make([]float32, a.ScratchSize(p, c.t, c.t))
 		d := c.heads * c.hd
 		b.Run(fmt.Sprintf("t=%d/heads=%d", c.t, c.heads), func(b *testing.B) {
 			for b.Loop() {

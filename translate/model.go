@@ -182,7 +182,7 @@ func (n *network) encode(ctx context.Context, p *tensor.Pool, ids []int) (*tenso
 		return nil, err
 	}
 	q, k, v, o := tensor.New(t, d), tensor.New(t, d), tensor.New(t, d), tensor.New(t, d)
-	scratch := make([]float32, tensor.ScratchSize(p, t, t, n.Encoder.Layers[0].SelfAttn.attn.HeadDim))
+	scratch := make([]float32, n.Encoder.Layers[0].SelfAttn.attn.ScratchSize(p, t, t))
 	for li := range n.Encoder.Layers {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -262,7 +262,7 @@ func (n *network) decode(ctx context.Context, p *tensor.Pool, logits *tensor.Ten
 	for _, src := range srcs {
 		maxKeys = max(maxKeys, src.kv[0].S)
 	}
-	scratch := make([]float32, tensor.ScratchSize(p, t, maxKeys, n.Decoder.Layers[0].SelfAttn.attn.HeadDim))
+	scratch := make([]float32, n.Decoder.Layers[0].SelfAttn.attn.ScratchSize(p, t, maxKeys))
 	for li := range n.Decoder.Layers {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -36,14 +36,15 @@ type workspace struct {
 	scores, patches          []float32
 }
 
-func newWorkspace(c Config, workers int) *workspace {
+// newWorkspace sizes the workspace for a pool of p's size and attention shaped as a.
+func newWorkspace(c Config, p *tensor.Pool, a *tensor.Attention) *workspace {
 	n, d := c.SeqLen(), c.HiddenSize
 	return &workspace{
 		normed:  tensor.New(n, d),
 		qkv:     tensor.New(n, 3*d),
 		ctx:     tensor.New(n, d),
 		hidden:  tensor.New(n, c.IntermediateSize),
-		scores:  make([]float32, tensor.ScratchSize(tensor.NewPool(workers), n, n, c.HeadDim())),
+		scores:  make([]float32, a.ScratchSize(p, n, n)),
 		patches: make([]float32, (n-1)*c.NumChannels*c.PatchSize*c.PatchSize),
 	}
 }

@@ -66,7 +66,7 @@ func (m *Model) forward(ctx context.Context, p *tensor.Pool, dst *tensor.Tensor,
 	if dst.Rows() != c.SeqLen() || dst.Cols() != c.HiddenSize {
 		panic(fmt.Sprintf("vit: output %v, want [%d, %d]", dst.Shape, c.SeqLen(), c.HiddenSize))
 	}
-	ws := newWorkspace(c, p.Size())
+	ws := newWorkspace(c, p, &m.Layers[0].SelfAttn.attn)
 	x := tensor.New(c.SeqLen(), c.HiddenSize)
 	m.Embeddings.Forward(p, x, pixels, ws.patches)
 	if err := tensor.CheckFinite("vision embeddings", x.Data); err != nil {
