@@ -172,13 +172,13 @@ func (pm *Packed) matMulFloat32(p *Pool, c []float32, ldc int, a []float32, lda 
 	// passAt is the pass over columns [k0, k0+kc) of K, reading A's rows from a (row stride lda).
 	passAt := func(k0, kc int, a []float32, lda int) pass {
 		bBlock := pm.data[k0*np*nr:]
-		return pass{k0, kc, shared(func(rows, i0, j int, dst []float32, ldd int, acc bool) {
+		return pass{k0: k0, k: kc, tile: func(rows, i0, j int, dst []float32, ldd int, acc bool) {
 			kern.Micro(rows, kc, a[i0*lda:], lda, bBlock[j*kc*nr:(j+1)*kc*nr], dst, ldd, acc)
-		})}
+		}}
 	}
 	if m <= mr || !aliasing(lda) {
 		// A is read in place: every pass in one call of the pool.
-		var passes []pass
+		passes := make([]pass, 0, (pm.K+pm.kc-1)/pm.kc)
 		for k0 := 0; k0 < pm.K; k0 += pm.kc {
 			kc := min(pm.kc, pm.K-k0)
 			passes = append(passes, passAt(k0, kc, a[k0:], lda))
@@ -205,13 +205,12 @@ func (pm *Packed) matMulFloat32(p *Pool, c []float32, ldc int, a []float32, lda 
 // ldd), adding to dst's values when acc is set.
 type tileFunc func(rows, i0, j int, dst []float32, ldd int, acc bool)
 
-// shared is a tiles worker factory for a tileFunc that needs no state of its own.
-func shared(f tileFunc) func() tileFunc { return func() tileFunc { return f } }
-
-// pass is one pass over columns [k0, k0+k) of K: micro gives each worker its tileFunc.
+// pass is one pass over columns [k0, k0+k) of K: tile computes its tiles, or, for a pass whose
+// tiles need scratch state, perWorker gives each worker a tileFunc of its own.
 type pass struct {
-	k0, k int
-	micro func() tileFunc
+	k0, k     int
+	tile      tileFunc
+	perWorker func() tileFunc
 }
 
 // tiles runs passes over every tile (a block of mr rows, a panel of nr columns) of C, in order,
@@ -225,10 +224,13 @@ type pass struct {
 func (pm *Packed) tiles(p *Pool, c []float32, ldc, m, mr, mc, nr int, ep Epilogue, passes []pass) {
 	np := panels(pm.N, nr)
 	fullPanels := pm.N / nr
-	p.ForGrain(np, 1, func(lo, hi int) {
+	p.ForWorkers(np, 1, func(_, lo, hi int) {
 		var tile []float32
 		for _, ps := range passes {
-			micro := ps.micro()
+			micro := ps.tile
+			if ps.perWorker != nil {
+				micro = ps.perWorker()
+			}
 			acc, last := ps.k0 > 0 || ep.Accumulate, ps.k0+ps.k == pm.K
 			for ic := 0; ic < m; ic += mc {
 				for j := lo; j < hi; j++ {

@@ -99,9 +99,9 @@ func (pm *Packed) matMulBF16(p *Pool, c []float32, ldc int, a []float32, lda int
 	// passAt is the pass over pairs [kp0, kp0+kp) of K, reading A's pairs from ap (row stride lda).
 	passAt := func(kp0, kp int, ap []uint32, lda int) pass {
 		bBlock := pm.words[kp0*np*nr:]
-		return pass{2 * kp0, min(2*kp, pm.K-2*kp0), shared(func(rows, i0, j int, dst []float32, ldd int, acc bool) {
+		return pass{k0: 2 * kp0, k: min(2*kp, pm.K-2*kp0), tile: func(rows, i0, j int, dst []float32, ldd int, acc bool) {
 			kern.Micro(rows, kp, ap[i0*lda:], lda, bBlock[j*kp*nr:(j+1)*kp*nr], dst, ldd, acc)
-		})}
+		}}
 	}
 	// round writes columns [k0, k0+k) of A's rows as pairs into dst (row stride stride).
 	round := func(dst []uint32, stride, k0, k int) {
@@ -115,7 +115,7 @@ func (pm *Packed) matMulBF16(p *Pool, c []float32, ldc int, a []float32, lda int
 		stride := unaliased(kpairs + 16)
 		apack := make([]uint32, m*stride)
 		round(apack, stride, 0, pm.K)
-		var passes []pass
+		passes := make([]pass, 0, (kpairs+block-1)/block)
 		for kp0 := 0; kp0 < kpairs; kp0 += block {
 			passes = append(passes, passAt(kp0, min(block, kpairs-kp0), apack[kp0:], stride))
 		}

@@ -44,7 +44,7 @@ func (pm *Packed) matMulSplit(p *Pool, c []float32, ldc int, a []float32, lda in
 			}
 		})
 		bBlock := pm.data[kc0*np*nr:]
-		pm.tiles(p, c, ldc, m, mr, m, nr, ep, []pass{{kc0, kc, func() tileFunc {
+		pm.tiles(p, c, ldc, m, mr, m, nr, ep, []pass{{k0: kc0, k: kc, perWorker: func() tileFunc {
 			panel, split := make([]uint32, kp*nr), -1
 			corr := make([]float32, mr*nr)
 			return func(rows, i0, j int, dst []float32, ldd int, acc bool) {
