@@ -80,8 +80,8 @@ func (kv *KV) kernelRows() int {
 
 // ScratchSize is the scratch Forward and ForwardKV need for T queries over S keys: per worker,
 // the scores of a block of queries and a copy of their part of q; then, for Forward, the keys
-// and values packed per head (so that a layer allocates nothing: packed afresh, BLIP-large's
-// vision attention allocated 5.5 MB a layer).
+// and values packed per head (packed into fresh memory instead, they were 5.5 MB of garbage a
+// layer of BLIP-large's vision encoder).
 func (a *Attention) ScratchSize(p *Pool, t, s int) int {
 	return a.blockScratch(p, t, s) + a.packedKVSize(s)
 }
