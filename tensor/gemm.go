@@ -178,12 +178,7 @@ func (pm *Packed) matMulFloat32(p *Pool, c []float32, ldc int, a []float32, lda 
 	}
 	if m <= mr || !aliasing(lda) {
 		// A is read in place: every pass in one call of the pool.
-		passes := make([]pass, 0, (pm.K+pm.kc-1)/pm.kc)
-		for k0 := 0; k0 < pm.K; k0 += pm.kc {
-			kc := min(pm.kc, pm.K-k0)
-			passes = append(passes, passAt(k0, kc, a[k0:], lda))
-		}
-		pm.tiles(p, c, ldc, m, mr, m, nr, ep, passes)
+		pm.tiles(p, c, ldc, m, mr, m, nr, ep, passesOver(pm.K, pm.kc, func(k0, kc int) pass { return passAt(k0, kc, a[k0:], lda) }))
 		return
 	}
 	// A's rows would share L1 sets: copy each pass's slice of them apart first, into rows a
@@ -211,6 +206,15 @@ type pass struct {
 	k0, k     int
 	tile      tileFunc
 	perWorker func() tileFunc
+}
+
+// passesOver is the passes over [0, n) in steps of depth, at(start, length) making each.
+func passesOver(n, depth int, at func(start, length int) pass) []pass {
+	passes := make([]pass, 0, (n+depth-1)/depth)
+	for start := 0; start < n; start += depth {
+		passes = append(passes, at(start, min(depth, n-start)))
+	}
+	return passes
 }
 
 // tiles runs passes over every tile (a block of mr rows, a panel of nr columns) of C, in order,

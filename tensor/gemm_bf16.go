@@ -115,11 +115,7 @@ func (pm *Packed) matMulBF16(p *Pool, c []float32, ldc int, a []float32, lda int
 		stride := unaliased(kpairs + 16)
 		apack := make([]uint32, m*stride)
 		round(apack, stride, 0, pm.K)
-		passes := make([]pass, 0, (kpairs+block-1)/block)
-		for kp0 := 0; kp0 < kpairs; kp0 += block {
-			passes = append(passes, passAt(kp0, min(block, kpairs-kp0), apack[kp0:], stride))
-		}
-		pm.tiles(p, c, ldc, m, mr, m, nr, ep, passes)
+		pm.tiles(p, c, ldc, m, mr, m, nr, ep, passesOver(kpairs, block, func(kp0, kp int) pass { return passAt(kp0, kp, apack[kp0:], stride) }))
 		return
 	}
 	stride := pairStride(block)
