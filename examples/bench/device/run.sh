@@ -2,8 +2,18 @@
 # One run on the device machine (Intel Xeon with AMX, torch 2.11, transformers 5.17, no Go):
 # the kernels' and the model's checks with the kernels that CPU picks, the speed benchmarks on two
 # pinned cores and on 16 threads, blipgo and transformers side by side, full-size accuracy.
-# About four minutes; build.sh first. What it prints goes to $OUT/log.txt as well, and CPU
-# profiles of the 2-core runs to $OUT.
+# About four and a half minutes; build.sh first. What it prints goes to $OUT/log.txt as well, and
+# CPU profiles of the model's runs to $OUT.
+#
+#   run.sh                 every section below, in order
+#   run.sh SECTION...      only those: correctness fuzz kernels families model sixteen pool threads accuracy
+#
+# "fuzz", "families" and "sixteen" run only when named: the bfloat16 kernels fuzzed against
+# their twins for 30 s; the float32 kernel families inside MatMul in alternation (four rounds,
+# each with the FMA peak), since the host's speed drifts over seconds more than the families
+# differ; the 16-thread half of "model". Four fuzz workers: with sixteen the fuzzing engine gave
+# up on its own workers on the device machine ("context deadline exceeded", no failing input);
+# with four it ran 1.08M inputs clean.
 set -u
 R=$PWD; D=$R/.dev; O=${OUT:-/tmp/out}; mkdir -p $O
 B=/tmp/bins; mkdir -p $B; tar -C $B -xJf $D/bins.tar.xz; cp $D/hf_bench.py $B/; D=$B
@@ -13,42 +23,89 @@ step env
 lscpu | grep -E 'Model name|^CPU\(s\)'
 PIN=$(lscpu -p=CPU,CORE | grep -v '^#' | sort -t, -k2,2n -u | head -2 | cut -d, -f1 | paste -sd,)
 TS="taskset -c $PIN"; K=$R/tensor/internal/kernels; echo "pin $PIN"
-step correctness
-(cd $K && timeout 60 $D/kernels.test 2>&1 | tail -1)
-(cd $R/tensor && timeout 60 $D/tensor.test 2>&1 | tail -1)
-(cd $R/blip && timeout 90 $D/blip.test -test.run 'BFloat16|Golden' -test.v 2>&1 | grep -E '^(--- FAIL|ok|FAIL|PASS)|identical|kernel' | tail -8)
-step kernel benchmarks, 2 pinned cores
-(cd $K && $TS timeout 60 $D/kernels.test -test.run '^$' -test.bench 'PeakFMA|Micro$|MicroBF16/amx-bf16/rows=32|MicroBF16Residency/amx|Prefetch$|AMXRounding' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
-(cd $R/tensor && $TS timeout 120 $D/tensor.test -test.run '^$' -test.bench 'MatMul$|MatMulKernels|MatMulDepth|MatMulBF16/.*/bfloat16/|MatMulAMXBlocks|Attention' -test.benchtime 6x 2>&1 | grep -E 'Bench')
-if [ -x $D/kernels-base.test ] && ! cmp -s $D/kernels.test $D/kernels-base.test; then
-  step the same AMX benchmarks built from the base revision, then the working tree again
-  (cd $K && $TS timeout 60 $D/kernels-base.test -test.run '^$' -test.bench 'PeakFMA|MicroBF16/amx-bf16/rows=32|MicroBF16Residency/amx' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
-  (cd $R/tensor && $TS timeout 60 $D/tensor-base.test -test.run '^$' -test.bench 'MatMulAMXBlocks' -test.benchtime 6x 2>&1 | grep -E 'Bench')
-  (cd $K && $TS timeout 60 $D/kernels.test -test.run '^$' -test.bench 'PeakFMA|MicroBF16/amx-bf16/rows=32|MicroBF16Residency/amx' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
-fi
-step hash model
-$D/hashmodel -out /tmp/hash
 IMG=$R/testdata/golden/images/chelsea.png
-step blipgo and transformers, 2 pinned cores
-# CPU profiles (symbolised: read them here with go tool pprof -top FILE) come back in $OUT.
-for p in float32 bfloat16; do $TS timeout 90 $D/bench -model /tmp/hash -image $IMG -reps 3 -tokens 19 -threads 2 -precision $p -cpuprofile $O/cpu-2cores-$p.pprof; done
-$TS timeout 120 python3 $D/hf_bench.py 2
-if [ -x $D/bench-base ]; then
-  step the base revision\'s bench, 2 pinned cores, then 16 threads
-  for p in float32 bfloat16; do $TS timeout 90 $D/bench-base -model /tmp/hash -image $IMG -reps 3 -tokens 19 -threads 2 -precision $p; done
-  for p in float32 bfloat16; do timeout 60 $D/bench-base -model /tmp/hash -image $IMG -reps 3 -tokens 19 -threads 16 -precision $p; done
-fi
-step blipgo and transformers, 16 threads
-for p in float32 bfloat16; do timeout 60 $D/bench -model /tmp/hash -image $IMG -reps 3 -tokens 19 -threads 16 -precision $p -cpuprofile $O/cpu-16threads-$p.pprof; done
-timeout 60 python3 $D/hf_bench.py 16
-step the pool\'s fork and join by threads
-(cd $R/tensor && timeout 60 $D/tensor.test -test.run '^$' -test.bench 'PoolFor' -test.cpu 2,4,8,16 -test.count 2 2>&1 | grep -E 'Bench')
-if [ -x $D/tensor-base.test ] && ! cmp -s $D/tensor.test $D/tensor-base.test; then
-  echo "base revision:"
-  (cd $R/tensor && timeout 30 $D/tensor-base.test -test.run '^$' -test.bench 'PoolFor' -test.cpu 2,16 -test.count 2 2>&1 | grep -E 'Bench')
-fi
-step float32 by threads: 4 and 8 \(decode steps slowed from 4 threads to 16 in the third session\'s run\)
-for t in 4 8; do timeout 40 $D/bench -model /tmp/hash -image $IMG -reps 2 -tokens 19 -threads $t -precision float32; done
-step full-size accuracy
-(cd $R/internal/hashmodel && BLIPGO_FULLSIZE=1 BLIPGO_HASHMODEL=/tmp/hash timeout 60 $D/hashmodel.test -test.run TestFullSize -test.v 2>&1 | grep -E 'kernel|diff|ids|---|^(ok|FAIL|PASS)')
+
+correctness() {
+  step correctness
+  (cd $K && timeout 60 $D/kernels.test 2>&1 | tail -1)
+  (cd $R/tensor && timeout 60 $D/tensor.test 2>&1 | tail -1)
+  (cd $R/blip && timeout 90 $D/blip.test -test.run 'BFloat16|Golden' -test.v 2>&1 | grep -E '^(--- FAIL|ok|FAIL|PASS)|identical|kernel' | tail -8)
+}
+
+fuzz() {
+  step the bfloat16 kernels fuzzed against their twins, 30 s
+  (cd $K && timeout 90 $D/kernels.test -test.run '^$' -test.fuzz '^FuzzBF16$' -test.fuzztime 30s -test.parallel 4 -test.fuzzcachedir /tmp/fuzzcache 2>&1 | tail -3)
+}
+
+kernels() {
+  step kernel benchmarks, 2 pinned cores
+  (cd $K && $TS timeout 60 $D/kernels.test -test.run '^$' -test.bench 'PeakFMA|Micro$|MicroBF16/amx-bf16/rows=32|MicroBF16Residency/amx|Prefetch$|AMXRounding' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
+  (cd $R/tensor && $TS timeout 120 $D/tensor.test -test.run '^$' -test.bench 'MatMul$|MatMulKernels|MatMulDepth|MatMulBF16/.*/bfloat16/|MatMulAMXBlocks|Attention' -test.benchtime 6x 2>&1 | grep -E 'Bench')
+  if [ -x $D/kernels-base.test ] && ! cmp -s $D/kernels.test $D/kernels-base.test; then
+    step the same AMX benchmarks built from the base revision, then the working tree again
+    (cd $K && $TS timeout 60 $D/kernels-base.test -test.run '^$' -test.bench 'PeakFMA|MicroBF16/amx-bf16/rows=32|MicroBF16Residency/amx' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
+    (cd $R/tensor && $TS timeout 60 $D/tensor-base.test -test.run '^$' -test.bench 'MatMulAMXBlocks' -test.benchtime 6x 2>&1 | grep -E 'Bench')
+    (cd $K && $TS timeout 60 $D/kernels.test -test.run '^$' -test.bench 'PeakFMA|MicroBF16/amx-bf16/rows=32|MicroBF16Residency/amx' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
+  fi
+}
+
+families() {
+  step float32 kernel families inside MatMul, alternating, 2 pinned cores
+  for round in 1 2 3 4; do
+    (cd $K && $TS timeout 20 $D/kernels.test -test.run '^$' -test.bench 'PeakFMA' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
+    for f in avx512 avx512n48 avx512n64; do
+      (cd $R/tensor && $TS timeout 30 $D/tensor.test -test.run '^$' -test.bench "MatMulKernels/^$f\$/577x(1024x4096|4096x1024)" -test.benchtime 6x 2>&1 | grep -E 'Bench')
+    done
+  done
+}
+
+model() {
+  step hash model
+  [ -d /tmp/hash ] || $D/hashmodel -out /tmp/hash
+  step blipgo and transformers, 2 pinned cores
+  # CPU profiles (symbolised: read them here with go tool pprof -top FILE) come back in $OUT.
+  for p in float32 bfloat16; do $TS timeout 90 $D/bench -model /tmp/hash -image $IMG -reps 3 -tokens 19 -threads 2 -precision $p -cpuprofile $O/cpu-2cores-$p.pprof; done
+  $TS timeout 120 python3 $D/hf_bench.py 2
+  if [ -x $D/bench-base ]; then
+    step the base revision\'s bench, 2 pinned cores, then 16 threads
+    for p in float32 bfloat16; do $TS timeout 90 $D/bench-base -model /tmp/hash -image $IMG -reps 3 -tokens 19 -threads 2 -precision $p; done
+    for p in float32 bfloat16; do timeout 60 $D/bench-base -model /tmp/hash -image $IMG -reps 3 -tokens 19 -threads 16 -precision $p; done
+  fi
+  sixteen
+}
+
+sixteen() {
+  [ -d /tmp/hash ] || $D/hashmodel -out /tmp/hash
+  step blipgo and transformers, 16 threads
+  for p in float32 bfloat16; do timeout 60 $D/bench -model /tmp/hash -image $IMG -reps 3 -tokens 19 -threads 16 -precision $p -cpuprofile $O/cpu-16threads-$p.pprof; done
+  timeout 60 python3 $D/hf_bench.py 16
+}
+
+pool() {
+  step the pool\'s fork and join by threads
+  (cd $R/tensor && timeout 60 $D/tensor.test -test.run '^$' -test.bench 'PoolFor' -test.cpu 2,4,8,16 -test.count 2 2>&1 | grep -E 'Bench')
+  if [ -x $D/tensor-base.test ] && ! cmp -s $D/tensor.test $D/tensor-base.test; then
+    echo "base revision:"
+    (cd $R/tensor && timeout 30 $D/tensor-base.test -test.run '^$' -test.bench 'PoolFor' -test.cpu 2,16 -test.count 2 2>&1 | grep -E 'Bench')
+  fi
+}
+
+threads() {
+  [ -d /tmp/hash ] || $D/hashmodel -out /tmp/hash
+  step float32 by threads: 4 and 8 \(decode steps slowed from 4 threads to 16 in the third session\'s run\)
+  for t in 4 8; do timeout 40 $D/bench -model /tmp/hash -image $IMG -reps 2 -tokens 19 -threads $t -precision float32; done
+}
+
+accuracy() {
+  [ -d /tmp/hash ] || $D/hashmodel -out /tmp/hash
+  step full-size accuracy
+  (cd $R/internal/hashmodel && BLIPGO_FULLSIZE=1 BLIPGO_HASHMODEL=/tmp/hash timeout 60 $D/hashmodel.test -test.run TestFullSize -test.v 2>&1 | grep -E 'kernel|diff|ids|---|^(ok|FAIL|PASS)')
+}
+
+for s in ${@:-correctness kernels model pool threads accuracy}; do
+  case $s in
+    correctness|fuzz|kernels|families|model|sixteen|pool|threads|accuracy) $s ;;
+    *) echo "run.sh: unknown section $s"; exit 2 ;;
+  esac
+done
 step done

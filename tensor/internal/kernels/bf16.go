@@ -17,9 +17,8 @@ import "math"
 // each product exact and each sum rounded to float32 (VDPBF16PS's order: the odd element of a
 // pair first, then the sum added to C). That is what the pure-Go twin computes and what the
 // AVX512-BF16 kernels compute bit for bit on normal values (the hardware flushes subnormals;
-// checked on Zen 5). AMX's TDPBF16PS sums differently (Intel documents it as two chains, even
-// and odd elements, from zero for each step of 16 pairs, whose sum is added to C), so the AMX
-// kernels agree with the twin to rounding only.
+// checked on Zen 5). AMX's TDPBF16PS sums in another order, which its own twin computes (see
+// genericAMX, in the tests).
 type MicroBF16 func(mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool)
 
 // BF16 is a bfloat16 kernel family.
