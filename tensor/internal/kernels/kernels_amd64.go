@@ -17,7 +17,8 @@ type bf16Kernel func(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int,
 // Zen 5 (BenchmarkPrefetch, one core streaming 64 MiB): 1, 2, 4, 8 and 16 KiB gave 43-44,
 // 46, 51, 54-55 and 49-51 GB/s; a whole float32 decode step on 2 cores, four runs each, went
 // from 12.6-13.2 to 12.0-13.1 ms with 8 KiB instead of 2 (bfloat16: the same within noise).
-// The device machine's Xeon is still to be measured.
+// On the device machine's Xeon (one run): 21.2, 25.9, 26.7, 27.8, 27.9 and 26.9 GB/s at 0, 1,
+// 2, 4, 8 and 16 KiB for float32, so 8 KiB there too.
 const prefetchAhead = 8192
 
 // detectBF16 lists the bfloat16 kernels this CPU runs, fastest first: AMX where the CPU has it
@@ -67,12 +68,13 @@ func detect() []Kernel {
 		n32 := avx512Family(prefetchAhead)
 		n48 := Kernel{Name: "avx512n48", MR: approx.N48MR, NR: approx.N48NR, Micro: wrap(avx512n48Table, approx.N48MR, approx.N48NR, prefetchAhead)}
 		n64 := Kernel{Name: "avx512n64", MR: approx.N64MR, NR: approx.N64NR, Micro: wrap(avx512n64Table, approx.N64MR, approx.N64NR, prefetchAhead)}
-		// 14x32 first everywhere. The 8x48 and 6x64 families, measured on the device
-		// machine's Xeon (micro-kernels against the FMA peak of the same run), ran at 86% and
-		// 78% in one run and 69% and 76% in the next, 14x32 at 75% and 76%: the shared host
-		// varied more than they differ. On Zen 5 all three reach 93-99%. They stay listed for
-		// BenchmarkMicro and BenchmarkMatMulKernels to compare; every family sums in the same
-		// order, so a choice between them never changes a result.
+		// 14x32 first everywhere. On the device machine's Xeon the three families' micro-
+		// kernels ran at 67-92% of the FMA peak of the same run in earlier runs and at 95-98%
+		// in the fifth session's (the shared host varied more than they differ); inside
+		// MatMul, timed in alternation four rounds over (run.sh families), 14x32 gave 206-273
+		// GFLOP/s on 2 cores, 8x48 244-280, 6x64 191-284: level. On Zen 5 all three reach
+		// 93-99%. They stay listed for BenchmarkMicro and BenchmarkMatMulKernels to compare;
+		// every family sums in the same order, so a choice between them never changes a result.
 		ks = append(ks, n32, n48, n64)
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
