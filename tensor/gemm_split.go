@@ -27,8 +27,12 @@ func float32Kernel(nr int) kernels.Kernel {
 	return kernels.Generic(4, nr)
 }
 
-// matMulSplit is MatMul for a BFloat16x3 layer: the main product of the bfloat16 parts
-// accumulates in C, and each pass's corrections in a tile of their own, added to C after it.
+// matMulSplit is MatMul for a BFloat16x3 layer. Each pass sums the main product of the
+// bfloat16 parts and their corrections in tiles of their own, from zero, and adds them to C
+// once, (main + corrections) + C, as the float32 kernels add a pass: C may hold a residual
+// much larger than a pass, and a kernel that added its partial sums into it would round at
+// C's scale as often as it adds (AMX adds every 16 pairs: eight times a pass, which tripled
+// the full-size vision encoder's error when the main product accumulated in C).
 func (pm *Packed) matMulSplit(p *Pool, c []float32, ldc int, a []float32, lda int, m int, ep Epilogue) {
 	kern := *pm.split
 	mr, nr := kern.MR, kern.NR
@@ -46,17 +50,23 @@ func (pm *Packed) matMulSplit(p *Pool, c []float32, ldc int, a []float32, lda in
 		bBlock := pm.data[kc0*np*nr:]
 		pm.tiles(p, c, ldc, m, mr, m, nr, ep, []pass{{k0: kc0, k: kc, perWorker: func() tileFunc {
 			panel, split := make([]uint32, kp*nr), -1
-			corr := make([]float32, mr*nr)
+			main, corr := make([]float32, mr*nr), make([]float32, mr*nr)
 			return func(rows, i0, j int, dst []float32, ldd int, acc bool) {
 				if j != split {
 					kernels.SplitB(panel, bBlock[j*kc*nr:(j+1)*kc*nr], kc, nr)
 					split = j
 				}
 				arows := apack[i0*aStrideSplit:]
-				kern.Micro(rows, km, arows, aStrideSplit, panel[:km*nr], dst, ldd, acc)
+				kern.Micro(rows, km, arows, aStrideSplit, panel[:km*nr], main, nr, false)
 				kern.Micro(rows, kp-km, arows[km:], aStrideSplit, panel[km*nr:], corr, nr, false)
 				for r := 0; r < rows; r++ {
-					AddInPlace(dst[r*ldd:r*ldd+nr], corr[r*nr:(r+1)*nr])
+					sum, row := main[r*nr:(r+1)*nr], dst[r*ldd:r*ldd+nr]
+					AddInPlace(sum, corr[r*nr:(r+1)*nr])
+					if acc {
+						AddInPlace(row, sum)
+					} else {
+						copy(row, sum)
+					}
 				}
 			}
 		}}})

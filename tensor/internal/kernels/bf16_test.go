@@ -63,41 +63,6 @@ func runBF16(t testing.TB, k BF16, mr, kp, extra, offset int, accumulate bool, s
 	}
 }
 
-// amxStep is the pairs of k one TDPBF16PS takes: a tile row of A is 64 bytes.
-const amxStep = 16
-
-// genericAMX is the AMX kernels' twin: the tile of C as TDPBF16PS computes it, bit for bit on
-// normal values. For each step of amxStep pairs of k (and a shorter last one), the products of
-// the even (low) elements are summed from zero in order of k, those of the odd (high) elements
-// likewise, and their sum is added to C (to zero for the first step when accumulate is unset):
-//
-//	c += (Σ lo(a)·lo(b)) + (Σ hi(a)·hi(b))   for each step, each sum a float32 chain
-//
-// This is the order of the SDM's pseudo-code for TDPBF16PS (its FMAs with DAZ and FTZ, which
-// the twin leaves out: normal values only); the intrinsics guide's, one chain into C pair by
-// pair, matched 34% of tile elements on the device machine's Xeon, this one all of them
-// (BenchmarkAMXRounding).
-func genericAMX(nr, mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool) {
-	for r := 0; r < mr; r++ {
-		row := c[r*ldc : r*ldc+nr]
-		if !accumulate {
-			clear(row)
-		}
-		for p0 := 0; p0 < kp; p0 += amxStep {
-			aw := a[r*lda+p0 : r*lda+min(p0+amxStep, kp)]
-			for j := range row {
-				var even, odd float32
-				for p, w := range aw {
-					bw := b[(p0+p)*nr+j]
-					even += lo(w) * lo(bw)
-					odd += hi(w) * hi(bw)
-				}
-				row[j] += even + odd
-			}
-		}
-	}
-}
-
 // twinBF16 is k's pure-Go twin.
 func twinBF16(k BF16) func(nr, mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool) {
 	if k.Tiles {
