@@ -16,7 +16,7 @@
 # with four it ran 1.08M inputs clean.
 set -u
 R=$PWD; D=$R/.dev; O=${OUT:-/tmp/out}; mkdir -p $O
-B=/tmp/bins; mkdir -p $B; tar -C $B -xJf $D/bins.tar.xz; cp $D/hf_bench.py $B/; D=$B
+B=/tmp/bins; rm -rf $B; mkdir -p $B; tar -C $B -xJf $D/bins.tar.xz; cp $D/hf_bench.py $B/; D=$B
 exec > >(tee $O/log.txt) 2>&1
 T0=$(date +%s); step() { echo; echo "=== [$(( $(date +%s) - T0 ))s] $*"; }
 step env
