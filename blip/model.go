@@ -83,9 +83,11 @@ type loadSettings struct {
 func BFloat16() LoadOption { return func(s *loadSettings) { s.precision = tensor.BFloat16 } }
 
 // BFloat16x3 computes every linear layer from three bfloat16 parts of each value (six
-// bfloat16 products, float32 sums), as accurate as float32 and made for CPUs whose bfloat16
-// units outrun their float32 ones more than six times (AMX). Where the CPU has no bfloat16
-// instructions it is float32. Decode steps, bound by reading weights, run in float32.
+// bfloat16 products, float32 sums), as accurate as float32 on every bfloat16 kernel (AMX and
+// AVX512-BF16) and made for CPUs whose bfloat16 units outrun their float32 ones more than six
+// times inside a product; the Xeon measured so far is not one (it is 1.5x slower there than
+// float32: see the README). Where the CPU has no bfloat16 instructions it is float32. Decode
+// steps, bound by reading weights, run in float32.
 func BFloat16x3() LoadOption { return func(s *loadSettings) { s.precision = tensor.BFloat16x3 } }
 
 // WithPrecision selects the precision of the linear layers (tensor.Float32 by default).
