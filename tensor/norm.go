@@ -3,6 +3,8 @@ package tensor
 import (
 	"fmt"
 	"math"
+
+	"github.com/imagesemantics/blipgo/tensor/internal/kernels"
 )
 
 // LayerNorm normalises over the last axis: y = (x - mean) / sqrt(var + Eps) * Weight + Bias, with
@@ -29,47 +31,9 @@ func (ln *LayerNorm) Forward(p *Pool, dst, x *Tensor) {
 	p.ForGrain(x.Rows(), 8, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			in, out := x.Data[r*n:(r+1)*n], dst.Data[r*n:(r+1)*n]
-			mean := sum4(in) / float64(n)
-			rstd := 1 / math.Sqrt(squares4(in, mean)/float64(n)+ln.Eps)
-			for i, v := range in {
-				out[i] = float32((float64(v)-mean)*rstd*float64(g[i]) + float64(b[i]))
-			}
+			mean := kernels.SumF64(in) / float64(n)
+			rstd := 1 / math.Sqrt(kernels.SquaresF64(in, mean)/float64(n)+ln.Eps)
+			kernels.Normalize(out, in, g, b, mean, rstd)
 		}
 	})
-}
-
-// sum4 is Σ x in float64 as four running sums, each over every fourth value, added pairwise
-// at the end, so that the adds do not wait on one another (one chain of float64 adds made the
-// layer norm 3x slower).
-func sum4(x []float32) float64 {
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		s0 += float64(x[i])
-		s1 += float64(x[i+1])
-		s2 += float64(x[i+2])
-		s3 += float64(x[i+3])
-	}
-	for ; i < len(x); i++ {
-		s0 += float64(x[i])
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
-// squares4 is Σ (x - mean)² in float64, summed as sum4 sums.
-func squares4(x []float32, mean float64) float64 {
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		d0, d1, d2, d3 := float64(x[i])-mean, float64(x[i+1])-mean, float64(x[i+2])-mean, float64(x[i+3])-mean
-		s0 += d0 * d0
-		s1 += d1 * d1
-		s2 += d2 * d2
-		s3 += d3 * d3
-	}
-	for ; i < len(x); i++ {
-		d := float64(x[i]) - mean
-		s0 += d * d
-	}
-	return (s0 + s1) + (s2 + s3)
 }

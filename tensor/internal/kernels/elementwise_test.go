@@ -239,3 +239,73 @@ func TestElementwiseRandom(t *testing.T) {
 		}
 	}
 }
+
+// runLayerNormKernels compares SumF64, SquaresF64 and Normalize with the Go twins of their
+// order (sum16, squares16 and the scalar loop), bit for bit, dst aliasing x or not.
+func runLayerNormKernels(t *testing.T, n int, seed uint64) {
+	r := rand.New(rand.NewPCG(seed, 11))
+	x, g, b := make([]float32, n), make([]float32, n), make([]float32, n)
+	for i := range x {
+		x[i] = float32(r.NormFloat64()*3 + 1)
+		g[i], b[i] = float32(r.NormFloat64()), float32(r.NormFloat64())
+	}
+	m := n &^ 15
+	want := 0.0
+	if m > 0 {
+		want = sum16(x[:m])
+	}
+	for _, v := range x[m:] {
+		want += float64(v)
+	}
+	if got := SumF64(x); got != want {
+		t.Fatalf("n %d: SumF64 %v, twin %v", n, got, want)
+	}
+	mean := want / float64(max(n, 1))
+	wantSq := 0.0
+	if m > 0 {
+		wantSq = squares16(x[:m], mean)
+	}
+	for _, v := range x[m:] {
+		d := float64(v) - mean
+		wantSq += float64(d * d)
+	}
+	if got := SquaresF64(x, mean); got != wantSq {
+		t.Fatalf("n %d: SquaresF64 %v, twin %v", n, got, wantSq)
+	}
+	rstd := 1 / math.Sqrt(wantSq/float64(max(n, 1))+1e-5)
+	out := make([]float32, n+1) // one guard value past the end
+	out[n] = 7
+	Normalize(out[:n], x, g, b, mean, rstd)
+	inPlace := append([]float32(nil), x...)
+	Normalize(inPlace, inPlace, g, b, mean, rstd)
+	for i := range n {
+		w := float32(float64((float64(x[i])-mean)*rstd*float64(g[i])) + float64(b[i]))
+		if out[i] != w || inPlace[i] != w {
+			t.Fatalf("n %d: Normalize[%d] %v (in place %v), twin %v", n, i, out[i], inPlace[i], w)
+		}
+	}
+	if out[n] != 7 {
+		t.Fatalf("n %d: Normalize wrote past dst", n)
+	}
+}
+
+func TestLayerNormKernels(t *testing.T) {
+	for _, n := range []int{0, 1, 15, 16, 17, 31, 32, 100, 768, 1024, 1031} {
+		runLayerNormKernels(t, n, uint64(n))
+	}
+	// The order is the lanes', folded in halves: lanes 0 and 8 cancel before lane 1's 1 meets
+	// them (summed one by one, 2^60 + 1 would lose the 1 and give 0).
+	x := make([]float32, 16)
+	x[0], x[1], x[8] = 1<<60, 1, -(1 << 60)
+	if s := SumF64(x); s != 1 {
+		t.Fatalf("SumF64 %v, want 1", s)
+	}
+}
+
+func FuzzLayerNormKernels(f *testing.F) {
+	f.Add(uint16(1024), uint64(1))
+	f.Add(uint16(37), uint64(2))
+	f.Fuzz(func(t *testing.T, n uint16, seed uint64) {
+		runLayerNormKernels(t, int(n)%3000, seed)
+	})
+}

@@ -24,6 +24,15 @@ func geluAVX512(x *float32, n int)
 //go:noescape
 func addAVX512(dst, src *float32, n int)
 
+//go:noescape
+func sumF64AVX512(x *float32, n int) float64
+
+//go:noescape
+func squaresF64AVX512(x *float32, n int, mean float64) float64
+
+//go:noescape
+func normalizeAVX512(dst, x, gamma, beta *float32, n int, mean, rstd float64)
+
 func fmaPeakAVX512(n int)
 
 func fmaPeakAVX2(n int)

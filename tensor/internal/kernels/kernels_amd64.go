@@ -129,6 +129,17 @@ func addVec(dst, src []float32) {
 	addAVX512(unsafe.SliceData(dst), unsafe.SliceData(src), len(dst))
 }
 
+// f64Vec reports whether the layer norm's float64 kernels run in assembly.
+func f64Vec() bool { return hasAVX512 }
+
+func sumF64Vec(x []float32) float64 { return sumF64AVX512(unsafe.SliceData(x), len(x)) }
+func squaresF64Vec(x []float32, mean float64) float64 {
+	return squaresF64AVX512(unsafe.SliceData(x), len(x), mean)
+}
+func normalizeVec(dst, x, g, b []float32, mean, rstd float64) {
+	normalizeAVX512(unsafe.SliceData(dst), unsafe.SliceData(x), unsafe.SliceData(g), unsafe.SliceData(b), len(dst), mean, rstd)
+}
+
 func peakFMA(n int) int64 {
 	switch {
 	case cpu.X86.HasAVX512F:

@@ -76,6 +76,9 @@ func declarations() string {
 	decl("bf16PairsAVX512(dst *uint32, src *float32, words int)")
 	decl("geluAVX512(x *float32, n int)")
 	decl("addAVX512(dst, src *float32, n int)")
+	decl("sumF64AVX512(x *float32, n int) float64")
+	decl("squaresF64AVX512(x *float32, n int, mean float64) float64")
+	decl("normalizeAVX512(dst, x, gamma, beta *float32, n int, mean, rstd float64)")
 	fmt.Fprintf(&b, "\nfunc fmaPeakAVX512(n int)\n\nfunc fmaPeakAVX2(n int)\n")
 	for _, f := range families {
 		for mr := 1; mr <= f.maxMR; mr++ {
@@ -521,6 +524,97 @@ func elementwise(b *strings.Builder) {
 	w("ADDQ $64, SI")
 	w("DECQ CX")
 	w("JNZ loop_gelu")
+	w("VZEROUPPER")
+	w("RET")
+
+	layerNorm(w, b)
+}
+
+// layerNorm writes the AVX-512 kernels of the layer norm, in float64 (see kernels.SumF64): n
+// a multiple of 16. The sums keep sixteen lanes in two registers, Z0 lane j over x[16q+j] and
+// Z1 lane j over x[16q+8+j], then fold them in halves: Z0+Z1, then the upper four lanes onto
+// the lower, two, one.
+func layerNorm(w func(string, ...any), b *strings.Builder) {
+	fold := func() {
+		w("VADDPD Z1, Z0, Z0")
+		w("VEXTRACTF64X4 $1, Z0, Y1")
+		w("VADDPD Y1, Y0, Y0")
+		w("VEXTRACTF128 $1, Y0, X1")
+		w("VADDPD X1, X0, X0")
+		w("VPERMILPD $1, X0, X1")
+		w("VADDSD X1, X0, X0")
+	}
+	b.WriteString("\n// func sumF64AVX512(x *float32, n int) float64\n")
+	b.WriteString("TEXT ·sumF64AVX512(SB), NOSPLIT, $0-24\n")
+	w("MOVQ x+0(FP), SI")
+	w("MOVQ n+8(FP), CX")
+	w("SHRQ $4, CX")
+	w("VPXORQ Z0, Z0, Z0")
+	w("VPXORQ Z1, Z1, Z1")
+	b.WriteString("loop_sumf64:\n")
+	w("VCVTPS2PD (SI), Z2")
+	w("VCVTPS2PD 32(SI), Z3")
+	w("VADDPD Z2, Z0, Z0")
+	w("VADDPD Z3, Z1, Z1")
+	w("ADDQ $64, SI")
+	w("DECQ CX")
+	w("JNZ loop_sumf64")
+	fold()
+	w("MOVSD X0, ret+16(FP)")
+	w("VZEROUPPER")
+	w("RET")
+
+	b.WriteString("\n// func squaresF64AVX512(x *float32, n int, mean float64) float64\n")
+	b.WriteString("TEXT ·squaresF64AVX512(SB), NOSPLIT, $0-32\n")
+	w("MOVQ x+0(FP), SI")
+	w("MOVQ n+8(FP), CX")
+	w("SHRQ $4, CX")
+	w("VBROADCASTSD mean+16(FP), Z4")
+	w("VPXORQ Z0, Z0, Z0")
+	w("VPXORQ Z1, Z1, Z1")
+	b.WriteString("loop_squaresf64:\n")
+	w("VCVTPS2PD (SI), Z2")
+	w("VCVTPS2PD 32(SI), Z3")
+	w("VSUBPD Z4, Z2, Z2") // x - mean
+	w("VSUBPD Z4, Z3, Z3")
+	w("VMULPD Z2, Z2, Z2") // rounded, then added: no fused multiply-add, as the twin
+	w("VMULPD Z3, Z3, Z3")
+	w("VADDPD Z2, Z0, Z0")
+	w("VADDPD Z3, Z1, Z1")
+	w("ADDQ $64, SI")
+	w("DECQ CX")
+	w("JNZ loop_squaresf64")
+	fold()
+	w("MOVSD X0, ret+24(FP)")
+	w("VZEROUPPER")
+	w("RET")
+
+	b.WriteString("\n// func normalizeAVX512(dst, x, gamma, beta *float32, n int, mean, rstd float64)\n")
+	b.WriteString("TEXT ·normalizeAVX512(SB), NOSPLIT, $0-56\n")
+	w("MOVQ dst+0(FP), DI")
+	w("MOVQ x+8(FP), SI")
+	w("MOVQ gamma+16(FP), DX")
+	w("MOVQ beta+24(FP), BX")
+	w("MOVQ n+32(FP), CX")
+	w("SHRQ $3, CX")
+	w("VBROADCASTSD mean+40(FP), Z4")
+	w("VBROADCASTSD rstd+48(FP), Z5")
+	b.WriteString("loop_normalize:\n")
+	w("VCVTPS2PD (SI), Z0")
+	w("VSUBPD Z4, Z0, Z0") // x - mean
+	w("VMULPD Z5, Z0, Z0") // ·rstd
+	w("VCVTPS2PD (DX), Z1")
+	w("VMULPD Z1, Z0, Z0") // ·g
+	w("VCVTPS2PD (BX), Z2")
+	w("VADDPD Z2, Z0, Z0") // +b
+	w("VCVTPD2PS Z0, Y0")
+	w("VMOVUPS Y0, (DI)")
+	w("ADDQ $32, SI")
+	w("ADDQ $32, DX")
+	w("ADDQ $32, BX")
+	w("ADDQ $32, DI")
+	w("DECQ CX")
+	w("JNZ loop_normalize")
 	w("VZEROUPPER")
 	w("RET")
 }
