@@ -514,6 +514,26 @@ func TestLinearEpilogues(t *testing.T) {
 	}
 }
 
+// BenchmarkLinearGELU times the vision MLP's first layer (577x1024 -> 4096) with its bias and
+// GELU fused into the product's last pass, in each precision: the epilogue's cost after each
+// kernel family (after AMX's tile stores on AMX CPUs).
+func BenchmarkLinearGELU(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 4))
+	m, in, out := 577, 1024, 4096
+	x, y := FromData(randSlice(r, m*in), m, in), New(m, out)
+	for _, prec := range []Precision{Float32, BFloat16} {
+		l := Linear{Weight: FromData(randSlice(r, out*in), out, in), Bias: FromData(randSlice(r, out), out)}
+		p := NewPool(0)
+		l.Prepare(p, nil, prec, nil)
+		b.Run(fmt.Sprintf("%s/%s", prec, prec.Kernel()), func(b *testing.B) {
+			for b.Loop() {
+				l.ForwardGELU(p, y, x)
+			}
+			b.ReportMetric(float64(2*m*in*out)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
 // BenchmarkMatMulKernels compares every float32 assembly kernel at the vision encoder's
 // shapes (Best picks one kernel per CPU; this says which one each CPU should pick).
 func BenchmarkMatMulKernels(b *testing.B) {
