@@ -23,6 +23,7 @@ import (
 	"github.com/imagesemantics/blipgo/blip"
 	"github.com/imagesemantics/blipgo/internal/fleet"
 	"github.com/imagesemantics/blipgo/internal/golden"
+	"github.com/imagesemantics/blipgo/tensor"
 	"github.com/imagesemantics/blipgo/translate"
 )
 
@@ -254,6 +255,8 @@ func TestExitStatus(t *testing.T) {
 		{"empty file", []string{"-json", "-model", model, os.DevNull}, 1, `"error":"empty file"`},
 		{"flag after the files", []string{"-model", model, golden.Path("images/chelsea.png"), "-format", "jsonl"}, 0, `{"image":`},
 		{"unknown format", []string{"-model", model, "-format", "xml", golden.Path("images/chelsea.png")}, 2, ""},
+		{"unknown precision", []string{"-model", model, "-precision", "float16", golden.Path("images/chelsea.png")}, 2, ""},
+		{"precision with -submit", []string{"-precision", "bfloat16", "-submit", "nats://127.0.0.1:1", golden.Path("images/chelsea.png")}, 2, ""},
 		{"all good", []string{"-model", model, golden.Path("images/chelsea.png"), golden.Path("images/coffee.gif")}, 0, "coffee.gif: "},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -485,6 +488,33 @@ func TestSamplingFlags(t *testing.T) {
 	}
 	if g, s := captionOf(img), captionOf("-sample", "-top-k", "1", img); g != s {
 		t.Errorf("top-k 1 %q, greedy %q", s, g)
+	}
+}
+
+// TestPrecisionFlag: -precision selects the linear layers' products. bfloat16x3 gives float32's
+// captions on this golden case, as the library's golden tests hold it to; bfloat16 a well-formed
+// caption; where the CPU has no faster bfloat16 instructions, a note says it runs float32.
+func TestPrecisionFlag(t *testing.T) {
+	model := golden.Path("models", "blip-tiny-b")
+	img := golden.Path("images/chelsea.png")
+	captionOf := func(args ...string) (string, string) {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), append([]string{"-model", model}, args...), nil, &out, &errOut, false); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut.String())
+		}
+		return out.String(), errOut.String()
+	}
+	f32, _ := captionOf(img)
+	if x3, _ := captionOf("-precision", "bfloat16x3", img); x3 != f32 {
+		t.Errorf("bfloat16x3 %q, float32 %q", x3, f32)
+	}
+	bf, notes := captionOf("-precision", "bfloat16", img)
+	if !strings.HasPrefix(bf, img+": ") {
+		t.Errorf("bfloat16 output %q", bf)
+	}
+	emulated := tensor.BFloat16.Kernel() == tensor.Float32.Kernel()
+	if got := strings.Contains(notes, "runs the float32 kernels on this CPU"); got != emulated {
+		t.Errorf("note about float32 kernels %v, want %v: %q", got, emulated, notes)
 	}
 }
 

@@ -44,6 +44,7 @@ import (
 
 	"github.com/imagesemantics/blipgo/blip"
 	"github.com/imagesemantics/blipgo/blip/hub"
+	"github.com/imagesemantics/blipgo/tensor"
 	"github.com/imagesemantics/blipgo/translate"
 )
 
@@ -60,7 +61,13 @@ func main() {
 	queue := flag.Int("queue", 8, "requests that may wait for a worker; more are refused with 503")
 	timeout := flag.Duration("timeout", 2*time.Minute, "longest a request may take, from its admission")
 	bodyTimeout := flag.Duration("body-timeout", 30*time.Second, "longest a request body may take to arrive")
+	precision := flag.String("precision", "float32", "the models' linear layers: float32, bfloat16 or bfloat16x3 (see blip.BFloat16)")
 	flag.Parse()
+	prec, err := tensor.ParsePrecision(*precision)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "server: -"+err.Error())
+		os.Exit(2)
+	}
 	if *workers < 1 || *queue < 0 || *maxUpload < 1 || *maxPixels < 1 || *timeout <= 0 || *bodyTimeout <= 0 {
 		flag.Usage()
 		os.Exit(2)
@@ -73,7 +80,7 @@ func main() {
 	var loaded []*blip.Model
 	seen := map[blip.Task]string{}
 	for _, name := range models {
-		m, err := blip.LoadAny(ctx, name, blip.Threads(*threads), blip.Revision(*revision), blip.MaxPixels(*maxPixels))
+		m, err := blip.LoadAny(ctx, name, blip.Threads(*threads), blip.Revision(*revision), blip.MaxPixels(*maxPixels), blip.WithPrecision(prec))
 		if err != nil {
 			log.Fatal(err)
 		}

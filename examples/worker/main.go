@@ -33,6 +33,7 @@ import (
 
 	"github.com/imagesemantics/blipgo/blip"
 	"github.com/imagesemantics/blipgo/internal/fleet"
+	"github.com/imagesemantics/blipgo/tensor"
 )
 
 func main() {
@@ -52,7 +53,13 @@ func main() {
 	jobTimeout := flag.Duration("job-timeout", 5*time.Minute, "longest one job may take")
 	ackWait := flag.Duration("ack-wait", time.Minute, "how long a silent worker holds a job before it is redelivered")
 	metricsAddr := flag.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics")
+	precision := flag.String("precision", "float32", "the model's linear layers: float32, bfloat16 or bfloat16x3 (see blip.BFloat16)")
 	flag.Parse()
+	prec, err := tensor.ParsePrecision(*precision)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker: -"+err.Error())
+		os.Exit(2)
+	}
 	if (*natsURL == "") == (*embedded == "") || *threads < 1 || flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "worker: give -nats URL or -embedded DIR (one of them)")
 		flag.Usage()
@@ -63,7 +70,7 @@ func main() {
 	if err := run(ctx, config{
 		model: *model, threads: *threads, natsURL: *natsURL, creds: *creds, tlsCA: *tlsCA, tlsCert: *tlsCert, tlsKey: *tlsKey,
 		embedded: *embedded, listen: *listen, name: *name, maxUpload: *maxUpload, maxPixels: *maxPixels,
-		fetchTimeout: *fetchTimeout, jobTimeout: *jobTimeout, ackWait: *ackWait, metrics: *metricsAddr,
+		fetchTimeout: *fetchTimeout, jobTimeout: *jobTimeout, ackWait: *ackWait, metrics: *metricsAddr, precision: prec,
 	}); err != nil && !errors.Is(err, context.Canceled) {
 		log.Fatal(err)
 	}
@@ -74,6 +81,7 @@ type config struct {
 	threads, maxPixels                                                             int
 	maxUpload                                                                      int64
 	fetchTimeout, jobTimeout, ackWait                                              time.Duration
+	precision                                                                      tensor.Precision
 }
 
 func run(ctx context.Context, c config) error {
@@ -109,7 +117,7 @@ func run(ctx context.Context, c config) error {
 	if err := fleet.Setup(ctx, js, fleet.StreamsConfig{AckWait: c.ackWait}); err != nil {
 		return err
 	}
-	m, err := blip.LoadAny(ctx, c.model, blip.Threads(c.threads), blip.MaxPixels(c.maxPixels))
+	m, err := blip.LoadAny(ctx, c.model, blip.Threads(c.threads), blip.MaxPixels(c.maxPixels), blip.WithPrecision(c.precision))
 	if err != nil {
 		return err
 	}
