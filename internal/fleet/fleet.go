@@ -122,7 +122,11 @@ type Result struct {
 	IDs      []int   `json:"ids,omitempty"`
 	Error    string  `json:"error,omitempty"`
 	Worker   string  `json:"worker,omitempty"`
-	Seconds  float64 `json:"seconds,omitempty"`
+	// Precision is the worker model's precision where it is not float32 (transformers'
+	// results): "bfloat16" or "bfloat16x3", so that a fleet of mixed workers says which
+	// results came from the opt-ins.
+	Precision string  `json:"precision,omitempty"`
+	Seconds   float64 `json:"seconds,omitempty"`
 }
 
 // Match is one text's score in a Result.

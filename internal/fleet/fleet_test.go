@@ -178,6 +178,44 @@ func TestFleet(t *testing.T) {
 	wg.Wait()
 }
 
+// TestResultPrecision: a worker on a bfloat16 model says so in its results; a float32 one
+// leaves the field out.
+func TestResultPrecision(t *testing.T) {
+	c := newCluster(t, StreamsConfig{AckWait: 2 * time.Second})
+	m := tinyModel(t)
+	bf, err := blip.Load(golden.Path("models", "blip-tiny-b"), blip.BFloat16())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bf.Close()
+	for _, w := range []struct {
+		m    *blip.Model
+		want string
+	}{{m, ""}, {bf, "bfloat16"}} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			newWorker(w.m, c.connect(), "w").Run(ctx)
+		}()
+		jobs, _ := jobsFor(t, m, 2)
+		for i := range jobs { // ids of their own, so that the second worker gets jobs too
+			jobs[i].ID += "-" + w.want
+		}
+		results, err := Submit(ctx, c.connect(), jobs, nil)
+		cancel()
+		<-done
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range results {
+			if r.Error != "" || r.Precision != w.want {
+				t.Errorf("result %+v: precision %q, want %q", r, r.Precision, w.want)
+			}
+		}
+	}
+}
+
 // TestPoisonJob: a job that is not an image gets an error result and lands in the dead-letter
 // stream with its error after one attempt; it is not redelivered.
 func TestPoisonJob(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/imagesemantics/blipgo/blip"
 	"github.com/imagesemantics/blipgo/imageproc"
+	"github.com/imagesemantics/blipgo/tensor"
 )
 
 // Worker pulls jobs and publishes their results.
@@ -101,6 +102,9 @@ func (w *Worker) process(ctx context.Context, msg jetstream.Msg) (crashed bool) 
 	var job Job
 	res, err := w.run(ctx, msg.Data(), &job)
 	res.ID, res.Name, res.Worker, res.Seconds = job.ID, job.Name, w.Name, time.Since(start).Seconds()
+	if p := w.Model.Precision(); p != tensor.Float32 {
+		res.Precision = p.String()
+	}
 	switch {
 	case err == nil:
 	case isJobFault(err):
