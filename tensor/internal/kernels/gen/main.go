@@ -544,50 +544,42 @@ func layerNorm(w func(string, ...any), b *strings.Builder) {
 		w("VPERMILPD $1, X0, X1")
 		w("VADDSD X1, X0, X0")
 	}
-	b.WriteString("\n// func sumF64AVX512(x *float32, n int) float64\n")
-	b.WriteString("TEXT ·sumF64AVX512(SB), NOSPLIT, $0-24\n")
-	w("MOVQ x+0(FP), SI")
-	w("MOVQ n+8(FP), CX")
-	w("SHRQ $4, CX")
-	w("VPXORQ Z0, Z0, Z0")
-	w("VPXORQ Z1, Z1, Z1")
-	b.WriteString("loop_sumf64:\n")
-	w("VCVTPS2PD (SI), Z2")
-	w("VCVTPS2PD 32(SI), Z3")
-	w("VADDPD Z2, Z0, Z0")
-	w("VADDPD Z3, Z1, Z1")
-	w("ADDQ $64, SI")
-	w("DECQ CX")
-	w("JNZ loop_sumf64")
-	fold()
-	w("MOVSD X0, ret+16(FP)")
-	w("VZEROUPPER")
-	w("RET")
-
-	b.WriteString("\n// func squaresF64AVX512(x *float32, n int, mean float64) float64\n")
-	b.WriteString("TEXT ·squaresF64AVX512(SB), NOSPLIT, $0-32\n")
-	w("MOVQ x+0(FP), SI")
-	w("MOVQ n+8(FP), CX")
-	w("SHRQ $4, CX")
-	w("VBROADCASTSD mean+16(FP), Z4")
-	w("VPXORQ Z0, Z0, Z0")
-	w("VPXORQ Z1, Z1, Z1")
-	b.WriteString("loop_squaresf64:\n")
-	w("VCVTPS2PD (SI), Z2")
-	w("VCVTPS2PD 32(SI), Z3")
-	w("VSUBPD Z4, Z2, Z2") // x - mean
-	w("VSUBPD Z4, Z3, Z3")
-	w("VMULPD Z2, Z2, Z2") // rounded, then added: no fused multiply-add, as the twin
-	w("VMULPD Z3, Z3, Z3")
-	w("VADDPD Z2, Z0, Z0")
-	w("VADDPD Z3, Z1, Z1")
-	w("ADDQ $64, SI")
-	w("DECQ CX")
-	w("JNZ loop_squaresf64")
-	fold()
-	w("MOVSD X0, ret+24(FP)")
-	w("VZEROUPPER")
-	w("RET")
+	// sum writes sumF64AVX512 (Σ x) or, with squares, squaresF64AVX512 (Σ (x - mean)²).
+	sum := func(squares bool) {
+		name, signature, frame, label, ret := "sumF64AVX512", "(x *float32, n int) float64", 24, "loop_sumf64", 16
+		if squares {
+			name, signature, frame, label, ret = "squaresF64AVX512", "(x *float32, n int, mean float64) float64", 32, "loop_squaresf64", 24
+		}
+		fmt.Fprintf(b, "\n// func %s%s\nTEXT ·%s(SB), NOSPLIT, $0-%d\n", name, signature, name, frame)
+		w("MOVQ x+0(FP), SI")
+		w("MOVQ n+8(FP), CX")
+		w("SHRQ $4, CX")
+		if squares {
+			w("VBROADCASTSD mean+16(FP), Z4")
+		}
+		w("VPXORQ Z0, Z0, Z0")
+		w("VPXORQ Z1, Z1, Z1")
+		fmt.Fprintf(b, "%s:\n", label)
+		w("VCVTPS2PD (SI), Z2")
+		w("VCVTPS2PD 32(SI), Z3")
+		if squares {
+			w("VSUBPD Z4, Z2, Z2") // x - mean
+			w("VSUBPD Z4, Z3, Z3")
+			w("VMULPD Z2, Z2, Z2") // rounded, then added: no fused multiply-add, as the twin
+			w("VMULPD Z3, Z3, Z3")
+		}
+		w("VADDPD Z2, Z0, Z0")
+		w("VADDPD Z3, Z1, Z1")
+		w("ADDQ $64, SI")
+		w("DECQ CX")
+		w("JNZ %s", label)
+		fold()
+		w("MOVSD X0, ret+%d(FP)", ret)
+		w("VZEROUPPER")
+		w("RET")
+	}
+	sum(false)
+	sum(true)
 
 	b.WriteString("\n// func normalizeAVX512(dst, x, gamma, beta *float32, n int, mean, rstd float64)\n")
 	b.WriteString("TEXT ·normalizeAVX512(SB), NOSPLIT, $0-56\n")
