@@ -96,9 +96,10 @@ func (m *Model) Prepare(p *tensor.Pool, arena *tensor.Arena, prec tensor.Precisi
 // StepBytes is what one decoder step of one sequence reads from memory in the layers, with
 // pos tokens already in its cache and n encoder states: the weights of every layer but the
 // cross-attention keys and values (those run once per source, in Cross), the source's cached
-// cross-attention keys and values and the self-attention cache. Decode steps are bound by it
-// (with the LM head's Bytes): divided by a step's time it is the memory bandwidth reached.
-func (m *Model) StepBytes(pos, n int) int64 {
+// cross-attention keys and values (packed by Cross for kv) and the self-attention cache.
+// Decode steps are bound by it (with the LM head's Bytes): divided by a step's time it is the
+// memory bandwidth reached.
+func (m *Model) StepBytes(pos, n int, kv tensor.Precision) int64 {
 	h := int64(m.Config.HiddenSize)
 	var b int64
 	for i := range m.Layers {
@@ -110,7 +111,8 @@ func (m *Model) StepBytes(pos, n int) int64 {
 		} {
 			b += lin.Bytes()
 		}
-		b += 4 * h * 2 * (int64(n) + int64(pos) + 1) // cross K/V, self K/V including the new token
+		b += kv.KVBytes() * h * 2 * int64(n) // cross K/V
+		b += 4 * h * 2 * (int64(pos) + 1)    // self K/V, including the new token
 	}
 	return b
 }
@@ -123,8 +125,10 @@ type Cross struct {
 }
 
 // Cross projects encoder states [N, E] (an image's embeddings, a question's hidden states)
-// into every layer's cross-attention keys and values.
-func (d *Model) Cross(p *tensor.Pool, image *tensor.Tensor) *Cross {
+// into every layer's cross-attention keys and values, packed for attention in prec
+// (tensor.Attention.PackKV: under BFloat16, bfloat16 pairs, which halve what every decode
+// step reads of them).
+func (d *Model) Cross(p *tensor.Pool, image *tensor.Tensor, prec tensor.Precision) *Cross {
 	n, h := image.Rows(), d.Config.HiddenSize
 	x := &Cross{N: n}
 	k, v := tensor.New(n, h), tensor.New(n, h)
@@ -132,7 +136,7 @@ func (d *Model) Cross(p *tensor.Pool, image *tensor.Tensor) *Cross {
 		ca := &d.Layers[i].CrossAttention
 		ca.Self.Key.Forward(p, k, image)
 		ca.Self.Value.Forward(p, v, image)
-		x.KV = append(x.KV, ca.attn.PackKV(p, tensor.Heads{Data: k.Data, Stride: h}, tensor.Heads{Data: v.Data, Stride: h}, n))
+		x.KV = append(x.KV, ca.attn.PackKV(p, prec, tensor.Heads{Data: k.Data, Stride: h}, tensor.Heads{Data: v.Data, Stride: h}, n))
 	}
 	return x
 }

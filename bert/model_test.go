@@ -35,8 +35,14 @@ func randomModel(t *testing.T, causal bool) *Model {
 
 // TestCacheMatchesFullPass: feeding tokens one at a time through the KV cache gives the hidden
 // states of a single pass over the whole sequence, and sequences batched together give what
-// they give alone.
+// they give alone; with the image's keys and values packed in float32 and as bfloat16 pairs.
 func TestCacheMatchesFullPass(t *testing.T) {
+	for _, prec := range []tensor.Precision{tensor.Float32, tensor.BFloat16} {
+		t.Run(prec.String(), func(t *testing.T) { testCacheMatchesFullPass(t, prec) })
+	}
+}
+
+func testCacheMatchesFullPass(t *testing.T, prec tensor.Precision) {
 	d := randomDecoder(t)
 	p := tensor.NewPool(2)
 	r := rand.New(rand.NewPCG(3, 4))
@@ -44,7 +50,7 @@ func TestCacheMatchesFullPass(t *testing.T) {
 	for i := range img.Data {
 		img.Data[i] = float32(r.NormFloat64())
 	}
-	cross := d.Cross(p, img)
+	cross := d.Cross(p, img, prec)
 	ids := []int{1, 5, 9, 33, 12, 7}
 	full := tensor.New(len(ids), d.Config.HiddenSize)
 	if err := d.Forward(context.Background(), p, full, [][]int{ids}, []*Cache{d.NewCache(10)}, []*Cross{cross}, nil); err != nil {
@@ -83,7 +89,7 @@ func TestCacheMatchesFullPass(t *testing.T) {
 func TestForwardLimits(t *testing.T) {
 	d := randomDecoder(t)
 	p := tensor.NewPool(1)
-	cross := d.Cross(p, tensor.New(3, d.Config.EncoderHiddenSize))
+	cross := d.Cross(p, tensor.New(3, d.Config.EncoderHiddenSize), tensor.Float32)
 	h := tensor.New(1, d.Config.HiddenSize)
 	if err := d.Forward(context.Background(), p, h, [][]int{{50}}, []*Cache{d.NewCache(4)}, []*Cross{cross}, nil); err == nil {
 		t.Error("token outside the vocabulary accepted")
@@ -175,7 +181,7 @@ func TestForwardUnequalLengths(t *testing.T) {
 	d := randomDecoder(t)
 	p := tensor.NewPool(2)
 	ctx := context.Background()
-	cross := d.Cross(p, tensor.New(3, d.Config.EncoderHiddenSize))
+	cross := d.Cross(p, tensor.New(3, d.Config.EncoderHiddenSize), tensor.Float32)
 	a, b := []int{1, 5, 9}, []int{1, 7}
 	h := d.Config.HiddenSize
 	both := tensor.New(5, h)

@@ -83,7 +83,7 @@ func (m *Model) CaptionBatch(ctx context.Context, imgs []image.Image, opts ...Op
 			return nil, err
 		}
 		start := time.Now()
-		crosses[i] = m.Decoder.Cross(m.pool, emb)
+		crosses[i] = m.Decoder.Cross(m.pool, emb, m.precision)
 		s.timings.add(stageCross, start)
 	}
 	return m.generate(ctx, s, m.PromptIDs(s.prompt), crosses)
@@ -178,7 +178,7 @@ func (m *Model) DecoderLogits(ctx context.Context, emb *tensor.Tensor, ids []int
 	}
 	defer m.release()
 	d := m.Decoder
-	cross := d.Cross(m.pool, emb)
+	cross := d.Cross(m.pool, emb, m.precision)
 	hidden := tensor.New(len(ids), d.Config.HiddenSize)
 	if err := d.Forward(ctx, m.pool, hidden, [][]int{ids}, []*bert.Cache{d.NewCache(len(ids))}, []*bert.Cross{cross}, nil); err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package blip
 
 import (
 	"context"
-	"os"
 	"slices"
 	"testing"
 
@@ -53,12 +52,7 @@ func loadImage(t testing.TB, m *Model, name string) *imageproc.RGB {
 
 func decodeFile(t testing.TB, m *Model, file string) *imageproc.RGB {
 	t.Helper()
-	f, err := os.Open(golden.Path(file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := m.DecodeImage(f)
+	img, err := golden.DecodeFile(file, m.DecodeImage)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -106,7 +106,7 @@ func (m *Model) TextEmbedding(ctx context.Context, text string) ([]float32, erro
 // encodeWithImage runs each text's ids through the text encoder at its own length,
 // cross-attending to the one image's embeddings emb [N, D]: each text's hidden states.
 func (m *Model) encodeWithImage(ctx context.Context, ids [][]int, emb *tensor.Tensor) ([]*tensor.Tensor, error) {
-	image := m.Encoder.Cross(m.pool, emb)
+	image := m.Encoder.Cross(m.pool, emb, tensor.Float32) // read once per text: nothing to save
 	crosses := make([]*bert.Cross, len(ids))
 	for i := range crosses {
 		crosses[i] = image

@@ -214,7 +214,7 @@ func (n *network) crossKV(p *tensor.Pool, enc *tensor.Tensor) *source {
 		ca := n.Decoder.Layers[i].CrossAttn
 		ca.K.Forward(p, k, enc)
 		ca.V.Forward(p, v, enc)
-		src.kv = append(src.kv, ca.attn.PackKV(p, tensor.Heads{Data: k.Data, Stride: d}, tensor.Heads{Data: v.Data, Stride: d}, s))
+		src.kv = append(src.kv, ca.attn.PackKV(p, tensor.Float32, tensor.Heads{Data: k.Data, Stride: d}, tensor.Heads{Data: v.Data, Stride: d}, s))
 	}
 	return src
 }

@@ -159,7 +159,7 @@ func run(model, imagePath string, reps, threads, tokens int, prec tensor.Precisi
 	if len(steps) > 0 {
 		slices.Sort(steps)
 		r.StepMS = steps[len(steps)/2]
-		r.StepBytes = m.Decoder.StepBytes(len(m.PromptIDs(""))+r.Tokens/2, m.Config.VisionConfig.SeqLen()) + m.Head.Bytes()
+		r.StepBytes = m.Decoder.StepBytes(len(m.PromptIDs(""))+r.Tokens/2, m.Config.VisionConfig.SeqLen(), m.Precision()) + m.Head.Bytes()
 		r.StepGBps = float64(r.StepBytes) / (r.StepMS / 1000) / 1e9
 	}
 	r.PeakRSSBytes = peakRSS()

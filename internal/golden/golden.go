@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -41,6 +42,17 @@ func Path(elem ...string) string {
 		panic(err)
 	}
 	return filepath.Join(append([]string{d}, elem...)...)
+}
+
+// DecodeFile opens the reference file at path (relative to the golden folder) and decodes it.
+func DecodeFile[T any](path string, decode func(io.Reader) (T, error)) (T, error) {
+	f, err := os.Open(Path(path))
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer f.Close()
+	return decode(f)
 }
 
 // Image is an entry of cases.json "images".

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/imagesemantics/blipgo/blip"
-	"github.com/imagesemantics/blipgo/internal/golden"
 	"github.com/imagesemantics/blipgo/tensor"
 )
 
@@ -35,16 +34,7 @@ func benchModel(b *testing.B) (*blip.Model, image.Image) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { m.Close() })
-	f, err := os.Open(golden.Path("images/chelsea.png"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	img, err := m.DecodeImage(f)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return m, img
+	return m, chelsea(b, m)
 }
 
 // BenchmarkCaption is one whole caption of 20 new tokens (the end token ignored).

@@ -99,7 +99,7 @@ threads() {
 accuracy() {
   [ -d /tmp/hash ] || $D/hashmodel -out /tmp/hash
   step full-size accuracy
-  (cd $R/internal/hashmodel && BLIPGO_FULLSIZE=1 BLIPGO_HASHMODEL=/tmp/hash timeout 60 $D/hashmodel.test -test.run TestFullSize -test.v 2>&1 | grep -E 'kernel|diff|ids|---|^(ok|FAIL|PASS)')
+  (cd $R/internal/hashmodel && BLIPGO_FULLSIZE=1 BLIPGO_HASHMODEL=/tmp/hash timeout 90 $D/hashmodel.test -test.run TestFullSize -test.v 2>&1 | grep -E 'kernel|diff|ids|gaps|---|^(ok|FAIL|PASS)')
 }
 
 for s in ${@:-correctness kernels model pool threads accuracy}; do
