@@ -72,7 +72,7 @@ func BenchmarkMatMulBF16(b *testing.B) {
 			name    string
 			m, k, n int
 			split   bool
-		}{{"bfloat16", 577, 1024, 4096, false}, {"bfloat16x3", 577, 1024, 4096, true}, {"bfloat16", 1, 768, 30524, false},
+		}{{"bfloat16", 577, 1024, 4096, false}, {"bfloat16", 577, 4096, 1024, false}, {"bfloat16", 577, 1024, 3072, false}, {"bfloat16x3", 577, 1024, 4096, true}, {"bfloat16", 1, 768, 30524, false},
 			{"bfloat16", 1, 768, 3072, false}, {"bfloat16", 1, 3072, 768, false}, {"bfloat16", 3, 768, 30524, false}, {"bfloat16", 8, 768, 30524, false}} {
 			m, k, n := c.m, c.k, c.n
 			b.Run(fmt.Sprintf("%s/%s/%dx%dx%d", kern.Name, c.name, m, k, n), func(b *testing.B) {
