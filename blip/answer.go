@@ -72,8 +72,8 @@ func (m *Model) answer(ctx context.Context, method string, img image.Image, ques
 	crosses := make([]*bert.Cross, len(q))
 	for i, h := range q {
 		// Float32 keys and values whatever the precision: the question's few states cost a
-		// decode step next to nothing to read, and in bfloat16 they moved 2 of the 18 golden
-		// answers (16 of 18 with VDPBF16PS, 14 with AMX's twin, against 18 and 17).
+		// decode step next to nothing to read, and as bfloat16 pairs they moved golden
+		// answers (16 of 18 kept with VDPBF16PS, 15 through AMX's twin, against 18 and 17).
 		crosses[i] = m.Decoder.Cross(m.pool, h, tensor.Float32)
 	}
 	out, err := m.generate(ctx, s, []int{m.Config.TextConfig.BosTokenID}, crosses)
