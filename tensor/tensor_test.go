@@ -709,13 +709,25 @@ func BenchmarkAttention(b *testing.B) {
 		p := NewPool(2)
 		scratch := make([]float32, a.ScratchSize(p, c.t, c.t))
 		d := c.heads * c.hd
+		flops := 4 * float64(c.t) * float64(c.t) * float64(d)
 		b.Run(fmt.Sprintf("t=%d/heads=%d", c.t, c.heads), func(b *testing.B) {
 			for b.Loop() {
 				a.Forward(p, Heads{dst, d}, Heads{qkv, stride}, Heads{qkv[d:], stride}, Heads{qkv[2*d:], stride}, c.t, c.t, scratch)
 			}
-			flops := 4 * float64(c.t) * float64(c.t) * float64(d)
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
+		// The same attention as autocast computes it (keys and values packed as bfloat16
+		// pairs, q and the weights rounded at the products), packing included: what the
+		// vision encoder would run if its attention were bfloat16 (see the README's Decisions).
+		if BFloat16.KVBytes() == 2 {
+			b.Run(fmt.Sprintf("t=%d/heads=%d/bfloat16", c.t, c.heads), func(b *testing.B) {
+				for b.Loop() {
+					kv := a.PackKV(p, BFloat16, Heads{qkv[d:], stride}, Heads{qkv[2*d:], stride}, c.t)
+					a.ForwardKV(p, Heads{dst, d}, Heads{qkv, stride}, kv, c.t, scratch)
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 	}
 }
 
