@@ -82,7 +82,7 @@ func (m *Model) answer(ctx context.Context, method string, img image.Image, ques
 	}
 	answers := make([]Answer, len(out))
 	for i, c := range out {
-		answers[i] = Answer{Text: c.Text, IDs: c.IDs, Score: c.Score}
+		answers[i] = Answer(c) // the same fields: generation's result, read as an answer
 	}
 	return answers, nil
 }

@@ -37,12 +37,13 @@ type model struct {
 		B *tensor.Tensor `weights:"b"`
 	} `weights:""`
 	Head *tensor.Tensor `weights:"head"`
-	note string
+	note string         // no tag: binding must leave it alone
 }
 
 func newModel() *model {
 	m := &model{Layers: []layer{{W: tensor.Declare(2, 3), Extra: tensor.Declare(1)}, {W: tensor.Declare(2, 3), Extra: tensor.Declare(1)}}, Head: tensor.Declare(4)}
 	m.Inline.B = tensor.Declare(3)
+	m.note = "untouched"
 	return m
 }
 
@@ -56,6 +57,9 @@ func TestBindAll(t *testing.T) {
 	}
 	if m.Layers[0].Extra != nil || m.Layers[1].Extra == nil || m.Head.Data == nil || m.Inline.B.Data == nil {
 		t.Errorf("optional or tied tensors not bound as expected: %+v", m)
+	}
+	if m.note != "untouched" {
+		t.Errorf("an untagged field became %q", m.note)
 	}
 }
 
