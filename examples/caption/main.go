@@ -213,7 +213,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	topP := fs.Float64("top-p", 1.0, "sample from the most likely tokens reaching this probability (1: all)")
 	seed := fs.Int64("seed", -1, "sampling seed: the same seed gives the same captions (-1: a new one each run)")
 	fs.IntVar(&o.threads, "threads", runtime.GOMAXPROCS(0), "threads to compute with")
-	precision := fs.String("precision", "float32", "the linear layers' products: float32 (transformers' results), bfloat16 (about twice as fast\nwith AVX512-BF16 or AMX; some captions differ) or bfloat16x3 (float32's accuracy from bfloat16 parts)")
+	precision := fs.String("precision", "float32", "the linear layers' products: float32 (transformers' results), bfloat16 (1.5-2x as fast\nwith AVX512-BF16 or AMX; some captions differ) or bfloat16x3 (float32's accuracy from bfloat16 parts)")
 	fs.IntVar(&o.concurrency, "concurrency", 1, "images (or batches) captioned at the same time")
 	fs.IntVar(&o.batch, "batch", 1, "images captioned together in one batch (the same captions as one by one)")
 	fs.IntVar(&o.maxPixels, "max-pixels", imageproc.DefaultMaxPixels, "largest image in pixels, checked before decoding")
