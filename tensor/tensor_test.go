@@ -733,8 +733,9 @@ func BenchmarkAttention(b *testing.B) {
 
 // BenchmarkCrossAttention times a decode step's cross-attention of BLIP-large's text decoder:
 // one query over the 577 cached image keys and values of each of 12 layers (12 heads of 64),
-// in float32 and as bfloat16 pairs (PackKV under BFloat16), reporting the cached bytes read a
-// second. The 12 layers' caches (42 MB in float32) do not fit in cache, as in a decode step.
+// in float32 and as bfloat16 pairs (PackKV under BFloat16) for each bfloat16 kernel the CPU
+// has (on AMX CPUs both AMX, which PackKV picks, and VDPBF16PS), reporting the cached bytes
+// read a second. The 12 layers' caches (42 MB in float32) do not fit in cache, as in a step.
 func BenchmarkCrossAttention(b *testing.B) {
 	const layers, s, heads, hd = 12, 577, 12, 64
 	r := rand.New(rand.NewPCG(3, 3))
@@ -744,20 +745,25 @@ func BenchmarkCrossAttention(b *testing.B) {
 	dst := make([]float32, d)
 	p := NewPool(2)
 	scratch := make([]float32, a.ScratchSize(p, 1, s))
-	for _, prec := range []Precision{Float32, BFloat16} {
+	run := func(name string, bytes int, pack func() *KV) {
 		kvs := make([]*KV, layers)
 		for i := range kvs {
-			kvs[i] = a.PackKV(p, prec, Heads{k, d}, Heads{v, d}, s)
+			kvs[i] = pack()
 		}
-		b.Run(prec.String(), func(b *testing.B) {
+		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
 				for _, kv := range kvs {
 					a.ForwardKV(p, Heads{dst, d}, Heads{q, d}, kv, 1, scratch)
 				}
 			}
-			bytes := float64(layers*2*s*d) * float64(prec.KVBytes())
-			b.ReportMetric(bytes*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+			b.ReportMetric(float64(layers*2*s*d*bytes)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 		})
+	}
+	run("float32", 4, func() *KV { return a.PackKV(p, Float32, Heads{k, d}, Heads{v, d}, s) })
+	for _, kern := range kernels.AvailableBF16() {
+		if !kern.Emulated {
+			run("bfloat16/"+kern.Name, 2, func() *KV { return a.packKVPairs(p, kern, Heads{k, d}, Heads{v, d}, s) })
+		}
 	}
 }
 
