@@ -98,8 +98,9 @@ func TestBFloat16Agreement(t *testing.T) {
 	}
 }
 
-// bf16ITMProbTol bounds the bfloat16 match probabilities' distance from float32's.
-const bf16ITMProbTol = 0.05
+// bf16ITMProbTol bounds the bfloat16 match probabilities' distance from float32's (measured
+// on the Zen 5: at most 1.8e-3 with VDPBF16PS, 1.5e-3 through the AMX twin).
+const bf16ITMProbTol = 1e-2
 
 // amxAnswerDiffers lists the golden question-answering cases whose bfloat16 answers may differ
 // from transformers' float32 ones on AMX (through kernels.GenericAMX on the Zen 5: 17 of 18;
