@@ -18,9 +18,3 @@ func geluVec(x []float32)             { geluNEON(unsafe.SliceData(x), len(x)) }
 func addVec(dst, src []float32) {
 	addNEON(unsafe.SliceData(dst), unsafe.SliceData(src), len(dst))
 }
-
-// The layer norm's float64 kernels have no NEON version: the Go twins of their order run.
-func f64Vec() bool                                    { return false }
-func sumF64Vec([]float32) float64                     { panic("unreachable") }
-func squaresF64Vec([]float32, float64) float64        { panic("unreachable") }
-func normalizeVec(_, _, _, _ []float32, _, _ float64) { panic("unreachable") }

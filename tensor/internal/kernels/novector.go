@@ -4,13 +4,9 @@ package kernels
 
 // Without vector element-wise kernels (architectures other than amd64 and arm64, and noasm),
 // the scalar twins do all the work: no prefix goes to a vector kernel.
-func vectorPrefix(int) int                            { return 0 }
-func maxVec([]float32) float32                        { panic("unreachable") }
-func expSumVec([]float32, float32, float32) float32   { panic("unreachable") }
-func scaleVec([]float32, float32)                     { panic("unreachable") }
-func geluVec([]float32)                               { panic("unreachable") }
-func addVec([]float32, []float32)                     { panic("unreachable") }
-func f64Vec() bool                                    { return false }
-func sumF64Vec([]float32) float64                     { panic("unreachable") }
-func squaresF64Vec([]float32, float64) float64        { panic("unreachable") }
-func normalizeVec(_, _, _, _ []float32, _, _ float64) { panic("unreachable") }
+func vectorPrefix(int) int                          { return 0 }
+func maxVec([]float32) float32                      { panic("unreachable") }
+func expSumVec([]float32, float32, float32) float32 { panic("unreachable") }
+func scaleVec([]float32, float32)                   { panic("unreachable") }
+func geluVec([]float32)                             { panic("unreachable") }
+func addVec([]float32, []float32)                   { panic("unreachable") }
