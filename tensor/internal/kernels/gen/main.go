@@ -271,6 +271,24 @@ func tile(b *strings.Builder, t tileSpec) {
 		}
 		w("MOVQ ahead+56(FP), R12")
 	}
+	// Prefetch the tile of C into L2 before the loop: the kernel reads it (accumulate) or
+	// writes it only after the loop, and in a tall product each pass over K sweeps the whole
+	// of C, which does not stay in cache from one pass to the next (577x4096 float32 is 9.4
+	// MB), so those loads and stores waited on memory at the end of every tile. Every line of
+	// each row, its last byte's included (rows of C need not be aligned). Into L2 (T1), not
+	// L1, where the panel of B and the rows of A are. Measured on 2 cores of the Zen 5 (README,
+	// seventh session): the vision encoder 5-9% faster in float32 and bfloat16.
+	w("MOVQ DX, BX")
+	for r := 0; r < t.mr; r++ {
+		rowBytes := t.vecs * t.vecBytes
+		for off := 0; off < rowBytes; off += 64 {
+			w("PREFETCHT1 %s(BX)", disp(off))
+		}
+		w("PREFETCHT1 %d(BX)", rowBytes-1)
+		if r < t.mr-1 {
+			w("ADDQ R9, BX")
+		}
+	}
 	for r := 0; r < t.mr; r++ {
 		for v := 0; v < t.vecs; v++ {
 			w("%s %s, %s, %s", t.zero, acc(r, v), acc(r, v), acc(r, v))
