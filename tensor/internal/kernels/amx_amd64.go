@@ -76,14 +76,15 @@ func amxMicro(rowAhead, tallAhead int) MicroBF16 {
 		}
 		var cfg tileConfig
 		full := kp &^ 15
+		next := nextRows(mr, mrMax, nr, c, ldc) // prefetched by the first call
 		if full > 0 {
 			cfg.set(mr, 16)
-			call(&cfg[0], full/16, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, accumulate, ahead)
-			accumulate = true
+			call(&cfg[0], full/16, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, accumulate, ahead, next)
+			accumulate, next = true, 0
 		}
 		if rest := kp - full; rest > 0 {
 			cfg.set(mr, rest)
-			call(&cfg[0], 1, &a[full], lda, &b[full*nr], unsafe.SliceData(c), ldc, accumulate, ahead)
+			call(&cfg[0], 1, &a[full], lda, &b[full*nr], unsafe.SliceData(c), ldc, accumulate, ahead, next)
 		}
 	}
 }

@@ -6,8 +6,9 @@ import "unsafe"
 
 // asmKernel is one generated micro-kernel of a given tile height. Those that prefetch B (the
 // AVX-512 kernels of up to eight rows) prefetch ahead bytes further on than they load; the
-// others ignore ahead.
-type asmKernel func(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+// others ignore ahead. A family's tallest kernel prefetches next rows of C from the tile mr
+// rows below its own (see nextRows); the others, and the NEON kernels, ignore next.
+type asmKernel func(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 // wrap turns a table of per-mr assembly kernels into a Micro, checking the slice bounds the
 // assembly relies on (a programmer error panics here, never a wild write), with the prefetch
@@ -17,6 +18,18 @@ func wrap(table []asmKernel, mrMax, nr, ahead int) Micro {
 		if mr < 1 || mr > mrMax || kc < 1 || len(a) < (mr-1)*lda+kc || len(b) < kc*nr || len(c) < (mr-1)*ldc+nr {
 			panic("kernels: micro-kernel called out of bounds")
 		}
-		table[mr-1](kc, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, accumulate, ahead)
+		table[mr-1](kc, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, accumulate, ahead, nextRows(mr, mrMax, nr, c, ldc))
 	}
+}
+
+// nextRows is how many rows of C a kernel of a family whose tallest tile is mrMax rows may
+// prefetch as the next tile's: only a full tile's kernel does (MatMul runs a panel's tiles top
+// to bottom, each but the last mrMax rows tall), up to mrMax rows of c (row stride ldc, rows
+// of nr values) from mr rows below the tile's first. A prefetch never faults; this keeps it
+// within C, where the data is the next call's.
+func nextRows(mr, mrMax, nr int, c []float32, ldc int) int {
+	if mr != mrMax || ldc < nr {
+		return 0
+	}
+	return max(0, min(mrMax, (len(c)-nr)/ldc+1-mr))
 }

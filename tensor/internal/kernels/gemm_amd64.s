@@ -4,8 +4,8 @@
 
 #include "textflag.h"
 
-// func avx512x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512x1(SB), NOSPLIT, $0-64
+// func avx512x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512x1(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -15,10 +15,6 @@ TEXT ·avx512x1(SB), NOSPLIT, $0-64
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 loop_avx512x1:
@@ -45,8 +41,8 @@ store_avx512x1:
 	VZEROUPPER
 	RET
 
-// func avx512x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512x2(SB), NOSPLIT, $0-64
+// func avx512x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512x2(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -56,14 +52,6 @@ TEXT ·avx512x2(SB), NOSPLIT, $0-64
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -101,8 +89,8 @@ store_avx512x2:
 	VZEROUPPER
 	RET
 
-// func avx512x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512x3(SB), NOSPLIT, $0-64
+// func avx512x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512x3(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -112,18 +100,6 @@ TEXT ·avx512x3(SB), NOSPLIT, $0-64
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -172,8 +148,8 @@ store_avx512x3:
 	VZEROUPPER
 	RET
 
-// func avx512x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512x4(SB), NOSPLIT, $0-64
+// func avx512x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512x4(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -185,22 +161,6 @@ TEXT ·avx512x4(SB), NOSPLIT, $0-64
 	LEAQ (SI)(R8*2), R10
 	ADDQ R8, R10
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -261,8 +221,8 @@ store_avx512x4:
 	VZEROUPPER
 	RET
 
-// func avx512x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512x5(SB), NOSPLIT, $0-64
+// func avx512x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512x5(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -274,26 +234,6 @@ TEXT ·avx512x5(SB), NOSPLIT, $0-64
 	LEAQ (SI)(R8*2), R10
 	ADDQ R8, R10
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -365,8 +305,8 @@ store_avx512x5:
 	VZEROUPPER
 	RET
 
-// func avx512x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512x6(SB), NOSPLIT, $0-64
+// func avx512x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512x6(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -378,30 +318,6 @@ TEXT ·avx512x6(SB), NOSPLIT, $0-64
 	LEAQ (SI)(R8*2), R10
 	ADDQ R8, R10
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -484,8 +400,8 @@ store_avx512x6:
 	VZEROUPPER
 	RET
 
-// func avx512x7(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512x7(SB), NOSPLIT, $0-64
+// func avx512x7(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512x7(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -499,34 +415,6 @@ TEXT ·avx512x7(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R8*2), R11
 	ADDQ R8, R11
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -621,8 +509,8 @@ store_avx512x7:
 	VZEROUPPER
 	RET
 
-// func avx512x8(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512x8(SB), NOSPLIT, $0-64
+// func avx512x8(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512x8(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -636,38 +524,6 @@ TEXT ·avx512x8(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R8*2), R11
 	ADDQ R8, R11
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -773,8 +629,8 @@ store_avx512x8:
 	VZEROUPPER
 	RET
 
-// func avx512x9(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512x9(SB), NOSPLIT, $0-64
+// func avx512x9(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512x9(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -787,42 +643,6 @@ TEXT ·avx512x9(SB), NOSPLIT, $0-64
 	ADDQ R8, R10
 	LEAQ (R10)(R8*2), R11
 	ADDQ R8, R11
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -937,8 +757,8 @@ store_avx512x9:
 	VZEROUPPER
 	RET
 
-// func avx512x10(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512x10(SB), NOSPLIT, $0-64
+// func avx512x10(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512x10(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -953,46 +773,6 @@ TEXT ·avx512x10(SB), NOSPLIT, $0-64
 	ADDQ R8, R11
 	LEAQ (R11)(R8*2), R12
 	ADDQ R8, R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -1119,8 +899,8 @@ store_avx512x10:
 	VZEROUPPER
 	RET
 
-// func avx512x11(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512x11(SB), NOSPLIT, $0-64
+// func avx512x11(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512x11(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -1135,50 +915,6 @@ TEXT ·avx512x11(SB), NOSPLIT, $0-64
 	ADDQ R8, R11
 	LEAQ (R11)(R8*2), R12
 	ADDQ R8, R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -1316,8 +1052,8 @@ store_avx512x11:
 	VZEROUPPER
 	RET
 
-// func avx512x12(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512x12(SB), NOSPLIT, $0-64
+// func avx512x12(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512x12(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -1332,54 +1068,6 @@ TEXT ·avx512x12(SB), NOSPLIT, $0-64
 	ADDQ R8, R11
 	LEAQ (R11)(R8*2), R12
 	ADDQ R8, R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -1528,8 +1216,8 @@ store_avx512x12:
 	VZEROUPPER
 	RET
 
-// func avx512x13(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512x13(SB), NOSPLIT, $0-64
+// func avx512x13(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512x13(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -1546,58 +1234,6 @@ TEXT ·avx512x13(SB), NOSPLIT, $0-64
 	ADDQ R8, R12
 	LEAQ (R12)(R8*2), R13
 	ADDQ R8, R13
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -1758,8 +1394,8 @@ store_avx512x13:
 	VZEROUPPER
 	RET
 
-// func avx512x14(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512x14(SB), NOSPLIT, $0-64
+// func avx512x14(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512x14(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -1776,62 +1412,9 @@ TEXT ·avx512x14(SB), NOSPLIT, $0-64
 	ADDQ R8, R12
 	LEAQ (R12)(R8*2), R13
 	ADDQ R8, R13
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
+	MOVQ next+64(FP), AX
+	IMUL3Q $14, R9, BX
+	ADDQ DX, BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -1861,6 +1444,14 @@ TEXT ·avx512x14(SB), NOSPLIT, $0-64
 	VPXORD Z26, Z26, Z26
 	VPXORD Z27, Z27, Z27
 loop_avx512x14:
+	TESTQ AX, AX
+	JZ next_avx512x14
+	PREFETCHT1 (BX)
+	PREFETCHT1 64(BX)
+	PREFETCHT1 127(BX)
+	ADDQ R9, BX
+	DECQ AX
+next_avx512x14:
 	VMOVUPS (DI), Z28
 	VMOVUPS 64(DI), Z29
 	VBROADCASTSS (SI), Z30
@@ -2003,8 +1594,8 @@ store_avx512x14:
 	VZEROUPPER
 	RET
 
-// func avx512n48x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512n48x1(SB), NOSPLIT, $0-64
+// func avx512n48x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512n48x1(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -2014,11 +1605,6 @@ TEXT ·avx512n48x1(SB), NOSPLIT, $0-64
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -2051,8 +1637,8 @@ store_avx512n48x1:
 	VZEROUPPER
 	RET
 
-// func avx512n48x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512n48x2(SB), NOSPLIT, $0-64
+// func avx512n48x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512n48x2(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -2062,16 +1648,6 @@ TEXT ·avx512n48x2(SB), NOSPLIT, $0-64
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -2119,8 +1695,8 @@ store_avx512n48x2:
 	VZEROUPPER
 	RET
 
-// func avx512n48x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512n48x3(SB), NOSPLIT, $0-64
+// func avx512n48x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512n48x3(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -2130,21 +1706,6 @@ TEXT ·avx512n48x3(SB), NOSPLIT, $0-64
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -2207,8 +1768,8 @@ store_avx512n48x3:
 	VZEROUPPER
 	RET
 
-// func avx512n48x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512n48x4(SB), NOSPLIT, $0-64
+// func avx512n48x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512n48x4(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -2220,26 +1781,6 @@ TEXT ·avx512n48x4(SB), NOSPLIT, $0-64
 	LEAQ (SI)(R8*2), R10
 	ADDQ R8, R10
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -2318,8 +1859,8 @@ store_avx512n48x4:
 	VZEROUPPER
 	RET
 
-// func avx512n48x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512n48x5(SB), NOSPLIT, $0-64
+// func avx512n48x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512n48x5(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -2331,31 +1872,6 @@ TEXT ·avx512n48x5(SB), NOSPLIT, $0-64
 	LEAQ (SI)(R8*2), R10
 	ADDQ R8, R10
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -2449,8 +1965,8 @@ store_avx512n48x5:
 	VZEROUPPER
 	RET
 
-// func avx512n48x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512n48x6(SB), NOSPLIT, $0-64
+// func avx512n48x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512n48x6(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -2462,36 +1978,6 @@ TEXT ·avx512n48x6(SB), NOSPLIT, $0-64
 	LEAQ (SI)(R8*2), R10
 	ADDQ R8, R10
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -2600,8 +2086,8 @@ store_avx512n48x6:
 	VZEROUPPER
 	RET
 
-// func avx512n48x7(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512n48x7(SB), NOSPLIT, $0-64
+// func avx512n48x7(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512n48x7(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -2615,41 +2101,6 @@ TEXT ·avx512n48x7(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R8*2), R11
 	ADDQ R8, R11
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -2774,8 +2225,8 @@ store_avx512n48x7:
 	VZEROUPPER
 	RET
 
-// func avx512n48x8(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512n48x8(SB), NOSPLIT, $0-64
+// func avx512n48x8(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512n48x8(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -2788,46 +2239,9 @@ TEXT ·avx512n48x8(SB), NOSPLIT, $0-64
 	ADDQ R8, R10
 	LEAQ (R10)(R8*2), R11
 	ADDQ R8, R11
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 191(BX)
+	MOVQ next+64(FP), AX
+	IMUL3Q $8, R9, BX
+	ADDQ DX, BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -2853,6 +2267,15 @@ TEXT ·avx512n48x8(SB), NOSPLIT, $0-64
 	VPXORD Z22, Z22, Z22
 	VPXORD Z23, Z23, Z23
 loop_avx512n48x8:
+	TESTQ AX, AX
+	JZ next_avx512n48x8
+	PREFETCHT1 (BX)
+	PREFETCHT1 64(BX)
+	PREFETCHT1 128(BX)
+	PREFETCHT1 191(BX)
+	ADDQ R9, BX
+	DECQ AX
+next_avx512n48x8:
 	VMOVUPS (DI), Z27
 	VMOVUPS 64(DI), Z28
 	VMOVUPS 128(DI), Z29
@@ -2964,8 +2387,8 @@ store_avx512n48x8:
 	VZEROUPPER
 	RET
 
-// func avx512n64x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512n64x1(SB), NOSPLIT, $0-64
+// func avx512n64x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512n64x1(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -2975,12 +2398,6 @@ TEXT ·avx512n64x1(SB), NOSPLIT, $0-64
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 192(BX)
-	PREFETCHT1 255(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -3019,8 +2436,8 @@ store_avx512n64x1:
 	VZEROUPPER
 	RET
 
-// func avx512n64x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512n64x2(SB), NOSPLIT, $0-64
+// func avx512n64x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512n64x2(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -3030,18 +2447,6 @@ TEXT ·avx512n64x2(SB), NOSPLIT, $0-64
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 192(BX)
-	PREFETCHT1 255(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 192(BX)
-	PREFETCHT1 255(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -3099,8 +2504,8 @@ store_avx512n64x2:
 	VZEROUPPER
 	RET
 
-// func avx512n64x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512n64x3(SB), NOSPLIT, $0-64
+// func avx512n64x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512n64x3(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -3110,24 +2515,6 @@ TEXT ·avx512n64x3(SB), NOSPLIT, $0-64
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 192(BX)
-	PREFETCHT1 255(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 192(BX)
-	PREFETCHT1 255(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 192(BX)
-	PREFETCHT1 255(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -3204,8 +2591,8 @@ store_avx512n64x3:
 	VZEROUPPER
 	RET
 
-// func avx512n64x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512n64x4(SB), NOSPLIT, $0-64
+// func avx512n64x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512n64x4(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -3217,30 +2604,6 @@ TEXT ·avx512n64x4(SB), NOSPLIT, $0-64
 	LEAQ (SI)(R8*2), R10
 	ADDQ R8, R10
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 192(BX)
-	PREFETCHT1 255(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 192(BX)
-	PREFETCHT1 255(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 192(BX)
-	PREFETCHT1 255(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 192(BX)
-	PREFETCHT1 255(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -3337,8 +2700,8 @@ store_avx512n64x4:
 	VZEROUPPER
 	RET
 
-// func avx512n64x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512n64x5(SB), NOSPLIT, $0-64
+// func avx512n64x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512n64x5(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -3350,36 +2713,6 @@ TEXT ·avx512n64x5(SB), NOSPLIT, $0-64
 	LEAQ (SI)(R8*2), R10
 	ADDQ R8, R10
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 192(BX)
-	PREFETCHT1 255(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 192(BX)
-	PREFETCHT1 255(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 192(BX)
-	PREFETCHT1 255(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 192(BX)
-	PREFETCHT1 255(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 192(BX)
-	PREFETCHT1 255(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -3495,8 +2828,8 @@ store_avx512n64x5:
 	VZEROUPPER
 	RET
 
-// func avx512n64x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx512n64x6(SB), NOSPLIT, $0-64
+// func avx512n64x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx512n64x6(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -3507,42 +2840,9 @@ TEXT ·avx512n64x6(SB), NOSPLIT, $0-64
 	SHLQ $2, R9
 	LEAQ (SI)(R8*2), R10
 	ADDQ R8, R10
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 192(BX)
-	PREFETCHT1 255(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 192(BX)
-	PREFETCHT1 255(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 192(BX)
-	PREFETCHT1 255(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 192(BX)
-	PREFETCHT1 255(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 192(BX)
-	PREFETCHT1 255(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 128(BX)
-	PREFETCHT1 192(BX)
-	PREFETCHT1 255(BX)
+	MOVQ next+64(FP), AX
+	IMUL3Q $6, R9, BX
+	ADDQ DX, BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -3568,6 +2868,16 @@ TEXT ·avx512n64x6(SB), NOSPLIT, $0-64
 	VPXORD Z22, Z22, Z22
 	VPXORD Z23, Z23, Z23
 loop_avx512n64x6:
+	TESTQ AX, AX
+	JZ next_avx512n64x6
+	PREFETCHT1 (BX)
+	PREFETCHT1 64(BX)
+	PREFETCHT1 128(BX)
+	PREFETCHT1 192(BX)
+	PREFETCHT1 255(BX)
+	ADDQ R9, BX
+	DECQ AX
+next_avx512n64x6:
 	VMOVUPS (DI), Z26
 	VMOVUPS 64(DI), Z27
 	VMOVUPS 128(DI), Z28
@@ -3673,8 +2983,8 @@ store_avx512n64x6:
 	VZEROUPPER
 	RET
 
-// func avx2x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx2x1(SB), NOSPLIT, $0-64
+// func avx2x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx2x1(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -3683,9 +2993,6 @@ TEXT ·avx2x1(SB), NOSPLIT, $0-64
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 63(BX)
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 loop_avx2x1:
@@ -3710,8 +3017,8 @@ store_avx2x1:
 	VZEROUPPER
 	RET
 
-// func avx2x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx2x2(SB), NOSPLIT, $0-64
+// func avx2x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx2x2(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -3720,12 +3027,6 @@ TEXT ·avx2x2(SB), NOSPLIT, $0-64
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 63(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 63(BX)
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -3761,8 +3062,8 @@ store_avx2x2:
 	VZEROUPPER
 	RET
 
-// func avx2x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx2x3(SB), NOSPLIT, $0-64
+// func avx2x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx2x3(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -3771,15 +3072,6 @@ TEXT ·avx2x3(SB), NOSPLIT, $0-64
 	MOVQ c+32(FP), DX
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 63(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 63(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 63(BX)
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -3826,8 +3118,8 @@ store_avx2x3:
 	VZEROUPPER
 	RET
 
-// func avx2x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx2x4(SB), NOSPLIT, $0-64
+// func avx2x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx2x4(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -3838,18 +3130,6 @@ TEXT ·avx2x4(SB), NOSPLIT, $0-64
 	SHLQ $2, R9
 	LEAQ (SI)(R8*2), R10
 	ADDQ R8, R10
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 63(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 63(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 63(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 63(BX)
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -3908,8 +3188,8 @@ store_avx2x4:
 	VZEROUPPER
 	RET
 
-// func avx2x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx2x5(SB), NOSPLIT, $0-64
+// func avx2x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx2x5(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -3920,21 +3200,6 @@ TEXT ·avx2x5(SB), NOSPLIT, $0-64
 	SHLQ $2, R9
 	LEAQ (SI)(R8*2), R10
 	ADDQ R8, R10
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 63(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 63(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 63(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 63(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 63(BX)
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -4004,8 +3269,8 @@ store_avx2x5:
 	VZEROUPPER
 	RET
 
-// func avx2x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·avx2x6(SB), NOSPLIT, $0-64
+// func avx2x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·avx2x6(SB), NOSPLIT, $0-72
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -4016,24 +3281,9 @@ TEXT ·avx2x6(SB), NOSPLIT, $0-64
 	SHLQ $2, R9
 	LEAQ (SI)(R8*2), R10
 	ADDQ R8, R10
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 63(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 63(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 63(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 63(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 63(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 63(BX)
+	MOVQ next+64(FP), AX
+	IMUL3Q $6, R9, BX
+	ADDQ DX, BX
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -4047,6 +3297,13 @@ TEXT ·avx2x6(SB), NOSPLIT, $0-64
 	VXORPS Y10, Y10, Y10
 	VXORPS Y11, Y11, Y11
 loop_avx2x6:
+	TESTQ AX, AX
+	JZ next_avx2x6
+	PREFETCHT1 (BX)
+	PREFETCHT1 63(BX)
+	ADDQ R9, BX
+	DECQ AX
+next_avx2x6:
 	VMOVUPS (DI), Y12
 	VMOVUPS 32(DI), Y13
 	VBROADCASTSS (SI), Y14
@@ -4114,8 +3371,8 @@ store_avx2x6:
 	VZEROUPPER
 	RET
 
-// func bf16x1(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·bf16x1(SB), NOSPLIT, $0-64
+// func bf16x1(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·bf16x1(SB), NOSPLIT, $0-72
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -4125,10 +3382,6 @@ TEXT ·bf16x1(SB), NOSPLIT, $0-64
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 loop_bf16x1:
@@ -4155,8 +3408,8 @@ store_bf16x1:
 	VZEROUPPER
 	RET
 
-// func bf16x2(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·bf16x2(SB), NOSPLIT, $0-64
+// func bf16x2(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·bf16x2(SB), NOSPLIT, $0-72
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -4166,14 +3419,6 @@ TEXT ·bf16x2(SB), NOSPLIT, $0-64
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -4211,8 +3456,8 @@ store_bf16x2:
 	VZEROUPPER
 	RET
 
-// func bf16x3(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·bf16x3(SB), NOSPLIT, $0-64
+// func bf16x3(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·bf16x3(SB), NOSPLIT, $0-72
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -4222,18 +3467,6 @@ TEXT ·bf16x3(SB), NOSPLIT, $0-64
 	MOVQ ldc+40(FP), R9
 	SHLQ $2, R9
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -4282,8 +3515,8 @@ store_bf16x3:
 	VZEROUPPER
 	RET
 
-// func bf16x4(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·bf16x4(SB), NOSPLIT, $0-64
+// func bf16x4(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·bf16x4(SB), NOSPLIT, $0-72
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -4295,22 +3528,6 @@ TEXT ·bf16x4(SB), NOSPLIT, $0-64
 	LEAQ (SI)(R8*2), R10
 	ADDQ R8, R10
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -4371,8 +3588,8 @@ store_bf16x4:
 	VZEROUPPER
 	RET
 
-// func bf16x5(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·bf16x5(SB), NOSPLIT, $0-64
+// func bf16x5(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·bf16x5(SB), NOSPLIT, $0-72
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -4384,26 +3601,6 @@ TEXT ·bf16x5(SB), NOSPLIT, $0-64
 	LEAQ (SI)(R8*2), R10
 	ADDQ R8, R10
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -4475,8 +3672,8 @@ store_bf16x5:
 	VZEROUPPER
 	RET
 
-// func bf16x6(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·bf16x6(SB), NOSPLIT, $0-64
+// func bf16x6(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·bf16x6(SB), NOSPLIT, $0-72
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -4488,30 +3685,6 @@ TEXT ·bf16x6(SB), NOSPLIT, $0-64
 	LEAQ (SI)(R8*2), R10
 	ADDQ R8, R10
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -4594,8 +3767,8 @@ store_bf16x6:
 	VZEROUPPER
 	RET
 
-// func bf16x7(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·bf16x7(SB), NOSPLIT, $0-64
+// func bf16x7(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·bf16x7(SB), NOSPLIT, $0-72
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -4609,34 +3782,6 @@ TEXT ·bf16x7(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R8*2), R11
 	ADDQ R8, R11
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -4731,8 +3876,8 @@ store_bf16x7:
 	VZEROUPPER
 	RET
 
-// func bf16x8(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·bf16x8(SB), NOSPLIT, $0-64
+// func bf16x8(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·bf16x8(SB), NOSPLIT, $0-72
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -4746,38 +3891,6 @@ TEXT ·bf16x8(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R8*2), R11
 	ADDQ R8, R11
 	MOVQ ahead+56(FP), R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -4883,8 +3996,8 @@ store_bf16x8:
 	VZEROUPPER
 	RET
 
-// func bf16x9(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·bf16x9(SB), NOSPLIT, $0-64
+// func bf16x9(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·bf16x9(SB), NOSPLIT, $0-72
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -4897,42 +4010,6 @@ TEXT ·bf16x9(SB), NOSPLIT, $0-64
 	ADDQ R8, R10
 	LEAQ (R10)(R8*2), R11
 	ADDQ R8, R11
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -5047,8 +4124,8 @@ store_bf16x9:
 	VZEROUPPER
 	RET
 
-// func bf16x10(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·bf16x10(SB), NOSPLIT, $0-64
+// func bf16x10(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·bf16x10(SB), NOSPLIT, $0-72
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -5063,46 +4140,6 @@ TEXT ·bf16x10(SB), NOSPLIT, $0-64
 	ADDQ R8, R11
 	LEAQ (R11)(R8*2), R12
 	ADDQ R8, R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -5229,8 +4266,8 @@ store_bf16x10:
 	VZEROUPPER
 	RET
 
-// func bf16x11(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·bf16x11(SB), NOSPLIT, $0-64
+// func bf16x11(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·bf16x11(SB), NOSPLIT, $0-72
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -5245,50 +4282,6 @@ TEXT ·bf16x11(SB), NOSPLIT, $0-64
 	ADDQ R8, R11
 	LEAQ (R11)(R8*2), R12
 	ADDQ R8, R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -5426,8 +4419,8 @@ store_bf16x11:
 	VZEROUPPER
 	RET
 
-// func bf16x12(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·bf16x12(SB), NOSPLIT, $0-64
+// func bf16x12(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·bf16x12(SB), NOSPLIT, $0-72
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -5442,54 +4435,6 @@ TEXT ·bf16x12(SB), NOSPLIT, $0-64
 	ADDQ R8, R11
 	LEAQ (R11)(R8*2), R12
 	ADDQ R8, R12
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -5638,8 +4583,8 @@ store_bf16x12:
 	VZEROUPPER
 	RET
 
-// func bf16x13(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·bf16x13(SB), NOSPLIT, $0-64
+// func bf16x13(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·bf16x13(SB), NOSPLIT, $0-72
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -5656,58 +4601,6 @@ TEXT ·bf16x13(SB), NOSPLIT, $0-64
 	ADDQ R8, R12
 	LEAQ (R12)(R8*2), R13
 	ADDQ R8, R13
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -5868,8 +4761,8 @@ store_bf16x13:
 	VZEROUPPER
 	RET
 
-// func bf16x14(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·bf16x14(SB), NOSPLIT, $0-64
+// func bf16x14(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·bf16x14(SB), NOSPLIT, $0-72
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -5886,62 +4779,9 @@ TEXT ·bf16x14(SB), NOSPLIT, $0-64
 	ADDQ R8, R12
 	LEAQ (R12)(R8*2), R13
 	ADDQ R8, R13
-	MOVQ DX, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
-	ADDQ R9, BX
-	PREFETCHT1 (BX)
-	PREFETCHT1 64(BX)
-	PREFETCHT1 127(BX)
+	MOVQ next+64(FP), AX
+	IMUL3Q $14, R9, BX
+	ADDQ DX, BX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -5971,6 +4811,14 @@ TEXT ·bf16x14(SB), NOSPLIT, $0-64
 	VPXORD Z26, Z26, Z26
 	VPXORD Z27, Z27, Z27
 loop_bf16x14:
+	TESTQ AX, AX
+	JZ next_bf16x14
+	PREFETCHT1 (BX)
+	PREFETCHT1 64(BX)
+	PREFETCHT1 127(BX)
+	ADDQ R9, BX
+	DECQ AX
+next_bf16x14:
 	VMOVUPS (DI), Z28
 	VMOVUPS 64(DI), Z29
 	VPBROADCASTD (SI), Z30
@@ -6113,8 +4961,8 @@ store_bf16x14:
 	VZEROUPPER
 	RET
 
-// func amxBF16x1(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·amxBF16x1(SB), NOSPLIT, $0-72
+// func amxBF16x1(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·amxBF16x1(SB), NOSPLIT, $0-80
 	MOVQ cfg+0(FP), AX
 	MOVQ steps+8(FP), R9
 	MOVQ a+16(FP), SI
@@ -6183,8 +5031,8 @@ loop_amxBF16x1:
 	BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0xc0 // tilerelease
 	RET
 
-// func amxBF16x2(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·amxBF16x2(SB), NOSPLIT, $0-72
+// func amxBF16x2(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·amxBF16x2(SB), NOSPLIT, $0-80
 	MOVQ cfg+0(FP), AX
 	MOVQ steps+8(FP), R9
 	MOVQ a+16(FP), SI
@@ -6205,6 +5053,10 @@ TEXT ·amxBF16x2(SB), NOSPLIT, $0-72
 	SHLQ $4, R11
 	ADDQ DX, R11
 	BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0x00 // ldtilecfg [rax]
+	MOVQ R8, AX
+	SHLQ $4, AX
+	ADDQ R11, AX
+	MOVQ AX, c+40(FP)
 	MOVBQZX accumulate+56(FP), AX
 	TESTQ AX, AX
 	JZ zero_amxBF16x2
@@ -6219,6 +5071,18 @@ zero_amxBF16x2:
 	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xd0 // tilezero tmm2
 	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xd8 // tilezero tmm3
 loop_amxBF16x2:
+	MOVQ next+72(FP), AX
+	TESTQ AX, AX
+	JZ next_amxBF16x2
+	DECQ AX
+	MOVQ AX, next+72(FP)
+	MOVQ c+40(FP), AX
+	PREFETCHT1 (AX)
+	PREFETCHT1 64(AX)
+	PREFETCHT1 127(AX)
+	ADDQ R8, AX
+	MOVQ AX, c+40(FP)
+next_amxBF16x2:
 	PREFETCHT0 (DI)(R12*1)
 	PREFETCHT0 64(DI)(R12*1)
 	PREFETCHT0 128(DI)(R12*1)

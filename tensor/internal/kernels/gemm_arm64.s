@@ -4,8 +4,8 @@
 
 #include "textflag.h"
 
-// func neonx1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·neonx1(SB), NOSPLIT, $0-64
+// func neonx1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·neonx1(SB), NOSPLIT, $0-72
 	MOVD kc+0(FP), R0
 	MOVD a+8(FP), R1
 	MOVD lda+16(FP), R2
@@ -37,8 +37,8 @@ loop_neonx1:
 	VST1 [V0.S4, V1.S4, V2.S4, V3.S4], (R4)
 	RET
 
-// func neonx2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·neonx2(SB), NOSPLIT, $0-64
+// func neonx2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·neonx2(SB), NOSPLIT, $0-72
 	MOVD kc+0(FP), R0
 	MOVD a+8(FP), R1
 	MOVD lda+16(FP), R2
@@ -84,8 +84,8 @@ loop_neonx2:
 	VST1 [V4.S4, V5.S4, V6.S4, V7.S4], (R4)
 	RET
 
-// func neonx3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·neonx3(SB), NOSPLIT, $0-64
+// func neonx3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·neonx3(SB), NOSPLIT, $0-72
 	MOVD kc+0(FP), R0
 	MOVD a+8(FP), R1
 	MOVD lda+16(FP), R2
@@ -145,8 +145,8 @@ loop_neonx3:
 	VST1 [V8.S4, V9.S4, V10.S4, V11.S4], (R4)
 	RET
 
-// func neonx4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·neonx4(SB), NOSPLIT, $0-64
+// func neonx4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·neonx4(SB), NOSPLIT, $0-72
 	MOVD kc+0(FP), R0
 	MOVD a+8(FP), R1
 	MOVD lda+16(FP), R2
@@ -220,8 +220,8 @@ loop_neonx4:
 	VST1 [V12.S4, V13.S4, V14.S4, V15.S4], (R4)
 	RET
 
-// func neonx5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·neonx5(SB), NOSPLIT, $0-64
+// func neonx5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·neonx5(SB), NOSPLIT, $0-72
 	MOVD kc+0(FP), R0
 	MOVD a+8(FP), R1
 	MOVD lda+16(FP), R2
@@ -309,8 +309,8 @@ loop_neonx5:
 	VST1 [V16.S4, V17.S4, V18.S4, V19.S4], (R4)
 	RET
 
-// func neonx6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
-TEXT ·neonx6(SB), NOSPLIT, $0-64
+// func neonx6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+TEXT ·neonx6(SB), NOSPLIT, $0-72
 	MOVD kc+0(FP), R0
 	MOVD a+8(FP), R1
 	MOVD lda+16(FP), R2

@@ -38,154 +38,154 @@ func fmaPeakAVX512(n int)
 func fmaPeakAVX2(n int)
 
 //go:noescape
-func avx512x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512x7(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512x7(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512x8(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512x8(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512x9(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512x9(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512x10(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512x10(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512x11(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512x11(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512x12(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512x12(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512x13(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512x13(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512x14(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512x14(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512n48x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512n48x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512n48x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512n48x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512n48x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512n48x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512n48x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512n48x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512n48x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512n48x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512n48x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512n48x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512n48x7(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512n48x7(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512n48x8(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512n48x8(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512n64x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512n64x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512n64x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512n64x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512n64x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512n64x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512n64x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512n64x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512n64x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512n64x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx512n64x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx512n64x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx2x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx2x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx2x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx2x2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx2x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx2x3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx2x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx2x4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx2x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx2x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func avx2x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func avx2x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func bf16x1(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+func bf16x1(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func bf16x2(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+func bf16x2(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func bf16x3(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+func bf16x3(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func bf16x4(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+func bf16x4(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func bf16x5(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+func bf16x5(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func bf16x6(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+func bf16x6(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func bf16x7(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+func bf16x7(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func bf16x8(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+func bf16x8(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func bf16x9(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+func bf16x9(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func bf16x10(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+func bf16x10(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func bf16x11(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+func bf16x11(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func bf16x12(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+func bf16x12(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func bf16x13(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+func bf16x13(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func bf16x14(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+func bf16x14(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func amxBF16x1(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+func amxBF16x1(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func amxBF16x2(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+func amxBF16x2(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
 func splitBAVX512(dst *uint32, panel *float32, kc, kc0 int)

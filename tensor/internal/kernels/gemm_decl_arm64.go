@@ -7,22 +7,22 @@ package kernels
 // Implemented in gemm_arm64.s.
 
 //go:noescape
-func neonx1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func neonx1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func neonx2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func neonx2(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func neonx3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func neonx3(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func neonx4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func neonx4(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func neonx5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func neonx5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
-func neonx6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)
+func neonx6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
 func maxNEON(x *float32, n int) float32

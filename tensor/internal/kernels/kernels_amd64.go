@@ -10,7 +10,7 @@ import (
 	"github.com/imagesemantics/blipgo/tensor/internal/kernels/approx"
 )
 
-type bf16Kernel func(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)
+type bf16Kernel func(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
 
 // prefetchAhead is how far ahead of their loads, in bytes, the AVX-512 kernels of up to eight
 // rows (float32 and bfloat16) prefetch the weights they stream in decode steps. Measured on
@@ -44,7 +44,7 @@ func vecBF16(ahead int) BF16 {
 		if mr < 1 || mr > mrMax || kp < 1 || len(a) < (mr-1)*lda+kp || len(b) < kp*nr || len(c) < (mr-1)*ldc+nr {
 			panic("kernels: bf16 micro-kernel called out of bounds")
 		}
-		bf16Table[mr-1](kp, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, accumulate, ahead)
+		bf16Table[mr-1](kp, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, accumulate, ahead, nextRows(mr, mrMax, nr, c, ldc))
 	}}
 }
 

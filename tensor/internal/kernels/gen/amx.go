@@ -124,11 +124,15 @@ const amxNR = approx.AMXNR
 // (ahead/32 bytes on along each row: R13): a tile load is 16 lines from 16 rows, which the
 // hardware prefetchers do not follow, and from L2 its latency, not L2's bandwidth, held the
 // kernel to a third of its speed on data in L1 (BenchmarkMicroBF16Residency).
+//
+// The two-row kernel also prefetches next rows of the tile of C 32 rows below its own into
+// L2, one row a step, as the vector kernels do (main.go: in MatMul's order that tile is the
+// next call's, whose loads of C, or stores to it, would otherwise wait on memory).
 func amxKernel(b *strings.Builder, rowTiles int) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, "\t"+format+"\n", args...) }
 	name := fmt.Sprintf("amxBF16x%d", rowTiles)
-	fmt.Fprintf(b, "\n// func %s(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)\n", name)
-	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-72\n", name)
+	fmt.Fprintf(b, "\n// func %s(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)\n", name)
+	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-80\n", name)
 	w("MOVQ cfg+0(FP), AX")
 	w("MOVQ steps+8(FP), R9")
 	w("MOVQ a+16(FP), SI")
@@ -153,6 +157,14 @@ func amxKernel(b *strings.Builder, rowTiles int) {
 	cBase := []int{rDX, r11}
 	aBase := []int{rSI, r10}
 	w("%s", ldtilecfg(rAX).asm())
+	if rowTiles == 2 {
+		// The next tile's rows, 32 below C's first, walked in c's argument slot as they are
+		// prefetched (no register is left).
+		w("MOVQ R8, AX")
+		w("SHLQ $4, AX")
+		w("ADDQ R11, AX")
+		w("MOVQ AX, c+40(FP)")
+	}
 	w("MOVBQZX accumulate+56(FP), AX")
 	w("TESTQ AX, AX")
 	w("JZ zero_%s", name)
@@ -167,6 +179,20 @@ func amxKernel(b *strings.Builder, rowTiles int) {
 		w("%s", tilezero(t).asm())
 	}
 	fmt.Fprintf(b, "loop_%s:\n", name)
+	if rowTiles == 2 {
+		w("MOVQ next+72(FP), AX")
+		w("TESTQ AX, AX")
+		w("JZ next_%s", name)
+		w("DECQ AX")
+		w("MOVQ AX, next+72(FP)")
+		w("MOVQ c+40(FP), AX")
+		for _, off := range rowLines(4 * amxNR) {
+			w("PREFETCHT1 %s(AX)", disp(off))
+		}
+		w("ADDQ R8, AX")
+		w("MOVQ AX, c+40(FP)")
+		fmt.Fprintf(b, "next_%s:\n", name)
+	}
 	for off := 0; off < 16*4*amxNR; off += 64 {
 		w("PREFETCHT0 %s(DI)(R12*1)", disp(off))
 	}
@@ -356,7 +382,7 @@ func xgetbv(b *strings.Builder) {
 
 func amxDeclarations(decl func(string, ...any)) {
 	for _, t := range amxRowTiles {
-		decl("amxBF16x%d(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)", t)
+		decl("amxBF16x%d(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)", t)
 	}
 	decl("splitBAVX512(dst *uint32, panel *float32, kc, kc0 int)")
 	decl("splitAAVX512(dst *uint32, x *float32, n, kc0 int)")

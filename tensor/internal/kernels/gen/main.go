@@ -82,11 +82,11 @@ func declarations() string {
 	fmt.Fprintf(&b, "\nfunc fmaPeakAVX512(n int)\n\nfunc fmaPeakAVX2(n int)\n")
 	for _, f := range families {
 		for mr := 1; mr <= f.maxMR; mr++ {
-			decl("%sx%d(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int)", f.name, mr)
+			decl("%sx%d(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)", f.name, mr)
 		}
 	}
 	for mr := 1; mr <= bf16MaxMR; mr++ {
-		decl("bf16x%d(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int)", mr)
+		decl("bf16x%d(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)", mr)
 	}
 	amxDeclarations(decl)
 	b.WriteString("\nvar bf16Table = []bf16Kernel{")
@@ -177,7 +177,7 @@ func kernel(b *strings.Builder, f family, mr int) {
 	}
 	tile(b, tileSpec{
 		name: fmt.Sprintf("%sx%d", f.name, mr), mr: mr, vecs: vecs, vec: f.vec, vecBytes: f.vecBytes,
-		sig: "kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead int", count: "kc",
+		sig: "kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int", count: "kc", maxMR: f.maxMR,
 		zero: zero, bStep: 4 * f.nr,
 		prefetch: pf, loads: loads,
 		row: func(r int, addr string) []string {
@@ -220,12 +220,35 @@ func prefetch(mr, maxMR, rowBytes int) []string {
 	return out
 }
 
+// rowLines are the offsets a row of C of n bytes is prefetched at: each cache line's start,
+// then its last byte (rows of C need not be aligned, so n bytes can span one line more).
+func rowLines(n int) []int {
+	var offs []int
+	for off := 0; off < n; off += 64 {
+		offs = append(offs, off)
+	}
+	return append(offs, n-1)
+}
+
+// The next tile's C. MatMul runs a panel's tiles top to bottom, and each pass over K sweeps
+// the whole of C, which leaves the cache between passes (577x4096 float32 is 9.4 MB): each
+// tile's loads of C (accumulate) and its stores, after the loop, waited on memory. So a
+// family's tallest kernel takes next, how many rows of the tile mr rows below its own the Go
+// side knows to be there (0 for none), and prefetches them into L2 (T1: not into L1, where B
+// and A are), one row per step of k at the top of its loop: by the time that kernel runs, its
+// C is in L2, and the prefetches trickle out a few per step instead of competing with A's
+// loads all at once. Measured on 2 cores of the Zen 5 (README, seventh session):
+// BenchmarkMatMul at the vision encoder's shapes 383-417 -> 410-446 GFLOP/s (prefetching a
+// tile's own C at its start instead: 399-438), the vision encoder 5-9% faster in float32 and
+// bfloat16. Shorter kernels (decode steps, a product's last rows) have no tile below.
+
 // tileSpec describes one register-blocked kernel: mr rows of vecs vectors of accumulators each
 // (registers 0 .. vecs·mr-1), a loop over count steps that loads B (loads), advances every A row
 // by 4 bytes and B by bStep, and a store that optionally adds C's values first.
 type tileSpec struct {
 	name, sig, count string
 	mr, vecs         int    // rows; vectors of accumulators per row
+	maxMR            int    // the family's tallest tile, the one that prefetches the next tile's C
 	vec              string // "Z" or "Y"
 	vecBytes, bStep  int
 	zero             string   // the instruction clearing an accumulator
@@ -252,7 +275,7 @@ func tile(b *strings.Builder, t tileSpec) {
 	acc := func(r, v int) string { return fmt.Sprintf("%s%d", t.vec, t.vecs*r+v) }
 	nBases := (t.mr + 2) / 3
 	fmt.Fprintf(b, "\n// func %s(%s)\n", t.name, t.sig)
-	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-64\n", t.name)
+	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-72\n", t.name)
 	w("MOVQ %s+0(FP), CX", t.count)
 	w("MOVQ a+8(FP), SI")
 	w("MOVQ lda+16(FP), R8")
@@ -271,23 +294,11 @@ func tile(b *strings.Builder, t tileSpec) {
 		}
 		w("MOVQ ahead+56(FP), R12")
 	}
-	// Prefetch the tile of C into L2 before the loop: the kernel reads it (accumulate) or
-	// writes it only after the loop, and in a tall product each pass over K sweeps the whole
-	// of C, which does not stay in cache from one pass to the next (577x4096 float32 is 9.4
-	// MB), so those loads and stores waited on memory at the end of every tile. Every line of
-	// each row, its last byte's included (rows of C need not be aligned). Into L2 (T1), not
-	// L1, where the panel of B and the rows of A are. Measured on 2 cores of the Zen 5 (README,
-	// seventh session): the vision encoder 5-9% faster in float32 and bfloat16.
-	w("MOVQ DX, BX")
-	for r := 0; r < t.mr; r++ {
-		rowBytes := t.vecs * t.vecBytes
-		for off := 0; off < rowBytes; off += 64 {
-			w("PREFETCHT1 %s(BX)", disp(off))
-		}
-		w("PREFETCHT1 %d(BX)", rowBytes-1)
-		if r < t.mr-1 {
-			w("ADDQ R9, BX")
-		}
+	if t.mr == t.maxMR {
+		// Next tile's C: AX rows of it to prefetch, from BX (mr rows below this tile's).
+		w("MOVQ next+64(FP), AX")
+		w("IMUL3Q $%d, R9, BX", t.mr)
+		w("ADDQ DX, BX")
 	}
 	for r := 0; r < t.mr; r++ {
 		for v := 0; v < t.vecs; v++ {
@@ -295,6 +306,16 @@ func tile(b *strings.Builder, t tileSpec) {
 		}
 	}
 	fmt.Fprintf(b, "loop_%s:\n", t.name)
+	if t.mr == t.maxMR {
+		w("TESTQ AX, AX")
+		w("JZ next_%s", t.name)
+		for _, off := range rowLines(t.vecs * t.vecBytes) {
+			w("PREFETCHT1 %s(BX)", disp(off))
+		}
+		w("ADDQ R9, BX")
+		w("DECQ AX")
+		fmt.Fprintf(b, "next_%s:\n", t.name)
+	}
 	for _, l := range t.prefetch {
 		w("%s", l)
 	}
@@ -651,7 +672,7 @@ func vdpbf16ps(dst, src1, src2 int) string {
 func bf16Kernel(b *strings.Builder, mr int) {
 	tile(b, tileSpec{
 		name: fmt.Sprintf("bf16x%d", mr), mr: mr, vecs: 2, vec: "Z", vecBytes: 64,
-		sig: "kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead int", count: "kp",
+		sig: "kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int", count: "kp", maxMR: bf16MaxMR,
 		zero: "VPXORD", bStep: 128,
 		prefetch: prefetch(mr, bf16MaxMR, 128), loads: []string{"VMOVUPS (DI), Z28", "VMOVUPS 64(DI), Z29"},
 		row: func(r int, addr string) []string {
