@@ -240,8 +240,8 @@ func rowLines(n int) []int {
 // loads all at once. Measured on 2 cores of the Zen 5 (README, seventh session, four
 // alternating rounds): BenchmarkMatMul/577x1024x4096 365-373 -> 416-428 GFLOP/s,
 // 577x1024x3072 371-397 -> 408-437 (prefetching a tile's own C at its start instead: 408-429
-// and 419-434), the vision encoder 5-10% faster in float32 and
-// bfloat16. Shorter kernels (decode steps, a product's last rows) have no tile below.
+// and 419-434), the vision encoder 5-10% faster in float32 and bfloat16. Shorter kernels
+// (decode steps, a product's last rows) have no tile below.
 
 // tileSpec describes one register-blocked kernel: mr rows of vecs vectors of accumulators each
 // (registers 0 .. vecs·mr-1), a loop over count steps that loads B (loads), advances every A row
