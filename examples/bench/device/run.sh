@@ -42,9 +42,13 @@ kernels() {
   (cd $K && $TS timeout 60 $D/kernels.test -test.run '^$' -test.bench 'PeakFMA|Micro$|MicroBF16/amx-bf16/rows=32|MicroBF16Residency/amx|Prefetch$|AMXRounding' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
   (cd $R/tensor && $TS timeout 120 $D/tensor.test -test.run '^$' -test.bench 'MatMul$|MatMulKernels|MatMulDepth|MatMulBF16/.*/bfloat16/|MatMulAMXBlocks|Attention|LinearGELU' -test.benchtime 6x 2>&1 | grep -E 'Bench')
   if [ -x $D/kernels-base.test ] && ! cmp -s $D/kernels.test $D/kernels-base.test; then
-    step the same AMX benchmarks built from the base revision, then the working tree again
+    # The products inside MatMul, float32 and AMX, base then working tree then base again:
+    # the kernels' prefetch of the next tile's C (seventh session) was measured on Zen 5 only.
+    step the same benchmarks built from the base revision, then the working tree again
     (cd $K && $TS timeout 60 $D/kernels-base.test -test.run '^$' -test.bench 'PeakFMA|MicroBF16/amx-bf16/rows=32|MicroBF16Residency/amx' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
-    (cd $R/tensor && $TS timeout 60 $D/tensor-base.test -test.run '^$' -test.bench 'MatMulAMXBlocks' -test.benchtime 6x 2>&1 | grep -E 'Bench')
+    for t in tensor-base tensor tensor-base tensor; do
+      echo "$t:"; (cd $R/tensor && $TS timeout 60 $D/$t.test -test.run '^$' -test.bench 'MatMul$/577|MatMulAMXBlocks/.*/block=512/' -test.benchtime 6x 2>&1 | grep -E 'Bench')
+    done
     (cd $K && $TS timeout 60 $D/kernels.test -test.run '^$' -test.bench 'PeakFMA|MicroBF16/amx-bf16/rows=32|MicroBF16Residency/amx' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
   fi
 }
