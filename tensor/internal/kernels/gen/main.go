@@ -12,12 +12,15 @@
 //	    c[r*ldc+j] += a[r*lda+p] * b[p*NR+j] } } }
 //
 // (starting from zero instead of c when accumulate is false). B is packed k-major in panels of
-// NR columns; A needs no packing: each A value is broadcast from its row straight into the FMA.
-// There is one kernel per mr so that M tails and matrix-vector products waste no rows.
+// NR columns; A needs no packing: each A value is broadcast from its row into a register that
+// the row's FMAs read. There is one kernel per mr so that M tails and matrix-vector products
+// waste no rows. Besides it writes gemm_arm64.s (neon.go), the AVX512-BF16 and AMX bfloat16
+// kernels (amx.go) and the element-wise kernels.
 //
-// AVX-512 kernels: NR = 32 (two zmm per row), mr up to 14 (28 accumulators, two B registers;
-// A values are broadcast from memory inside the FMA). AVX2 kernels: NR = 16, mr up to 6 (12
-// accumulators, two B registers, one broadcast register).
+// AVX-512 kernels: NR = 32 (two zmm per row), mr up to 14 (28 accumulators, two B registers,
+// two broadcast registers taken in turn; one VBROADCASTSS per A value rather than a broadcast
+// operand in both FMAs, which bound the kernel by its loads). AVX2 kernels: NR = 16, mr up to 6
+// (12 accumulators, two B registers, one broadcast register).
 package main
 
 import (
