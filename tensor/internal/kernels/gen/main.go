@@ -14,8 +14,8 @@
 // (starting from zero instead of c when accumulate is false). B is packed k-major in panels of
 // NR columns; A needs no packing: each A value is broadcast from its row into a register that
 // the row's FMAs read. There is one kernel per mr so that M tails and matrix-vector products
-// waste no rows. Besides it writes gemm_arm64.s (neon.go), the AVX512-BF16 and AMX bfloat16
-// kernels (amx.go) and the element-wise kernels.
+// waste no rows. It also writes the AVX512-BF16 kernels, the AMX kernels (amx.go), the
+// element-wise kernels, and gemm_arm64.s with its declarations (neon.go).
 //
 // AVX-512 kernels: NR = 32 (two zmm per row), mr up to 14 (28 accumulators, two B registers,
 // two broadcast registers taken in turn; one VBROADCASTSS per A value rather than a broadcast
