@@ -6,9 +6,10 @@ import (
 	"github.com/imagesemantics/blipgo/tensor/internal/kernels/approx"
 )
 
-// The element-wise kernels of softmax and GELU. On AVX-512 machines the bulk of each slice runs
-// in gemm_amd64.s, 16 lanes at a time; the scalar functions below are their twins and finish
-// the tails.
+// The element-wise kernels of softmax and GELU. On x86 the bulk of each slice runs in
+// gemm_amd64.s, 16 values at a time, in AVX-512 or, on CPUs without it, in AVX2 kernels that
+// compute the same bits; on arm64 in NEON (elementwise_arm64.go). The scalar functions below
+// are their twins and finish the tails.
 
 // Max returns the largest value of a non-empty slice.
 func Max(x []float32) float32 {

@@ -5726,6 +5726,405 @@ loop_normalize:
 	VZEROUPPER
 	RET
 
+// The AVX2 kernels' constants, eight lanes each.
+DATA avx2Consts<>+0(SB)/4, $0x39506967
+DATA avx2Consts<>+4(SB)/4, $0x39506967
+DATA avx2Consts<>+8(SB)/4, $0x39506967
+DATA avx2Consts<>+12(SB)/4, $0x39506967
+DATA avx2Consts<>+16(SB)/4, $0x39506967
+DATA avx2Consts<>+20(SB)/4, $0x39506967
+DATA avx2Consts<>+24(SB)/4, $0x39506967
+DATA avx2Consts<>+28(SB)/4, $0x39506967
+DATA avx2Consts<>+32(SB)/4, $0x3ab743ce
+DATA avx2Consts<>+36(SB)/4, $0x3ab743ce
+DATA avx2Consts<>+40(SB)/4, $0x3ab743ce
+DATA avx2Consts<>+44(SB)/4, $0x3ab743ce
+DATA avx2Consts<>+48(SB)/4, $0x3ab743ce
+DATA avx2Consts<>+52(SB)/4, $0x3ab743ce
+DATA avx2Consts<>+56(SB)/4, $0x3ab743ce
+DATA avx2Consts<>+60(SB)/4, $0x3ab743ce
+DATA avx2Consts<>+64(SB)/4, $0x3c088908
+DATA avx2Consts<>+68(SB)/4, $0x3c088908
+DATA avx2Consts<>+72(SB)/4, $0x3c088908
+DATA avx2Consts<>+76(SB)/4, $0x3c088908
+DATA avx2Consts<>+80(SB)/4, $0x3c088908
+DATA avx2Consts<>+84(SB)/4, $0x3c088908
+DATA avx2Consts<>+88(SB)/4, $0x3c088908
+DATA avx2Consts<>+92(SB)/4, $0x3c088908
+DATA avx2Consts<>+96(SB)/4, $0x3d2aa9c1
+DATA avx2Consts<>+100(SB)/4, $0x3d2aa9c1
+DATA avx2Consts<>+104(SB)/4, $0x3d2aa9c1
+DATA avx2Consts<>+108(SB)/4, $0x3d2aa9c1
+DATA avx2Consts<>+112(SB)/4, $0x3d2aa9c1
+DATA avx2Consts<>+116(SB)/4, $0x3d2aa9c1
+DATA avx2Consts<>+120(SB)/4, $0x3d2aa9c1
+DATA avx2Consts<>+124(SB)/4, $0x3d2aa9c1
+DATA avx2Consts<>+128(SB)/4, $0x3e2aaaaa
+DATA avx2Consts<>+132(SB)/4, $0x3e2aaaaa
+DATA avx2Consts<>+136(SB)/4, $0x3e2aaaaa
+DATA avx2Consts<>+140(SB)/4, $0x3e2aaaaa
+DATA avx2Consts<>+144(SB)/4, $0x3e2aaaaa
+DATA avx2Consts<>+148(SB)/4, $0x3e2aaaaa
+DATA avx2Consts<>+152(SB)/4, $0x3e2aaaaa
+DATA avx2Consts<>+156(SB)/4, $0x3e2aaaaa
+DATA avx2Consts<>+160(SB)/4, $0x3f000000
+DATA avx2Consts<>+164(SB)/4, $0x3f000000
+DATA avx2Consts<>+168(SB)/4, $0x3f000000
+DATA avx2Consts<>+172(SB)/4, $0x3f000000
+DATA avx2Consts<>+176(SB)/4, $0x3f000000
+DATA avx2Consts<>+180(SB)/4, $0x3f000000
+DATA avx2Consts<>+184(SB)/4, $0x3f000000
+DATA avx2Consts<>+188(SB)/4, $0x3f000000
+DATA avx2Consts<>+192(SB)/4, $0xaf95df0b
+DATA avx2Consts<>+196(SB)/4, $0xaf95df0b
+DATA avx2Consts<>+200(SB)/4, $0xaf95df0b
+DATA avx2Consts<>+204(SB)/4, $0xaf95df0b
+DATA avx2Consts<>+208(SB)/4, $0xaf95df0b
+DATA avx2Consts<>+212(SB)/4, $0xaf95df0b
+DATA avx2Consts<>+216(SB)/4, $0xaf95df0b
+DATA avx2Consts<>+220(SB)/4, $0xaf95df0b
+DATA avx2Consts<>+224(SB)/4, $0x32edffee
+DATA avx2Consts<>+228(SB)/4, $0x32edffee
+DATA avx2Consts<>+232(SB)/4, $0x32edffee
+DATA avx2Consts<>+236(SB)/4, $0x32edffee
+DATA avx2Consts<>+240(SB)/4, $0x32edffee
+DATA avx2Consts<>+244(SB)/4, $0x32edffee
+DATA avx2Consts<>+248(SB)/4, $0x32edffee
+DATA avx2Consts<>+252(SB)/4, $0x32edffee
+DATA avx2Consts<>+256(SB)/4, $0xb60cff51
+DATA avx2Consts<>+260(SB)/4, $0xb60cff51
+DATA avx2Consts<>+264(SB)/4, $0xb60cff51
+DATA avx2Consts<>+268(SB)/4, $0xb60cff51
+DATA avx2Consts<>+272(SB)/4, $0xb60cff51
+DATA avx2Consts<>+276(SB)/4, $0xb60cff51
+DATA avx2Consts<>+280(SB)/4, $0xb60cff51
+DATA avx2Consts<>+284(SB)/4, $0xb60cff51
+DATA avx2Consts<>+288(SB)/4, $0xb86ec2d2
+DATA avx2Consts<>+292(SB)/4, $0xb86ec2d2
+DATA avx2Consts<>+296(SB)/4, $0xb86ec2d2
+DATA avx2Consts<>+300(SB)/4, $0xb86ec2d2
+DATA avx2Consts<>+304(SB)/4, $0xb86ec2d2
+DATA avx2Consts<>+308(SB)/4, $0xb86ec2d2
+DATA avx2Consts<>+312(SB)/4, $0xb86ec2d2
+DATA avx2Consts<>+316(SB)/4, $0xb86ec2d2
+DATA avx2Consts<>+320(SB)/4, $0xba40ac63
+DATA avx2Consts<>+324(SB)/4, $0xba40ac63
+DATA avx2Consts<>+328(SB)/4, $0xba40ac63
+DATA avx2Consts<>+332(SB)/4, $0xba40ac63
+DATA avx2Consts<>+336(SB)/4, $0xba40ac63
+DATA avx2Consts<>+340(SB)/4, $0xba40ac63
+DATA avx2Consts<>+344(SB)/4, $0xba40ac63
+DATA avx2Consts<>+348(SB)/4, $0xba40ac63
+DATA avx2Consts<>+352(SB)/4, $0xbb41a1f6
+DATA avx2Consts<>+356(SB)/4, $0xbb41a1f6
+DATA avx2Consts<>+360(SB)/4, $0xbb41a1f6
+DATA avx2Consts<>+364(SB)/4, $0xbb41a1f6
+DATA avx2Consts<>+368(SB)/4, $0xbb41a1f6
+DATA avx2Consts<>+372(SB)/4, $0xbb41a1f6
+DATA avx2Consts<>+376(SB)/4, $0xbb41a1f6
+DATA avx2Consts<>+380(SB)/4, $0xbb41a1f6
+DATA avx2Consts<>+384(SB)/4, $0xbc83dbd4
+DATA avx2Consts<>+388(SB)/4, $0xbc83dbd4
+DATA avx2Consts<>+392(SB)/4, $0xbc83dbd4
+DATA avx2Consts<>+396(SB)/4, $0xbc83dbd4
+DATA avx2Consts<>+400(SB)/4, $0xbc83dbd4
+DATA avx2Consts<>+404(SB)/4, $0xbc83dbd4
+DATA avx2Consts<>+408(SB)/4, $0xbc83dbd4
+DATA avx2Consts<>+412(SB)/4, $0xbc83dbd4
+DATA avx2Consts<>+416(SB)/4, $0xb77460cd
+DATA avx2Consts<>+420(SB)/4, $0xb77460cd
+DATA avx2Consts<>+424(SB)/4, $0xb77460cd
+DATA avx2Consts<>+428(SB)/4, $0xb77460cd
+DATA avx2Consts<>+432(SB)/4, $0xb77460cd
+DATA avx2Consts<>+436(SB)/4, $0xb77460cd
+DATA avx2Consts<>+440(SB)/4, $0xb77460cd
+DATA avx2Consts<>+444(SB)/4, $0xb77460cd
+DATA avx2Consts<>+448(SB)/4, $0xb95fbd29
+DATA avx2Consts<>+452(SB)/4, $0xb95fbd29
+DATA avx2Consts<>+456(SB)/4, $0xb95fbd29
+DATA avx2Consts<>+460(SB)/4, $0xb95fbd29
+DATA avx2Consts<>+464(SB)/4, $0xb95fbd29
+DATA avx2Consts<>+468(SB)/4, $0xb95fbd29
+DATA avx2Consts<>+472(SB)/4, $0xb95fbd29
+DATA avx2Consts<>+476(SB)/4, $0xb95fbd29
+DATA avx2Consts<>+480(SB)/4, $0xbadc924e
+DATA avx2Consts<>+484(SB)/4, $0xbadc924e
+DATA avx2Consts<>+488(SB)/4, $0xbadc924e
+DATA avx2Consts<>+492(SB)/4, $0xbadc924e
+DATA avx2Consts<>+496(SB)/4, $0xbadc924e
+DATA avx2Consts<>+500(SB)/4, $0xbadc924e
+DATA avx2Consts<>+504(SB)/4, $0xbadc924e
+DATA avx2Consts<>+508(SB)/4, $0xbadc924e
+DATA avx2Consts<>+512(SB)/4, $0xbbf19bf8
+DATA avx2Consts<>+516(SB)/4, $0xbbf19bf8
+DATA avx2Consts<>+520(SB)/4, $0xbbf19bf8
+DATA avx2Consts<>+524(SB)/4, $0xbbf19bf8
+DATA avx2Consts<>+528(SB)/4, $0xbbf19bf8
+DATA avx2Consts<>+532(SB)/4, $0xbbf19bf8
+DATA avx2Consts<>+536(SB)/4, $0xbbf19bf8
+DATA avx2Consts<>+540(SB)/4, $0xbbf19bf8
+DATA avx2Consts<>+544(SB)/4, $0xbc69b6a7
+DATA avx2Consts<>+548(SB)/4, $0xbc69b6a7
+DATA avx2Consts<>+552(SB)/4, $0xbc69b6a7
+DATA avx2Consts<>+556(SB)/4, $0xbc69b6a7
+DATA avx2Consts<>+560(SB)/4, $0xbc69b6a7
+DATA avx2Consts<>+564(SB)/4, $0xbc69b6a7
+DATA avx2Consts<>+568(SB)/4, $0xbc69b6a7
+DATA avx2Consts<>+572(SB)/4, $0xbc69b6a7
+DATA avx2Consts<>+576(SB)/4, $0x0000007f
+DATA avx2Consts<>+580(SB)/4, $0x0000007f
+DATA avx2Consts<>+584(SB)/4, $0x0000007f
+DATA avx2Consts<>+588(SB)/4, $0x0000007f
+DATA avx2Consts<>+592(SB)/4, $0x0000007f
+DATA avx2Consts<>+596(SB)/4, $0x0000007f
+DATA avx2Consts<>+600(SB)/4, $0x0000007f
+DATA avx2Consts<>+604(SB)/4, $0x0000007f
+GLOBL avx2Consts<>(SB), RODATA|NOPTR, $608
+
+// func maxAVX2(x *float32, n int) float32
+TEXT ·maxAVX2(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	SHRQ $4, CX
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VXORPS Y4, Y4, Y4
+loop_maxAVX2:
+	VMOVUPS (SI), Y2
+	VCMPPS $3, Y2, Y2, Y3
+	VORPS Y3, Y4, Y4
+	VMAXPS Y2, Y0, Y0
+	VMOVUPS 32(SI), Y2
+	VCMPPS $3, Y2, Y2, Y3
+	VORPS Y3, Y4, Y4
+	VMAXPS Y2, Y1, Y1
+	ADDQ $64, SI
+	DECQ CX
+	JNZ loop_maxAVX2
+	VMOVMSKPS Y4, AX
+	TESTL AX, AX
+	JZ reduce_maxAVX2
+	MOVL $0x7fc00000, AX
+	MOVL AX, ret+16(FP)
+	VZEROUPPER
+	RET
+reduce_maxAVX2:
+	VMAXPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0x4e, X0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0xb1, X0, X1
+	VMAXPS X1, X0, X0
+	MOVSS X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func expSumAVX2(x *float32, n int, scale, shift float32) float32
+TEXT ·expSumAVX2(SB), NOSPLIT, $0-28
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	SHRQ $4, CX
+	VBROADCASTSS scale+16(FP), Y2
+	VBROADCASTSS shift+20(FP), Y3
+	MOVL $0xc2aeac4f, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y4
+	MOVL $0x42b20000, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y5
+	MOVL $0x3fb8aa3b, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y6
+	MOVL $0x3f318000, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y7
+	MOVL $0xb95e8083, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y8
+	MOVL $0x3f800000, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y9
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+loop_expSumAVX2:
+	VMOVUPS (SI), Y10
+	VMULPS Y2, Y10, Y10
+	VSUBPS Y3, Y10, Y10
+	VMAXPS Y10, Y4, Y10
+	VMINPS Y10, Y5, Y10
+	VMULPS Y6, Y10, Y11
+	VROUNDPS $0, Y11, Y11
+	VFNMADD231PS Y7, Y11, Y10
+	VFNMADD231PS Y8, Y11, Y10
+	VMOVUPS avx2Consts<>+0(SB), Y12
+	VFMADD213PS avx2Consts<>+32(SB), Y10, Y12
+	VFMADD213PS avx2Consts<>+64(SB), Y10, Y12
+	VFMADD213PS avx2Consts<>+96(SB), Y10, Y12
+	VFMADD213PS avx2Consts<>+128(SB), Y10, Y12
+	VFMADD213PS avx2Consts<>+160(SB), Y10, Y12
+	VMULPS Y10, Y10, Y13
+	VFMADD213PS Y10, Y13, Y12
+	VADDPS Y9, Y12, Y12
+	VCVTPS2DQ Y11, Y14
+	VPSRAD $1, Y14, Y15
+	VPSUBD Y15, Y14, Y14
+	VPADDD avx2Consts<>+576(SB), Y15, Y15
+	VPSLLD $23, Y15, Y15
+	VPADDD avx2Consts<>+576(SB), Y14, Y14
+	VPSLLD $23, Y14, Y14
+	VMULPS Y15, Y12, Y12
+	VMULPS Y14, Y12, Y12
+	VMOVUPS Y12, (SI)
+	VADDPS Y12, Y0, Y0
+	VMOVUPS 32(SI), Y10
+	VMULPS Y2, Y10, Y10
+	VSUBPS Y3, Y10, Y10
+	VMAXPS Y10, Y4, Y10
+	VMINPS Y10, Y5, Y10
+	VMULPS Y6, Y10, Y11
+	VROUNDPS $0, Y11, Y11
+	VFNMADD231PS Y7, Y11, Y10
+	VFNMADD231PS Y8, Y11, Y10
+	VMOVUPS avx2Consts<>+0(SB), Y12
+	VFMADD213PS avx2Consts<>+32(SB), Y10, Y12
+	VFMADD213PS avx2Consts<>+64(SB), Y10, Y12
+	VFMADD213PS avx2Consts<>+96(SB), Y10, Y12
+	VFMADD213PS avx2Consts<>+128(SB), Y10, Y12
+	VFMADD213PS avx2Consts<>+160(SB), Y10, Y12
+	VMULPS Y10, Y10, Y13
+	VFMADD213PS Y10, Y13, Y12
+	VADDPS Y9, Y12, Y12
+	VCVTPS2DQ Y11, Y14
+	VPSRAD $1, Y14, Y15
+	VPSUBD Y15, Y14, Y14
+	VPADDD avx2Consts<>+576(SB), Y15, Y15
+	VPSLLD $23, Y15, Y15
+	VPADDD avx2Consts<>+576(SB), Y14, Y14
+	VPSLLD $23, Y14, Y14
+	VMULPS Y15, Y12, Y12
+	VMULPS Y14, Y12, Y12
+	VMOVUPS Y12, 32(SI)
+	VADDPS Y12, Y1, Y1
+	ADDQ $64, SI
+	DECQ CX
+	JNZ loop_expSumAVX2
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VPERMILPS $0x4e, X0, X1
+	VADDPS X1, X0, X0
+	VPERMILPS $0xb1, X0, X1
+	VADDPS X1, X0, X0
+	MOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func scaleAVX2(x *float32, n int, s float32)
+TEXT ·scaleAVX2(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	SHRQ $4, CX
+	VBROADCASTSS s+16(FP), Y1
+loop_scaleAVX2:
+	VMULPS (SI), Y1, Y0
+	VMOVUPS Y0, (SI)
+	VMULPS 32(SI), Y1, Y0
+	VMOVUPS Y0, 32(SI)
+	ADDQ $64, SI
+	DECQ CX
+	JNZ loop_scaleAVX2
+	VZEROUPPER
+	RET
+
+// func addAVX2(dst, src *float32, n int)
+TEXT ·addAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $4, CX
+loop_addAVX2:
+	VMOVUPS (DI), Y0
+	VADDPS (SI), Y0, Y0
+	VMOVUPS Y0, (DI)
+	VMOVUPS 32(DI), Y0
+	VADDPS 32(SI), Y0, Y0
+	VMOVUPS Y0, 32(DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ loop_addAVX2
+	VZEROUPPER
+	RET
+
+// func geluAVX2(x *float32, n int)
+TEXT ·geluAVX2(SB), NOSPLIT, $0-16
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	SHRQ $4, CX
+	MOVL $0x3f3504f3, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y6
+	MOVL $0x40800000, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y7
+	MOVL $0xc0800000, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y8
+	MOVL $0x3f000000, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y9
+loop_geluAVX2:
+	VMOVUPS (SI), Y0
+	VMULPS Y6, Y0, Y1
+	VMINPS Y7, Y1, Y1
+	VMAXPS Y8, Y1, Y1
+	VMULPS Y1, Y1, Y2
+	VMOVUPS avx2Consts<>+192(SB), Y3
+	VFMADD213PS avx2Consts<>+224(SB), Y2, Y3
+	VFMADD213PS avx2Consts<>+256(SB), Y2, Y3
+	VFMADD213PS avx2Consts<>+288(SB), Y2, Y3
+	VFMADD213PS avx2Consts<>+320(SB), Y2, Y3
+	VFMADD213PS avx2Consts<>+352(SB), Y2, Y3
+	VFMADD213PS avx2Consts<>+384(SB), Y2, Y3
+	VMULPS Y1, Y3, Y3
+	VMOVUPS avx2Consts<>+416(SB), Y4
+	VFMADD213PS avx2Consts<>+448(SB), Y2, Y4
+	VFMADD213PS avx2Consts<>+480(SB), Y2, Y4
+	VFMADD213PS avx2Consts<>+512(SB), Y2, Y4
+	VFMADD213PS avx2Consts<>+544(SB), Y2, Y4
+	VDIVPS Y4, Y3, Y3
+	VMULPS Y9, Y0, Y0
+	VFMADD213PS Y0, Y0, Y3
+	VMOVUPS Y3, (SI)
+	VMOVUPS 32(SI), Y0
+	VMULPS Y6, Y0, Y1
+	VMINPS Y7, Y1, Y1
+	VMAXPS Y8, Y1, Y1
+	VMULPS Y1, Y1, Y2
+	VMOVUPS avx2Consts<>+192(SB), Y3
+	VFMADD213PS avx2Consts<>+224(SB), Y2, Y3
+	VFMADD213PS avx2Consts<>+256(SB), Y2, Y3
+	VFMADD213PS avx2Consts<>+288(SB), Y2, Y3
+	VFMADD213PS avx2Consts<>+320(SB), Y2, Y3
+	VFMADD213PS avx2Consts<>+352(SB), Y2, Y3
+	VFMADD213PS avx2Consts<>+384(SB), Y2, Y3
+	VMULPS Y1, Y3, Y3
+	VMOVUPS avx2Consts<>+416(SB), Y4
+	VFMADD213PS avx2Consts<>+448(SB), Y2, Y4
+	VFMADD213PS avx2Consts<>+480(SB), Y2, Y4
+	VFMADD213PS avx2Consts<>+512(SB), Y2, Y4
+	VFMADD213PS avx2Consts<>+544(SB), Y2, Y4
+	VDIVPS Y4, Y3, Y3
+	VMULPS Y9, Y0, Y0
+	VFMADD213PS Y0, Y0, Y3
+	VMOVUPS Y3, 32(SI)
+	ADDQ $64, SI
+	DECQ CX
+	JNZ loop_geluAVX2
+	VZEROUPPER
+	RET
+
 // func fmaPeakAVX512(n int)
 TEXT ·fmaPeakAVX512(SB), NOSPLIT, $0-8
 	MOVQ n+0(FP), CX

@@ -33,6 +33,21 @@ func squaresF64AVX512(x *float32, n int, mean float64) float64
 //go:noescape
 func normalizeAVX512(dst, x, gamma, beta *float32, n int, mean, rstd float64)
 
+//go:noescape
+func maxAVX2(x *float32, n int) float32
+
+//go:noescape
+func expSumAVX2(x *float32, n int, scale, shift float32) float32
+
+//go:noescape
+func scaleAVX2(x *float32, n int, s float32)
+
+//go:noescape
+func addAVX2(dst, src *float32, n int)
+
+//go:noescape
+func geluAVX2(x *float32, n int)
+
 func fmaPeakAVX512(n int)
 
 func fmaPeakAVX2(n int)

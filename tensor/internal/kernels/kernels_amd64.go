@@ -96,22 +96,44 @@ var (
 	availableBF16, bestBF16 = detectBF16()
 )
 
-// hasAVX512 selects the vector element-wise kernels; read-only after start.
-var hasAVX512 = cpu.X86.HasAVX512F
+// hasAVX512 selects the AVX-512 kernels of the element-wise operations, the bfloat16
+// conversions and the layer norm; hasAVX2 (with FMA), where there is no AVX-512, the AVX2
+// element-wise kernels, which compute what the AVX-512 ones do bit for bit. Read-only after
+// start.
+var (
+	hasAVX512 = cpu.X86.HasAVX512F
+	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+)
 
-// vectorPrefix is how many leading values the vector kernels take.
+// vectorPrefix is how many leading values the vector element-wise kernels take.
 func vectorPrefix(n int) int {
-	if !hasAVX512 {
+	if !hasAVX512 && !hasAVX2 {
 		return 0
 	}
 	return n &^ 15
 }
 
-func maxVec(x []float32) float32 { return maxAVX512(unsafe.SliceData(x), len(x)) }
-func expSumVec(x []float32, scale, shift float32) float32 {
-	return expSumAVX512(unsafe.SliceData(x), len(x), scale, shift)
+func maxVec(x []float32) float32 {
+	if hasAVX512 {
+		return maxAVX512(unsafe.SliceData(x), len(x))
+	}
+	return maxAVX2(unsafe.SliceData(x), len(x))
 }
-func scaleVec(x []float32, s float32) { scaleAVX512(unsafe.SliceData(x), len(x), s) }
+
+func expSumVec(x []float32, scale, shift float32) float32 {
+	if hasAVX512 {
+		return expSumAVX512(unsafe.SliceData(x), len(x), scale, shift)
+	}
+	return expSumAVX2(unsafe.SliceData(x), len(x), scale, shift)
+}
+
+func scaleVec(x []float32, s float32) {
+	if hasAVX512 {
+		scaleAVX512(unsafe.SliceData(x), len(x), s)
+		return
+	}
+	scaleAVX2(unsafe.SliceData(x), len(x), s)
+}
 
 // pairsPrefix is how many leading words the vector bfloat16 conversion takes.
 func pairsPrefix(words int) int {
@@ -124,9 +146,20 @@ func pairsPrefix(words int) int {
 func pairsVec(dst []uint32, x []float32) {
 	bf16PairsAVX512(unsafe.SliceData(dst), unsafe.SliceData(x), len(dst))
 }
-func geluVec(x []float32) { geluAVX512(unsafe.SliceData(x), len(x)) }
+func geluVec(x []float32) {
+	if hasAVX512 {
+		geluAVX512(unsafe.SliceData(x), len(x))
+		return
+	}
+	geluAVX2(unsafe.SliceData(x), len(x))
+}
+
 func addVec(dst, src []float32) {
-	addAVX512(unsafe.SliceData(dst), unsafe.SliceData(src), len(dst))
+	if hasAVX512 {
+		addAVX512(unsafe.SliceData(dst), unsafe.SliceData(src), len(dst))
+		return
+	}
+	addAVX2(unsafe.SliceData(dst), unsafe.SliceData(src), len(dst))
 }
 
 // f64Vec reports whether the layer norm's float64 kernels run in assembly.
@@ -155,7 +188,10 @@ func peakFMA(n int) int64 {
 // splitAVec splits the longest prefix of x that is a multiple of 16 values (see SplitA) and
 // returns its length.
 func splitAVec(dst []uint32, x []float32) int {
-	n := vectorPrefix(len(x))
+	if !hasAVX512 {
+		return 0
+	}
+	n := len(x) &^ 15
 	if n > 0 {
 		splitAAVX512(unsafe.SliceData(dst), unsafe.SliceData(x), n, len(x))
 	}

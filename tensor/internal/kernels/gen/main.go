@@ -15,7 +15,8 @@
 // NR columns; A needs no packing: each A value is broadcast from its row into a register that
 // the row's FMAs read. There is one kernel per mr so that M tails and matrix-vector products
 // waste no rows. It also writes the AVX512-BF16 kernels, the AMX kernels (amx.go), the
-// element-wise kernels, and gemm_arm64.s with its declarations (neon.go).
+// element-wise kernels in AVX-512 and AVX2 (avx2_elementwise.go), and gemm_arm64.s with its
+// declarations (neon.go).
 //
 // AVX-512 kernels: NR = 32 (two zmm per row), mr up to 14 (28 accumulators, two B registers,
 // two broadcast registers taken in turn; one VBROADCASTSS per A value rather than a broadcast
@@ -82,6 +83,7 @@ func declarations() string {
 	decl("sumF64AVX512(x *float32, n int) float64")
 	decl("squaresF64AVX512(x *float32, n int, mean float64) float64")
 	decl("normalizeAVX512(dst, x, gamma, beta *float32, n int, mean, rstd float64)")
+	avx2ElementwiseDeclarations(decl)
 	fmt.Fprintf(&b, "\nfunc fmaPeakAVX512(n int)\n\nfunc fmaPeakAVX2(n int)\n")
 	for _, f := range families {
 		for mr := 1; mr <= f.maxMR; mr++ {
@@ -127,6 +129,7 @@ func generate() string {
 	}
 	amxKernels(&b)
 	elementwise(&b)
+	avx2Elementwise(&b)
 	fmaPeak(&b, "avx512", "Z", fmaPeakChains)
 	fmaPeak(&b, "avx2", "Y", fmaPeakChains)
 	return b.String()
