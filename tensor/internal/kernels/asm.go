@@ -28,8 +28,11 @@ func wrap(table []asmKernel, mrMax, nr, ahead int) Micro {
 // of nr values) from mr rows below the tile's first. A prefetch never faults; this keeps it
 // within C, where the data is the next call's.
 func nextRows(mr, mrMax, nr int, c []float32, ldc int) int {
-	if mr != mrMax || ldc < nr {
+	switch {
+	case mr != mrMax || ldc < nr:
 		return 0
+	case len(c) >= (2*mr-1)*ldc+nr: // a whole tile below, the common case: no division
+		return mrMax
 	}
-	return max(0, min(mrMax, (len(c)-nr)/ldc+1-mr))
+	return max(0, (len(c)-nr)/ldc+1-mr)
 }
