@@ -28,31 +28,47 @@ func sameBits(a, b float32) bool {
 
 // checkAVX2 runs every element-wise kernel through AVX-512 and AVX2 on x (len a multiple of
 // 16) and fails unless they agree bit for bit: an AVX2-only CPU computes softmax and GELU as
-// an AVX-512 one does.
+// an AVX-512 one does. The AVX2 kernels write into copies of x with guard values past it,
+// which must stay as they are.
 func checkAVX2(t testing.TB, x []float32, scale, shift float32) {
 	n := len(x)
+	const guard, mark = 16, -7.5
 	p := func(s []float32) *float32 { return unsafe.SliceData(s) }
+	guarded := func() []float32 {
+		g := append(append(make([]float32, 0, n+guard), x...), make([]float32, guard)...)
+		for i := n; i < n+guard; i++ {
+			g[i] = mark
+		}
+		return g
+	}
 	if a, b := maxAVX512(p(x), n), maxAVX2(p(x), n); !sameBits(a, b) {
 		t.Fatalf("%v: max %v (AVX-512), %v (AVX2)", x, a, b)
 	}
-	ea, eb := append([]float32(nil), x...), append([]float32(nil), x...)
+	ea, eb := append([]float32(nil), x...), guarded()
 	sa, sb := expSumAVX512(p(ea), n, scale, shift), expSumAVX2(p(eb), n, scale, shift)
 	if !sameBits(sa, sb) {
 		t.Fatalf("%v scale %v shift %v: exp sum %v (AVX-512), %v (AVX2)", x, scale, shift, sa, sb)
 	}
-	ga, gb := append([]float32(nil), x...), append([]float32(nil), x...)
+	ga, gb := append([]float32(nil), x...), guarded()
 	geluAVX512(p(ga), n)
 	geluAVX2(p(gb), n)
-	ca, cb := append([]float32(nil), x...), append([]float32(nil), x...)
+	ca, cb := append([]float32(nil), x...), guarded()
 	scaleAVX512(p(ca), n, scale)
 	scaleAVX2(p(cb), n, scale)
-	da, db := append([]float32(nil), x...), append([]float32(nil), x...)
+	da, db := append([]float32(nil), x...), guarded()
 	addAVX512(p(da), p(ea), n)
 	addAVX2(p(db), p(ea), n)
 	for i, v := range x {
 		if !sameBits(ea[i], eb[i]) || !sameBits(ga[i], gb[i]) || !sameBits(ca[i], cb[i]) || !sameBits(da[i], db[i]) {
 			t.Fatalf("x[%d] = %v: exp %v / %v, gelu %v / %v, scale %v / %v, add %v / %v (AVX-512 / AVX2)",
 				i, v, ea[i], eb[i], ga[i], gb[i], ca[i], cb[i], da[i], db[i])
+		}
+	}
+	for _, g := range [][]float32{eb, gb, cb, db} {
+		for i := n; i < n+guard; i++ {
+			if g[i] != mark {
+				t.Fatalf("n %d: an AVX2 kernel wrote past its slice: [%d] = %v", n, i, g[i])
+			}
 		}
 	}
 }
