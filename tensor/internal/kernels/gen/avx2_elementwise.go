@@ -69,15 +69,6 @@ func avx2Elementwise(b *strings.Builder) {
 		w("MOVQ n+8(FP), CX")
 		w("SHRQ $4, CX")
 	}
-	// fold128 folds X0's four lanes with op as the AVX-512 kernels' reductions end.
-	fold128 := func(op string) {
-		w("VEXTRACTF128 $1, Y0, X1")
-		w("%s X1, X0, X0", op)
-		w("VPERMILPS $0x4e, X0, X1")
-		w("%s X1, X0, X0", op)
-		w("VPERMILPS $0xb1, X0, X1")
-		w("%s X1, X0, X0", op)
-	}
 
 	// Y0 and Y1 are the AVX-512 kernel's lanes 0-7 and 8-15; Y4 gathers the lanes that met a
 	// NaN (MAXPS returns its second source where either is NaN).
@@ -103,8 +94,7 @@ func avx2Elementwise(b *strings.Builder) {
 	w("VZEROUPPER")
 	w("RET")
 	b.WriteString("reduce_maxAVX2:\n")
-	w("VMAXPS Y1, Y0, Y0")
-	fold128("VMAXPS")
+	foldLanes(w, "VMAXPS")
 	w("MOVSS X0, ret+16(FP)")
 	w("VZEROUPPER")
 	w("RET")
@@ -157,8 +147,7 @@ func avx2Elementwise(b *strings.Builder) {
 	w("ADDQ $64, SI")
 	w("DECQ CX")
 	w("JNZ loop_expSumAVX2")
-	w("VADDPS Y1, Y0, Y0")
-	fold128("VADDPS")
+	foldLanes(w, "VADDPS")
 	w("MOVSS X0, ret+24(FP)")
 	w("VZEROUPPER")
 	w("RET")

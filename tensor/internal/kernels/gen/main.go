@@ -373,6 +373,19 @@ var (
 	erfDen  = approx.ErfDen[:]
 )
 
+// foldLanes folds sixteen float32 lanes, 0-7 in Y0 and 8-15 in Y1, into X0's first lane with
+// op (VADDPS, VMAXPS): Y1 onto Y0, then halves of X0. The AVX-512 kernels extract Y1 from Z0;
+// the AVX2 kernels keep the two halves apart all along, so they fold in the same order.
+func foldLanes(w func(string, ...any), op string) {
+	w("%s Y1, Y0, Y0", op)
+	w("VEXTRACTF128 $1, Y0, X1")
+	w("%s X1, X0, X0", op)
+	w("VPERMILPS $0x4e, X0, X1")
+	w("%s X1, X0, X0", op)
+	w("VPERMILPS $0xb1, X0, X1")
+	w("%s X1, X0, X0", op)
+}
+
 // elementwise writes the AVX-512 kernels for softmax and GELU. Each processes n values, n a
 // multiple of 16; the Go callers finish tails with the scalar twins.
 func elementwise(b *strings.Builder) {
@@ -383,13 +396,7 @@ func elementwise(b *strings.Builder) {
 	}
 	hsum := func() { // Z0's 16 lanes summed into X0's first lane
 		w("VEXTRACTF64X4 $1, Z0, Y1")
-		w("VADDPS Y1, Y0, Y0")
-		w("VEXTRACTF128 $1, Y0, X1")
-		w("VADDPS X1, X0, X0")
-		w("VPERMILPS $0x4e, X0, X1")
-		w("VADDPS X1, X0, X0")
-		w("VPERMILPS $0xb1, X0, X1")
-		w("VADDPS X1, X0, X0")
+		foldLanes(w, "VADDPS")
 	}
 
 	// MAXPS returns its second source where either is NaN, so a NaN would be dropped by the
@@ -418,13 +425,7 @@ func elementwise(b *strings.Builder) {
 	w("RET")
 	b.WriteString("reduce_max:\n")
 	w("VEXTRACTF64X4 $1, Z0, Y1")
-	w("VMAXPS Y1, Y0, Y0")
-	w("VEXTRACTF128 $1, Y0, X1")
-	w("VMAXPS X1, X0, X0")
-	w("VPERMILPS $0x4e, X0, X1")
-	w("VMAXPS X1, X0, X0")
-	w("VPERMILPS $0xb1, X0, X1")
-	w("VMAXPS X1, X0, X0")
+	foldLanes(w, "VMAXPS")
 	w("MOVSS X0, ret+16(FP)")
 	w("VZEROUPPER")
 	w("RET")
