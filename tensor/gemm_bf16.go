@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/imagesemantics/blipgo/tensor/internal/kernels"
 )
@@ -186,3 +187,26 @@ func (pr Precision) pairs() bool { return pr == BFloat16 || pr == BFloat16x3 }
 // multiply-adds on the widest vectors this CPU has and returns the floating-point operations
 // done: timed, one core's FMA peak, which the kernels' speeds are fractions of.
 func PeakFMA(n int) int64 { return kernels.PeakFMA(n) }
+
+// readBlock is how many values ReadPeak hands the vector kernel at a time (256 KiB).
+const readBlock = 1 << 16
+
+// ReadPeak reads x once, split into one contiguous range per worker of p, each range in blocks
+// of 256 KiB through the vector kernel of softmax's max, and returns the bytes read (4·len(x))
+// and the largest value of x (which shows that every value was read). Timed over a slice far
+// larger than the last-level cache, it is the memory bandwidth those workers get streaming,
+// which decode steps, bound by reading the weights, are fractions of. x must not be empty.
+func ReadPeak(p *Pool, x []float32) (bytes int64, largest float32) {
+	largest = x[0]
+	var mu sync.Mutex
+	p.For(len(x), func(lo, hi int) {
+		m := x[lo]
+		for ; lo < hi; lo += readBlock {
+			m = max(m, kernels.Max(x[lo:min(lo+readBlock, hi)]))
+		}
+		mu.Lock()
+		largest = max(largest, m)
+		mu.Unlock()
+	})
+	return 4 * int64(len(x)), largest
+}

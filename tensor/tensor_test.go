@@ -779,3 +779,22 @@ func BenchmarkPack(b *testing.B) {
 	}
 	b.ReportMetric(float64(4*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 }
+
+// TestReadPeak: ReadPeak reads every value, across blocks and workers' ranges, whichever
+// position holds the largest, and counts 4 bytes a value.
+func TestReadPeak(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	n := 3*readBlock + 17
+	x := randSlice(r, n)
+	for _, p := range []*Pool{nil, NewPool(1), NewPool(3)} {
+		for _, at := range []int{0, readBlock - 1, readBlock, n / 3, n/3 + 1, 2*n/3 + 5, n - 1} {
+			old := x[at]
+			x[at] = 7
+			bytes, largest := ReadPeak(p, x)
+			x[at] = old
+			if bytes != int64(4*n) || largest != 7 {
+				t.Fatalf("pool of %d, largest at %d: %d bytes, largest %v; want %d, 7", p.Size(), at, bytes, largest, 4*n)
+			}
+		}
+	}
+}

@@ -3,7 +3,8 @@
 //	go run ./examples/bench -model DIR -image FILE [-reps N] [-threads N] [-tokens N] [-precision P]
 //	{"load_s": F, "vision_s": [F...], "caption_s": [F...], "preprocess_s": [F...], "cross_s": [F...],
 //	 "step_ms": F, "step_bytes": N, "step_gbps": F, "tokens": N, "ids": [...], "peak_rss_bytes": N,
-//	 "kernel": "avx512", "precision": "float32", "cpu": "AMD EPYC ... avx512f avx512_bf16", "threads": N}
+//	 "kernel": "avx512", "precision": "float32", "cpu": "AMD EPYC ... avx512f avx512_bf16", "fma_peak_gflops": F,
+//	 "read_peak_gbps": F, "threads": N}
 //
 // caption_s covers a whole caption: decoding the image file, preprocessing, the vision
 // encoder, decoding tokens and detokenizing; preprocess_s (file decoding, resizing,
@@ -19,7 +20,10 @@
 // tensor.Precision); without it BLIPGO_PRECISION in the environment does, else float32.
 // kernel names the kernels that precision runs on this CPU, cpu the processor and the
 // features that choose them, fma_peak_gflops one core's register-only FMA peak measured in the
-// same run (shared machines vary from day to day: compare fractions of it).
+// same run (shared machines vary from day to day: compare fractions of it), and
+// read_peak_gbps the memory bandwidth the same threads get streaming 512 MiB
+// (tensor.ReadPeak, best of three passes, after everything else): step_gbps is a fraction
+// of it.
 package main
 
 import (
@@ -58,6 +62,7 @@ type report struct {
 	Precision    string    `json:"precision"`
 	CPU          string    `json:"cpu"`
 	PeakGFLOPS   float64   `json:"fma_peak_gflops"`
+	ReadPeakGBps float64   `json:"read_peak_gbps"`
 	Threads      int       `json:"threads"`
 }
 
@@ -163,12 +168,34 @@ func run(model, imagePath string, reps, threads, tokens int, prec tensor.Precisi
 		r.StepGBps = float64(r.StepBytes) / (r.StepMS / 1000) / 1e9
 	}
 	r.PeakRSSBytes = peakRSS()
+	r.ReadPeakGBps = readPeak(threads)
 	out, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
 	fmt.Println(string(out))
 	return nil
+}
+
+// readPeakBytes is the slice readPeak streams: larger than any last-level cache the project
+// has seen (the device machine's Xeon: up to 320 MB), so that each pass reads memory.
+const readPeakBytes = 512 << 20
+
+// readPeak is the best of three timed passes of tensor.ReadPeak over 512 MiB on threads
+// workers, in GB/s. It runs after the peak RSS is read, which it would otherwise raise.
+func readPeak(threads int) float64 {
+	x := make([]float32, readPeakBytes/4)
+	for i := range x {
+		x[i] = 1 // resident pages, not the shared zero page
+	}
+	p := tensor.NewPool(threads)
+	best := 0.0
+	for range 3 {
+		start := time.Now()
+		n, _ := tensor.ReadPeak(p, x)
+		best = max(best, float64(n)/time.Since(start).Seconds()/1e9)
+	}
+	return best
 }
 
 // cpuName is the processor's model name (Linux) and the features that choose the kernels.
