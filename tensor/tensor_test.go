@@ -798,3 +798,59 @@ func TestReadPeak(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDecodeProducts times the products of BLIP-large's caption decoder in a decode step
+// (one row through each of 12 layers' four 768x768 self-attention and two cross-attention
+// projections, 768x3072 and 3072x768: 396 MB of float32 weights, from memory as in a step) on
+// two workers, in each precision this CPU runs apart, against the memory bandwidth those
+// workers get streaming 512 MiB (ReadPeak) in the same benchmark: GB/s of weights and that
+// as a percentage of the read peak (read_GB/s). A decode step is these products plus the LM
+// head, attention and norms.
+func BenchmarkDecodeProducts(b *testing.B) {
+	const layers, d, ff = 12, 768, 3072
+	p := NewPool(2)
+	// The weights' values do not matter here; a cheap pattern keeps setup short (99M values).
+	pattern := func(n int) []float32 {
+		w := make([]float32, n)
+		for i := range w {
+			w[i] = float32(i%13-6) / 64
+		}
+		return w
+	}
+	peak := make([]float32, 512<<20/4)
+	for i := range peak {
+		peak[i] = 1 // resident pages, not the shared zero page
+	}
+	precs := []Precision{Float32}
+	if _, ok := BFloat16.pairKernel(); ok {
+		precs = append(precs, BFloat16)
+	}
+	for _, prec := range precs {
+		var ls []*Linear
+		var bytes int64
+		for range layers {
+			for _, s := range [][2]int{{d, d}, {d, d}, {d, d}, {d, d}, {d, d}, {d, d}, {d, ff}, {ff, d}} {
+				l := &Linear{Weight: FromData(pattern(s[0]*s[1]), s[1], s[0])}
+				l.Prepare(p, nil, prec, nil)
+				ls = append(ls, l)
+				bytes += l.Bytes()
+			}
+		}
+		x, y := FromData(pattern(ff), 1, ff), New(1, ff)
+		b.Run(prec.String(), func(b *testing.B) {
+			var read time.Duration
+			for b.Loop() {
+				start := time.Now()
+				ReadPeak(p, peak)
+				read += time.Since(start)
+				for _, l := range ls {
+					l.Forward(p, &Tensor{Data: y.Data[:l.Out()], Shape: []int{1, l.Out()}}, &Tensor{Data: x.Data[:l.In()], Shape: []int{1, l.In()}})
+				}
+			}
+			products := b.Elapsed() - read
+			gbps := float64(bytes) * float64(b.N) / products.Seconds() / 1e9
+			b.ReportMetric(gbps, "GB/s")
+			b.ReportMetric(100*gbps/(float64(4*len(peak))*float64(b.N)/read.Seconds()/1e9), "%read_peak")
+		})
+	}
+}
