@@ -40,7 +40,7 @@ fuzz() {
 kernels() {
   step kernel benchmarks, 2 pinned cores
   (cd $K && $TS timeout 60 $D/kernels.test -test.run '^$' -test.bench 'PeakFMA|Micro$|MicroBF16/amx-bf16/rows=32|MicroBF16Residency/amx|Prefetch$|AMXRounding' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
-  (cd $R/tensor && $TS timeout 120 $D/tensor.test -test.run '^$' -test.bench 'MatMul$|MatMulKernels|MatMulDepth|MatMulBF16/.*/bfloat16/|MatMulAMXBlocks|Attention|LinearGELU' -test.benchtime 6x 2>&1 | grep -E 'Bench')
+  (cd $R/tensor && $TS timeout 120 $D/tensor.test -test.run '^$' -test.bench 'MatMul$|MatMulKernels|MatMulDepth|MatMulBF16/.*/bfloat16/|MatMulAMXBlocks|Attention|LinearGELU|DecodeProducts' -test.benchtime 6x 2>&1 | grep -E 'Bench')
   if [ -x $D/kernels-base.test ] && ! cmp -s $D/kernels.test $D/kernels-base.test; then
     # The products inside MatMul, float32 and AMX, base and working tree in turn, twice:
     # the kernels' prefetch of the next tile's C (seventh session) was measured on Zen 5 only.
