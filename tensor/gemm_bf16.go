@@ -188,6 +188,11 @@ func (pr Precision) pairs() bool { return pr == BFloat16 || pr == BFloat16x3 }
 // done: timed, one core's FMA peak, which the kernels' speeds are fractions of.
 func PeakFMA(n int) int64 { return kernels.PeakFMA(n) }
 
+// PeakAMX runs n steps of a register-only loop of four independent TDPBF16PS (65,536
+// floating-point operations a step) where BFloat16 products run on AMX tiles, and returns the
+// operations done (0 elsewhere, doing nothing): timed, one core's AMX peak.
+func PeakAMX(n int) int64 { return kernels.PeakAMX(n) }
+
 // readBlock is how many values ReadPeak hands the vector kernel at a time (256 KiB).
 const readBlock = 1 << 16
 

@@ -4,7 +4,7 @@
 //	{"load_s": F, "vision_s": [F...], "caption_s": [F...], "preprocess_s": [F...], "cross_s": [F...],
 //	 "step_ms": F, "step_bytes": N, "step_gbps": F, "tokens": N, "ids": [...], "peak_rss_bytes": N,
 //	 "kernel": "avx512", "precision": "float32", "cpu": "AMD EPYC ... avx512f avx512_bf16", "fma_peak_gflops": F,
-//	 "read_peak_gbps": F, "threads": N}
+//	 ["amx_peak_gflops": F,] "read_peak_gbps": F, "threads": N}
 //
 // caption_s covers a whole caption: decoding the image file, preprocessing, the vision
 // encoder, decoding tokens and detokenizing; preprocess_s (file decoding, resizing,
@@ -20,7 +20,8 @@
 // tensor.Precision); without it BLIPGO_PRECISION in the environment does, else float32.
 // kernel names the kernels that precision runs on this CPU, cpu the processor and the
 // features that choose them, fma_peak_gflops one core's register-only FMA peak measured in the
-// same run (shared machines vary from day to day: compare fractions of it), and
+// same run (shared machines vary from day to day: compare fractions of it), amx_peak_gflops
+// (only where bfloat16 products run on AMX tiles) one core's TDPBF16PS peak likewise, and
 // read_peak_gbps the memory bandwidth the same threads get streaming 512 MiB
 // (tensor.ReadPeak, best of three passes, after everything else): step_gbps is a fraction
 // of it.
@@ -62,6 +63,7 @@ type report struct {
 	Precision    string    `json:"precision"`
 	CPU          string    `json:"cpu"`
 	PeakGFLOPS   float64   `json:"fma_peak_gflops"`
+	AMXPeak      float64   `json:"amx_peak_gflops,omitempty"`
 	ReadPeakGBps float64   `json:"read_peak_gbps"`
 	Threads      int       `json:"threads"`
 }
@@ -117,6 +119,10 @@ func run(model, imagePath string, reps, threads, tokens int, prec tensor.Precisi
 	r := report{LoadS: time.Since(start).Seconds(), Kernel: m.Kernel(), Precision: prec.String(), CPU: cpuName(), Threads: threads}
 	start = time.Now()
 	r.PeakGFLOPS = float64(tensor.PeakFMA(5_000_000)) / time.Since(start).Seconds() / 1e9
+	start = time.Now()
+	if flops := tensor.PeakAMX(1_000_000); flops > 0 {
+		r.AMXPeak = float64(flops) / time.Since(start).Seconds() / 1e9
+	}
 	var tm blip.Timings
 	copts := []blip.Option{blip.WithTimings(&tm)}
 	var steps []float64

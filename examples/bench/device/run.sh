@@ -39,6 +39,8 @@ fuzz() {
 
 kernels() {
   step kernel benchmarks, 2 pinned cores
+  # One core's TDPBF16PS peak (tiles loaded once), on its own: the AMX kernels' fraction of it.
+  (cd $K && $TS timeout 30 $D/kernels.test -test.run '^$' -test.bench 'PeakFMA|PeakAMX' -test.benchtime 0.2s -test.count 3 2>&1 | grep -E 'Bench')
   (cd $K && $TS timeout 60 $D/kernels.test -test.run '^$' -test.bench 'PeakFMA|Micro$|MicroBF16/amx-bf16/rows=32|MicroBF16Residency/amx|Prefetch$|AMXRounding' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
   (cd $R/tensor && $TS timeout 120 $D/tensor.test -test.run '^$' -test.bench 'MatMul$|MatMulKernels|MatMulDepth|MatMulBF16/.*/bfloat16/|MatMulAMXBlocks|Attention|LinearGELU|DecodeProducts' -test.benchtime 6x 2>&1 | grep -E 'Bench')
   if [ -x $D/kernels-base.test ] && ! cmp -s $D/kernels.test $D/kernels-base.test; then

@@ -89,6 +89,27 @@ func amxMicro(rowAhead, tallAhead int) MicroBF16 {
 	}
 }
 
+// amxPeakFLOP is what one step of amxPeakBF16 computes: four products of 16x16 tiles over 16
+// pairs of k.
+const amxPeakFLOP = 4 * 2 * 16 * 16 * 32
+
+func peakAMX(n int) int64 {
+	if bf := BestBF16(); !bf.Tiles || bf.Emulated || n < 1 {
+		return 0
+	}
+	var cfg tileConfig
+	cfg.set(32, 16)
+	// Two tiles each of A and B, 1/1024 in every bfloat16: C grows by 2^-15 a step, far from
+	// overflowing in any run.
+	a, b := make([]uint32, 512), make([]uint32, 512)
+	for i := range a {
+		v := uint32(ToBF16(1.0 / 1024))
+		a[i], b[i] = v|v<<16, v|v<<16
+	}
+	amxPeakBF16(&cfg[0], &a[0], &b[0], n)
+	return int64(n) * amxPeakFLOP
+}
+
 // XCR0 bits of the tile state: configuration (17) and data (18).
 const xcr0Tiles = 1<<17 | 1<<18
 

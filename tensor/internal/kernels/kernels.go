@@ -71,6 +71,12 @@ const fmaPeakChains = approx.FMAPeakChains
 // stated as fractions of (measured in the same run: shared machines vary from day to day).
 func PeakFMA(n int) int64 { return peakFMA(n) }
 
+// PeakAMX runs n steps of a loop of four independent TDPBF16PS on tiles loaded once (no loads
+// in the loop) and returns the floating-point operations done, where this process runs the AMX
+// kernels; elsewhere it does nothing and returns 0. Timed, it is one core's AMX peak, which
+// the AMX kernels' speeds are fractions of.
+func PeakAMX(n int) int64 { return peakAMX(n) }
+
 // peakGo is the scalar peak loop: eight independent chains of multiply-adds.
 func peakGo(n int) int64 {
 	var a [8]float32

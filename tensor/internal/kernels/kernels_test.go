@@ -101,11 +101,47 @@ func peakGFLOPS() float64 {
 	return float64(flops) / time.Since(start).Seconds() / 1e9
 }
 
+// amxPeakGFLOPS times PeakAMX for about 30-150 ms: one core's AMX peak now (0 where the
+// bfloat16 products do not run on AMX).
+func amxPeakGFLOPS() float64 {
+	start := time.Now()
+	flops := PeakAMX(1_000_000)
+	return float64(flops) / time.Since(start).Seconds() / 1e9
+}
+
 // BenchmarkPeakFMA is one core's register-only FMA peak.
 func BenchmarkPeakFMA(b *testing.B) {
 	var flops int64
 	for b.Loop() {
 		flops += PeakFMA(100_000)
+	}
+	b.ReportMetric(float64(flops)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// TestPeakAMX: the AMX peak loop runs, and counts 65,536 operations a step, exactly where the
+// bfloat16 products run on AMX tiles; elsewhere it does nothing and says 0.
+func TestPeakAMX(t *testing.T) {
+	bf := BestBF16()
+	want := int64(0)
+	if bf.Tiles && !bf.Emulated {
+		want = 3 * 65536
+	}
+	if got := PeakAMX(3); got != want {
+		t.Fatalf("PeakAMX(3) = %d with %s, want %d", got, bf.Name, want)
+	}
+	if got := PeakAMX(0); got != 0 {
+		t.Fatalf("PeakAMX(0) = %d, want 0", got)
+	}
+}
+
+// BenchmarkPeakAMX is one core's AMX peak: TDPBF16PS on tiles loaded once.
+func BenchmarkPeakAMX(b *testing.B) {
+	if PeakAMX(1) == 0 {
+		b.Skip("the bfloat16 products do not run on AMX here")
+	}
+	var flops int64
+	for b.Loop() {
+		flops += PeakAMX(10_000)
 	}
 	b.ReportMetric(float64(flops)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }

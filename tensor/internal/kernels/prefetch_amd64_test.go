@@ -107,7 +107,9 @@ func streamRow(b *testing.B, name string, panelWords, n int, row func(panel int)
 // tell where a kernel's speed inside MatMul goes: A and B reused by every call (hot); A cycling
 // through 1 MiB of row slabs (a=L2); B cycling through 1 MiB of panels, none of which fits L1
 // (b=L2); both; B streamed from 64 MiB (b=mem); and MatMul's order, each of 64 panels of B
-// (4 MiB) in turn against the 7 slabs of a block of A's rows (mm-order).
+// (4 MiB) in turn against the 7 slabs of a block of A's rows (mm-order). AMX's speeds are
+// also given as a percentage of the AMX peak measured just before each (amx_peak%): what the
+// host's tiles give at that moment, which drifted by more than 2x within one device run.
 func BenchmarkMicroBF16Residency(b *testing.B) {
 	const kp = 512
 	r := rand.New(rand.NewPCG(3, 3))
@@ -144,6 +146,11 @@ func BenchmarkMicroBF16Residency(b *testing.B) {
 			nb := max(1, int(c.bMiB*(1<<20))/(4*panel))
 			a, bb, out := words(na*slab), words(nb*panel), make([]float32, k.MR*k.NR)
 			b.Run(fmt.Sprintf("%s/%s", k.Name, c.name), func(b *testing.B) {
+				peak := 0.0
+				if k.Tiles {
+					peak = amxPeakGFLOPS()
+					b.ResetTimer()
+				}
 				i := 0
 				for b.Loop() {
 					ia, ib := i%na, i%nb
@@ -153,7 +160,11 @@ func BenchmarkMicroBF16Residency(b *testing.B) {
 					k.Micro(k.MR, kp, a[ia*slab:], lda, bb[ib*panel:], out, k.NR, true)
 					i++
 				}
-				b.ReportMetric(float64(2*k.MR*k.NR*2*kp)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				gflops := float64(2*k.MR*k.NR*2*kp) * float64(b.N) / b.Elapsed().Seconds() / 1e9
+				b.ReportMetric(gflops, "GFLOP/s")
+				if peak > 0 {
+					b.ReportMetric(100*gflops/peak, "amx_peak%")
+				}
 			})
 		}
 	}

@@ -238,6 +238,40 @@ func amxKernel(b *strings.Builder, rowTiles int) {
 	w("RET")
 }
 
+// amxPeak writes amxPeakBF16(cfg, a, b, n): n steps of the two-row kernel's four products
+// (tmm0-3 += tmm4-5 · tmm6-7, four independent accumulators) on tiles loaded once, without a
+// load in the loop: timed, one core's TDPBF16PS peak, which the AMX kernels' speeds are
+// fractions of, as the vector kernels' are of the FMA peak. A's two tiles are the 2 KiB at a,
+// B's the 2 KiB at b, 64 bytes a row; cfg is the two-row kernel's configuration for steps of
+// 16 pairs.
+func amxPeak(b *strings.Builder) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, "\t"+format+"\n", args...) }
+	b.WriteString("\n// func amxPeakBF16(cfg *byte, a, b *uint32, n int)\n")
+	b.WriteString("TEXT ·amxPeakBF16(SB), NOSPLIT, $0-32\n")
+	w("MOVQ cfg+0(FP), AX")
+	w("MOVQ a+8(FP), SI")
+	w("MOVQ b+16(FP), DI")
+	w("MOVQ n+24(FP), R9")
+	w("MOVQ $64, CX")
+	w("%s", ldtilecfg(rAX).asm())
+	w("%s", tileloadd(4, rSI, rCX, 0).asm())
+	w("%s", tileloadd(5, rSI, rCX, 1024).asm())
+	w("%s", tileloadd(6, rDI, rCX, 0).asm())
+	w("%s", tileloadd(7, rDI, rCX, 1024).asm())
+	for t := 0; t < 4; t++ {
+		w("%s", tilezero(t).asm())
+	}
+	b.WriteString("loop_amxPeak:\n")
+	w("%s", tdpbf16ps(0, 4, 6).asm())
+	w("%s", tdpbf16ps(1, 4, 7).asm())
+	w("%s", tdpbf16ps(2, 5, 6).asm())
+	w("%s", tdpbf16ps(3, 5, 7).asm())
+	w("DECQ R9")
+	w("JNZ loop_amxPeak")
+	w("%s", tilerelease().asm())
+	w("RET")
+}
+
 // The split kernels of the bfloat16x3 precision (kernels.SplitA, SplitB): each float32 x
 // becomes x = hi + mid + lo, bfloat16 roundings to nearest even of what is left, computed as
 // float32 values with their low 16 bits clear (so that the remainders are exact float32
@@ -384,6 +418,7 @@ func amxDeclarations(decl func(string, ...any)) {
 	for _, t := range amxRowTiles {
 		decl("amxBF16x%d(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)", t)
 	}
+	decl("amxPeakBF16(cfg *byte, a, b *uint32, n int)")
 	decl("splitBAVX512(dst *uint32, panel *float32, kc, kc0 int)")
 	decl("splitAAVX512(dst *uint32, x *float32, n, kc0 int)")
 	decl("xgetbv0() (eax, edx uint32)")
@@ -393,6 +428,7 @@ func amxKernels(b *strings.Builder) {
 	for _, t := range amxRowTiles {
 		amxKernel(b, t)
 	}
+	amxPeak(b)
 	splitB(b)
 	splitA(b)
 	xgetbv(b)
