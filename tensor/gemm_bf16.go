@@ -200,8 +200,11 @@ const readBlock = 1 << 16
 // of 256 KiB through the vector kernel of softmax's max, and returns the bytes read (4·len(x))
 // and the largest value of x (which shows that every value was read). Timed over a slice far
 // larger than the last-level cache, it is the memory bandwidth those workers get streaming,
-// which decode steps, bound by reading the weights, are fractions of. x must not be empty.
+// which decode steps, bound by reading the weights, are fractions of. An empty x gives 0, 0.
 func ReadPeak(p *Pool, x []float32) (bytes int64, largest float32) {
+	if len(x) == 0 {
+		return 0, 0
+	}
 	largest = x[0]
 	var mu sync.Mutex
 	p.For(len(x), func(lo, hi int) {

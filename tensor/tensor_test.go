@@ -781,8 +781,11 @@ func BenchmarkPack(b *testing.B) {
 }
 
 // TestReadPeak: ReadPeak reads every value, across blocks and workers' ranges, whichever
-// position holds the largest, and counts 4 bytes a value.
+// position holds the largest, and counts 4 bytes a value; an empty slice reads nothing.
 func TestReadPeak(t *testing.T) {
+	if bytes, largest := ReadPeak(NewPool(2), nil); bytes != 0 || largest != 0 {
+		t.Fatalf("empty slice: %d bytes, largest %v; want 0, 0", bytes, largest)
+	}
 	r := rand.New(rand.NewPCG(9, 9))
 	n := 3*readBlock + 17
 	x := randSlice(r, n)
