@@ -147,12 +147,10 @@ func (pm *Packed) MatMulEpilogue(p *Pool, c []float32, ldc int, a []float32, lda
 		panic(fmt.Sprintf("tensor: matmul %dx%dx%d with a %d (lda %d), c %d (ldc %d)", m, pm.K, pm.N, len(a), lda, len(c), ldc))
 	}
 	if pm.K == 0 {
-		for i := 0; i < m; i++ {
-			if !ep.Accumulate {
-				clear(c[i*ldc : i*ldc+pm.N])
-			}
-			ep.finish(c[i*ldc:i*ldc+pm.N], 0)
+		for i := 0; !ep.Accumulate && i < m; i++ {
+			clear(c[i*ldc : i*ldc+pm.N])
 		}
+		ep.finish(c, ldc, m, pm.N, 0)
 		return
 	}
 	switch {
@@ -207,6 +205,9 @@ type pass struct {
 	k0, k     int
 	tile      tileFunc
 	perWorker func() tileFunc
+	// tileStores is set when the pass's kernel writes C with AMX tile stores: the epilogue
+	// then waits a tile (see panelTiles).
+	tileStores bool
 }
 
 // passesOver is the passes over [0, n) in steps of depth, at(start, length) making each.
@@ -239,7 +240,7 @@ func (pm *Packed) tiles(p *Pool, c []float32, ldc, m, mr, mc, nr int, ep Epilogu
 			acc, last := ps.k0 > 0 || ep.Accumulate, ps.k0+ps.k == pm.K
 			for ic := 0; ic < m; ic += mc {
 				for j := lo; j < hi; j++ {
-					pm.panelTiles(c, ldc, ic, min(ic+mc, m), j, mr, nr, j < fullPanels, acc, last, ep, micro, &tile)
+					pm.panelTiles(c, ldc, ic, min(ic+mc, m), j, mr, nr, j < fullPanels, acc, last, ps.tileStores, ep, micro, &tile)
 				}
 			}
 		}
@@ -247,16 +248,22 @@ func (pm *Packed) tiles(p *Pool, c []float32, ldc, m, mr, mc, nr int, ep Epilogu
 }
 
 // panelTiles runs micro over the tiles of rows [i0, i1) of panel j (see tiles). In the last
-// pass each tile's epilogue runs after the next tile's kernel call, not right after its own:
-// the AMX kernels write C with TILESTORED, and on the device machine's Xeon the first loads of
-// rows just stored that way looked slow (the epilogue's bias add took 2.7x as long after AMX as
-// after the float32 kernels in the same run). The tile is still in L1 one call later; the
-// results are the same, each tile's epilogue being its own.
-func (pm *Packed) panelTiles(c []float32, ldc, i0, i1, j, mr, nr int, full, acc, last bool, ep Epilogue, micro tileFunc, tile *[]float32) {
+// pass each tile's epilogue runs right after its kernel call, on the tile the kernel just
+// wrote (in L1), except after AMX kernels (deferred): they write C with TILESTORED, and on the
+// device machine's Xeon the first loads of rows just stored that way looked slow (the
+// epilogue's bias add took 2.7x as long after AMX as after the float32 kernels in the same
+// run), so there each tile's epilogue runs after the next tile's kernel call. The vector
+// kernels' epilogues ran that way too until one call's operands (a 64 KiB panel of B) were
+// seen to push the waiting tile out of L1: on Zen 5 the bfloat16 577x1024x4096 product's bias
+// and GELU took 9.1% of its kernel's time deferred, 7.2% right after (perf), and with the
+// epilogue's row kernels (one call a tile) the vision encoder went from 600 to 581 ms in
+// bfloat16, 963 to 943 in float32 (BenchmarkVision, medians of five alternating rounds). The
+// results are the same either way, each tile's epilogue being its own.
+func (pm *Packed) panelTiles(c []float32, ldc, i0, i1, j, mr, nr int, full, acc, last, deferred bool, ep Epilogue, micro tileFunc, tile *[]float32) {
 	cols := min(nr, pm.N-j*nr)
 	finish := func(i0, rows int) {
-		for r := 0; r < rows; r++ {
-			ep.finish(c[(i0+r)*ldc+j*nr:(i0+r)*ldc+j*nr+cols], j*nr)
+		if rows > 0 {
+			ep.finish(c[i0*ldc+j*nr:], ldc, rows, cols, j*nr)
 		}
 	}
 	pending, pendingRows := 0, 0 // the tile whose epilogue waits (none while pendingRows is 0)
@@ -279,21 +286,25 @@ func (pm *Packed) panelTiles(c []float32, ldc, i0, i1, j, mr, nr int, full, acc,
 				copy(c[(i0+r)*ldc+j*nr:(i0+r)*ldc+j*nr+cols], t[r*nr:])
 			}
 		}
-		if last {
+		switch {
+		case last && deferred:
 			finish(pending, pendingRows)
 			pending, pendingRows = i0, rows
+		case last:
+			finish(i0, rows)
 		}
 	}
 	finish(pending, pendingRows)
 }
 
-// finish applies the bias and GELU to a finished run of a row of C starting at column col.
-func (ep *Epilogue) finish(row []float32, col int) {
+// finish applies the bias and GELU to rows finished rows of C (c from the first, ldc apart),
+// each a run of cols columns starting at column col: one kernel call each for a whole tile.
+func (ep *Epilogue) finish(c []float32, ldc, rows, cols, col int) {
 	if ep.Bias != nil {
-		AddInPlace(row, ep.Bias[col:col+len(row)])
+		kernels.AddRows(c, ldc, rows, ep.Bias[col:col+cols])
 	}
 	if ep.GELU {
-		kernels.GELU(row)
+		kernels.GELURows(c, ldc, rows, cols)
 	}
 }
 

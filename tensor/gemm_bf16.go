@@ -100,7 +100,7 @@ func (pm *Packed) matMulBF16(p *Pool, c []float32, ldc int, a []float32, lda int
 	// passAt is the pass over pairs [kp0, kp0+kp) of K, reading A's pairs from ap (row stride lda).
 	passAt := func(kp0, kp int, ap []uint32, lda int) pass {
 		bBlock := pm.words[kp0*np*nr:]
-		return pass{k0: 2 * kp0, k: min(2*kp, pm.K-2*kp0), tile: func(rows, i0, j int, dst []float32, ldd int, acc bool) {
+		return pass{k0: 2 * kp0, k: min(2*kp, pm.K-2*kp0), tileStores: kern.Tiles, tile: func(rows, i0, j int, dst []float32, ldd int, acc bool) {
 			kern.Micro(rows, kp, ap[i0*lda:], lda, bBlock[j*kp*nr:(j+1)*kp*nr], dst, ldd, acc)
 		}}
 	}

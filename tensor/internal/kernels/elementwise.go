@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/imagesemantics/blipgo/tensor/internal/kernels/approx"
@@ -54,26 +55,56 @@ func Scale(x []float32, s float32) {
 }
 
 // Add adds src to dst element-wise: dst[i] += src[i] (src at least as long as dst).
-func Add(dst, src []float32) {
-	src = src[:len(dst)]
-	n := vectorPrefix(len(dst))
-	if n > 0 {
-		addVec(dst[:n], src[:n])
+func Add(dst, src []float32) { AddRows(dst, len(dst), 1, src[:len(dst)]) }
+
+// AddRows adds v to each of rows rows of c, ldc values apart: c[r·ldc+i] += v[i] for i <
+// len(v). One call serves a whole tile of C (an epilogue's bias): the vector kernels loop over
+// the rows themselves.
+func AddRows(c []float32, ldc, rows int, v []float32) {
+	n := len(v)
+	if rows <= 0 || n == 0 {
+		return
 	}
-	for i := n; i < len(dst); i++ {
-		dst[i] += src[i]
+	checkRows("AddRows", len(c), ldc, rows, n)
+	m := vectorPrefix(n)
+	if m > 0 {
+		addRowsVec(c, ldc, rows, v[:m])
+	}
+	for r := 0; m < n && r < rows; r++ {
+		row := c[r*ldc+m : r*ldc+n]
+		for i := range row {
+			row[i] += v[m+i]
+		}
 	}
 }
 
 // GELU applies x/2 · (1 + erf(x/√2)) in place.
-func GELU(x []float32) {
-	n := vectorPrefix(len(x))
-	if n > 0 {
-		geluVec(x[:n])
+func GELU(x []float32) { GELURows(x, len(x), 1, len(x)) }
+
+// GELURows applies GELU in place to the first n values of each of rows rows of c, ldc values
+// apart (see AddRows).
+func GELURows(c []float32, ldc, rows, n int) {
+	if rows <= 0 || n <= 0 {
+		return
 	}
-	for i := n; i < len(x); i++ {
-		v := x[i]
-		x[i] = 0.5 * v * (1 + Erf32(v*math.Sqrt2/2))
+	checkRows("GELURows", len(c), ldc, rows, n)
+	m := vectorPrefix(n)
+	if m > 0 {
+		geluRowsVec(c, ldc, rows, m)
+	}
+	for r := 0; m < n && r < rows; r++ {
+		row := c[r*ldc+m : r*ldc+n]
+		for i, v := range row {
+			row[i] = 0.5 * v * (1 + Erf32(v*math.Sqrt2/2))
+		}
+	}
+}
+
+// checkRows panics unless rows rows of n values, ldc apart (ldc >= n when there are several),
+// lie within a slice of length size: the row kernels write through raw pointers.
+func checkRows(name string, size, ldc, rows, n int) {
+	if rows > 1 && ldc < n || size < (rows-1)*ldc+n {
+		panic(fmt.Sprintf("kernels: %s of %d rows of %d, %d apart, in %d values", name, rows, n, ldc, size))
 	}
 }
 

@@ -50,14 +50,14 @@ func checkAVX2(t testing.TB, x []float32, scale, shift float32) {
 		t.Fatalf("%v scale %v shift %v: exp sum %v (AVX-512), %v (AVX2)", x, scale, shift, sa, sb)
 	}
 	ga, gb := append([]float32(nil), x...), guarded()
-	geluAVX512(p(ga), n)
-	geluAVX2(p(gb), n)
+	geluRowsAVX512(p(ga), n, 1, n)
+	geluRowsAVX2(p(gb), n, 1, n)
 	ca, cb := append([]float32(nil), x...), guarded()
 	scaleAVX512(p(ca), n, scale)
 	scaleAVX2(p(cb), n, scale)
 	da, db := append([]float32(nil), x...), guarded()
-	addAVX512(p(da), p(ea), n)
-	addAVX2(p(db), p(ea), n)
+	addRowsAVX512(p(da), n, 1, p(ea), n)
+	addRowsAVX2(p(db), n, 1, p(ea), n)
 	for i, v := range x {
 		if !sameBits(ea[i], eb[i]) || !sameBits(ga[i], gb[i]) || !sameBits(ca[i], cb[i]) || !sameBits(da[i], db[i]) {
 			t.Fatalf("x[%d] = %v: exp %v / %v, gelu %v / %v, scale %v / %v, add %v / %v (AVX-512 / AVX2)",
@@ -114,4 +114,65 @@ func FuzzElementwiseAVX2(f *testing.F) {
 		}
 		checkAVX2(t, x, scale, shift)
 	})
+}
+
+// TestRowKernels: the epilogues' row kernels, through AVX-512 and through AVX2, on rows rows of
+// n values ld apart, give each value what the one-row call gives it, bit for bit, and leave
+// the gaps between rows and the values past the last as they are.
+func TestRowKernels(t *testing.T) {
+	bothISAs(t)
+	r := rand.New(rand.NewPCG(31, 31))
+	const mark = -7.5
+	p := func(s []float32) *float32 { return unsafe.SliceData(s) }
+	for _, c := range []struct{ rows, n, gap int }{{1, 16, 0}, {3, 16, 0}, {14, 32, 5}, {5, 48, 16}, {2, 64, 1}} {
+		ld := c.n + c.gap
+		size := (c.rows-1)*ld + c.n + 16
+		x, v := make([]float32, size), make([]float32, c.n)
+		for i := range x {
+			x[i] = mark
+		}
+		for i := range v {
+			v[i] = float32(r.NormFloat64() * 3)
+		}
+		for row := range c.rows {
+			for i := range c.n {
+				x[row*ld+i] = float32(r.NormFloat64() * 4)
+			}
+		}
+		want := func(gelu bool) []float32 {
+			w := append([]float32(nil), x...)
+			for row := range c.rows {
+				if gelu {
+					geluRowsAVX512(&w[row*ld], c.n, 1, c.n)
+				} else {
+					addRowsAVX512(&w[row*ld], c.n, 1, p(v), c.n)
+				}
+			}
+			return w
+		}
+		for _, gelu := range []bool{false, true} {
+			w := want(gelu)
+			for _, isa := range []string{"avx512", "avx2"} {
+				got := append([]float32(nil), x...)
+				switch {
+				case gelu && isa == "avx512":
+					geluRowsAVX512(p(got), ld, c.rows, c.n)
+				case gelu:
+					geluRowsAVX2(p(got), ld, c.rows, c.n)
+				case isa == "avx512":
+					addRowsAVX512(p(got), ld, c.rows, p(v), c.n)
+				default:
+					addRowsAVX2(p(got), ld, c.rows, p(v), c.n)
+				}
+				for i := range got {
+					if !sameBits(got[i], w[i]) {
+						t.Fatalf("%+v gelu %v %s: [%d] = %v, a row at a time %v (from %v)", c, gelu, isa, i, got[i], w[i], x[i])
+					}
+					if inRow := i < (c.rows-1)*ld+c.n && i%ld < c.n; !inRow && got[i] != mark {
+						t.Fatalf("%+v gelu %v %s: wrote [%d] = %v outside the rows", c, gelu, isa, i, got[i])
+					}
+				}
+			}
+		}
+	}
 }

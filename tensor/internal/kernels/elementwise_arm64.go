@@ -14,7 +14,15 @@ func expSumVec(x []float32, scale, shift float32) float32 {
 	return expSumNEON(unsafe.SliceData(x), len(x), scale, shift)
 }
 func scaleVec(x []float32, s float32) { scaleNEON(unsafe.SliceData(x), len(x), s) }
-func geluVec(x []float32)             { geluNEON(unsafe.SliceData(x), len(x)) }
-func addVec(dst, src []float32) {
-	addNEON(unsafe.SliceData(dst), unsafe.SliceData(src), len(dst))
+
+// The NEON add and GELU take one row a call.
+func geluRowsVec(c []float32, ldc, rows, n int) {
+	for r := range rows {
+		geluNEON(&c[r*ldc], n)
+	}
+}
+func addRowsVec(c []float32, ldc, rows int, v []float32) {
+	for r := range rows {
+		addNEON(&c[r*ldc], unsafe.SliceData(v), len(v))
+	}
 }

@@ -132,6 +132,61 @@ func checkAdd(t testing.TB, n int, seed uint64) {
 	}
 }
 
+// TestRows: AddRows and GELURows give every value of every row what Add and GELU give it, a
+// row at a time (vector prefixes and scalar tails alike), and touch nothing between or past
+// the rows.
+func TestRows(t *testing.T) {
+	for _, c := range []struct{ rows, n, ld int }{{1, 0, 0}, {0, 5, 5}, {1, 7, 7}, {3, 17, 20}, {14, 32, 32}, {4, 45, 61}, {2, 100, 100}} {
+		checkRowKernels(t, c.rows, c.n, c.ld, uint64(c.rows*c.n+c.ld))
+	}
+}
+
+func checkRowKernels(t testing.TB, rows, n, ld int, seed uint64) {
+	r := rand.New(rand.NewPCG(seed, 12))
+	const mark = -7.5
+	size := max(0, (rows-1)*ld+n) + 16
+	x, v := make([]float32, size), make([]float32, n)
+	for i := range x {
+		x[i] = mark
+	}
+	for i := range v {
+		v[i] = float32(r.NormFloat64() * 3)
+	}
+	for row := range rows {
+		for i := range n {
+			x[row*ld+i] = float32(r.NormFloat64() * 4)
+		}
+	}
+	for _, gelu := range []bool{false, true} {
+		got, want := append([]float32(nil), x...), append([]float32(nil), x...)
+		for row := range rows {
+			if gelu {
+				GELU(want[row*ld : row*ld+n])
+			} else {
+				Add(want[row*ld:row*ld+n], v)
+			}
+		}
+		if gelu {
+			GELURows(got, ld, rows, n)
+		} else {
+			AddRows(got, ld, rows, v)
+		}
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%d rows of %d, %d apart, gelu %v: [%d] = %v, want %v", rows, n, ld, gelu, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+func FuzzRows(f *testing.F) {
+	f.Add(uint8(3), uint16(17), uint8(3), uint64(1))
+	f.Fuzz(func(t *testing.T, rows uint8, n uint16, gap uint8, seed uint64) {
+		nn := int(n) % 300
+		checkRowKernels(t, int(rows)%20, nn, nn+int(gap)%40, seed)
+	})
+}
+
 func FuzzAdd(f *testing.F) {
 	f.Add(uint16(33), uint64(1))
 	f.Fuzz(func(t *testing.T, n uint16, seed uint64) { checkAdd(t, int(n)%500, seed) })

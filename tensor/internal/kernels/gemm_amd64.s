@@ -5581,12 +5581,19 @@ loop_scale:
 	VZEROUPPER
 	RET
 
-// func addAVX512(dst, src *float32, n int)
-TEXT ·addAVX512(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	SHRQ $4, CX
+// func addRowsAVX512(dst *float32, ldd, rows int, src *float32, n int)
+TEXT ·addRowsAVX512(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), R10
+	MOVQ ldd+8(FP), R9
+	SHLQ $2, R9
+	MOVQ rows+16(FP), R8
+	MOVQ src+24(FP), R12
+	MOVQ n+32(FP), R11
+	SHRQ $4, R11
+rows_add:
+	MOVQ R10, DI
+	MOVQ R12, SI
+	MOVQ R11, CX
 loop_add:
 	VMOVUPS (DI), Z0
 	VADDPS (SI), Z0, Z0
@@ -5595,14 +5602,20 @@ loop_add:
 	ADDQ $64, DI
 	DECQ CX
 	JNZ loop_add
+	ADDQ R9, R10
+	DECQ R8
+	JNZ rows_add
 	VZEROUPPER
 	RET
 
-// func geluAVX512(x *float32, n int)
-TEXT ·geluAVX512(SB), NOSPLIT, $0-16
-	MOVQ x+0(FP), SI
-	MOVQ n+8(FP), CX
-	SHRQ $4, CX
+// func geluRowsAVX512(x *float32, ldx, rows, n int)
+TEXT ·geluRowsAVX512(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), R10
+	MOVQ ldx+8(FP), R9
+	SHLQ $2, R9
+	MOVQ rows+16(FP), R8
+	MOVQ n+24(FP), R11
+	SHRQ $4, R11
 	MOVL $0x3f3504f3, AX
 	VPBROADCASTD AX, Z16
 	MOVL $0x40800000, AX
@@ -5637,6 +5650,9 @@ TEXT ·geluAVX512(SB), NOSPLIT, $0-16
 	VPBROADCASTD AX, Z31
 	MOVL $0x3f800000, AX
 	VPBROADCASTD AX, Z5
+rows_gelu:
+	MOVQ R10, SI
+	MOVQ R11, CX
 loop_gelu:
 	VMOVUPS (SI), Z0
 	VMULPS Z16, Z0, Z1
@@ -5663,6 +5679,9 @@ loop_gelu:
 	ADDQ $64, SI
 	DECQ CX
 	JNZ loop_gelu
+	ADDQ R9, R10
+	DECQ R8
+	JNZ rows_gelu
 	VZEROUPPER
 	RET
 
@@ -6063,12 +6082,19 @@ loop_scaleAVX2:
 	VZEROUPPER
 	RET
 
-// func addAVX2(dst, src *float32, n int)
-TEXT ·addAVX2(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	SHRQ $4, CX
+// func addRowsAVX2(dst *float32, ldd, rows int, src *float32, n int)
+TEXT ·addRowsAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), R10
+	MOVQ ldd+8(FP), R9
+	SHLQ $2, R9
+	MOVQ rows+16(FP), R8
+	MOVQ src+24(FP), R12
+	MOVQ n+32(FP), R11
+	SHRQ $4, R11
+rows_addAVX2:
+	MOVQ R10, DI
+	MOVQ R12, SI
+	MOVQ R11, CX
 loop_addAVX2:
 	VMOVUPS (DI), Y0
 	VADDPS (SI), Y0, Y0
@@ -6080,14 +6106,20 @@ loop_addAVX2:
 	ADDQ $64, DI
 	DECQ CX
 	JNZ loop_addAVX2
+	ADDQ R9, R10
+	DECQ R8
+	JNZ rows_addAVX2
 	VZEROUPPER
 	RET
 
-// func geluAVX2(x *float32, n int)
-TEXT ·geluAVX2(SB), NOSPLIT, $0-16
-	MOVQ x+0(FP), SI
-	MOVQ n+8(FP), CX
-	SHRQ $4, CX
+// func geluRowsAVX2(x *float32, ldx, rows, n int)
+TEXT ·geluRowsAVX2(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), R10
+	MOVQ ldx+8(FP), R9
+	SHLQ $2, R9
+	MOVQ rows+16(FP), R8
+	MOVQ n+24(FP), R11
+	SHRQ $4, R11
 	MOVL $0x3f3504f3, AX
 	VMOVD AX, X15
 	VPBROADCASTD X15, Y6
@@ -6100,6 +6132,9 @@ TEXT ·geluAVX2(SB), NOSPLIT, $0-16
 	MOVL $0x3f000000, AX
 	VMOVD AX, X15
 	VPBROADCASTD X15, Y9
+rows_geluAVX2:
+	MOVQ R10, SI
+	MOVQ R11, CX
 loop_geluAVX2:
 	VMOVUPS (SI), Y0
 	VMULPS Y6, Y0, Y1
@@ -6148,6 +6183,9 @@ loop_geluAVX2:
 	ADDQ $64, SI
 	DECQ CX
 	JNZ loop_geluAVX2
+	ADDQ R9, R10
+	DECQ R8
+	JNZ rows_geluAVX2
 	VZEROUPPER
 	RET
 

@@ -19,10 +19,10 @@ func scaleAVX512(x *float32, n int, s float32)
 func bf16PairsAVX512(dst *uint32, src *float32, words int)
 
 //go:noescape
-func geluAVX512(x *float32, n int)
+func geluRowsAVX512(x *float32, ldx, rows, n int)
 
 //go:noescape
-func addAVX512(dst, src *float32, n int)
+func addRowsAVX512(dst *float32, ldd, rows int, src *float32, n int)
 
 //go:noescape
 func sumF64AVX512(x *float32, n int) float64
@@ -43,10 +43,10 @@ func expSumAVX2(x *float32, n int, scale, shift float32) float32
 func scaleAVX2(x *float32, n int, s float32)
 
 //go:noescape
-func addAVX2(dst, src *float32, n int)
+func addRowsAVX2(dst *float32, ldd, rows int, src *float32, n int)
 
 //go:noescape
-func geluAVX2(x *float32, n int)
+func geluRowsAVX2(x *float32, ldx, rows, n int)
 
 func fmaPeakAVX512(n int)
 

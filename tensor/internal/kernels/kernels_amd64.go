@@ -146,20 +146,20 @@ func pairsPrefix(words int) int {
 func pairsVec(dst []uint32, x []float32) {
 	bf16PairsAVX512(unsafe.SliceData(dst), unsafe.SliceData(x), len(dst))
 }
-func geluVec(x []float32) {
+func geluRowsVec(c []float32, ldc, rows, n int) {
 	if hasAVX512 {
-		geluAVX512(unsafe.SliceData(x), len(x))
+		geluRowsAVX512(unsafe.SliceData(c), ldc, rows, n)
 		return
 	}
-	geluAVX2(unsafe.SliceData(x), len(x))
+	geluRowsAVX2(unsafe.SliceData(c), ldc, rows, n)
 }
 
-func addVec(dst, src []float32) {
+func addRowsVec(c []float32, ldc, rows int, v []float32) {
 	if hasAVX512 {
-		addAVX512(unsafe.SliceData(dst), unsafe.SliceData(src), len(dst))
+		addRowsAVX512(unsafe.SliceData(c), ldc, rows, unsafe.SliceData(v), len(v))
 		return
 	}
-	addAVX2(unsafe.SliceData(dst), unsafe.SliceData(src), len(dst))
+	addRowsAVX2(unsafe.SliceData(c), ldc, rows, unsafe.SliceData(v), len(v))
 }
 
 // f64Vec reports whether the layer norm's float64 kernels run in assembly.

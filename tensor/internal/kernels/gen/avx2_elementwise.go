@@ -41,8 +41,8 @@ func avx2Consts(b *strings.Builder, consts []avx2Const) map[string]string {
 
 func f32Const(name string, v float32) avx2Const { return avx2Const{name, math.Float32bits(v)} }
 
-// avx2Elementwise writes maxAVX2, expSumAVX2, scaleAVX2, addAVX2 and geluAVX2. SI walks x (DI
-// dst for add), CX counts the steps of sixteen values.
+// avx2Elementwise writes maxAVX2, expSumAVX2, scaleAVX2, addRowsAVX2 and geluRowsAVX2. SI
+// walks x, CX counts the steps of sixteen values (the row kernels: see rowLoop).
 func avx2Elementwise(b *strings.Builder) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, "\t"+format+"\n", args...) }
 	var consts []avx2Const
@@ -165,32 +165,34 @@ func avx2Elementwise(b *strings.Builder) {
 	w("VZEROUPPER")
 	w("RET")
 
-	b.WriteString("\n// func addAVX2(dst, src *float32, n int)\nTEXT ·addAVX2(SB), NOSPLIT, $0-24\n")
-	w("MOVQ dst+0(FP), DI")
-	w("MOVQ src+8(FP), SI")
-	w("MOVQ n+16(FP), CX")
-	w("SHRQ $4, CX")
-	b.WriteString("loop_addAVX2:\n")
-	for h := 0; h < 2; h++ {
-		w("VMOVUPS %s(DI), Y0", disp(32*h))
-		w("VADDPS %s(SI), Y0, Y0", disp(32*h))
-		w("VMOVUPS Y0, %s(DI)", disp(32*h))
-	}
-	w("ADDQ $64, SI")
-	w("ADDQ $64, DI")
-	w("DECQ CX")
-	w("JNZ loop_addAVX2")
+	rowsHead(b, w, "addRowsAVX2", true)
+	rowLoop(b, w, "addAVX2", true, func() {
+		for h := 0; h < 2; h++ {
+			w("VMOVUPS %s(DI), Y0", disp(32*h))
+			w("VADDPS %s(SI), Y0, Y0", disp(32*h))
+			w("VMOVUPS Y0, %s(DI)", disp(32*h))
+		}
+		w("ADDQ $64, SI")
+		w("ADDQ $64, DI")
+	})
 	w("VZEROUPPER")
 	w("RET")
 
 	// x/2 · (1 + erf(x/√2)) as h + h·erf, erf(v) = v·N(v²)/D(v²) on v clamped to ±ErfClamp,
 	// as geluAVX512 computes it.
-	head("geluAVX2", "(x *float32, n int)", 16)
+	rowsHead(b, w, "geluRowsAVX2", false)
 	bcast(math.Sqrt2/2, "Y6")
 	bcast(approx.ErfClamp, "Y7")
 	bcast(-approx.ErfClamp, "Y8")
 	bcast(0.5, "Y9")
-	b.WriteString("loop_geluAVX2:\n")
+	rowLoop(b, w, "geluAVX2", false, func() { geluStepAVX2(w, mem) })
+	w("VZEROUPPER")
+	w("RET")
+}
+
+// geluStepAVX2 is geluRowsAVX2's step: GELU of the sixteen values at SI, in place, as
+// geluRowsAVX512 computes it (mem: the constants' operands).
+func geluStepAVX2(w func(string, ...any), mem map[string]string) {
 	for h := 0; h < 2; h++ {
 		w("VMOVUPS %s(SI), Y0", disp(32*h))
 		w("VMULPS Y6, Y0, Y1") // v = x/√2
@@ -212,10 +214,6 @@ func avx2Elementwise(b *strings.Builder) {
 		w("VMOVUPS Y3, %s(SI)", disp(32*h))
 	}
 	w("ADDQ $64, SI")
-	w("DECQ CX")
-	w("JNZ loop_geluAVX2")
-	w("VZEROUPPER")
-	w("RET")
 }
 
 // avx2ElementwiseDeclarations are the Go declarations of avx2Elementwise's functions.
@@ -223,6 +221,6 @@ func avx2ElementwiseDeclarations(decl func(string, ...any)) {
 	decl("maxAVX2(x *float32, n int) float32")
 	decl("expSumAVX2(x *float32, n int, scale, shift float32) float32")
 	decl("scaleAVX2(x *float32, n int, s float32)")
-	decl("addAVX2(dst, src *float32, n int)")
-	decl("geluAVX2(x *float32, n int)")
+	decl("addRowsAVX2(dst *float32, ldd, rows int, src *float32, n int)")
+	decl("geluRowsAVX2(x *float32, ldx, rows, n int)")
 }

@@ -78,8 +78,8 @@ func declarations() string {
 	decl("expSumAVX512(x *float32, n int, scale, shift float32) float32")
 	decl("scaleAVX512(x *float32, n int, s float32)")
 	decl("bf16PairsAVX512(dst *uint32, src *float32, words int)")
-	decl("geluAVX512(x *float32, n int)")
-	decl("addAVX512(dst, src *float32, n int)")
+	decl("geluRowsAVX512(x *float32, ldx, rows, n int)")
+	decl("addRowsAVX512(dst *float32, ldd, rows int, src *float32, n int)")
 	decl("sumF64AVX512(x *float32, n int) float64")
 	decl("squaresF64AVX512(x *float32, n int, mean float64) float64")
 	decl("normalizeAVX512(dst, x, gamma, beta *float32, n int, mean, rstd float64)")
@@ -516,28 +516,18 @@ func elementwise(b *strings.Builder) {
 	w("VZEROUPPER")
 	w("RET")
 
-	b.WriteString("\n// func addAVX512(dst, src *float32, n int)\n")
-	b.WriteString("TEXT ·addAVX512(SB), NOSPLIT, $0-24\n")
-	w("MOVQ dst+0(FP), DI")
-	w("MOVQ src+8(FP), SI")
-	w("MOVQ n+16(FP), CX")
-	w("SHRQ $4, CX")
-	b.WriteString("loop_add:\n")
-	w("VMOVUPS (DI), Z0")
-	w("VADDPS (SI), Z0, Z0")
-	w("VMOVUPS Z0, (DI)")
-	w("ADDQ $64, SI")
-	w("ADDQ $64, DI")
-	w("DECQ CX")
-	w("JNZ loop_add")
+	rowsHead(b, w, "addRowsAVX512", true)
+	rowLoop(b, w, "add", true, func() {
+		w("VMOVUPS (DI), Z0")
+		w("VADDPS (SI), Z0, Z0")
+		w("VMOVUPS Z0, (DI)")
+		w("ADDQ $64, SI")
+		w("ADDQ $64, DI")
+	})
 	w("VZEROUPPER")
 	w("RET")
 
-	b.WriteString("\n// func geluAVX512(x *float32, n int)\n")
-	b.WriteString("TEXT ·geluAVX512(SB), NOSPLIT, $0-16\n")
-	w("MOVQ x+0(FP), SI")
-	w("MOVQ n+8(FP), CX")
-	w("SHRQ $4, CX")
+	rowsHead(b, w, "geluRowsAVX512", false)
 	bcast(math.Sqrt2/2, "Z16")
 	bcast(approx.ErfClamp, "Z17")
 	bcast(-approx.ErfClamp, "Z18")
@@ -549,7 +539,15 @@ func elementwise(b *strings.Builder) {
 		bcast(c, fmt.Sprintf("Z%d", 27+i))
 	}
 	bcast(1, "Z5")
-	b.WriteString("loop_gelu:\n")
+	rowLoop(b, w, "gelu", false, func() { geluStep(w) })
+	w("VZEROUPPER")
+	w("RET")
+
+	layerNorm(w, b)
+}
+
+// geluStep is geluRowsAVX512's step: GELU of the sixteen values at SI, in place.
+func geluStep(w func(string, ...any)) {
 	w("VMOVUPS (SI), Z0")
 	w("VMULPS Z16, Z0, Z1") // v = x/√2
 	w("VMINPS Z17, Z1, Z1")
@@ -569,12 +567,52 @@ func elementwise(b *strings.Builder) {
 	w("VFMADD213PS Z0, Z0, Z3") // h·erf + h
 	w("VMOVUPS Z3, (SI)")
 	w("ADDQ $64, SI")
-	w("DECQ CX")
-	w("JNZ loop_gelu")
-	w("VZEROUPPER")
-	w("RET")
+}
 
-	layerNorm(w, b)
+// The row kernels of the epilogues (addRows and geluRows, AVX-512 and AVX2) apply one
+// operation to rows rows of n values each (n a multiple of 16, rows and n positive), ld values
+// apart: one call a tile of C instead of one a row. R10 walks the rows' starts (R9 bytes
+// apart, R8 rows left), R11 holds a row's steps of sixteen values, and each row's loop runs
+// CX steps from DI (the row; SI the vector added, from R12) or SI (the row, for GELU).
+
+// rowsHead writes the head of a row kernel: name(dst *float32, ldd, rows int, src *float32,
+// n int) for an add, name(x *float32, ldx, rows, n int) for GELU.
+func rowsHead(b *strings.Builder, w func(string, ...any), name string, add bool) {
+	sig, frame, ld, nOff := "(x *float32, ldx, rows, n int)", 32, "ldx", 24
+	if add {
+		sig, frame, ld, nOff = "(dst *float32, ldd, rows int, src *float32, n int)", 40, "ldd", 32
+	}
+	fmt.Fprintf(b, "\n// func %s%s\nTEXT ·%s(SB), NOSPLIT, $0-%d\n", name, sig, name, frame)
+	w("MOVQ %s+0(FP), R10", strings.TrimPrefix(strings.Fields(sig)[0], "("))
+	w("MOVQ %s+8(FP), R9", ld)
+	w("SHLQ $2, R9")
+	w("MOVQ rows+16(FP), R8")
+	if add {
+		w("MOVQ src+24(FP), R12")
+	}
+	w("MOVQ n+%d(FP), R11", nOff)
+	w("SHRQ $4, R11")
+}
+
+// rowLoop writes the loop over the rows around step, one step of sixteen values that
+// advances its pointers: an add kernel starts each row at DI with SI at the vector added, a
+// GELU kernel at SI. label names the loops (unique in the file).
+func rowLoop(b *strings.Builder, w func(string, ...any), label string, add bool, step func()) {
+	fmt.Fprintf(b, "rows_%s:\n", label)
+	if add {
+		w("MOVQ R10, DI")
+		w("MOVQ R12, SI")
+	} else {
+		w("MOVQ R10, SI")
+	}
+	w("MOVQ R11, CX")
+	fmt.Fprintf(b, "loop_%s:\n", label)
+	step()
+	w("DECQ CX")
+	w("JNZ loop_%s", label)
+	w("ADDQ R9, R10")
+	w("DECQ R8")
+	w("JNZ rows_%s", label)
 }
 
 // layerNorm writes the AVX-512 kernels of the layer norm, in float64 (see kernels.SumF64): n
