@@ -5590,21 +5590,21 @@ TEXT ·addRowsAVX512(SB), NOSPLIT, $0-40
 	MOVQ src+24(FP), R12
 	MOVQ n+32(FP), R11
 	SHRQ $4, R11
-rows_add:
+rows_addRowsAVX512:
 	MOVQ R10, DI
 	MOVQ R12, SI
 	MOVQ R11, CX
-loop_add:
+loop_addRowsAVX512:
 	VMOVUPS (DI), Z0
 	VADDPS (SI), Z0, Z0
 	VMOVUPS Z0, (DI)
 	ADDQ $64, SI
 	ADDQ $64, DI
 	DECQ CX
-	JNZ loop_add
+	JNZ loop_addRowsAVX512
 	ADDQ R9, R10
 	DECQ R8
-	JNZ rows_add
+	JNZ rows_addRowsAVX512
 	VZEROUPPER
 	RET
 
@@ -5650,10 +5650,10 @@ TEXT ·geluRowsAVX512(SB), NOSPLIT, $0-32
 	VPBROADCASTD AX, Z31
 	MOVL $0x3f800000, AX
 	VPBROADCASTD AX, Z5
-rows_gelu:
+rows_geluRowsAVX512:
 	MOVQ R10, SI
 	MOVQ R11, CX
-loop_gelu:
+loop_geluRowsAVX512:
 	VMOVUPS (SI), Z0
 	VMULPS Z16, Z0, Z1
 	VMINPS Z17, Z1, Z1
@@ -5678,10 +5678,10 @@ loop_gelu:
 	VMOVUPS Z3, (SI)
 	ADDQ $64, SI
 	DECQ CX
-	JNZ loop_gelu
+	JNZ loop_geluRowsAVX512
 	ADDQ R9, R10
 	DECQ R8
-	JNZ rows_gelu
+	JNZ rows_geluRowsAVX512
 	VZEROUPPER
 	RET
 
@@ -6091,11 +6091,11 @@ TEXT ·addRowsAVX2(SB), NOSPLIT, $0-40
 	MOVQ src+24(FP), R12
 	MOVQ n+32(FP), R11
 	SHRQ $4, R11
-rows_addAVX2:
+rows_addRowsAVX2:
 	MOVQ R10, DI
 	MOVQ R12, SI
 	MOVQ R11, CX
-loop_addAVX2:
+loop_addRowsAVX2:
 	VMOVUPS (DI), Y0
 	VADDPS (SI), Y0, Y0
 	VMOVUPS Y0, (DI)
@@ -6105,10 +6105,10 @@ loop_addAVX2:
 	ADDQ $64, SI
 	ADDQ $64, DI
 	DECQ CX
-	JNZ loop_addAVX2
+	JNZ loop_addRowsAVX2
 	ADDQ R9, R10
 	DECQ R8
-	JNZ rows_addAVX2
+	JNZ rows_addRowsAVX2
 	VZEROUPPER
 	RET
 
@@ -6132,10 +6132,10 @@ TEXT ·geluRowsAVX2(SB), NOSPLIT, $0-32
 	MOVL $0x3f000000, AX
 	VMOVD AX, X15
 	VPBROADCASTD X15, Y9
-rows_geluAVX2:
+rows_geluRowsAVX2:
 	MOVQ R10, SI
 	MOVQ R11, CX
-loop_geluAVX2:
+loop_geluRowsAVX2:
 	VMOVUPS (SI), Y0
 	VMULPS Y6, Y0, Y1
 	VMINPS Y7, Y1, Y1
@@ -6182,10 +6182,10 @@ loop_geluAVX2:
 	VMOVUPS Y3, 32(SI)
 	ADDQ $64, SI
 	DECQ CX
-	JNZ loop_geluAVX2
+	JNZ loop_geluRowsAVX2
 	ADDQ R9, R10
 	DECQ R8
-	JNZ rows_geluAVX2
+	JNZ rows_geluRowsAVX2
 	VZEROUPPER
 	RET
 

@@ -42,7 +42,7 @@ func avx2Consts(b *strings.Builder, consts []avx2Const) map[string]string {
 func f32Const(name string, v float32) avx2Const { return avx2Const{name, math.Float32bits(v)} }
 
 // avx2Elementwise writes maxAVX2, expSumAVX2, scaleAVX2, addRowsAVX2 and geluRowsAVX2. SI
-// walks x, CX counts the steps of sixteen values (the row kernels: see rowLoop).
+// walks x, CX counts the steps of sixteen values (the row kernels: see rowsKernel).
 func avx2Elementwise(b *strings.Builder) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, "\t"+format+"\n", args...) }
 	var consts []avx2Const
@@ -165,8 +165,7 @@ func avx2Elementwise(b *strings.Builder) {
 	w("VZEROUPPER")
 	w("RET")
 
-	rowsHead(b, w, "addRowsAVX2", true)
-	rowLoop(b, w, "addAVX2", true, func() {
+	rowsKernel(b, w, "addRowsAVX2", true, func() {}, func() {
 		for h := 0; h < 2; h++ {
 			w("VMOVUPS %s(DI), Y0", disp(32*h))
 			w("VADDPS %s(SI), Y0, Y0", disp(32*h))
@@ -175,19 +174,15 @@ func avx2Elementwise(b *strings.Builder) {
 		w("ADDQ $64, SI")
 		w("ADDQ $64, DI")
 	})
-	w("VZEROUPPER")
-	w("RET")
 
 	// x/2 · (1 + erf(x/√2)) as h + h·erf, erf(v) = v·N(v²)/D(v²) on v clamped to ±ErfClamp,
-	// as geluAVX512 computes it.
-	rowsHead(b, w, "geluRowsAVX2", false)
-	bcast(math.Sqrt2/2, "Y6")
-	bcast(approx.ErfClamp, "Y7")
-	bcast(-approx.ErfClamp, "Y8")
-	bcast(0.5, "Y9")
-	rowLoop(b, w, "geluAVX2", false, func() { geluStepAVX2(w, mem) })
-	w("VZEROUPPER")
-	w("RET")
+	// as geluRowsAVX512 computes it.
+	rowsKernel(b, w, "geluRowsAVX2", false, func() {
+		bcast(math.Sqrt2/2, "Y6")
+		bcast(approx.ErfClamp, "Y7")
+		bcast(-approx.ErfClamp, "Y8")
+		bcast(0.5, "Y9")
+	}, func() { geluStepAVX2(w, mem) })
 }
 
 // geluStepAVX2 is geluRowsAVX2's step: GELU of the sixteen values at SI, in place, as

@@ -516,32 +516,27 @@ func elementwise(b *strings.Builder) {
 	w("VZEROUPPER")
 	w("RET")
 
-	rowsHead(b, w, "addRowsAVX512", true)
-	rowLoop(b, w, "add", true, func() {
+	rowsKernel(b, w, "addRowsAVX512", true, func() {}, func() {
 		w("VMOVUPS (DI), Z0")
 		w("VADDPS (SI), Z0, Z0")
 		w("VMOVUPS Z0, (DI)")
 		w("ADDQ $64, SI")
 		w("ADDQ $64, DI")
 	})
-	w("VZEROUPPER")
-	w("RET")
 
-	rowsHead(b, w, "geluRowsAVX512", false)
-	bcast(math.Sqrt2/2, "Z16")
-	bcast(approx.ErfClamp, "Z17")
-	bcast(-approx.ErfClamp, "Z18")
-	bcast(0.5, "Z19")
-	for i, c := range erfNum {
-		bcast(c, fmt.Sprintf("Z%d", 20+i))
-	}
-	for i, c := range erfDen {
-		bcast(c, fmt.Sprintf("Z%d", 27+i))
-	}
-	bcast(1, "Z5")
-	rowLoop(b, w, "gelu", false, func() { geluStep(w) })
-	w("VZEROUPPER")
-	w("RET")
+	rowsKernel(b, w, "geluRowsAVX512", false, func() {
+		bcast(math.Sqrt2/2, "Z16")
+		bcast(approx.ErfClamp, "Z17")
+		bcast(-approx.ErfClamp, "Z18")
+		bcast(0.5, "Z19")
+		for i, c := range erfNum {
+			bcast(c, fmt.Sprintf("Z%d", 20+i))
+		}
+		for i, c := range erfDen {
+			bcast(c, fmt.Sprintf("Z%d", 27+i))
+		}
+		bcast(1, "Z5")
+	}, func() { geluStep(w) })
 
 	layerNorm(w, b)
 }
@@ -575,15 +570,17 @@ func geluStep(w func(string, ...any)) {
 // apart, R8 rows left), R11 holds a row's steps of sixteen values, and each row's loop runs
 // CX steps from DI (the row; SI the vector added, from R12) or SI (the row, for GELU).
 
-// rowsHead writes the head of a row kernel: name(dst *float32, ldd, rows int, src *float32,
-// n int) for an add, name(x *float32, ldx, rows, n int) for GELU.
-func rowsHead(b *strings.Builder, w func(string, ...any), name string, add bool) {
-	sig, frame, ld, nOff := "(x *float32, ldx, rows, n int)", 32, "ldx", 24
+// rowsKernel writes name, a row kernel: name(dst *float32, ldd, rows int, src *float32, n
+// int) for an add, name(x *float32, ldx, rows, n int) for GELU. setup runs once (constants),
+// then step, one step of sixteen values that advances its pointers, loops over each row: an
+// add starts each row at DI with SI at the vector added, GELU at SI.
+func rowsKernel(b *strings.Builder, w func(string, ...any), name string, add bool, setup, step func()) {
+	sig, frame, ptr, ld, nOff := "(x *float32, ldx, rows, n int)", 32, "x", "ldx", 24
 	if add {
-		sig, frame, ld, nOff = "(dst *float32, ldd, rows int, src *float32, n int)", 40, "ldd", 32
+		sig, frame, ptr, ld, nOff = "(dst *float32, ldd, rows int, src *float32, n int)", 40, "dst", "ldd", 32
 	}
 	fmt.Fprintf(b, "\n// func %s%s\nTEXT ·%s(SB), NOSPLIT, $0-%d\n", name, sig, name, frame)
-	w("MOVQ %s+0(FP), R10", strings.TrimPrefix(strings.Fields(sig)[0], "("))
+	w("MOVQ %s+0(FP), R10", ptr)
 	w("MOVQ %s+8(FP), R9", ld)
 	w("SHLQ $2, R9")
 	w("MOVQ rows+16(FP), R8")
@@ -592,13 +589,8 @@ func rowsHead(b *strings.Builder, w func(string, ...any), name string, add bool)
 	}
 	w("MOVQ n+%d(FP), R11", nOff)
 	w("SHRQ $4, R11")
-}
-
-// rowLoop writes the loop over the rows around step, one step of sixteen values that
-// advances its pointers: an add kernel starts each row at DI with SI at the vector added, a
-// GELU kernel at SI. label names the loops (unique in the file).
-func rowLoop(b *strings.Builder, w func(string, ...any), label string, add bool, step func()) {
-	fmt.Fprintf(b, "rows_%s:\n", label)
+	setup()
+	fmt.Fprintf(b, "rows_%s:\n", name)
 	if add {
 		w("MOVQ R10, DI")
 		w("MOVQ R12, SI")
@@ -606,13 +598,15 @@ func rowLoop(b *strings.Builder, w func(string, ...any), label string, add bool,
 		w("MOVQ R10, SI")
 	}
 	w("MOVQ R11, CX")
-	fmt.Fprintf(b, "loop_%s:\n", label)
+	fmt.Fprintf(b, "loop_%s:\n", name)
 	step()
 	w("DECQ CX")
-	w("JNZ loop_%s", label)
+	w("JNZ loop_%s", name)
 	w("ADDQ R9, R10")
 	w("DECQ R8")
-	w("JNZ rows_%s", label)
+	w("JNZ rows_%s", name)
+	w("VZEROUPPER")
+	w("RET")
 }
 
 // layerNorm writes the AVX-512 kernels of the layer norm, in float64 (see kernels.SumF64): n
