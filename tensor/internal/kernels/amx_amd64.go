@@ -102,8 +102,8 @@ func peakAMX(n int) int64 {
 	// Two tiles each of A and B, 1/1024 in every bfloat16: C grows by 2^-15 a step, far from
 	// overflowing in any run.
 	a, b := make([]uint32, 512), make([]uint32, 512)
+	v := uint32(ToBF16(1.0 / 1024))
 	for i := range a {
-		v := uint32(ToBF16(1.0 / 1024))
 		a[i], b[i] = v|v<<16, v|v<<16
 	}
 	amxPeakBF16(&cfg[0], &a[0], &b[0], n)
