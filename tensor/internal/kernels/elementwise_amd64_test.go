@@ -80,7 +80,7 @@ func TestElementwiseAVX2(t *testing.T) {
 	bothISAs(t)
 	inf, nan := float32(math.Inf(1)), float32(math.NaN())
 	edges := []float32{-inf, -1000, -88, approx.ExpLo - 0.01, approx.ExpLo, approx.ExpLo + 0.01, -87, -86.5, -1e-30, 0,
-		float32(math.Copysign(0, -1)), 1e-30, 1, 80, 88.3, 88.5, 88.7, approx.ExpHi, 88.73, 89, 89.5, 1000, inf, nan, 5, -5, 3.9, 4.1, -4.1}
+		float32(math.Copysign(0, -1)), 1e-30, 1, 80, 88.3, 88.5, 88.7, approx.ExpHi, 88.73, 89, 89.5, 1000, 1e6, 2.3e8, 3e38, inf, nan, 5, -5, 3.9, 4.1, -4.1}
 	for _, e := range edges {
 		x := make([]float32, 32)
 		for i := range x {

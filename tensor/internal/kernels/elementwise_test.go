@@ -197,7 +197,7 @@ func FuzzAdd(f *testing.F) {
 func TestExpEdges(t *testing.T) {
 	inf := float32(math.Inf(1))
 	nan := float32(math.NaN())
-	edges := []float32{-inf, -1000, -88, approx.ExpLo, approx.ExpLo + 0.01, -87, -1e-30, 0, 1, 80, 88.3, 88.5, 88.7, approx.ExpHi, 88.73, 89, 1000, inf, nan}
+	edges := []float32{-inf, -1000, -88, approx.ExpLo, approx.ExpLo + 0.01, -87, -1e-30, 0, 1, 80, 88.3, 88.5, 88.7, approx.ExpHi, 88.73, 89, 1000, 1e6, 2.3e8, 3e38, inf, nan}
 	x := make([]float32, 16*len(edges)) // each edge in a vector kernel's lanes
 	for i := range x {
 		x[i] = edges[i/16]

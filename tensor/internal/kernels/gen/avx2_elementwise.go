@@ -99,15 +99,14 @@ func avx2Elementwise(b *strings.Builder) {
 	w("VZEROUPPER")
 	w("RET")
 
-	// e^(x·scale - shift) as expSumAVX512 computes it, z also clamped above at 89 (past ExpHi
-	// e^z overflows to +Inf all the same, and +Inf stays +Inf, as it does there), then
+	// e^(x·scale - shift) as expSumAVX512 computes it, z clamped to [ExpLo, expClampHi], then
 	// 2^n = 2^h·2^l, h = n>>1, l = n - h: n ranges over [-126, 128]. A NaN z gives a NaN y,
 	// whatever the exponents' bits. Y0 and Y1 sum lanes 0-7 and 8-15.
 	head("expSumAVX2", "(x *float32, n int, scale, shift float32) float32", 28)
 	w("VBROADCASTSS scale+16(FP), Y2")
 	w("VBROADCASTSS shift+20(FP), Y3")
 	bcast(approx.ExpLo, "Y4")
-	bcast(89, "Y5")
+	bcast(expClampHi, "Y5")
 	bcast(approx.ExpLog2, "Y6")
 	bcast(approx.ExpC1, "Y7")
 	bcast(approx.ExpC2, "Y8")

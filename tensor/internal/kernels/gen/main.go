@@ -386,6 +386,13 @@ func foldLanes(w func(string, ...any), op string) {
 	w("%s X1, X0, X0", op)
 }
 
+// expClampHi is where the exp kernels clamp z from above: past ExpHi e^z overflows to +Inf
+// all the same, and the range reduction r = z - n·ln2 stays exact. Unclamped, z past about
+// 2^24 left r wrong by whole units, the polynomial negative, and e^z -Inf (a sum of +Inf and
+// -Inf lanes NaN) where the scalar twin and the AVX2 kernel give +Inf (FuzzElementwiseAVX2
+// found it: z = 2.3e8).
+const expClampHi = 89
+
 // elementwise writes the AVX-512 kernels for softmax and GELU. Each processes n values, n a
 // multiple of 16; the Go callers finish tails with the scalar twins.
 func elementwise(b *strings.Builder) {
@@ -438,6 +445,7 @@ func elementwise(b *strings.Builder) {
 	w("VBROADCASTSS scale+16(FP), Z19")
 	w("VBROADCASTSS shift+20(FP), Z20")
 	bcast(approx.ExpLo, "Z21")
+	bcast(expClampHi, "Z18")
 	bcast(approx.ExpLog2, "Z22")
 	bcast(approx.ExpC1, "Z23")
 	bcast(approx.ExpC2, "Z24")
@@ -451,6 +459,7 @@ func elementwise(b *strings.Builder) {
 	w("VMULPS Z19, Z1, Z1")       // x·scale
 	w("VSUBPS Z20, Z1, Z1")       // z = x·scale - shift
 	w("VMAXPS Z1, Z21, Z1")       // clamp below (a NaN stays NaN: MAXPS returns its second source)
+	w("VMINPS Z1, Z18, Z1")       // and above (see expClampHi)
 	w("VMULPS Z22, Z1, Z2")       // t = z·log2(e)
 	w("VRNDSCALEPS $0, Z2, Z2")   // n = round(t)
 	w("VFNMADD231PS Z23, Z2, Z1") // r = z - n·C1
