@@ -45,20 +45,15 @@ func (a *Attention) PackKV(p *Pool, prec Precision, k, v Heads, s int) *KV {
 	return a.packKV(p, k, v, s, nil)
 }
 
-// packKVPairs is PackKV as bfloat16 pairs for kern, into fresh memory.
+// packKVPairs is PackKV as bfloat16 pairs for kern, into fresh memory: the keys from their rows,
+// the values from theirs read as columns (each word pairing two positions' values).
 func (a *Attention) packKVPairs(p *Pool, kern kernels.BF16, k, v Heads, s int) *KV {
 	kv := &KV{S: s, K: make([]*Packed, a.NumHeads), V: make([]*Packed, a.NumHeads)}
 	hd := a.HeadDim
 	p.ForGrain(a.NumHeads, grainFor(2*s*hd), func(lo, hi int) {
-		vt := make([]float32, hd*s) // a head's values transposed: the rows its packing reads
 		for h := lo; h < hi; h++ {
-			kv.K[h] = packBF16(nil, nil, kern, k.Data[h*hd:], s, hd, k.Stride)
-			for r := 0; r < s; r++ {
-				for d, x := range v.Data[r*v.Stride+h*hd:][:hd] {
-					vt[d*s+r] = x
-				}
-			}
-			kv.V[h] = packBF16(nil, nil, kern, vt, hd, s, s)
+			kv.K[h] = packBF16(nil, nil, kern, k.Data[h*hd:], s, hd, k.Stride, false)
+			kv.V[h] = packBF16(nil, nil, kern, v.Data[h*hd:], hd, s, v.Stride, true)
 		}
 	})
 	return kv
@@ -123,9 +118,10 @@ func (kv *KV) kernelRows() int {
 }
 
 // ScratchSize is the scratch Forward and ForwardKV need for T queries over S keys: per worker,
-// the scores of a block of queries and a copy of their part of q; then, for Forward, the keys
-// and values packed per head (packed into fresh memory instead, they were 5.5 MB of garbage a
-// layer of BLIP-large's vision encoder).
+// the scores of a block of queries, a copy of their part of q (or its bfloat16 pairs) and,
+// over bfloat16 pairs, the scores' pairs; then, for Forward, the keys and values packed per
+// head (packed into fresh memory instead, they were 5.5 MB of garbage a layer of BLIP-large's
+// vision encoder).
 func (a *Attention) ScratchSize(p *Pool, t, s int) int {
 	return a.blockScratch(p, t, s) + a.packedKVSize(s)
 }
@@ -133,7 +129,7 @@ func (a *Attention) ScratchSize(p *Pool, t, s int) int {
 // blockScratch is the part of ScratchSize that ForwardKV uses.
 func (a *Attention) blockScratch(p *Pool, t, s int) int {
 	qb := min(t, queryBlock)
-	return p.Size() * qb * (unaliased(s) + unaliased(a.HeadDim))
+	return p.Size() * qb * (unaliased(s) + unaliased(a.HeadDim) + unaliased((s+1)/2))
 }
 
 // Forward computes dst[T, NumHeads*HeadDim] = softmax(Scale·q·kᵀ)·v per head for one sequence,
@@ -163,8 +159,12 @@ func (a *Attention) ForwardKV(p *Pool, dst, q Heads, kv *KV, t int, scratch []fl
 	}
 	hd := a.HeadDim
 	qb := min(t, queryBlock)
-	ls, lq := unaliased(s), unaliased(hd)
-	per := qb * (ls + lq) // each worker's part of scratch
+	ls, lq, lsp := unaliased(s), unaliased(hd), unaliased((s+1)/2)
+	per := qb * (ls + lq + lsp) // each worker's part of scratch
+	// Over bfloat16 pairs, q's rows and the attention weights are rounded straight into the
+	// worker's scratch, which the kernel reads as they are (q's pairs where float32 keeps its
+	// copy of q), rather than MatMul rounding them into memory of its own at every call.
+	pairs := len(kv.K) > 0 && kv.K[0].bf16 != nil
 	if mr := kv.kernelRows(); qb > mr {
 		qb -= qb % mr
 	}
@@ -172,14 +172,22 @@ func (a *Attention) ForwardKV(p *Pool, dst, q Heads, kv *KV, t int, scratch []fl
 	p.ForWorkers(a.NumHeads*blocks, grainFor(2*min(qb, t)*s*hd), func(worker, lo, hi int) {
 		scores := scratch[worker*per:][:qb*ls]
 		qh := scratch[worker*per+qb*ls:][:qb*lq]
+		qp, sp := float32Bits(qh), float32Bits(scratch[worker*per+qb*(ls+lq):][:qb*lsp])
 		for it := lo; it < hi; it++ {
 			h, i0 := it/blocks, it%blocks*qb
 			rows := min(qb, t-i0)
 			off := h * hd
-			for i := 0; i < rows; i++ {
-				copy(qh[i*lq:i*lq+hd], q.Data[(i0+i)*q.Stride+off:])
+			if pairs {
+				for i := 0; i < rows; i++ {
+					kernels.ToBF16Pairs(qp[i*lq:][:(hd+1)/2], q.Data[(i0+i)*q.Stride+off:][:hd])
+				}
+				kv.K[h].matMulPairs(nil, scores, ls, qp, lq, rows, Epilogue{})
+			} else {
+				for i := 0; i < rows; i++ {
+					copy(qh[i*lq:i*lq+hd], q.Data[(i0+i)*q.Stride+off:])
+				}
+				kv.K[h].MatMul(nil, scores, ls, qh, lq, rows)
 			}
-			kv.K[h].MatMul(nil, scores, ls, qh, lq, rows)
 			for i := 0; i < rows; i++ {
 				row := scores[i*ls : i*ls+s]
 				seen := s
@@ -188,8 +196,15 @@ func (a *Attention) ForwardKV(p *Pool, dst, q Heads, kv *KV, t int, scratch []fl
 				}
 				ScaledSoftmax(row[:seen], a.Scale)
 				clear(row[seen:])
+				if pairs {
+					kernels.ToBF16Pairs(sp[i*lsp:][:(s+1)/2], row)
+				}
 			}
-			kv.V[h].MatMul(nil, dst.Data[i0*dst.Stride+off:], dst.Stride, scores, ls, rows)
+			if pairs {
+				kv.V[h].matMulPairs(nil, dst.Data[i0*dst.Stride+off:], dst.Stride, sp, lsp, rows, Epilogue{})
+			} else {
+				kv.V[h].MatMul(nil, dst.Data[i0*dst.Stride+off:], dst.Stride, scores, ls, rows)
+			}
 		}
 	})
 }

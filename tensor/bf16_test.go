@@ -20,7 +20,7 @@ func TestMatMulBF16(t *testing.T) {
 			m, k, n := sz[0], sz[1], sz[2]
 			a, b := randSlice(r, m*k), randSlice(r, n*k)
 			p := NewPool(2)
-			pm := packBF16(p, nil, kern, b, n, k, k)
+			pm := packBF16(p, nil, kern, b, n, k, k, false)
 			c := make([]float32, m*n)
 			pm.MatMul(p, c, n, a, k, m)
 			for i := 0; i < m; i++ {
@@ -79,7 +79,7 @@ func BenchmarkMatMulBF16(b *testing.B) {
 				r := rand.New(rand.NewPCG(1, 1))
 				a, w, out := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*n)
 				p := NewPool(0)
-				pm := packBF16(p, nil, kern, w, n, k, k)
+				pm := packBF16(p, nil, kern, w, n, k, k, false)
 				if c.split {
 					pm = packSplit(p, nil, kern, w, n, k, k)
 				}
@@ -110,9 +110,9 @@ func TestMatMulBF16Tiles(t *testing.T) {
 		c0 := randSlice(r, m*n)
 		var want []float32
 		for i, pack := range []func() *Packed{
-			func() *Packed { return packBF16(p, nil, vec, w, n, k, k) },
-			func() *Packed { return packBF16(p, nil, tiled, w, n, k, k) },
-			func() *Packed { return packBF16Blocks(p, nil, tiled, w, n, k, k, 100, 64<<10) },
+			func() *Packed { return packBF16(p, nil, vec, w, n, k, k, false) },
+			func() *Packed { return packBF16(p, nil, tiled, w, n, k, k, false) },
+			func() *Packed { return packBF16Blocks(p, nil, tiled, w, n, k, k, false, 100, 64<<10) },
 		} {
 			c := append([]float32(nil), c0...)
 			pm := pack()
@@ -124,6 +124,39 @@ func TestMatMulBF16Tiles(t *testing.T) {
 			for j := range c {
 				if c[j] != want[j] {
 					t.Fatalf("%dx%dx%d, layout %d: %v, vector layout %v at %d", m, k, n, i, c[j], want[j], j)
+				}
+			}
+		}
+	}
+}
+
+// TestPackBF16Transposed: packing B from columns (a [K, N] matrix, as attention's values are
+// packed) gives, word for word, what packing its explicit transpose from rows gives, for odd K
+// and N, a last panel narrower than NR, and passes of the vector and the AMX depths.
+func TestPackBF16Transposed(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 13))
+	for _, kern := range []kernels.BF16{kernels.GenericBF16(14, 32), kernels.GenericAMX(32, 32)} {
+		for _, sz := range [][2]int{{64, 577}, {37, 61}, {1, 1}, {32, 2}, {70, 1100}} {
+			n, k := sz[0], sz[1]
+			ldb := n + 5
+			b := randSlice(r, k*ldb) // B[n, k] = b[k*ldb+n]
+			bt := make([]float32, n*k)
+			for i := 0; i < n; i++ {
+				for q := 0; q < k; q++ {
+					bt[i*k+q] = b[q*ldb+i]
+				}
+			}
+			for _, threads := range []int{1, 3} {
+				p := NewPool(threads)
+				got := packBF16(p, nil, kern, b, n, k, ldb, true)
+				want := packBF16(p, nil, kern, bt, n, k, k, false)
+				if len(got.words) != len(want.words) {
+					t.Fatalf("%s %dx%d: %d words, from rows %d", kern.Name, n, k, len(got.words), len(want.words))
+				}
+				for i := range want.words {
+					if got.words[i] != want.words[i] {
+						t.Fatalf("%s %dx%d, %d threads: word %d %#x, from rows %#x", kern.Name, n, k, threads, i, got.words[i], want.words[i])
+					}
 				}
 			}
 		}
@@ -161,7 +194,7 @@ func BenchmarkMatMulAMXBlocks(b *testing.B) {
 				r := rand.New(rand.NewPCG(1, 1))
 				a, w, out := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*n)
 				p := NewPool(0)
-				pm := packBF16Blocks(p, nil, kern, w, n, k, k, block, c.rowBytes)
+				pm := packBF16Blocks(p, nil, kern, w, n, k, k, false, block, c.rowBytes)
 				for b.Loop() {
 					pm.MatMul(p, out, n, a, k, m)
 				}

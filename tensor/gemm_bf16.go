@@ -54,15 +54,19 @@ func bf16Block(kern kernels.BF16) int {
 // 16 words over, so that rows do not all fall in the same few L1 sets.
 func pairStride(block int) int { return block + 16 }
 
-// packBF16 packs B [n, k] (row stride ldb) as bfloat16 pairs for the bf16 kernel: for each block
-// of bf16Block pairs, for each panel of NR rows of N, kp×NR words.
-func packBF16(p *Pool, arena *Arena, kern kernels.BF16, b []float32, n, k, ldb int) *Packed {
-	return packBF16Blocks(p, arena, kern, b, n, k, ldb, bf16Block(kern), amxRowBytes)
+// packBF16 packs B [n, k] (row stride ldb; transposed, see packBF16Blocks) as bfloat16 pairs
+// for the bf16 kernel: for each block of bf16Block pairs, for each panel of NR rows of N, kp×NR
+// words.
+func packBF16(p *Pool, arena *Arena, kern kernels.BF16, b []float32, n, k, ldb int, transposed bool) *Packed {
+	return packBF16Blocks(p, arena, kern, b, n, k, ldb, transposed, bf16Block(kern), amxRowBytes)
 }
 
 // packBF16Blocks is packBF16 with passes of block pairs over blocks of rows of A of about
-// rowBytes bytes (for the AMX kernels; the vector kernel's passes cover all rows).
-func packBF16Blocks(p *Pool, arena *Arena, kern kernels.BF16, b []float32, n, k, ldb, block, rowBytes int) *Packed {
+// rowBytes bytes (for the AMX kernels; the vector kernel's passes cover all rows). When
+// transposed, b is read as B[n, k] = b[k*ldb+n] (a [K, N] matrix such as attention's values):
+// a word of a panel then pairs two neighbouring rows of b, which are interleaved and rounded
+// in one pass, where B's own rows are rounded and then scattered down the panel's columns.
+func packBF16Blocks(p *Pool, arena *Arena, kern kernels.BF16, b []float32, n, k, ldb int, transposed bool, block, rowBytes int) *Packed {
 	nr := kern.NR
 	np := panels(n, nr)
 	kpairs := (k + 1) / 2
@@ -70,11 +74,29 @@ func packBF16Blocks(p *Pool, arena *Arena, kern kernels.BF16, b []float32, n, k,
 	pm := &Packed{N: n, K: k, bf16: &kern, words: float32Bits(words), block: block, rowBytes: rowBytes}
 	p.ForGrain(np, 1, func(lo, hi int) {
 		row := make([]uint32, block)
+		two := make([]float32, 2*nr) // transposed: two rows of b's panel, interleaved
 		for kp0 := 0; kp0 < kpairs; kp0 += block {
 			kp := min(block, kpairs-kp0)
 			for j := lo; j < hi; j++ {
 				dst := pm.words[kp0*np*nr+j*kp*nr:]
-				for c := 0; c < min(nr, n-j*nr); c++ {
+				cols := min(nr, n-j*nr)
+				if transposed {
+					for q := 0; q < kp; q++ {
+						r := 2 * (kp0 + q) // the row of b in the pair's low half
+						for c, x := range b[r*ldb+j*nr:][:cols] {
+							two[2*c], two[2*c+1] = x, 0
+						}
+						if r+1 < k { // else the pair's high half is past K: zero
+							for c, x := range b[(r+1)*ldb+j*nr:][:cols] {
+								two[2*c+1] = x
+							}
+						}
+						clear(two[2*cols:])
+						kernels.ToBF16Pairs(dst[q*nr:(q+1)*nr], two)
+					}
+					continue
+				}
+				for c := 0; c < cols; c++ {
 					src := b[(j*nr+c)*ldb:]
 					k0 := 2 * kp0
 					kernels.ToBF16Pairs(row[:kp], src[k0:min(k, k0+2*kp)])
@@ -93,17 +115,9 @@ func packBF16Blocks(p *Pool, arena *Arena, kern kernels.BF16, b []float32, n, k,
 // take every pass in one call of the pool).
 func (pm *Packed) matMulBF16(p *Pool, c []float32, ldc int, a []float32, lda int, m int, ep Epilogue) {
 	kern := *pm.bf16
-	mr, nr := kern.MR, kern.NR
-	np := panels(pm.N, nr)
+	mr := kern.MR
 	kpairs := (pm.K + 1) / 2
 	block := pm.block
-	// passAt is the pass over pairs [kp0, kp0+kp) of K, reading A's pairs from ap (row stride lda).
-	passAt := func(kp0, kp int, ap []uint32, lda int) pass {
-		bBlock := pm.words[kp0*np*nr:]
-		return pass{k0: 2 * kp0, k: min(2*kp, pm.K-2*kp0), tileStores: kern.Tiles, tile: func(rows, i0, j int, dst []float32, ldd int, acc bool) {
-			kern.Micro(rows, kp, ap[i0*lda:], lda, bBlock[j*kp*nr:(j+1)*kp*nr], dst, ldd, acc)
-		}}
-	}
 	// round writes columns [k0, k0+k) of A's rows as pairs into dst (row stride stride).
 	round := func(dst []uint32, stride, k0, k int) {
 		p.ForGrain(m, 16, func(lo, hi int) {
@@ -116,7 +130,7 @@ func (pm *Packed) matMulBF16(p *Pool, c []float32, ldc int, a []float32, lda int
 		stride := unaliased(kpairs + 16)
 		apack := make([]uint32, m*stride)
 		round(apack, stride, 0, pm.K)
-		pm.tiles(p, c, ldc, m, mr, m, nr, ep, passesOver(kpairs, block, func(kp0, kp int) pass { return passAt(kp0, kp, apack[kp0:], stride) }))
+		pm.matMulPairs(p, c, ldc, apack, stride, m, ep)
 		return
 	}
 	stride := pairStride(block)
@@ -128,8 +142,30 @@ func (pm *Packed) matMulBF16(p *Pool, c []float32, ldc int, a []float32, lda int
 	for kp0 := 0; kp0 < kpairs; kp0 += block {
 		kp := min(block, kpairs-kp0)
 		round(apack, stride, 2*kp0, min(2*kp, pm.K-2*kp0))
-		pm.tiles(p, c, ldc, m, mr, mc, nr, ep, []pass{passAt(kp0, kp, apack, stride)})
+		pm.tiles(p, c, ldc, m, mr, mc, kern.NR, ep, []pass{pm.pairsPass(kp0, kp, apack, stride)})
 	}
+}
+
+// matMulPairs is MatMul for bfloat16-packed B over A already rounded to pairs: row i's pair q
+// (columns 2q and 2q+1 of A) at ap[i*lda+q], for every pair of K. Every pass runs in one call
+// of the pool, all rows at a time: for a few rows (a decode step's, a block of attention's
+// queries), where A's pairs stay in cache anyway.
+func (pm *Packed) matMulPairs(p *Pool, c []float32, ldc int, ap []uint32, lda int, m int, ep Epilogue) {
+	kpairs := (pm.K + 1) / 2
+	if len(ap) < (m-1)*lda+kpairs {
+		panic(fmt.Sprintf("tensor: matmul %dx%dx%d with %d words of pairs (lda %d)", m, pm.K, pm.N, len(ap), lda))
+	}
+	pm.tiles(p, c, ldc, m, pm.bf16.MR, m, pm.bf16.NR, ep, passesOver(kpairs, pm.block, func(kp0, kp int) pass { return pm.pairsPass(kp0, kp, ap[kp0:], lda) }))
+}
+
+// pairsPass is the pass over pairs [kp0, kp0+kp) of K, reading A's pairs from ap (row stride
+// lda).
+func (pm *Packed) pairsPass(kp0, kp int, ap []uint32, lda int) pass {
+	kern, nr := pm.bf16, pm.bf16.NR
+	bBlock := pm.words[kp0*panels(pm.N, nr)*nr:]
+	return pass{k0: 2 * kp0, k: min(2*kp, pm.K-2*kp0), tileStores: kern.Tiles, tile: func(rows, i0, j int, dst []float32, ldd int, acc bool) {
+		kern.Micro(rows, kp, ap[i0*lda:], lda, bBlock[j*kp*nr:(j+1)*kp*nr], dst, ldd, acc)
+	}}
 }
 
 func (pr Precision) String() string {

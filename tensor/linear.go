@@ -75,7 +75,7 @@ func (l *Linear) Prepare(p *Pool, arena *Arena, prec Precision, done func([]floa
 	w := l.Weight.Data
 	switch bf, ok := prec.pairKernel(); {
 	case ok && prec == BFloat16:
-		l.packed = packBF16(p, arena, bf, w, l.Out(), l.In(), l.In())
+		l.packed = packBF16(p, arena, bf, w, l.Out(), l.In(), l.In(), false)
 	case ok:
 		l.packed = packSplit(p, arena, bf, w, l.Out(), l.In(), l.In())
 	default:

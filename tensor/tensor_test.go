@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -358,40 +359,58 @@ func checkAttention(t *testing.T, what string, a Attention, dst, q, k, v []float
 
 // TestAttentionBlocksBitIdentical: attention in blocks of queries gives, bit for bit, what one
 // product over all the queries gives (the kernels sum each element in the same order whatever
-// the tile's rows), causal or not, on one to three workers.
+// the tile's rows), causal or not, on one to three workers: over float32 keys and values, and
+// over bfloat16 pairs for each bfloat16 kernel (AVX512-BF16 where the CPU has it, the pure-Go
+// twins of it and of AMX), where ForwardKV rounds q and the weights into its own scratch and
+// the products it is compared with round them inside MatMul.
 func TestAttentionBlocksBitIdentical(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
+	packs := []struct {
+		name string
+		pack func(a *Attention, k, v Heads, s int) *KV
+	}{{"float32", func(a *Attention, k, v Heads, s int) *KV { return a.PackKV(nil, Float32, k, v, s) }}}
+	for _, bf := range append(kernels.AvailableBF16(), kernels.GenericAMX(32, 32)) {
+		packs = append(packs, struct {
+			name string
+			pack func(a *Attention, k, v Heads, s int) *KV
+		}{bf.Name, func(a *Attention, k, v Heads, s int) *KV { return a.packKVPairs(nil, bf, k, v, s) }})
+	}
 	for _, c := range []struct {
 		heads, hd, tq, s int
 		causal           bool
-	}{{2, 64, 150, 150, false}, {3, 32, 97, 120, true}, {1, 16, 577, 577, false}} {
+	}{{2, 64, 150, 150, false}, {3, 32, 97, 120, true}, {1, 16, 577, 577, false}, {2, 64, 1, 577, false}, {2, 9, 33, 45, true}} {
 		stride := 3 * c.heads * c.hd
 		qkv := randSlice(r, c.s*stride)
 		d := c.heads * c.hd
 		q, k, v := Heads{qkv[(c.s-c.tq)*stride:], stride}, Heads{qkv[d:], stride}, Heads{qkv[2*d:], stride}
 		a := Attention{NumHeads: c.heads, HeadDim: c.hd, Scale: 0.125, Causal: c.causal}
-		kv := a.PackKV(nil, Float32, k, v, c.s)
-		want := make([]float32, c.tq*d)
-		scores := make([]float32, c.tq*c.s)
-		for h := 0; h < c.heads; h++ {
-			kv.K[h].MatMul(nil, scores, c.s, q.Data[h*c.hd:], q.Stride, c.tq)
-			for i := 0; i < c.tq; i++ {
-				seen := c.s
-				if c.causal {
-					seen = c.s - c.tq + i + 1
-				}
-				ScaledSoftmax(scores[i*c.s:i*c.s+seen], a.Scale)
-				clear(scores[i*c.s+seen : (i+1)*c.s])
+		for _, pk := range packs {
+			if strings.HasPrefix(pk.name, "go-") && c.tq*c.s > 150*150 {
+				continue // the pure-Go twins at the 577 queries' size: minutes, for nothing new
 			}
-			kv.V[h].MatMul(nil, want[h*c.hd:], d, scores, c.s, c.tq)
-		}
-		for _, threads := range []int{1, 2, 3} {
-			p := NewPool(threads)
-			got := make([]float32, c.tq*d)
-			a.ForwardKV(p, Heads{got, d}, q, kv, c.tq, make([]float32, a.ScratchSize(p, c.tq, c.s)))
-			for i := range want {
-				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-					t.Fatalf("%+v, %d threads: [%d] %v, one product gives %v", c, threads, i, got[i], want[i])
+			kv := pk.pack(&a, k, v, c.s)
+			want := make([]float32, c.tq*d)
+			scores := make([]float32, c.tq*c.s)
+			for h := 0; h < c.heads; h++ {
+				kv.K[h].MatMul(nil, scores, c.s, q.Data[h*c.hd:], q.Stride, c.tq)
+				for i := 0; i < c.tq; i++ {
+					seen := c.s
+					if c.causal {
+						seen = c.s - c.tq + i + 1
+					}
+					ScaledSoftmax(scores[i*c.s:i*c.s+seen], a.Scale)
+					clear(scores[i*c.s+seen : (i+1)*c.s])
+				}
+				kv.V[h].MatMul(nil, want[h*c.hd:], d, scores, c.s, c.tq)
+			}
+			for _, threads := range []int{1, 2, 3} {
+				p := NewPool(threads)
+				got := make([]float32, c.tq*d)
+				a.ForwardKV(p, Heads{got, d}, q, kv, c.tq, make([]float32, a.ScratchSize(p, c.tq, c.s)))
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%+v %s, %d threads: [%d] %v, one product gives %v", c, pk.name, threads, i, got[i], want[i])
+					}
 				}
 			}
 		}
@@ -477,7 +496,7 @@ func TestMatMulPassesForkOnce(t *testing.T) {
 	}
 	// bfloat16: a decode step's row is rounded whole, then one fork.
 	p := NewPool(2)
-	pm := packBF16(p, nil, kernels.BestBF16(), randSlice(r, 96*3072), 96, 3072, 3072)
+	pm := packBF16(p, nil, kernels.BestBF16(), randSlice(r, 96*3072), 96, 3072, 3072, false)
 	before := p.forks.Load()
 	pm.MatMul(p, make([]float32, 96), 96, randSlice(r, 3072), 3072, 1)
 	if got := p.forks.Load() - before; got != 1 {

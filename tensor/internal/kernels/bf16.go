@@ -136,10 +136,9 @@ func ToBF16(f float32) uint16 {
 // ToBF16Pairs packs x (even length, or padded with a zero) into words of two bfloat16:
 // dst[p] = bf16(x[2p]) | bf16(x[2p+1])<<16. (The vector path rounds NaN payloads as numbers.)
 func ToBF16Pairs(dst []uint32, x []float32) {
-	n := 0
-	if len(x) >= 2*len(dst) {
-		n = pairsPrefix(len(dst))
-	}
+	// The vector kernel takes whole pairs of x: all but the last word where x is odd (the
+	// scores of an odd number of positions), which the loop below pads.
+	n := pairsPrefix(min(len(dst), len(x)/2))
 	if n > 0 {
 		pairsVec(dst[:n], x[:2*n])
 	}

@@ -132,20 +132,31 @@ func BenchmarkMicroBF16(b *testing.B) {
 	}
 }
 
+// TestToBF16PairsVector: the vector conversion gives the scalar rounding's words, for x of
+// 2·len(dst) values, for an odd x one value short (its last word padded with a zero, as the
+// scores of an odd number of positions are), and for an x longer than dst needs.
 func TestToBF16PairsVector(t *testing.T) {
 	r := rand.New(rand.NewPCG(8, 8))
-	for _, n := range []int{1, 7, 8, 9, 64, 100} {
-		x := make([]float32, 2*n)
-		for i := range x {
-			x[i] = float32(r.NormFloat64() * 100)
-		}
-		x[0] = 1.01171875 // a tie: rounds to even
-		got := make([]uint32, n)
-		ToBF16Pairs(got, x)
-		for p := range got {
-			want := uint32(ToBF16(x[2*p])) | uint32(ToBF16(x[2*p+1]))<<16
-			if got[p] != want {
-				t.Fatalf("n %d word %d: %#x, want %#x", n, p, got[p], want)
+	for _, n := range []int{1, 7, 8, 9, 64, 100, 289} {
+		for _, extra := range []int{0, -1, 3} {
+			x := make([]float32, 2*n+extra)
+			for i := range x {
+				x[i] = float32(r.NormFloat64() * 100)
+			}
+			x[0] = 1.01171875 // a tie: rounds to even
+			got := make([]uint32, n)
+			ToBF16Pairs(got, x)
+			at := func(i int) float32 {
+				if i < len(x) {
+					return x[i]
+				}
+				return 0
+			}
+			for p := range got {
+				want := uint32(ToBF16(at(2*p))) | uint32(ToBF16(at(2*p+1)))<<16
+				if got[p] != want {
+					t.Fatalf("n %d, x of %d: word %d %#x, want %#x", n, len(x), p, got[p], want)
+				}
 			}
 		}
 	}
