@@ -19,6 +19,7 @@ func allocOffHeap(n int) offHeap {
 		// Out of address space or memory: the heap is the only other place to go.
 		return offHeap{floats: make([]float32, n)}
 	}
+	adviseHugePages(mem)
 	return offHeap{mem: mem, floats: unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(mem))), n)}
 }
 

@@ -786,17 +786,31 @@ func BenchmarkCrossAttention(b *testing.B) {
 	}
 }
 
-// BenchmarkPack times packing a vision MLP weight (4096x1024) for the float32 kernel, as load
-// does for every layer, on two workers.
+// BenchmarkPack times packing a vision MLP weight (4096x1024) for the float32 kernel and as
+// bfloat16 pairs for each bfloat16 kernel, as load does for every layer, on two workers.
 func BenchmarkPack(b *testing.B) {
 	r := rand.New(rand.NewPCG(2, 2))
 	n, k := 4096, 1024
 	w := randSlice(r, n*k)
 	p := NewPool(2)
-	for b.Loop() {
-		Pack(p, w, n, k, k, false)
+	b.Run("float32", func(b *testing.B) {
+		for b.Loop() {
+			Pack(p, w, n, k, k, false)
+		}
+		b.ReportMetric(float64(4*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+	})
+	// Each bfloat16 kernel's packing (load packs every weight so under BFloat16).
+	for _, kern := range kernels.AvailableBF16() {
+		if kern.Emulated {
+			continue
+		}
+		b.Run("bfloat16/"+kern.Name, func(b *testing.B) {
+			for b.Loop() {
+				packBF16(p, nil, kern, w, n, k, k, false)
+			}
+			b.ReportMetric(float64(4*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+		})
 	}
-	b.ReportMetric(float64(4*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 }
 
 // TestReadPeak: ReadPeak reads every value, across blocks and workers' ranges, whichever
