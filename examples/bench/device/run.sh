@@ -44,8 +44,9 @@ kernels() {
   (cd $K && $TS timeout 60 $D/kernels.test -test.run '^$' -test.bench 'PeakFMA|Micro$|MicroBF16/amx-bf16/rows=32|MicroBF16Residency/amx|Prefetch$|AMXRounding' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
   (cd $R/tensor && $TS timeout 120 $D/tensor.test -test.run '^$' -test.bench 'MatMul$|MatMulKernels|MatMulDepth|MatMulBF16/.*/bfloat16/|MatMulAMXBlocks|Attention|LinearGELU|DecodeProducts' -test.benchtime 6x 2>&1 | grep -E 'Bench')
   if [ -x $D/kernels-base.test ] && ! cmp -s $D/kernels.test $D/kernels-base.test; then
-    # The products inside MatMul, float32 and AMX, base and working tree in turn, twice:
-    # the kernels' prefetch of the next tile's C (seventh session) was measured on Zen 5 only.
+    # The products inside MatMul, float32 and AMX, base and working tree in turn, twice, so
+    # that a change to the kernels is timed against its base on the same drifting host (the
+    # ninth session judged the seventh's prefetch of the next tile's C this way).
     step the same benchmarks built from the base revision, then the working tree again
     (cd $K && $TS timeout 60 $D/kernels-base.test -test.run '^$' -test.bench 'PeakFMA|MicroBF16/amx-bf16/rows=32|MicroBF16Residency/amx' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
     for t in tensor-base tensor tensor-base tensor; do
