@@ -36,13 +36,10 @@ type Packed struct {
 	data   []float32
 	kc     int // the depth of data's passes over K (kcBlock)
 	// bf16 and words replace kernel and data for a BFloat16 layer: passes of block pairs of k,
-	// each over blocks of rows of A of about rowBytes bytes of bfloat16 pairs; with passInner,
-	// every pass inside each panel, over blocks of rows whose pairs for all of K take about
-	// rowBytes (see tiles).
+	// each over blocks of rows of A of about rowBytes bytes of bfloat16 pairs.
 	bf16            *kernels.BF16
 	words           []uint32
 	block, rowBytes int
-	passInner       bool
 	// split, for a BFloat16x3 layer, is the bfloat16 kernel that tall products use; kernel
 	// (of the same NR) and data serve the rest.
 	split *kernels.BF16
@@ -180,7 +177,7 @@ func (pm *Packed) matMulFloat32(p *Pool, c []float32, ldc int, a []float32, lda 
 	}
 	if m <= mr || !aliasing(lda) {
 		// A is read in place: every pass in one call of the pool.
-		pm.tiles(p, c, ldc, m, mr, m, nr, ep, passesOver(pm.K, pm.kc, func(k0, kc int) pass { return passAt(k0, kc, a[k0:], lda) }), false)
+		pm.tiles(p, c, ldc, m, mr, m, nr, ep, passesOver(pm.K, pm.kc, func(k0, kc int) pass { return passAt(k0, kc, a[k0:], lda) }))
 		return
 	}
 	// A's rows would share L1 sets: copy each pass's slice of them apart first, into rows a
@@ -194,7 +191,7 @@ func (pm *Packed) matMulFloat32(p *Pool, c []float32, ldc int, a []float32, lda 
 				copy(apack[i*aStride:i*aStride+kc], a[i*lda+k0:])
 			}
 		})
-		pm.tiles(p, c, ldc, m, mr, m, nr, ep, []pass{passAt(k0, kc, apack, aStride)}, false)
+		pm.tiles(p, c, ldc, m, mr, m, nr, ep, []pass{passAt(k0, kc, apack, aStride)})
 	}
 }
 
@@ -226,47 +223,24 @@ func passesOver(n, depth int, at func(start, length int) pass) []pass {
 // in one call of the pool: panels are split across the pool, and each worker takes its panels
 // through every pass in turn, each pass panel by panel, every tile of a panel in turn, for one
 // block of mc rows of A at a time (so that the block stays in L2 while the worker's panels
-// stream past). No pass waits for the others' workers: a tile of C is one worker's. The
+// stream past it). No pass waits for the others' workers: a tile of C is one worker's. The
 // first pass adds to C when ep.Accumulate is set, the others always; the epilogue runs on each
 // tile as the last of all K finishes it (when the last pass given ends K). The last panel,
 // narrower than nr, goes through a full-width scratch tile.
-//
-// With passInner, the passes run inside each panel instead (for each block of rows, for each
-// panel, every pass over its tiles): a pass's slice of the panel, read by every tile of the
-// block, can then stay in L1, and the block's tiles of C stay in L2 from one pass to the next
-// instead of going back to memory between passes; A's block, all passes of it, must stay in
-// L2 meanwhile. Each tile sums its passes in the same order either way.
-func (pm *Packed) tiles(p *Pool, c []float32, ldc, m, mr, mc, nr int, ep Epilogue, passes []pass, passInner bool) {
+func (pm *Packed) tiles(p *Pool, c []float32, ldc, m, mr, mc, nr int, ep Epilogue, passes []pass) {
 	np := panels(pm.N, nr)
 	fullPanels := pm.N / nr
 	p.ForWorkers(np, 1, func(_, lo, hi int) {
 		var tile []float32
-		micros := make([]tileFunc, len(passes))
-		for i, ps := range passes {
-			micros[i] = ps.tile
+		for _, ps := range passes {
+			micro := ps.tile
 			if ps.perWorker != nil {
-				micros[i] = ps.perWorker()
+				micro = ps.perWorker()
 			}
-		}
-		run := func(i, ic, j int) {
-			ps := passes[i]
 			acc, last := ps.k0 > 0 || ep.Accumulate, ps.k0+ps.k == pm.K
-			pm.panelTiles(c, ldc, ic, min(ic+mc, m), j, mr, nr, j < fullPanels, acc, last, ps.tileStores, ep, micros[i], &tile)
-		}
-		if passInner {
 			for ic := 0; ic < m; ic += mc {
 				for j := lo; j < hi; j++ {
-					for i := range passes {
-						run(i, ic, j)
-					}
-				}
-			}
-			return
-		}
-		for i := range passes {
-			for ic := 0; ic < m; ic += mc {
-				for j := lo; j < hi; j++ {
-					run(i, ic, j)
+					pm.panelTiles(c, ldc, ic, min(ic+mc, m), j, mr, nr, j < fullPanels, acc, last, ps.tileStores, ep, micro, &tile)
 				}
 			}
 		}

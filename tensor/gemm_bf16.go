@@ -37,9 +37,8 @@ const kpBlock = kcBlock / 2
 // 373-427 with 256 pairs and 313-362 with the vector kernel's 128 (each pass sends the tile of
 // C back to memory, which at AMX speed costs more than the products).
 const (
-	amxBlock     = 512
-	amxRowBytes  = 512 << 10
-	amxPassInner = false
+	amxBlock    = 512
+	amxRowBytes = 512 << 10
 )
 
 // bf16Block is the depth, in pairs, of each pass over K for kern: amxBlock for the AMX
@@ -59,9 +58,7 @@ func pairStride(block int) int { return block + 16 }
 // for the bf16 kernel: for each block of bf16Block pairs, for each panel of NR rows of N, kp×NR
 // words.
 func packBF16(p *Pool, arena *Arena, kern kernels.BF16, b []float32, n, k, ldb int, transposed bool) *Packed {
-	pm := packBF16Blocks(p, arena, kern, b, n, k, ldb, transposed, bf16Block(kern), amxRowBytes)
-	pm.passInner = kern.Tiles && amxPassInner
-	return pm
+	return packBF16Blocks(p, arena, kern, b, n, k, ldb, transposed, bf16Block(kern), amxRowBytes)
 }
 
 // packBF16Blocks is packBF16 with passes of block pairs over blocks of rows of A of about
@@ -136,15 +133,6 @@ func (pm *Packed) matMulBF16(p *Pool, c []float32, ldc int, a []float32, lda int
 		pm.matMulPairs(p, c, ldc, apack, stride, m, ep)
 		return
 	}
-	if pm.passInner {
-		// A rounded whole, once; its blocks of rows sized so that all their passes stay in L2.
-		stride := unaliased(kpairs + 16)
-		apack := make([]uint32, m*stride)
-		round(apack, stride, 0, pm.K)
-		mc := max(mr, pm.rowBytes/(4*stride)/mr*mr)
-		pm.tiles(p, c, ldc, m, mr, mc, kern.NR, ep, passesOver(kpairs, block, func(kp0, kp int) pass { return pm.pairsPass(kp0, kp, apack[kp0:], stride) }), true)
-		return
-	}
 	stride := pairStride(block)
 	mc := m
 	if kern.Tiles {
@@ -154,7 +142,7 @@ func (pm *Packed) matMulBF16(p *Pool, c []float32, ldc int, a []float32, lda int
 	for kp0 := 0; kp0 < kpairs; kp0 += block {
 		kp := min(block, kpairs-kp0)
 		round(apack, stride, 2*kp0, min(2*kp, pm.K-2*kp0))
-		pm.tiles(p, c, ldc, m, mr, mc, kern.NR, ep, []pass{pm.pairsPass(kp0, kp, apack, stride)}, false)
+		pm.tiles(p, c, ldc, m, mr, mc, kern.NR, ep, []pass{pm.pairsPass(kp0, kp, apack, stride)})
 	}
 }
 
@@ -167,7 +155,7 @@ func (pm *Packed) matMulPairs(p *Pool, c []float32, ldc int, ap []uint32, lda in
 	if len(ap) < (m-1)*lda+kpairs {
 		panic(fmt.Sprintf("tensor: matmul %dx%dx%d with %d words of pairs (lda %d)", m, pm.K, pm.N, len(ap), lda))
 	}
-	pm.tiles(p, c, ldc, m, pm.bf16.MR, m, pm.bf16.NR, ep, passesOver(kpairs, pm.block, func(kp0, kp int) pass { return pm.pairsPass(kp0, kp, ap[kp0:], lda) }), false)
+	pm.tiles(p, c, ldc, m, pm.bf16.MR, m, pm.bf16.NR, ep, passesOver(kpairs, pm.block, func(kp0, kp int) pass { return pm.pairsPass(kp0, kp, ap[kp0:], lda) }))
 }
 
 // pairsPass is the pass over pairs [kp0, kp0+kp) of K, reading A's pairs from ap (row stride

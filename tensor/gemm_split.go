@@ -69,6 +69,6 @@ func (pm *Packed) matMulSplit(p *Pool, c []float32, ldc int, a []float32, lda in
 					}
 				}
 			}
-		}}}, false)
+		}}})
 	}
 }
