@@ -112,11 +112,14 @@ func FuzzBF16(f *testing.F) {
 }
 
 // BenchmarkMicroBF16 times every assembly bfloat16 kernel on its tallest tile and on short
-// ones (which AMX hands to AVX512-BF16), 128 pairs of k per call as MatMul makes them, and
-// 1024 (what longer calls would gain).
+// ones, 128 pairs of k per call (the vector kernel's passes), and its tallest tile at 16 to
+// 1024 pairs a call: the time a call takes besides its products is where ns/op meets the axis
+// as the pairs go to zero. On the device machine's Xeon an AMX call inside MatMul cost about 1
+// µs more than its products (README, ninth session), which these calls, operands in L1 or
+// L2, separate from what MatMul's memory adds.
 func BenchmarkMicroBF16(b *testing.B) {
 	for _, k := range asmBF16(b) {
-		for _, c := range []struct{ mr, kp int }{{1, 128}, {4, 128}, {8, 128}, {16, 128}, {k.MR, 128}, {k.MR, 1024}} {
+		for _, c := range []struct{ mr, kp int }{{1, 128}, {4, 128}, {8, 128}, {16, 128}, {k.MR, 16}, {k.MR, 32}, {k.MR, 64}, {k.MR, 128}, {k.MR, 256}, {k.MR, 512}, {k.MR, 1024}} {
 			mr, kp := c.mr, c.kp
 			if mr > k.MR {
 				continue
