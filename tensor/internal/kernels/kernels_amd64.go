@@ -18,8 +18,9 @@ type bf16Kernel func(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int,
 // 46, 51, 54-55 and 49-51 GB/s; a whole float32 decode step on 2 cores, four runs each, went
 // from 12.6-13.2 to 12.0-13.1 ms with 8 KiB instead of 2 (bfloat16: the same within noise).
 // On the device machine's Xeon (one run): 21.2, 25.9, 26.7, 27.8, 27.9 and 26.9 GB/s at 0, 1,
-// 2, 4, 8 and 16 KiB for float32, so 8 KiB there too.
-const prefetchAhead = 8192
+// 2, 4, 8 and 16 KiB for float32, so 8 KiB there too. The max kernels prefetch as far ahead
+// (a constant in their code).
+const prefetchAhead = approx.PrefetchAhead
 
 // detectBF16 lists the bfloat16 kernels this CPU runs, fastest first: AMX where the CPU has it
 // and the OS grants it, AVX512-BF16, the pure-Go twin last; and the one products should use.

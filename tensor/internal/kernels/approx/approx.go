@@ -1,6 +1,7 @@
 // Package approx is the one table of constants that the generated assembly kernels
-// (../gen) and their pure-Go twins (package kernels) share: tile shapes, and the
-// coefficients of the float32 exp and erf approximations.
+// (../gen) and their pure-Go twins (package kernels) share: tile shapes, the distance
+// streaming kernels prefetch ahead, and the coefficients of the float32 exp and erf
+// approximations.
 package approx
 
 // Tile shapes of the matrix-product micro-kernels: rows of A (the tallest tile) and columns
@@ -15,6 +16,11 @@ const (
 	NEONMR, NEONNR     = 6, 16  // arm64
 	GenericMR          = 4      // the pure-Go kernel (any NR)
 )
+
+// PrefetchAhead is how far ahead of their loads, in bytes, the kernels that stream memory
+// prefetch: the AVX-512 kernels of up to eight rows (the weights of decode steps) and the max
+// kernels (which ReadPeak streams through). See kernels.prefetchAhead for the measurements.
+const PrefetchAhead = 8192
 
 // FMAPeakChains is how many independent FMA chains the peak loop runs: enough to cover two
 // FMA units of four cycles' latency with room to spare.

@@ -77,6 +77,7 @@ func avx2Elementwise(b *strings.Builder) {
 	w("VMOVUPS 32(SI), Y1")
 	w("VXORPS Y4, Y4, Y4")
 	b.WriteString("loop_maxAVX2:\n")
+	w("PREFETCHT0 %d(SI)", approx.PrefetchAhead) // as maxAVX512
 	for h := 0; h < 2; h++ {
 		w("VMOVUPS %s(SI), Y2", disp(32*h))
 		w("VCMPPS $3, Y2, Y2, Y3") // unordered: NaN lanes

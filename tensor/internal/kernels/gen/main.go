@@ -408,7 +408,9 @@ func elementwise(b *strings.Builder) {
 
 	// MAXPS returns its second source where either is NaN, so a NaN would be dropped by the
 	// next number: K2 gathers the lanes that met one, and a NaN anywhere makes the max NaN, as
-	// Go's max (the scalar twin) does.
+	// Go's max (the scalar twin) does. Each step prefetches the line PrefetchAhead bytes on,
+	// for ReadPeak, which streams memory through this kernel and should read as fast as the
+	// prefetching products it is the yardstick of (a row of scores, in cache, hardly notices).
 	b.WriteString("\n// func maxAVX512(x *float32, n int) float32\n")
 	b.WriteString("TEXT ·maxAVX512(SB), NOSPLIT, $0-20\n")
 	w("MOVQ x+0(FP), SI")
@@ -417,6 +419,7 @@ func elementwise(b *strings.Builder) {
 	w("VMOVUPS (SI), Z0")
 	w("KXORW K2, K2, K2")
 	b.WriteString("loop_max:\n")
+	w("PREFETCHT0 %d(SI)", approx.PrefetchAhead)
 	w("VMOVUPS (SI), Z1")
 	w("VCMPPS $3, Z1, Z1, K1") // unordered: NaN lanes
 	w("KORW K1, K2, K2")
