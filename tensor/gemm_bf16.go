@@ -73,8 +73,13 @@ func packBF16Blocks(p *Pool, arena *Arena, kern kernels.BF16, b []float32, n, k,
 	words := arena.alloc(np * nr * kpairs)
 	pm := &Packed{N: n, K: k, bf16: &kern, words: float32Bits(words), block: block, rowBytes: rowBytes}
 	p.ForGrain(np, 1, func(lo, hi int) {
-		row := make([]uint32, block)
-		two := make([]float32, 2*nr) // transposed: two rows of b's panel, interleaved
+		var row []uint32  // a row of B's pairs, before it is scattered down the panel
+		var two []float32 // transposed: two rows of b's panel, interleaved
+		if transposed {
+			two = make([]float32, 2*nr)
+		} else {
+			row = make([]uint32, block)
+		}
 		for kp0 := 0; kp0 < kpairs; kp0 += block {
 			kp := min(block, kpairs-kp0)
 			for j := lo; j < hi; j++ {

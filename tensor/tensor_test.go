@@ -365,15 +365,13 @@ func checkAttention(t *testing.T, what string, a Attention, dst, q, k, v []float
 // the products it is compared with round them inside MatMul.
 func TestAttentionBlocksBitIdentical(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
-	packs := []struct {
+	type packing struct {
 		name string
 		pack func(a *Attention, k, v Heads, s int) *KV
-	}{{"float32", func(a *Attention, k, v Heads, s int) *KV { return a.PackKV(nil, Float32, k, v, s) }}}
+	}
+	packs := []packing{{"float32", func(a *Attention, k, v Heads, s int) *KV { return a.PackKV(nil, Float32, k, v, s) }}}
 	for _, bf := range append(kernels.AvailableBF16(), kernels.GenericAMX(32, 32)) {
-		packs = append(packs, struct {
-			name string
-			pack func(a *Attention, k, v Heads, s int) *KV
-		}{bf.Name, func(a *Attention, k, v Heads, s int) *KV { return a.packKVPairs(nil, bf, k, v, s) }})
+		packs = append(packs, packing{bf.Name, func(a *Attention, k, v Heads, s int) *KV { return a.packKVPairs(nil, bf, k, v, s) }})
 	}
 	for _, c := range []struct {
 		heads, hd, tq, s int
