@@ -131,6 +131,52 @@ func TestMatMulBF16Tiles(t *testing.T) {
 	}
 }
 
+// TestMatMulAMXColumns: a family with tiles of 224 rows (the AMX column experiment's shape,
+// kernels.amxColumns) gives inside MatMul what the 32-row AMX family gives, bit for bit: taller
+// tiles change which rows go to a kernel call together and which products take the few-rows
+// route (matMulPairs), not the steps each row goes through. The pure-Go twin stands in for
+// both off AMX; on an AMX CPU the assembly families are compared too.
+func TestMatMulAMXColumns(t *testing.T) {
+	pairs := [][2]kernels.BF16{{kernels.GenericAMX(32, 32), kernels.GenericAMX(224, 32)}}
+	var amx, col kernels.BF16
+	for _, k := range kernels.AvailableBF16() {
+		switch k.Name {
+		case "amx-bf16":
+			amx = k
+		case "amx-bf16-col":
+			col = k
+		}
+	}
+	if amx.Micro != nil && col.Micro != nil {
+		pairs = append(pairs, [2]kernels.BF16{amx, col})
+	}
+	r := rand.New(rand.NewPCG(14, 14))
+	p := NewPool(3)
+	for _, pair := range pairs {
+		// Rows past three blocks of 224 and within one, K of several passes with a short last
+		// step, a narrow last panel.
+		for _, sz := range [][3]int{{577, 100, 40}, {300, 1100, 70}, {150, 61, 33}, {33, 40, 32}, {1, 3, 5}} {
+			m, k, n := sz[0], sz[1], sz[2]
+			a, w, bias := randSlice(r, m*k), randSlice(r, n*k), randSlice(r, n)
+			c0 := randSlice(r, m*n)
+			var want []float32
+			for _, kern := range pair {
+				c := append([]float32(nil), c0...)
+				packBF16(p, nil, kern, w, n, k, k, false).MatMulEpilogue(p, c, n, a, k, m, Epilogue{Accumulate: true, Bias: bias, GELU: true})
+				if want == nil {
+					want = c
+					continue
+				}
+				for j := range c {
+					if c[j] != want[j] {
+						t.Fatalf("%s (MR %d) %dx%dx%d: %v at %d, %s %v", kern.Name, kern.MR, m, k, n, c[j], j, pair[0].Name, want[j])
+					}
+				}
+			}
+		}
+	}
+}
+
 // TestPackBF16Transposed: packing B from columns (a [K, N] matrix, as attention's values are
 // packed) gives, word for word, what packing its explicit transpose from rows gives, for odd K
 // and N, a last panel narrower than NR, and passes of the vector and the AMX depths.
@@ -177,37 +223,49 @@ func pairwise(kern kernels.BF16) kernels.BF16 {
 	return kern
 }
 
-// BenchmarkMatMulAMXBlocks compares depths of pass and sizes of A's row blocks for the AMX
-// kernel at the vision MLP's two shapes, on two workers (skipped without AMX). Each is also
-// given as a percentage of two cores' AMX peak (amx_peak%), from one core's measured just
-// before: the host's tiles gave 876-2312 GFLOP/s a core within one device session.
+// BenchmarkMatMulAMXBlocks compares depths of pass and sizes of A's row blocks for each AMX
+// family (amx-bf16, and the column experiment amx-bf16-col: one call per 224 rows of a panel)
+// at the vision MLP's two shapes, on two workers (skipped without AMX). Each is also given as
+// a percentage of two cores' AMX peak (amx_peak%), from one core's measured just before: the
+// host's tiles gave 876-2312 GFLOP/s a core within one device session.
 func BenchmarkMatMulAMXBlocks(b *testing.B) {
-	kern := kernels.BestBF16()
-	if !kern.Tiles {
+	var tiled []kernels.BF16
+	for _, k := range kernels.AvailableBF16() {
+		if k.Tiles && !k.Emulated {
+			tiled = append(tiled, k)
+		}
+	}
+	if len(tiled) == 0 {
 		b.Skip("no AMX")
 	}
-	for _, sz := range [][3]int{{577, 1024, 4096}, {577, 4096, 1024}} {
-		m, k, n := sz[0], sz[1], sz[2]
-		for _, c := range []struct{ block, rowBytes int }{{0, 1 << 20}, {0, 256 << 10}, {1024, 1 << 20}, {512, 512 << 10}, {256, 256 << 10}, {128, 256 << 10}} {
-			block := c.block
-			if block == 0 {
-				block = (k + 1) / 2
-			}
-			b.Run(fmt.Sprintf("%dx%dx%d/block=%d/rows=%dK", m, k, n, block, c.rowBytes>>10), func(b *testing.B) {
-				r := rand.New(rand.NewPCG(1, 1))
-				a, w, out := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*n)
-				p := NewPool(0)
-				pm := packBF16Blocks(p, nil, kern, w, n, k, k, false, block, c.rowBytes)
-				start := time.Now()
-				peak := float64(PeakAMX(1_000_000)) / time.Since(start).Seconds() / 1e9
-				b.ResetTimer()
-				for b.Loop() {
-					pm.MatMul(p, out, n, a, k, m)
-				}
-				gflops := float64(2*m*k*n) * float64(b.N) / b.Elapsed().Seconds() / 1e9
-				b.ReportMetric(gflops, "GFLOP/s")
-				b.ReportMetric(100*gflops/(float64(p.Size())*peak), "amx_peak%")
-			})
+	for _, kern := range tiled {
+		for _, sz := range [][3]int{{577, 1024, 4096}, {577, 4096, 1024}} {
+			amxBlocks(b, kern, sz[0], sz[1], sz[2])
 		}
+	}
+}
+
+// amxBlocks is BenchmarkMatMulAMXBlocks for kern at one shape.
+func amxBlocks(b *testing.B, kern kernels.BF16, m, k, n int) {
+	for _, c := range []struct{ block, rowBytes int }{{0, 1 << 20}, {0, 256 << 10}, {1024, 1 << 20}, {512, 512 << 10}, {256, 256 << 10}, {128, 256 << 10}} {
+		block := c.block
+		if block == 0 {
+			block = (k + 1) / 2
+		}
+		b.Run(fmt.Sprintf("%s/%dx%dx%d/block=%d/rows=%dK", kern.Name, m, k, n, block, c.rowBytes>>10), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 1))
+			a, w, out := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*n)
+			p := NewPool(0)
+			pm := packBF16Blocks(p, nil, kern, w, n, k, k, false, block, c.rowBytes)
+			start := time.Now()
+			peak := float64(PeakAMX(1_000_000)) / time.Since(start).Seconds() / 1e9
+			b.ResetTimer()
+			for b.Loop() {
+				pm.MatMul(p, out, n, a, k, m)
+			}
+			gflops := float64(2*m*k*n) * float64(b.N) / b.Elapsed().Seconds() / 1e9
+			b.ReportMetric(gflops, "GFLOP/s")
+			b.ReportMetric(100*gflops/(float64(p.Size())*peak), "amx_peak%")
+		})
 	}
 }

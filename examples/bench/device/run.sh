@@ -6,7 +6,7 @@
 # CPU profiles of the model's runs to $OUT.
 #
 #   run.sh                 every section below, in order
-#   run.sh SECTION...      only those: correctness fuzz kernels families model sixteen pool threads accuracy
+#   run.sh SECTION...      only those: correctness fuzz kernels columns families model sixteen pool threads accuracy
 #
 # "fuzz", "families" and "sixteen" run only when named: the bfloat16 kernels fuzzed against
 # their twins for 30 s; the float32 kernel families inside MatMul in alternation (four rounds,
@@ -54,6 +54,18 @@ kernels() {
     done
     (cd $K && $TS timeout 60 $D/kernels.test -test.run '^$' -test.bench 'PeakFMA|MicroBF16/amx-bf16/rows=32|MicroBF16Residency/amx' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
   fi
+}
+
+columns() {
+  step the AMX column experiment \(amx-bf16-col: one call per 224 rows of a panel\) against amx-bf16 inside MatMul, alternating, 2 pinned cores
+  # A call's cost besides its products: each family's tallest tile at 16 to 1024 pairs a call,
+  # then the products inside MatMul at passes of 512, 256 and 128 pairs, three rounds.
+  (cd $K && $TS timeout 60 $D/kernels.test -test.run '^$' -test.bench 'PeakAMX|MicroBF16/amx-bf16(-col)?/rows=(32|224)/' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
+  for round in 1 2 3; do
+    for f in amx-bf16 amx-bf16-col; do
+      (cd $R/tensor && $TS timeout 60 $D/tensor.test -test.run '^$' -test.bench "MatMulAMXBlocks/^$f\$/.*/block=(512|256|128)/" -test.benchtime 6x 2>&1 | grep -E 'Bench')
+    done
+  done
 }
 
 families() {
@@ -109,9 +121,9 @@ accuracy() {
   (cd $R/internal/hashmodel && BLIPGO_FULLSIZE=1 BLIPGO_HASHMODEL=/tmp/hash timeout 90 $D/hashmodel.test -test.run TestFullSize -test.v 2>&1 | grep -E 'kernel|diff|ids|gaps|---|^(ok|FAIL|PASS)')
 }
 
-for s in ${@:-correctness kernels model pool threads accuracy}; do
+for s in ${@:-correctness kernels columns model pool threads accuracy}; do
   case $s in
-    correctness|fuzz|kernels|families|model|sixteen|pool|threads|accuracy) $s ;;
+    correctness|fuzz|kernels|columns|families|model|sixteen|pool|threads|accuracy) $s ;;
     *) echo "run.sh: unknown section $s"; exit 2 ;;
   esac
 done

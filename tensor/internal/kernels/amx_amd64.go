@@ -89,6 +89,53 @@ func amxMicro(rowAhead, tallAhead int) MicroBF16 {
 	}
 }
 
+// amxColumnGroups is how many 32-row tiles of C the column family takes a call: 224 rows, the
+// blocks of rows of A that MatMul keeps in L2 for passes of 512 pairs (tensor's amxRowBytes).
+const amxColumnGroups = 7
+
+// amxColumns is an experiment, listed by AvailableBF16 on AMX CPUs after the AMX family and
+// never chosen: the AMX family with tiles of up to 32·groups rows, whose whole 32-row groups
+// go through one call of amxBF16col (configured once, the tiles released once, B's panel read
+// again for each group) where amxMicro makes a call for each. On the device machine's Xeon an
+// AMX call inside MatMul cost about 1 µs besides its products (README, ninth session); timed
+// against amx-bf16 inside MatMul (BenchmarkMatMulAMXBlocks), this family says how much of that
+// the calls themselves are, and it becomes the AMX default only once it is measured faster.
+// Each row of C goes through the steps amxMicro gives it, so the results are the same bits. A
+// last group of up to 31 rows, and tiles of up to 32 rows, go to amxMicro.
+func amxColumns(groups, rowAhead, tallAhead int) BF16 {
+	const tall, nr = approx.AMXMR, approx.AMXNR
+	mrMax := groups * tall
+	short := amxMicro(rowAhead, tallAhead)
+	return BF16{Name: "amx-bf16-col", MR: mrMax, NR: nr, Tiles: true, Micro: func(mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool) {
+		if mr < 1 || mr > mrMax || kp < 1 || len(a) < (mr-1)*lda+kp || len(b) < kp*nr || len(c) < (mr-1)*ldc+nr {
+			panic("kernels: amx column kernel called out of bounds")
+		}
+		if mr <= tall {
+			short(mr, kp, a, lda, b, c, ldc, accumulate)
+			return
+		}
+		g := mr / tall
+		rows := g * tall
+		// The rows the kernel prefetches, one a step from the second group's first: the other
+		// groups', then those below the last group.
+		next := rows - tall + nextRows(tall, tall, nr, c[(rows-tall)*ldc:], ldc)
+		var cfg tileConfig
+		acc, full := accumulate, kp&^15
+		if full > 0 {
+			cfg.set(tall, 16)
+			amxBF16col(&cfg[0], full/16, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, acc, tallAhead, next, g)
+			acc, next = true, 0
+		}
+		if rest := kp - full; rest > 0 {
+			cfg.set(tall, rest)
+			amxBF16col(&cfg[0], 1, &a[full], lda, &b[full*nr], unsafe.SliceData(c), ldc, acc, tallAhead, next, g)
+		}
+		if mr > rows {
+			short(mr-rows, kp, a[rows*lda:], lda, b, c[rows*ldc:], ldc, accumulate)
+		}
+	}}
+}
+
 // amxPeakFLOP is what one step of amxPeakBF16 computes: four products of 16x16 tiles over 16
 // pairs of k.
 const amxPeakFLOP = 4 * 2 * 16 * 16 * 32

@@ -5199,6 +5199,193 @@ next_amxBF16x2:
 	BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0xc0 // tilerelease
 	RET
 
+// func amxBF16col(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int, groups int)
+TEXT ·amxBF16col(SB), NOSPLIT, $0-88
+	MOVQ cfg+0(FP), AX
+	MOVQ steps+8(FP), R9
+	MOVQ a+16(FP), SI
+	MOVQ lda+24(FP), BX
+	SHLQ $2, BX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $2, R8
+	MOVQ $128, CX
+	MOVQ ahead+64(FP), R12
+	MOVQ R12, R13
+	SARQ $5, R13
+	MOVQ BX, R10
+	SHLQ $4, R10
+	ADDQ SI, R10
+	MOVQ R8, R11
+	SHLQ $4, R11
+	ADDQ DX, R11
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0x00 // ldtilecfg [rax]
+	MOVQ R8, AX
+	SHLQ $4, AX
+	ADDQ R11, AX
+	MOVQ AX, c+40(FP)
+group_amxBF16col:
+	MOVBQZX accumulate+56(FP), AX
+	TESTQ AX, AX
+	JZ zero_amxBF16col
+	BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0x04; BYTE $0x02 // tileloadd tmm0,[rdx+r8*1]
+	BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0x4c; BYTE $0x02; BYTE $0x40 // tileloadd tmm1,[rdx+r8*1+0x40]
+	BYTE $0xc4; BYTE $0x82; BYTE $0x7b; BYTE $0x4b; BYTE $0x14; BYTE $0x03 // tileloadd tmm2,[r11+r8*1]
+	BYTE $0xc4; BYTE $0x82; BYTE $0x7b; BYTE $0x4b; BYTE $0x5c; BYTE $0x03; BYTE $0x40 // tileloadd tmm3,[r11+r8*1+0x40]
+	JMP loop_amxBF16col
+zero_amxBF16col:
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xc0 // tilezero tmm0
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xc8 // tilezero tmm1
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xd0 // tilezero tmm2
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xd8 // tilezero tmm3
+loop_amxBF16col:
+	MOVQ next+72(FP), AX
+	TESTQ AX, AX
+	JZ next_amxBF16col
+	DECQ AX
+	MOVQ AX, next+72(FP)
+	MOVQ c+40(FP), AX
+	PREFETCHT1 (AX)
+	PREFETCHT1 64(AX)
+	PREFETCHT1 127(AX)
+	ADDQ R8, AX
+	MOVQ AX, c+40(FP)
+next_amxBF16col:
+	PREFETCHT0 (DI)(R12*1)
+	PREFETCHT0 64(DI)(R12*1)
+	PREFETCHT0 128(DI)(R12*1)
+	PREFETCHT0 192(DI)(R12*1)
+	PREFETCHT0 256(DI)(R12*1)
+	PREFETCHT0 320(DI)(R12*1)
+	PREFETCHT0 384(DI)(R12*1)
+	PREFETCHT0 448(DI)(R12*1)
+	PREFETCHT0 512(DI)(R12*1)
+	PREFETCHT0 576(DI)(R12*1)
+	PREFETCHT0 640(DI)(R12*1)
+	PREFETCHT0 704(DI)(R12*1)
+	PREFETCHT0 768(DI)(R12*1)
+	PREFETCHT0 832(DI)(R12*1)
+	PREFETCHT0 896(DI)(R12*1)
+	PREFETCHT0 960(DI)(R12*1)
+	PREFETCHT0 1024(DI)(R12*1)
+	PREFETCHT0 1088(DI)(R12*1)
+	PREFETCHT0 1152(DI)(R12*1)
+	PREFETCHT0 1216(DI)(R12*1)
+	PREFETCHT0 1280(DI)(R12*1)
+	PREFETCHT0 1344(DI)(R12*1)
+	PREFETCHT0 1408(DI)(R12*1)
+	PREFETCHT0 1472(DI)(R12*1)
+	PREFETCHT0 1536(DI)(R12*1)
+	PREFETCHT0 1600(DI)(R12*1)
+	PREFETCHT0 1664(DI)(R12*1)
+	PREFETCHT0 1728(DI)(R12*1)
+	PREFETCHT0 1792(DI)(R12*1)
+	PREFETCHT0 1856(DI)(R12*1)
+	PREFETCHT0 1920(DI)(R12*1)
+	PREFETCHT0 1984(DI)(R12*1)
+	LEAQ (SI)(R13*1), AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	LEAQ (R10)(R13*1), AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	ADDQ BX, AX
+	PREFETCHT0 (AX)
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x24; BYTE $0x1e // tileloadd tmm4,[rsi+rbx*1]
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x34; BYTE $0x0f // tileloadd tmm6,[rdi+rcx*1]
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x4a; BYTE $0x5c; BYTE $0xc4 // tdpbf16ps tmm0,tmm4,tmm6
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x7c; BYTE $0x0f; BYTE $0x40 // tileloadd tmm7,[rdi+rcx*1+0x40]
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x42; BYTE $0x5c; BYTE $0xcc // tdpbf16ps tmm1,tmm4,tmm7
+	BYTE $0xc4; BYTE $0xc2; BYTE $0x7b; BYTE $0x4b; BYTE $0x2c; BYTE $0x1a // tileloadd tmm5,[r10+rbx*1]
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x4a; BYTE $0x5c; BYTE $0xd5 // tdpbf16ps tmm2,tmm5,tmm6
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x42; BYTE $0x5c; BYTE $0xdd // tdpbf16ps tmm3,tmm5,tmm7
+	ADDQ $64, SI
+	ADDQ $64, R10
+	ADDQ $2048, DI
+	DECQ R9
+	JNZ loop_amxBF16col
+	BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x04; BYTE $0x02 // tilestored [rdx+r8*1],tmm0
+	BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x4c; BYTE $0x02; BYTE $0x40 // tilestored [rdx+r8*1+0x40],tmm1
+	BYTE $0xc4; BYTE $0x82; BYTE $0x7a; BYTE $0x4b; BYTE $0x14; BYTE $0x03 // tilestored [r11+r8*1],tmm2
+	BYTE $0xc4; BYTE $0x82; BYTE $0x7a; BYTE $0x4b; BYTE $0x5c; BYTE $0x03; BYTE $0x40 // tilestored [r11+r8*1+0x40],tmm3
+	DECQ groups+80(FP)
+	JZ done_amxBF16col
+	MOVQ steps+8(FP), R9
+	MOVQ b+32(FP), DI
+	MOVQ BX, AX
+	SHLQ $5, AX
+	MOVQ a+16(FP), SI
+	ADDQ AX, SI
+	MOVQ SI, a+16(FP)
+	MOVQ BX, R10
+	SHLQ $4, R10
+	ADDQ SI, R10
+	MOVQ R8, AX
+	SHLQ $5, AX
+	ADDQ AX, DX
+	ADDQ AX, R11
+	JMP group_amxBF16col
+done_amxBF16col:
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0xc0 // tilerelease
+	RET
+
 // func amxPeakBF16(cfg *byte, a, b *uint32, n int)
 TEXT ·amxPeakBF16(SB), NOSPLIT, $0-32
 	MOVQ cfg+0(FP), AX

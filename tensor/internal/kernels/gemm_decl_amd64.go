@@ -203,6 +203,9 @@ func amxBF16x1(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, 
 func amxBF16x2(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
+func amxBF16col(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next, groups int)
+
+//go:noescape
 func amxPeakBF16(cfg *byte, a, b *uint32, n int)
 
 //go:noescape

@@ -3,6 +3,7 @@
 package kernels
 
 import (
+	"slices"
 	"unsafe"
 
 	"golang.org/x/sys/cpu"
@@ -35,7 +36,12 @@ func detectBF16() (list []BF16, best BF16) {
 		return []BF16{generic}, generic
 	}
 	amx, why := detectAMX()
-	return chooseBF16(amx, vecBF16(prefetchAhead), generic, why)
+	list, best = chooseBF16(amx, vecBF16(prefetchAhead), generic, why)
+	if amx.Micro != nil {
+		// The column experiment, for tests and benchmarks to compare (see amxColumns).
+		list = slices.Insert(list, 1, amxColumns(amxColumnGroups, amxRowPrefetch, amxTallPrefetch))
+	}
+	return list, best
 }
 
 // vecBF16 is the AVX512-BF16 family, its kernels of up to eight rows prefetching ahead bytes on.

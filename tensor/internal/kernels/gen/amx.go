@@ -128,11 +128,20 @@ const amxNR = approx.AMXNR
 // The two-row kernel also prefetches next rows of the tile of C 32 rows below its own into
 // L2, one row a step, as the vector kernels do (main.go: in MatMul's order that tile is the
 // next call's, whose loads of C, or stores to it, would otherwise wait on memory).
-func amxKernel(b *strings.Builder, rowTiles int) {
+//
+// With column set it writes amxBF16col instead, an experiment (see amxColumns): the two-row
+// kernel over groups tiles of 32 rows, one below the other in the same panel of C and rows of
+// A, each through the same steps of the same B, with the tile configuration loaded once and
+// the tiles released once. The next tile's rows it prefetches run on from the second group's
+// (next counts them all), one a step.
+func amxKernel(b *strings.Builder, rowTiles int, column bool) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, "\t"+format+"\n", args...) }
-	name := fmt.Sprintf("amxBF16x%d", rowTiles)
-	fmt.Fprintf(b, "\n// func %s(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)\n", name)
-	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-80\n", name)
+	name, args, frame := fmt.Sprintf("amxBF16x%d", rowTiles), "", 80
+	if column {
+		name, args, frame = "amxBF16col", ", groups int", 88
+	}
+	fmt.Fprintf(b, "\n// func %s(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int%s)\n", name, args)
+	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", name, frame)
 	w("MOVQ cfg+0(FP), AX")
 	w("MOVQ steps+8(FP), R9")
 	w("MOVQ a+16(FP), SI")
@@ -164,6 +173,9 @@ func amxKernel(b *strings.Builder, rowTiles int) {
 		w("SHLQ $4, AX")
 		w("ADDQ R11, AX")
 		w("MOVQ AX, c+40(FP)")
+	}
+	if column {
+		fmt.Fprintf(b, "group_%s:\n", name)
 	}
 	w("MOVBQZX accumulate+56(FP), AX")
 	w("TESTQ AX, AX")
@@ -233,6 +245,27 @@ func amxKernel(b *strings.Builder, rowTiles int) {
 		for h := 0; h < 2; h++ {
 			w("%s", tilestored(cBase[r], r8, 64*h, 2*r+h).asm())
 		}
+	}
+	if column {
+		// The next group: A's and C's rows 32 on, B's panel and the steps from the start.
+		w("DECQ groups+80(FP)")
+		w("JZ done_%s", name)
+		w("MOVQ steps+8(FP), R9")
+		w("MOVQ b+32(FP), DI")
+		w("MOVQ BX, AX")
+		w("SHLQ $5, AX")
+		w("MOVQ a+16(FP), SI")
+		w("ADDQ AX, SI")
+		w("MOVQ SI, a+16(FP)")
+		w("MOVQ BX, R10")
+		w("SHLQ $4, R10")
+		w("ADDQ SI, R10")
+		w("MOVQ R8, AX")
+		w("SHLQ $5, AX")
+		w("ADDQ AX, DX")
+		w("ADDQ AX, R11")
+		w("JMP group_%s", name)
+		fmt.Fprintf(b, "done_%s:\n", name)
 	}
 	w("%s", tilerelease().asm())
 	w("RET")
@@ -418,6 +451,7 @@ func amxDeclarations(decl func(string, ...any)) {
 	for _, t := range amxRowTiles {
 		decl("amxBF16x%d(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)", t)
 	}
+	decl("amxBF16col(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next, groups int)")
 	decl("amxPeakBF16(cfg *byte, a, b *uint32, n int)")
 	decl("splitBAVX512(dst *uint32, panel *float32, kc, kc0 int)")
 	decl("splitAAVX512(dst *uint32, x *float32, n, kc0 int)")
@@ -426,8 +460,9 @@ func amxDeclarations(decl func(string, ...any)) {
 
 func amxKernels(b *strings.Builder) {
 	for _, t := range amxRowTiles {
-		amxKernel(b, t)
+		amxKernel(b, t, false)
 	}
+	amxKernel(b, 2, true)
 	amxPeak(b)
 	splitB(b)
 	splitA(b)
