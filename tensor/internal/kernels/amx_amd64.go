@@ -70,22 +70,40 @@ func amxMicro(rowAhead, tallAhead int) MicroBF16 {
 		if mr < 1 || mr > mrMax || kp < 1 || len(a) < (mr-1)*lda+kp || len(b) < kp*nr || len(c) < (mr-1)*ldc+nr {
 			panic("kernels: amx micro-kernel called out of bounds")
 		}
-		call, ahead := amxBF16x1, rowAhead
+		call, ahead := amxRows1, rowAhead
 		if mr > 16 {
-			call, ahead = amxBF16x2, tallAhead
+			call, ahead = amxRows2, tallAhead
 		}
-		var cfg tileConfig
-		full := kp &^ 15
-		next := nextRows(mr, mrMax, nr, c, ldc) // prefetched by the first call
-		if full > 0 {
-			cfg.set(mr, 16)
-			call(&cfg[0], full/16, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, accumulate, ahead, next)
-			accumulate, next = true, 0
-		}
-		if rest := kp - full; rest > 0 {
-			cfg.set(mr, rest)
-			call(&cfg[0], 1, &a[full], lda, &b[full*nr], unsafe.SliceData(c), ldc, accumulate, ahead, next)
-		}
+		amxSteps(call, mr, kp, a, lda, b, c, ldc, accumulate, ahead, nextRows(mr, mrMax, nr, c, ldc), 1)
+	}
+}
+
+// amxCall is the assembly AMX kernels' signature: groups is amxBF16col's, which the others
+// (amxRows1, amxRows2) ignore.
+type amxCall func(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next, groups int)
+
+func amxRows1(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next, _ int) {
+	amxBF16x1(cfg, steps, a, lda, b, c, ldc, accumulate, ahead, next)
+}
+
+func amxRows2(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next, _ int) {
+	amxBF16x2(cfg, steps, a, lda, b, c, ldc, accumulate, ahead, next)
+}
+
+// amxSteps runs call over kp pairs of k of a tile of mr rows (for amxBF16col, of each group of
+// 32): steps of 16 pairs in one call, then one shorter step for the rest in another, each
+// loading its tile configuration. The first call prefetches next rows of C (see the kernels).
+func amxSteps(call amxCall, mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool, ahead, next, groups int) {
+	var cfg tileConfig
+	full := kp &^ 15
+	if full > 0 {
+		cfg.set(mr, 16)
+		call(&cfg[0], full/16, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, accumulate, ahead, next, groups)
+		accumulate, next = true, 0
+	}
+	if rest := kp - full; rest > 0 {
+		cfg.set(mr, rest)
+		call(&cfg[0], 1, &a[full], lda, &b[full*approx.AMXNR], unsafe.SliceData(c), ldc, accumulate, ahead, next, groups)
 	}
 }
 
@@ -119,17 +137,7 @@ func amxColumns(groups, rowAhead, tallAhead int) BF16 {
 		// The rows the kernel prefetches, one a step from the second group's first: the other
 		// groups', then those below the last group.
 		next := rows - tall + nextRows(tall, tall, nr, c[(rows-tall)*ldc:], ldc)
-		var cfg tileConfig
-		acc, full := accumulate, kp&^15
-		if full > 0 {
-			cfg.set(tall, 16)
-			amxBF16col(&cfg[0], full/16, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, acc, tallAhead, next, g)
-			acc, next = true, 0
-		}
-		if rest := kp - full; rest > 0 {
-			cfg.set(tall, rest)
-			amxBF16col(&cfg[0], 1, &a[full], lda, &b[full*nr], unsafe.SliceData(c), ldc, acc, tallAhead, next, g)
-		}
+		amxSteps(amxBF16col, tall, kp, a, lda, b, c, ldc, accumulate, tallAhead, next, g)
 		if mr > rows {
 			short(mr-rows, kp, a[rows*lda:], lda, b, c[rows*ldc:], ldc, accumulate)
 		}
