@@ -225,9 +225,12 @@ func pairwise(kern kernels.BF16) kernels.BF16 {
 
 // BenchmarkMatMulAMXBlocks compares depths of pass and sizes of A's row blocks for each AMX
 // family (amx-bf16, and the column experiment amx-bf16-col: one call per 224 rows of a panel)
-// at the vision MLP's two shapes, on two workers (skipped without AMX). Each is also given as
-// a percentage of two cores' AMX peak (amx_peak%), from one core's measured just before: the
-// host's tiles gave 876-2312 GFLOP/s a core within one device session.
+// at the vision MLP's two shapes, and at a narrow one whose B and C (512 and 577 KiB) stay in
+// the two cores' L2 where the MLP's stream from memory (the products' ceiling in MatMul, to
+// tell what C's and B's traffic costs from what the calls do), on two workers (skipped
+// without AMX). Each is also given as a percentage of two cores' AMX peak (amx_peak%), from
+// one core's measured just before: the host's tiles gave 876-2312 GFLOP/s a core within one
+// device session.
 func BenchmarkMatMulAMXBlocks(b *testing.B) {
 	var tiled []kernels.BF16
 	for _, k := range kernels.AvailableBF16() {
@@ -239,7 +242,7 @@ func BenchmarkMatMulAMXBlocks(b *testing.B) {
 		b.Skip("no AMX")
 	}
 	for _, kern := range tiled {
-		for _, sz := range [][3]int{{577, 1024, 4096}, {577, 4096, 1024}} {
+		for _, sz := range [][3]int{{577, 1024, 4096}, {577, 4096, 1024}, {577, 1024, 256}} {
 			amxBlocks(b, kern, sz[0], sz[1], sz[2])
 		}
 	}

@@ -42,7 +42,7 @@ kernels() {
   # One core's TDPBF16PS peak (tiles loaded once), on its own: the AMX kernels' fraction of it.
   (cd $K && $TS timeout 30 $D/kernels.test -test.run '^$' -test.bench 'PeakFMA|PeakAMX' -test.benchtime 0.2s -test.count 3 2>&1 | grep -E 'Bench')
   (cd $K && $TS timeout 60 $D/kernels.test -test.run '^$' -test.bench 'PeakFMA|Micro$|MicroBF16/amx-bf16/rows=32|MicroBF16Residency/amx|Prefetch$|AMXRounding' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
-  (cd $R/tensor && $TS timeout 120 $D/tensor.test -test.run '^$' -test.bench 'MatMul$|MatMulKernels|MatMulDepth|MatMulBF16/.*/bfloat16/|MatMulAMXBlocks|Attention|LinearGELU|DecodeProducts' -test.benchtime 6x 2>&1 | grep -E 'Bench')
+  (cd $R/tensor && $TS timeout 120 $D/tensor.test -test.run '^$' -test.bench 'MatMul$|MatMulKernels|MatMulDepth|MatMulBF16/.*/bfloat16/|Attention|LinearGELU|DecodeProducts' -test.benchtime 6x 2>&1 | grep -E 'Bench')
   if [ -x $D/kernels-base.test ] && ! cmp -s $D/kernels.test $D/kernels-base.test; then
     # The products inside MatMul, float32 and AMX, base and working tree in turn, twice, so
     # that a change to the kernels is timed against its base on the same drifting host (the
@@ -59,11 +59,11 @@ kernels() {
 columns() {
   step the AMX column experiment \(amx-bf16-col: one call per 224 rows of a panel\) against amx-bf16 inside MatMul, alternating, 2 pinned cores
   # A call's cost besides its products: each family's tallest tile at 16 to 1024 pairs a call,
-  # then the products inside MatMul at passes of 512, 256 and 128 pairs, three rounds.
+  # then the products inside MatMul at every depth of pass, three rounds.
   (cd $K && $TS timeout 60 $D/kernels.test -test.run '^$' -test.bench 'PeakAMX|MicroBF16/amx-bf16(-col)?/rows=(32|224)/' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
   for round in 1 2 3; do
     for f in amx-bf16 amx-bf16-col; do
-      (cd $R/tensor && $TS timeout 60 $D/tensor.test -test.run '^$' -test.bench "MatMulAMXBlocks/^$f\$/.*/block=(512|256|128)/" -test.benchtime 6x 2>&1 | grep -E 'Bench')
+      (cd $R/tensor && $TS timeout 60 $D/tensor.test -test.run '^$' -test.bench "MatMulAMXBlocks/^$f\$/" -test.benchtime 6x 2>&1 | grep -E 'Bench')
     done
   done
 }
