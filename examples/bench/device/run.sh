@@ -2,8 +2,8 @@
 # One run on the device machine (Intel Xeon with AMX, torch 2.11, transformers 5.17, no Go):
 # the kernels' and the model's checks with the kernels that CPU picks, the speed benchmarks on two
 # pinned cores and on 16 threads, blipgo and transformers side by side, full-size accuracy.
-# About four and a half minutes; build.sh first. What it prints goes to $OUT/log.txt as well, and
-# CPU profiles of the model's runs to $OUT.
+# About six and a half minutes (the columns section two of them); build.sh first. What it
+# prints goes to $OUT/log.txt as well, and CPU profiles of the model's runs to $OUT.
 #
 #   run.sh                 every section below, in order
 #   run.sh SECTION...      only those: correctness fuzz kernels columns families model sixteen pool threads accuracy
@@ -65,6 +65,14 @@ columns() {
     for f in amx-bf16 amx-bf16-col; do
       (cd $R/tensor && $TS timeout 60 $D/tensor.test -test.run '^$' -test.bench "MatMulAMXBlocks/^$f\$/" -test.benchtime 6x 2>&1 | grep -E 'Bench')
     done
+  done
+  # The golden cases, then whole bfloat16 captions, with the experiment as the bfloat16
+  # kernel (built with -tags amxcol) beside today's, alternating.
+  step golden cases and bfloat16 captions on amx-bf16-col, 2 pinned cores
+  (cd $R/blip && timeout 90 $D/blip-col.test -test.run 'BFloat16|Golden' -test.v 2>&1 | grep -E '^(--- FAIL|ok|FAIL|PASS)|identical|kernel' | tail -8)
+  [ -d /tmp/hash ] || $D/hashmodel -out /tmp/hash
+  for round in 1 2; do
+    for b in bench bench-col; do $TS timeout 60 $D/$b -model /tmp/hash -image $IMG -reps 2 -tokens 19 -threads 2 -precision bfloat16; done
   done
 }
 

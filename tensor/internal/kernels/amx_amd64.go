@@ -119,7 +119,10 @@ const amxColumnGroups = 7
 // against amx-bf16 inside MatMul (BenchmarkMatMulAMXBlocks), this family says how much of that
 // the calls themselves are, and it becomes the AMX default only once it is measured faster.
 // Each row of C goes through the steps amxMicro gives it, so the results are the same bits. A
-// last group of up to 31 rows, and tiles of up to 32 rows, go to amxMicro.
+// last group of up to 31 rows, and tiles of up to 32 rows, go to amxMicro. Builds tagged
+// amxcol choose it (amxColumnsChosen), to run whole models on it; there its tiles of 224 rows
+// also move BFloat16x3's products of 33 to 224 rows onto the float32 kernel (tensor's MatMul
+// splits only products taller than a tile), which its golden cases may show.
 func amxColumns(groups, rowAhead, tallAhead int) BF16 {
 	const tall, nr = approx.AMXMR, approx.AMXNR
 	mrMax := groups * tall

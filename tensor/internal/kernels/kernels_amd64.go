@@ -38,8 +38,13 @@ func detectBF16() (list []BF16, best BF16) {
 	amx, why := detectAMX()
 	list, best = chooseBF16(amx, vecBF16(prefetchAhead), generic, why)
 	if amx.Micro != nil {
-		// The column experiment, for tests and benchmarks to compare (see amxColumns).
-		list = slices.Insert(list, 1, amxColumns(amxColumnGroups, amxRowPrefetch, amxTallPrefetch))
+		// The column experiment, for tests and benchmarks to compare (see amxColumns), first
+		// in builds tagged amxcol.
+		col := amxColumns(amxColumnGroups, amxRowPrefetch, amxTallPrefetch)
+		list = slices.Insert(list, 1, col)
+		if amxColumnsChosen {
+			list[0], list[1], best = col, amx, col
+		}
 	}
 	return list, best
 }
