@@ -228,7 +228,7 @@ func pairwise(kern kernels.BF16) kernels.BF16 {
 // at the vision MLP's two shapes, and at a narrow one whose B and C (512 and 577 KiB) stay in
 // the two cores' L2 where the MLP's stream from memory (the products' ceiling in MatMul, to
 // tell what C's and B's traffic costs from what the calls do), on two workers (skipped
-// without AMX). Each is also given as a percentage of two cores' AMX peak (amx_peak%), from
+// without AMX). Each is also given as a percentage of its workers' AMX peak (amx_peak%), from
 // one core's measured just before: the host's tiles gave 876-2312 GFLOP/s a core within one
 // device session.
 func BenchmarkMatMulAMXBlocks(b *testing.B) {
@@ -250,15 +250,18 @@ func BenchmarkMatMulAMXBlocks(b *testing.B) {
 
 // amxBlocks is BenchmarkMatMulAMXBlocks for kern at one shape.
 func amxBlocks(b *testing.B, kern kernels.BF16, m, k, n int) {
-	for _, c := range []struct{ block, rowBytes int }{{0, 1 << 20}, {0, 256 << 10}, {1024, 1 << 20}, {512, 512 << 10}, {256, 256 << 10}, {128, 256 << 10}} {
+	// MatMul's blocking on one worker too: against two, what the cores' sharing of L3 and
+	// memory costs; against BenchmarkMicroBF16Residency (one core, operands from L2), what
+	// MatMul adds.
+	for _, c := range []struct{ block, rowBytes, workers int }{{0, 1 << 20, 2}, {0, 256 << 10, 2}, {1024, 1 << 20, 2}, {amxBlock, amxRowBytes, 2}, {amxBlock, amxRowBytes, 1}, {256, 256 << 10, 2}, {128, 256 << 10, 2}} {
 		block := c.block
 		if block == 0 {
 			block = (k + 1) / 2
 		}
-		b.Run(fmt.Sprintf("%s/%dx%dx%d/block=%d/rows=%dK", kern.Name, m, k, n, block, c.rowBytes>>10), func(b *testing.B) {
+		b.Run(fmt.Sprintf("%s/%dx%dx%d/block=%d/rows=%dK/workers=%d", kern.Name, m, k, n, block, c.rowBytes>>10, c.workers), func(b *testing.B) {
 			r := rand.New(rand.NewPCG(1, 1))
 			a, w, out := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*n)
-			p := NewPool(0)
+			p := NewPool(c.workers)
 			pm := packBF16Blocks(p, nil, kern, w, n, k, k, false, block, c.rowBytes)
 			start := time.Now()
 			peak := float64(PeakAMX(1_000_000)) / time.Since(start).Seconds() / 1e9
