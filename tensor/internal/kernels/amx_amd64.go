@@ -63,16 +63,17 @@ const (
 // serves every height of tile: measured on the device machine's Xeon, one to eight rows of AMX
 // take less time than one row of VDPBF16PS (333 ns for 4 rows against 414 for 1, 128 pairs).
 // Tiles of up to 16 rows prefetch B rowAhead bytes further on than they load; taller ones
-// B tallAhead bytes on, and A as many steps on.
-func amxMicro(rowAhead, tallAhead int) MicroBF16 {
+// B tallAhead bytes on, and A as many steps on. calls are the assembly kernels it calls
+// (amxAssembly, or their trace twins in tests).
+func amxMicro(calls amxCalls, rowAhead, tallAhead int) MicroBF16 {
 	const mrMax, nr = approx.AMXMR, approx.AMXNR
 	return func(mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool) {
 		if mr < 1 || mr > mrMax || kp < 1 || len(a) < (mr-1)*lda+kp || len(b) < kp*nr || len(c) < (mr-1)*ldc+nr {
 			panic("kernels: amx micro-kernel called out of bounds")
 		}
-		call, ahead := amxRows1, rowAhead
+		call, ahead := calls.rows1, rowAhead
 		if mr > 16 {
-			call, ahead = amxRows2, tallAhead
+			call, ahead = calls.rows2, tallAhead
 		}
 		amxSteps(call, mr, kp, a, lda, b, c, ldc, accumulate, ahead, nextRows(mr, mrMax, nr, c, ldc), 1)
 	}
@@ -81,6 +82,13 @@ func amxMicro(rowAhead, tallAhead int) MicroBF16 {
 // amxCall is the assembly AMX kernels' signature: groups is amxBF16col's, which the others
 // (amxRows1, amxRows2) ignore.
 type amxCall func(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next, groups int)
+
+// amxCalls are the AMX kernels a family calls: one row of 16x16 tiles, two, and the column
+// kernel (two rows of tiles, groups times down).
+type amxCalls struct{ rows1, rows2, col amxCall }
+
+// amxAssembly is amxCalls of the assembly kernels.
+func amxAssembly() amxCalls { return amxCalls{amxRows1, amxRows2, amxBF16col} }
 
 func amxRows1(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next, _ int) {
 	amxBF16x1(cfg, steps, a, lda, b, c, ldc, accumulate, ahead, next)
@@ -123,10 +131,10 @@ const amxColumnGroups = 7
 // amxcol choose it (amxColumnsChosen), to run whole models on it; there its tiles of 224 rows
 // also move BFloat16x3's products of 33 to 224 rows onto the float32 kernel (tensor's MatMul
 // splits only products taller than a tile), which its golden cases may show.
-func amxColumns(groups, rowAhead, tallAhead int) BF16 {
+func amxColumns(calls amxCalls, groups, rowAhead, tallAhead int) BF16 {
 	const tall, nr = approx.AMXMR, approx.AMXNR
 	mrMax := groups * tall
-	short := amxMicro(rowAhead, tallAhead)
+	short := amxMicro(calls, rowAhead, tallAhead)
 	return BF16{Name: "amx-bf16-col", MR: mrMax, NR: nr, Tiles: true, Micro: func(mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool) {
 		if mr < 1 || mr > mrMax || kp < 1 || len(a) < (mr-1)*lda+kp || len(b) < kp*nr || len(c) < (mr-1)*ldc+nr {
 			panic("kernels: amx column kernel called out of bounds")
@@ -140,7 +148,7 @@ func amxColumns(groups, rowAhead, tallAhead int) BF16 {
 		// The rows the kernel prefetches, one a step from the second group's first: the other
 		// groups', then those below the last group.
 		next := rows - tall + nextRows(tall, tall, nr, c[(rows-tall)*ldc:], ldc)
-		amxSteps(amxBF16col, tall, kp, a, lda, b, c, ldc, accumulate, tallAhead, next, g)
+		amxSteps(calls.col, tall, kp, a, lda, b, c, ldc, accumulate, tallAhead, next, g)
 		if mr > rows {
 			short(mr-rows, kp, a[rows*lda:], lda, b, c[rows*ldc:], ldc, accumulate)
 		}
@@ -188,5 +196,5 @@ func detectAMX() (BF16, string) {
 
 // amxFamily is the AMX kernel family prefetching as amxMicro describes.
 func amxFamily(rowAhead, tallAhead int) BF16 {
-	return BF16{Name: "amx-bf16", MR: approx.AMXMR, NR: approx.AMXNR, Micro: amxMicro(rowAhead, tallAhead), Tiles: true}
+	return BF16{Name: "amx-bf16", MR: approx.AMXMR, NR: approx.AMXNR, Micro: amxMicro(amxAssembly(), rowAhead, tallAhead), Tiles: true}
 }

@@ -102,16 +102,23 @@ func genericAMX(nr, mr, kp int, a []uint32, lda int, b []uint32, c []float32, ld
 		for p0 := 0; p0 < kp; p0 += amxStep {
 			aw := a[r*lda+p0 : r*lda+min(p0+amxStep, kp)]
 			for j := range row {
-				var even, odd float32
-				for p, w := range aw {
-					bw := b[(p0+p)*nr+j]
-					even += lo(w) * lo(bw)
-					odd += hi(w) * hi(bw)
-				}
-				row[j] += even + odd
+				row[j] += amxStepSum(aw, b[p0*nr+j:], nr)
 			}
 		}
 	}
+}
+
+// amxStepSum is what one TDPBF16PS adds to an element of C: over the pairs aw of a row of A
+// and a column of B's pairs (b[0], b[stride], ...), the sum of the even (low) elements'
+// products in order of k plus the sum of the odd (high) ones' (see genericAMX).
+func amxStepSum(aw, b []uint32, stride int) float32 {
+	var even, odd float32
+	for p, w := range aw {
+		bw := b[p*stride]
+		even += lo(w) * lo(bw)
+		odd += hi(w) * hi(bw)
+	}
+	return even + odd
 }
 
 // GenericAMX is the AMX kernels' pure-Go twin as a kernel family (see genericAMX), for tests

@@ -206,6 +206,15 @@ func amxBF16x2(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, 
 func amxBF16col(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next, groups int)
 
 //go:noescape
+func amxBF16x1Trace(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int, trace *int64)
+
+//go:noescape
+func amxBF16x2Trace(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int, trace *int64)
+
+//go:noescape
+func amxBF16colTrace(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next, groups int, trace *int64)
+
+//go:noescape
 func amxPeakBF16(cfg *byte, a, b *uint32, n int)
 
 //go:noescape

@@ -40,7 +40,7 @@ func detectBF16() (list []BF16, best BF16) {
 	if amx.Micro != nil {
 		// The column experiment, for tests and benchmarks to compare (see amxColumns), first
 		// in builds tagged amxcol.
-		col := amxColumns(amxColumnGroups, amxRowPrefetch, amxTallPrefetch)
+		col := amxColumns(amxAssembly(), amxColumnGroups, amxRowPrefetch, amxTallPrefetch)
 		list = slices.Insert(list, 1, col)
 		if amxColumnsChosen {
 			list[0], list[1], best = col, amx, col

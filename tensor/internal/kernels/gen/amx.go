@@ -49,10 +49,51 @@ func sibMem(reg, base, index, disp int) []byte {
 	return append([]byte{byte(mod<<6 | (reg&7)<<3 | 0b100), byte((index&7)<<3 | base&7)}, tail...)
 }
 
-// amxInsn is one encoded AMX instruction and its Intel-syntax reading, as objdump prints it.
+// amxInsn is one encoded AMX instruction and its Intel-syntax reading, as objdump prints it,
+// and its trace record (see amxTrace).
 type amxInsn struct {
 	bytes []byte
 	intel string
+	trace []string
+}
+
+// The AMX kernels' trace twins (amxBF16x1Trace, ...; see amxKernel) are the kernels with each
+// AMX instruction replaced by Go assembly that writes a record of it at R15 and moves R15 on:
+// everything else, the loops, the pointers and strides, the branches, is the kernel's own
+// code. They run on any x86-64 CPU, and a test replays their records on an emulator of the
+// tiles (amx_trace_amd64_test.go) against the pure-Go twin, so that the kernels' logic is
+// tested where no CPU has AMX; what the twins cannot show, the encodings, TestAMXEncodings
+// checks against objdump. A record is amxRecord bytes: the operation (an amxOp), three
+// operands, and for LDTILECFG the 64 bytes of the configuration. R14 is their scratch; the
+// kernels use neither register, and nothing a record writes changes the flags.
+const amxRecord = 96
+
+// The operations of trace records, and what their operands are.
+const (
+	amxOpLoad    = 1 // tile, address, stride
+	amxOpStore   = 2 // tile, address, stride
+	amxOpDot     = 3 // C's, A's and B's tiles
+	amxOpZero    = 4 // tile
+	amxOpConfig  = 5 // -, -, -, then the configuration
+	amxOpRelease = 6
+)
+
+var goNames = map[int]string{rAX: "AX", rCX: "CX", rDX: "DX", rBX: "BX", rSI: "SI", rDI: "DI", r8: "R8", r9: "R9", r10: "R10", r11: "R11"}
+
+// amxTrace is the Go assembly writing a record of operation op with operands (immediates or
+// registers, in Go assembly syntax) at R15, then moving R15 past it.
+func amxTrace(op int, operands ...string) []string {
+	lines := []string{fmt.Sprintf("MOVQ $%d, 0(R15)", op)}
+	for i, o := range operands {
+		lines = append(lines, fmt.Sprintf("MOVQ %s, %d(R15)", o, 8*(i+1)))
+	}
+	return append(lines, fmt.Sprintf("LEAQ %d(R15), R15", amxRecord))
+}
+
+// amxTraceAddr is the record of a tile load or store (op) of tile t at base + off, rows
+// stride bytes apart: the address is computed into R14.
+func amxTraceAddr(op, t, base, stride, off int) []string {
+	return append([]string{fmt.Sprintf("LEAQ %s(%s), R14", disp(off), goNames[base])}, amxTrace(op, fmt.Sprintf("$%d", t), "R14", goNames[stride])...)
 }
 
 func (in amxInsn) asm() string {
@@ -75,34 +116,43 @@ func memIntel(base, index, disp int) string {
 
 // ldtilecfg encodes LDTILECFG [base] (VEX.128.NP.0F38.W0 49 /0), base not rsp, rbp, r12, r13.
 func ldtilecfg(base int) amxInsn {
-	return amxInsn{append(amxVEX(0, 0x49, 0, 0, 0, base), byte(base&7)), fmt.Sprintf("ldtilecfg [%s]", regNames[base])}
+	tr := amxTrace(amxOpConfig)
+	tr = tr[:len(tr)-1]
+	for off := 0; off < 64; off += 8 {
+		tr = append(tr, fmt.Sprintf("MOVQ %s(%s), R14", disp(off), goNames[base]), fmt.Sprintf("MOVQ R14, %d(R15)", 32+off))
+	}
+	tr = append(tr, fmt.Sprintf("LEAQ %d(R15), R15", amxRecord))
+	return amxInsn{append(amxVEX(0, 0x49, 0, 0, 0, base), byte(base&7)), fmt.Sprintf("ldtilecfg [%s]", regNames[base]), tr}
 }
 
 // tilerelease encodes TILERELEASE (VEX.128.NP.0F38.W0 49 C0).
-func tilerelease() amxInsn { return amxInsn{append(amxVEX(0, 0x49, 0, 0, 0, 0), 0xc0), "tilerelease"} }
+func tilerelease() amxInsn {
+	return amxInsn{append(amxVEX(0, 0x49, 0, 0, 0, 0), 0xc0), "tilerelease", amxTrace(amxOpRelease)}
+}
 
 // tilezero encodes TILEZERO tmm (VEX.128.F2.0F38.W0 49 11:rrr:000).
 func tilezero(t int) amxInsn {
-	return amxInsn{append(amxVEX(3, 0x49, t, 0, 0, 0), byte(0xc0|t<<3)), fmt.Sprintf("tilezero tmm%d", t)}
+	return amxInsn{append(amxVEX(3, 0x49, t, 0, 0, 0), byte(0xc0|t<<3)), fmt.Sprintf("tilezero tmm%d", t), amxTrace(amxOpZero, fmt.Sprintf("$%d", t))}
 }
 
 // tileloadd encodes TILELOADD tmm, [base + stride*1 + disp] (VEX.128.F2.0F38.W0 4B): rows of
 // the tile from base + disp, stride bytes apart.
 func tileloadd(t, base, stride, disp int) amxInsn {
 	return amxInsn{append(amxVEX(3, 0x4b, t, 0, stride, base), sibMem(t, base, stride, disp)...),
-		fmt.Sprintf("tileloadd tmm%d,%s", t, memIntel(base, stride, disp))}
+		fmt.Sprintf("tileloadd tmm%d,%s", t, memIntel(base, stride, disp)), amxTraceAddr(amxOpLoad, t, base, stride, disp)}
 }
 
 // tilestored encodes TILESTORED [base + stride*1 + disp], tmm (VEX.128.F3.0F38.W0 4B).
 func tilestored(base, stride, disp, t int) amxInsn {
 	return amxInsn{append(amxVEX(2, 0x4b, t, 0, stride, base), sibMem(t, base, stride, disp)...),
-		fmt.Sprintf("tilestored %s,tmm%d", memIntel(base, stride, disp), t)}
+		fmt.Sprintf("tilestored %s,tmm%d", memIntel(base, stride, disp), t), amxTraceAddr(amxOpStore, t, base, stride, disp)}
 }
 
 // tdpbf16ps encodes TDPBF16PS c, a, b (VEX.128.F3.0F38.W0 5C 11:rrr:bbb, b in VEX.vvvv): for
 // each row m of a and column n of b's pairs, c[m][n] += Σ_k a[m].pair(k)·b[k].pair(n).
 func tdpbf16ps(c, a, b int) amxInsn {
-	return amxInsn{append(amxVEX(2, 0x5c, c, b, 0, 0), byte(0xc0|c<<3|a)), fmt.Sprintf("tdpbf16ps tmm%d,tmm%d,tmm%d", c, a, b)}
+	return amxInsn{append(amxVEX(2, 0x5c, c, b, 0, 0), byte(0xc0|c<<3|a)), fmt.Sprintf("tdpbf16ps tmm%d,tmm%d,tmm%d", c, a, b),
+		amxTrace(amxOpDot, fmt.Sprintf("$%d", c), fmt.Sprintf("$%d", a), fmt.Sprintf("$%d", b))}
 }
 
 // amxRowTiles are the kernels' names by rows of tiles (1: mr <= 16, 2: mr <= 32).
@@ -134,14 +184,32 @@ const amxNR = approx.AMXNR
 // A, each through the same steps of the same B, with the tile configuration loaded once and
 // the tiles released once. The next tile's rows it prefetches run on from the second group's
 // (next counts them all), one a step.
-func amxKernel(b *strings.Builder, rowTiles int, column bool) {
+//
+// With trace set it writes the kernel's trace twin (amxBF16x1Trace, ...: see amxRecord), which
+// takes one argument more, where its records go.
+func amxKernel(b *strings.Builder, rowTiles int, column, trace bool) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, "\t"+format+"\n", args...) }
+	amx := func(in amxInsn) {
+		if !trace {
+			w("%s", in.asm())
+			return
+		}
+		for _, l := range in.trace {
+			w("%s", l)
+		}
+	}
 	name, args, frame := fmt.Sprintf("amxBF16x%d", rowTiles), "", 80
 	if column {
 		name, args, frame = "amxBF16col", ", groups int", 88
 	}
+	if trace {
+		name, args, frame = name+"Trace", args+", trace *int64", frame+8
+	}
 	fmt.Fprintf(b, "\n// func %s(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int%s)\n", name, args)
 	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", name, frame)
+	if trace {
+		w("MOVQ trace+%d(FP), R15", frame-8)
+	}
 	w("MOVQ cfg+0(FP), AX")
 	w("MOVQ steps+8(FP), R9")
 	w("MOVQ a+16(FP), SI")
@@ -165,7 +233,7 @@ func amxKernel(b *strings.Builder, rowTiles int, column bool) {
 	}
 	cBase := []int{rDX, r11}
 	aBase := []int{rSI, r10}
-	w("%s", ldtilecfg(rAX).asm())
+	amx(ldtilecfg(rAX))
 	if rowTiles == 2 {
 		// The next tile's rows, 32 below C's first, walked in c's argument slot as they are
 		// prefetched (no register is left).
@@ -182,13 +250,13 @@ func amxKernel(b *strings.Builder, rowTiles int, column bool) {
 	w("JZ zero_%s", name)
 	for r := 0; r < rowTiles; r++ {
 		for h := 0; h < 2; h++ {
-			w("%s", tileloadd(2*r+h, cBase[r], r8, 64*h).asm())
+			amx(tileloadd(2*r+h, cBase[r], r8, 64*h))
 		}
 	}
 	w("JMP loop_%s", name)
 	fmt.Fprintf(b, "zero_%s:\n", name)
 	for t := 0; t < 2*rowTiles; t++ {
-		w("%s", tilezero(t).asm())
+		amx(tilezero(t))
 	}
 	fmt.Fprintf(b, "loop_%s:\n", name)
 	if rowTiles == 2 {
@@ -224,15 +292,15 @@ func amxKernel(b *strings.Builder, rowTiles int, column bool) {
 	// step's products have read the tile it overwrites, and loading all four first (as this
 	// kernel did) left no product running while they waited. Now the next step's first loads
 	// (A0, then B0) wait only for the second and third products, and overlap the rest.
-	w("%s", tileloadd(4, aBase[0], rBX, 0).asm())
-	w("%s", tileloadd(6, rDI, rCX, 0).asm())
-	w("%s", tdpbf16ps(0, 4, 6).asm())
-	w("%s", tileloadd(7, rDI, rCX, 64).asm())
-	w("%s", tdpbf16ps(1, 4, 7).asm())
+	amx(tileloadd(4, aBase[0], rBX, 0))
+	amx(tileloadd(6, rDI, rCX, 0))
+	amx(tdpbf16ps(0, 4, 6))
+	amx(tileloadd(7, rDI, rCX, 64))
+	amx(tdpbf16ps(1, 4, 7))
 	if rowTiles == 2 {
-		w("%s", tileloadd(5, aBase[1], rBX, 0).asm())
-		w("%s", tdpbf16ps(2, 5, 6).asm())
-		w("%s", tdpbf16ps(3, 5, 7).asm())
+		amx(tileloadd(5, aBase[1], rBX, 0))
+		amx(tdpbf16ps(2, 5, 6))
+		amx(tdpbf16ps(3, 5, 7))
 	}
 	w("ADDQ $64, SI") // 16 pairs of k
 	if rowTiles == 2 {
@@ -243,7 +311,7 @@ func amxKernel(b *strings.Builder, rowTiles int, column bool) {
 	w("JNZ loop_%s", name)
 	for r := 0; r < rowTiles; r++ {
 		for h := 0; h < 2; h++ {
-			w("%s", tilestored(cBase[r], r8, 64*h, 2*r+h).asm())
+			amx(tilestored(cBase[r], r8, 64*h, 2*r+h))
 		}
 	}
 	if column {
@@ -267,7 +335,7 @@ func amxKernel(b *strings.Builder, rowTiles int, column bool) {
 		w("JMP group_%s", name)
 		fmt.Fprintf(b, "done_%s:\n", name)
 	}
-	w("%s", tilerelease().asm())
+	amx(tilerelease())
 	w("RET")
 }
 
@@ -452,6 +520,10 @@ func amxDeclarations(decl func(string, ...any)) {
 		decl("amxBF16x%d(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)", t)
 	}
 	decl("amxBF16col(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next, groups int)")
+	for _, t := range amxRowTiles {
+		decl("amxBF16x%dTrace(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int, trace *int64)", t)
+	}
+	decl("amxBF16colTrace(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next, groups int, trace *int64)")
 	decl("amxPeakBF16(cfg *byte, a, b *uint32, n int)")
 	decl("splitBAVX512(dst *uint32, panel *float32, kc, kc0 int)")
 	decl("splitAAVX512(dst *uint32, x *float32, n, kc0 int)")
@@ -459,10 +531,12 @@ func amxDeclarations(decl func(string, ...any)) {
 }
 
 func amxKernels(b *strings.Builder) {
-	for _, t := range amxRowTiles {
-		amxKernel(b, t, false)
+	for _, trace := range []bool{false, true} {
+		for _, t := range amxRowTiles {
+			amxKernel(b, t, false, trace)
+		}
+		amxKernel(b, 2, true, trace)
 	}
-	amxKernel(b, 2, true)
 	amxPeak(b)
 	splitB(b)
 	splitA(b)
