@@ -27,10 +27,13 @@ if [ -n "${1:-}" ]; then
 fi
 GOOS=linux GOARCH=amd64 go build -trimpath -ldflags="-s -w" -o $B/bench ./examples/bench
 GOOS=linux GOARCH=amd64 go build -trimpath -ldflags="-s -w" -o $B/hashmodel ./examples/hashmodel
-# The AMX column experiment as the bfloat16 kernel (tag amxcol: see kernels.amxColumns), for
-# run.sh's columns section to run the golden cases and whole captions on.
-GOOS=linux GOARCH=amd64 go test -c -tags amxcol -trimpath -ldflags="-s -w" -o $B/blip-col.test ./blip
-GOOS=linux GOARCH=amd64 go build -tags amxcol -trimpath -ldflags="-s -w" -o $B/bench-col ./examples/bench
+# The AMX column experiments as the bfloat16 kernel (tags amxcol, amxcols: see
+# kernels.amxColumns), for run.sh's columns section to run the golden cases and whole
+# captions on.
+for x in col cols; do
+  GOOS=linux GOARCH=amd64 go test -c -tags amx$x -trimpath -ldflags="-s -w" -o $B/blip-$x.test ./blip
+  GOOS=linux GOARCH=amd64 go build -tags amx$x -trimpath -ldflags="-s -w" -o $B/bench-$x ./examples/bench
+done
 mkdir -p .dev
 cp ../shared/tools/hf_bench.py .dev/ 2>/dev/null || echo "no ../shared/tools/hf_bench.py: copy it into .dev/ for the transformers rows"
 tar -C $B -cJf .dev/bins.tar.xz .

@@ -2,7 +2,7 @@
 # One run on the device machine (Intel Xeon with AMX, torch 2.11, transformers 5.17, no Go):
 # the kernels' and the model's checks with the kernels that CPU picks, the speed benchmarks on two
 # pinned cores and on 16 threads, blipgo and transformers side by side, full-size accuracy.
-# About six and a half minutes (the columns section two of them); build.sh first. What it
+# About seven minutes (the columns section two and a half of them); build.sh first. What it
 # prints goes to $OUT/log.txt as well, and CPU profiles of the model's runs to $OUT.
 #
 #   run.sh                 every section below, in order
@@ -57,22 +57,24 @@ kernels() {
 }
 
 columns() {
-  step the AMX column experiment \(amx-bf16-col: one call per 224 rows of a panel\) against amx-bf16 inside MatMul, alternating, 2 pinned cores
+  step the AMX column experiments \(amx-bf16-col: one call per 224 rows of a panel\; amx-bf16-cols: the same in slices of 128 pairs\) against amx-bf16 inside MatMul, alternating, 2 pinned cores
   # A call's cost besides its products: each family's tallest tile at 16 to 1024 pairs a call,
   # then the products inside MatMul at every depth of pass, three rounds.
-  (cd $K && $TS timeout 60 $D/kernels.test -test.run '^$' -test.bench 'PeakAMX|MicroBF16/amx-bf16(-col)?/rows=(32|224)/' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
+  (cd $K && $TS timeout 60 $D/kernels.test -test.run '^$' -test.bench 'PeakAMX|MicroBF16/amx-bf16(-cols?)?/rows=(32|224)/' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
   for round in 1 2 3; do
-    for f in amx-bf16 amx-bf16-col; do
+    for f in amx-bf16 amx-bf16-col amx-bf16-cols; do
       (cd $R/tensor && $TS timeout 60 $D/tensor.test -test.run '^$' -test.bench "MatMulAMXBlocks/^$f\$/" -test.benchtime 6x 2>&1 | grep -E 'Bench')
     done
   done
-  # The golden cases, then whole bfloat16 captions, with the experiment as the bfloat16
-  # kernel (built with -tags amxcol) beside today's, alternating.
-  step golden cases and bfloat16 captions on amx-bf16-col, 2 pinned cores
-  (cd $R/blip && timeout 90 $D/blip-col.test -test.run 'BFloat16|Golden' -test.v 2>&1 | grep -E '^(--- FAIL|ok|FAIL|PASS)|identical|kernel' | tail -8)
+  # The golden cases, then whole bfloat16 captions, with each experiment as the bfloat16
+  # kernel (built with -tags amxcol, amxcols) beside today's, alternating.
+  step golden cases and bfloat16 captions on amx-bf16-col and amx-bf16-cols, 2 pinned cores
+  for x in col cols; do
+    (cd $R/blip && timeout 90 $D/blip-$x.test -test.run 'BFloat16|Golden' -test.v 2>&1 | grep -E '^(--- FAIL|ok|FAIL|PASS)|identical|kernel' | tail -8)
+  done
   [ -d /tmp/hash ] || $D/hashmodel -out /tmp/hash
   for round in 1 2; do
-    for b in bench bench-col; do $TS timeout 60 $D/$b -model /tmp/hash -image $IMG -reps 2 -tokens 19 -threads 2 -precision bfloat16; done
+    for b in bench bench-col bench-cols; do $TS timeout 60 $D/$b -model /tmp/hash -image $IMG -reps 2 -tokens 19 -threads 2 -precision bfloat16; done
   done
 }
 

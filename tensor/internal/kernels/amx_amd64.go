@@ -75,67 +75,88 @@ func amxMicro(calls amxCalls, rowAhead, tallAhead int) MicroBF16 {
 		if mr > 16 {
 			call, ahead = calls.rows2, tallAhead
 		}
-		amxSteps(call, mr, kp, a, lda, b, c, ldc, accumulate, ahead, nextRows(mr, mrMax, nr, c, ldc), 1)
+		amxSteps(call, mr, kp, a, lda, b, c, ldc, accumulate, ahead, nextRows(mr, mrMax, nr, c, ldc), 1, 0)
 	}
 }
 
-// amxCall is the assembly AMX kernels' signature: groups is amxBF16col's, which the others
-// (amxRows1, amxRows2) ignore.
-type amxCall func(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next, groups int)
+// amxCall is the assembly AMX kernels' signature: groups is the column kernels', slice the
+// sliced one's (amxBF16cols); the others ignore them.
+type amxCall func(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next, groups, slice int)
 
 // amxCalls are the AMX kernels a family calls: one row of 16x16 tiles, two, and the column
-// kernel (two rows of tiles, groups times down).
-type amxCalls struct{ rows1, rows2, col amxCall }
+// kernels (two rows of tiles, groups times down; sliced: see gen/amx.go).
+type amxCalls struct{ rows1, rows2, col, cols amxCall }
 
 // amxAssembly is amxCalls of the assembly kernels.
-func amxAssembly() amxCalls { return amxCalls{amxRows1, amxRows2, amxBF16col} }
-
-func amxRows1(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next, _ int) {
-	amxBF16x1(cfg, steps, a, lda, b, c, ldc, accumulate, ahead, next)
-}
-
-func amxRows2(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next, _ int) {
-	amxBF16x2(cfg, steps, a, lda, b, c, ldc, accumulate, ahead, next)
+func amxAssembly() amxCalls {
+	return amxCalls{
+		rows1: func(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next, _, _ int) {
+			amxBF16x1(cfg, steps, a, lda, b, c, ldc, accumulate, ahead, next)
+		},
+		rows2: func(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next, _, _ int) {
+			amxBF16x2(cfg, steps, a, lda, b, c, ldc, accumulate, ahead, next)
+		},
+		col: func(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next, groups, _ int) {
+			amxBF16col(cfg, steps, a, lda, b, c, ldc, accumulate, ahead, next, groups)
+		},
+		cols: amxBF16cols,
+	}
 }
 
 // amxSteps runs call over kp pairs of k of a tile of mr rows (for amxBF16col, of each group of
 // 32): steps of 16 pairs in one call, then one shorter step for the rest in another, each
 // loading its tile configuration. The first call prefetches next rows of C (see the kernels).
-func amxSteps(call amxCall, mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool, ahead, next, groups int) {
+func amxSteps(call amxCall, mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool, ahead, next, groups, slice int) {
 	var cfg tileConfig
 	full := kp &^ 15
 	if full > 0 {
 		cfg.set(mr, 16)
-		call(&cfg[0], full/16, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, accumulate, ahead, next, groups)
+		call(&cfg[0], full/16, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, accumulate, ahead, next, groups, slice)
 		accumulate, next = true, 0
 	}
 	if rest := kp - full; rest > 0 {
 		cfg.set(mr, rest)
-		call(&cfg[0], 1, &a[full], lda, &b[full*approx.AMXNR], unsafe.SliceData(c), ldc, accumulate, ahead, next, groups)
+		call(&cfg[0], 1, &a[full], lda, &b[full*approx.AMXNR], unsafe.SliceData(c), ldc, accumulate, ahead, next, groups, slice)
 	}
 }
 
-// amxColumnGroups is how many 32-row tiles of C the column family takes a call: 224 rows, the
-// blocks of rows of A that MatMul keeps in L2 for passes of 512 pairs (tensor's amxRowBytes).
-const amxColumnGroups = 7
+// amxColumnGroups is how many 32-row tiles of C the column families take a call: 224 rows,
+// the blocks of rows of A that MatMul keeps in L2 for passes of 512 pairs (tensor's
+// amxRowBytes). amxColumnSlice is the sliced family's slice: 8 steps, 128 pairs, 16 KiB of a
+// panel of B, which stays in L1 for the groups after the first.
+const (
+	amxColumnGroups = 7
+	amxColumnSlice  = 8
+)
 
 // amxColumns is an experiment, listed by AvailableBF16 on AMX CPUs after the AMX family and
 // never chosen: the AMX family with tiles of up to 32·groups rows, whose whole 32-row groups
-// go through one call of amxBF16col (configured once, the tiles released once, B's panel read
-// again for each group) where amxMicro makes a call for each. On the device machine's Xeon an
-// AMX call inside MatMul cost about 1 µs besides its products (README, ninth session); timed
-// against amx-bf16 inside MatMul (BenchmarkMatMulAMXBlocks), this family says how much of that
-// the calls themselves are, and it becomes the AMX default only once it is measured faster.
-// Each row of C goes through the steps amxMicro gives it, so the results are the same bits. A
-// last group of up to 31 rows, and tiles of up to 32 rows, go to amxMicro. Builds tagged
-// amxcol choose it (amxColumnsChosen), to run whole models on it; there its tiles of 224 rows
-// also move BFloat16x3's products of 33 to 224 rows onto the float32 kernel (tensor's MatMul
-// splits only products taller than a tile), which its golden cases may show.
-func amxColumns(calls amxCalls, groups, rowAhead, tallAhead int) BF16 {
+// go through one call (configured once, the tiles released once) where amxMicro makes a call
+// for each: of amxBF16col, each group through all the call's steps in turn, B's panel read
+// again for each (amx-bf16-col), or with slice > 0 of amxBF16cols, every group through a
+// slice of that many steps before the next slice, so that the slice's part of B is read from
+// L1 by all groups after the first (amx-bf16-cols). On the device machine's Xeon an AMX call
+// inside MatMul cost about 1 µs besides its products (README, ninth session); timed against
+// amx-bf16 inside MatMul (BenchmarkMatMulAMXBlocks), these say how much of that the calls
+// themselves are, and how much B's reads from L2, and one becomes the AMX default only once
+// it is measured faster. Each row of C goes through the steps amxMicro gives it, so the
+// results are the same bits. A last group of up to 31 rows, and tiles of up to 32 rows, go to
+// amxMicro. Builds tagged amxcol or amxcols choose one (amxChosen), to run whole models on
+// it; there its tiles of 224 rows also move BFloat16x3's products of 33 to 224 rows onto the
+// float32 kernel (tensor's MatMul splits only products taller than a tile), which its golden
+// cases may show.
+func amxColumns(calls amxCalls, groups, slice, rowAhead, tallAhead int) BF16 {
 	const tall, nr = approx.AMXMR, approx.AMXNR
+	if groups < 1 || slice < 0 {
+		panic("kernels: amx column family of no groups or a negative slice")
+	}
 	mrMax := groups * tall
 	short := amxMicro(calls, rowAhead, tallAhead)
-	return BF16{Name: "amx-bf16-col", MR: mrMax, NR: nr, Tiles: true, Micro: func(mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool) {
+	name, call := "amx-bf16-col", calls.col
+	if slice > 0 {
+		name, call = "amx-bf16-cols", calls.cols
+	}
+	return BF16{Name: name, MR: mrMax, NR: nr, Tiles: true, Micro: func(mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool) {
 		if mr < 1 || mr > mrMax || kp < 1 || len(a) < (mr-1)*lda+kp || len(b) < kp*nr || len(c) < (mr-1)*ldc+nr {
 			panic("kernels: amx column kernel called out of bounds")
 		}
@@ -148,7 +169,7 @@ func amxColumns(calls amxCalls, groups, rowAhead, tallAhead int) BF16 {
 		// The rows the kernel prefetches, one a step from the second group's first: the other
 		// groups', then those below the last group.
 		next := rows - tall + nextRows(tall, tall, nr, c[(rows-tall)*ldc:], ldc)
-		amxSteps(calls.col, tall, kp, a, lda, b, c, ldc, accumulate, tallAhead, next, g)
+		amxSteps(call, tall, kp, a, lda, b, c, ldc, accumulate, tallAhead, next, g, slice)
 		if mr > rows {
 			short(mr-rows, kp, a[rows*lda:], lda, b, c[rows*ldc:], ldc, accumulate)
 		}

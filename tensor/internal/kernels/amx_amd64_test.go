@@ -5,6 +5,7 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -37,13 +38,28 @@ func TestTileConfig(t *testing.T) {
 // read as "run float32" (that CPU's VDPBF16PS is slower than its FMA).
 func TestChooseBF16(t *testing.T) {
 	amx, vec, generic := BF16{Name: "amx", Micro: genericBF16Micro, Tiles: true}, BF16{Name: "vec", Micro: genericBF16Micro}, GenericBF16(4, 32)
-	if list, best := chooseBF16(amx, vec, generic, ""); best.Name != "amx" || len(list) != 3 || !list[2].Emulated {
+	if list, best := chooseBF16(amx, nil, vec, generic, "", 0); best.Name != "amx" || len(list) != 3 || !list[2].Emulated {
 		t.Errorf("with AMX: best %s, list %d", best.Name, len(list))
 	}
-	if list, best := chooseBF16(BF16{}, vec, generic, ""); best.Name != "vec" || len(list) != 2 || best.Note != "" {
+	// The AMX experiments follow the AMX family, except the one a build chooses, which leads.
+	exps := []BF16{{Name: "col", Micro: genericBF16Micro, Tiles: true}, {Name: "cols", Micro: genericBF16Micro, Tiles: true}}
+	for chosen, want := range []string{"amx col cols vec go-bf16", "col amx cols vec go-bf16", "cols amx col vec go-bf16"} {
+		list, best := chooseBF16(amx, exps, vec, generic, "", chosen)
+		var names []string
+		for _, k := range list {
+			names = append(names, k.Name)
+		}
+		if got := strings.Join(names, " "); got != want || best.Name != list[0].Name {
+			t.Errorf("chosen %d: best %s, list %s; want %s", chosen, best.Name, got, want)
+		}
+	}
+	if exps[0].Name != "col" || exps[1].Name != "cols" {
+		t.Errorf("the experiments' list was changed: %s %s", exps[0].Name, exps[1].Name)
+	}
+	if list, best := chooseBF16(BF16{}, nil, vec, generic, "", 0); best.Name != "vec" || len(list) != 2 || best.Note != "" {
 		t.Errorf("without AMX: best %s (%q), list %d", best.Name, best.Note, len(list))
 	}
-	list, best := chooseBF16(BF16{}, vec, generic, "arch_prctl(ARCH_REQ_XCOMP_PERM): invalid argument")
+	list, best := chooseBF16(BF16{}, nil, vec, generic, "arch_prctl(ARCH_REQ_XCOMP_PERM): invalid argument", 0)
 	if !best.Emulated || best.Note != "amx refused: arch_prctl(ARCH_REQ_XCOMP_PERM): invalid argument" || list[0].Name != "vec" || generic.Note != "" {
 		t.Errorf("AMX refused: best %s (%q), list[0] %s", best.Name, best.Note, list[0].Name)
 	}

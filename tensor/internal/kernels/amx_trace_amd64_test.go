@@ -134,28 +134,31 @@ func bits32(f float32) uint32 { return *(*uint32)(unsafe.Pointer(&f)) }
 // replay's failure fails t.
 func (e *amxEmu) tracedCalls(t testing.TB) amxCalls {
 	run := func(steps, groups int, call func(trace *int64)) {
-		// A record for each instruction: per group its C in and out and 8 per step, and the
-		// configuration and release; then the zero record that ends them.
-		trace := make([]int64, (16+groups*(16+8*steps))*amxRecordWords)
+		// A record for each instruction: per group and slice its C in and out, 8 per step, and
+		// the configuration and release; then the zero record that ends them.
+		trace := make([]int64, (16+groups*(8+16*steps))*amxRecordWords)
 		call(&trace[0])
 		if err := e.replay(trace); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return amxCalls{
-		rows1: func(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, acc bool, ahead, next, _ int) {
+		rows1: func(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, acc bool, ahead, next, _, _ int) {
 			run(steps, 1, func(tr *int64) { amxBF16x1Trace(cfg, steps, a, lda, b, c, ldc, acc, ahead, next, tr) })
 		},
-		rows2: func(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, acc bool, ahead, next, _ int) {
+		rows2: func(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, acc bool, ahead, next, _, _ int) {
 			run(steps, 1, func(tr *int64) { amxBF16x2Trace(cfg, steps, a, lda, b, c, ldc, acc, ahead, next, tr) })
 		},
-		col: func(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, acc bool, ahead, next, groups int) {
+		col: func(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, acc bool, ahead, next, groups, _ int) {
 			run(steps, groups, func(tr *int64) { amxBF16colTrace(cfg, steps, a, lda, b, c, ldc, acc, ahead, next, groups, tr) })
+		},
+		cols: func(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, acc bool, ahead, next, groups, slice int) {
+			run(steps, groups, func(tr *int64) { amxBF16colsTrace(cfg, steps, a, lda, b, c, ldc, acc, ahead, next, groups, slice, tr) })
 		},
 	}
 }
 
-// tracedFamilies are the AMX families (amx-bf16, and the column experiment) on their trace
+// tracedFamilies are the AMX families (amx-bf16, and the column experiments) on their trace
 // twins: each MicroBF16 call gets an emulator over the buffers it is given.
 func tracedFamilies(t testing.TB) []BF16 {
 	on := func(name string, mr int, family func(amxCalls) MicroBF16) BF16 {
@@ -167,7 +170,14 @@ func tracedFamilies(t testing.TB) []BF16 {
 	return []BF16{
 		on("amx-bf16", approx.AMXMR, func(calls amxCalls) MicroBF16 { return amxMicro(calls, amxRowPrefetch, amxTallPrefetch) }),
 		on("amx-bf16-col", amxColumnGroups*approx.AMXMR, func(calls amxCalls) MicroBF16 {
-			return amxColumns(calls, amxColumnGroups, amxRowPrefetch, amxTallPrefetch).Micro
+			return amxColumns(calls, amxColumnGroups, 0, amxRowPrefetch, amxTallPrefetch).Micro
+		}),
+		on("amx-bf16-cols", amxColumnGroups*approx.AMXMR, func(calls amxCalls) MicroBF16 {
+			return amxColumns(calls, amxColumnGroups, amxColumnSlice, amxRowPrefetch, amxTallPrefetch).Micro
+		}),
+		// Slices of 3 steps: slices that do not divide a call's steps.
+		on("amx-bf16-cols/3", amxColumnGroups*approx.AMXMR, func(calls amxCalls) MicroBF16 {
+			return amxColumns(calls, amxColumnGroups, 3, amxRowPrefetch, amxTallPrefetch).Micro
 		}),
 	}
 }

@@ -1,7 +1,6 @@
-//go:build !noasm && !amxcol
+//go:build !noasm && !amxcol && !amxcols
 
 package kernels
 
-// amxColumnsChosen: the AMX family, not the column experiment, is the AMX CPUs' bfloat16
-// kernel (see amxcol_on_amd64.go).
-const amxColumnsChosen = false
+// amxChosen: amx-bf16, the AMX family (see amxcol_on_amd64.go).
+const amxChosen = 0

@@ -215,6 +215,12 @@ func amxBF16x2Trace(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *floa
 func amxBF16colTrace(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next, groups int, trace *int64)
 
 //go:noescape
+func amxBF16cols(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next, groups, slice int)
+
+//go:noescape
+func amxBF16colsTrace(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next, groups, slice int, trace *int64)
+
+//go:noescape
 func amxPeakBF16(cfg *byte, a, b *uint32, n int)
 
 //go:noescape

@@ -36,17 +36,15 @@ func detectBF16() (list []BF16, best BF16) {
 		return []BF16{generic}, generic
 	}
 	amx, why := detectAMX()
-	list, best = chooseBF16(amx, vecBF16(prefetchAhead), generic, why)
+	var cols []BF16
 	if amx.Micro != nil {
-		// The column experiment, for tests and benchmarks to compare (see amxColumns), first
-		// in builds tagged amxcol.
-		col := amxColumns(amxAssembly(), amxColumnGroups, amxRowPrefetch, amxTallPrefetch)
-		list = slices.Insert(list, 1, col)
-		if amxColumnsChosen {
-			list[0], list[1], best = col, amx, col
+		// The column experiments, for tests and benchmarks to compare (see amxColumns).
+		cols = []BF16{
+			amxColumns(amxAssembly(), amxColumnGroups, 0, amxRowPrefetch, amxTallPrefetch),
+			amxColumns(amxAssembly(), amxColumnGroups, amxColumnSlice, amxRowPrefetch, amxTallPrefetch),
 		}
 	}
-	return list, best
+	return chooseBF16(amx, cols, vecBF16(prefetchAhead), generic, why, amxChosen)
 }
 
 // vecBF16 is the AVX512-BF16 family, its kernels of up to eight rows prefetching ahead bytes on.
@@ -61,11 +59,16 @@ func vecBF16(ahead int) BF16 {
 }
 
 // chooseBF16 is detectBF16's choice on a CPU with AVX512-BF16, given the AMX family (Micro nil
-// when absent or refused) and why the OS refused it ("" when it did not).
-func chooseBF16(amx, vec, generic BF16, why string) (list []BF16, best BF16) {
+// when absent or refused), the AMX experiments listed after it, why the OS refused AMX (""
+// when it did not), and which of the AMX families a build chooses (amxChosen: 0 the AMX
+// family, i the i-th experiment), listed first.
+func chooseBF16(amx BF16, experiments []BF16, vec, generic BF16, why string, chosen int) (list []BF16, best BF16) {
 	switch {
 	case amx.Micro != nil:
-		return []BF16{amx, vec, generic}, amx
+		amxs := append([]BF16{amx}, experiments...)
+		best = amxs[chosen]
+		list = append([]BF16{best}, slices.Delete(amxs, chosen, chosen+1)...)
+		return append(list, vec, generic), best
 	case why != "":
 		refused := generic
 		refused.Note = "amx refused: " + why

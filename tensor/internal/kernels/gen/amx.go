@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math/bits"
 	"strings"
 
 	"github.com/imagesemantics/blipgo/tensor/internal/kernels/approx"
@@ -160,6 +161,19 @@ var amxRowTiles = []int{1, 2}
 
 const amxNR = approx.AMXNR
 
+// A step of the AMX kernels advances along A's rows by amxStepA bytes (16 pairs) and along
+// B's panel by amxStepB (16 rows of pairs).
+const amxStepA, amxStepB = 64, 16 * 4 * amxNR
+
+// amxShape is which AMX kernel amxKernel writes.
+type amxShape int
+
+const (
+	amxTile   amxShape = iota // one tile of up to 32 rows: amxBF16x1, amxBF16x2
+	amxColumn                 // amxBF16col
+	amxSliced                 // amxBF16cols
+)
+
 // amxKernel writes amxBF16xT, T rows of 16x16 tiles: steps steps of 16 pairs of k over an
 // mr x 32 tile of C, mr and each step's depth given by the tile configuration at cfg.
 //
@@ -179,15 +193,19 @@ const amxNR = approx.AMXNR
 // L2, one row a step, as the vector kernels do (main.go: in MatMul's order that tile is the
 // next call's, whose loads of C, or stores to it, would otherwise wait on memory).
 //
-// With column set it writes amxBF16col instead, an experiment (see amxColumns): the two-row
-// kernel over groups tiles of 32 rows, one below the other in the same panel of C and rows of
-// A, each through the same steps of the same B, with the tile configuration loaded once and
-// the tiles released once. The next tile's rows it prefetches run on from the second group's
-// (next counts them all), one a step.
+// Columns (see amxColumns, an experiment) write amxBF16col instead: the two-row kernel over
+// groups tiles of 32 rows, one below the other in the same panel of C and rows of A, each
+// through the same steps of the same B, with the tile configuration loaded once and the tiles
+// released once. The next tile's rows it prefetches run on from the second group's (next
+// counts them all), one a step. Sliced columns write amxBF16cols: the same over slices of at
+// most slice steps, every group through one slice before the next slice, so that the slice's
+// part of B (16 KiB at 8 steps) is read from L1 by every group after the first; C's tiles go
+// out and back between slices. Each row's steps are the same either way.
 //
 // With trace set it writes the kernel's trace twin (amxBF16x1Trace, ...: see amxRecord), which
 // takes one argument more, where its records go.
-func amxKernel(b *strings.Builder, rowTiles int, column, trace bool) {
+func amxKernel(b *strings.Builder, rowTiles int, shape amxShape, trace bool) {
+	column, sliced := shape != amxTile, shape == amxSliced
 	w := func(format string, args ...any) { fmt.Fprintf(b, "\t"+format+"\n", args...) }
 	amx := func(in amxInsn) {
 		if !trace {
@@ -199,8 +217,11 @@ func amxKernel(b *strings.Builder, rowTiles int, column, trace bool) {
 		}
 	}
 	name, args, frame := fmt.Sprintf("amxBF16x%d", rowTiles), "", 80
-	if column {
+	switch shape {
+	case amxColumn:
 		name, args, frame = "amxBF16col", ", groups int", 88
+	case amxSliced:
+		name, args, frame = "amxBF16cols", ", groups, slice int", 96
 	}
 	if trace {
 		name, args, frame = name+"Trace", args+", trace *int64", frame+8
@@ -241,6 +262,33 @@ func amxKernel(b *strings.Builder, rowTiles int, column, trace bool) {
 		w("SHLQ $4, AX")
 		w("ADDQ R11, AX")
 		w("MOVQ AX, c+40(FP)")
+	}
+	if sliced {
+		// The argument slots whose values are in registers now hold the slices' state: cfg
+		// C's first row, steps the steps left after this slice, a and b where the slice
+		// starts, lda the groups left in it, ldc its steps.
+		w("MOVQ DX, cfg+0(FP)")
+		fmt.Fprintf(b, "slice_%s:\n", name)
+		w("MOVQ steps+8(FP), AX")
+		w("MOVQ slice+88(FP), R9")
+		w("CMPQ R9, AX")
+		w("JLE take_%s", name)
+		w("MOVQ AX, R9")
+		fmt.Fprintf(b, "take_%s:\n", name)
+		w("SUBQ R9, AX")
+		w("MOVQ AX, steps+8(FP)")
+		w("MOVQ R9, ldc+48(FP)")
+		w("MOVQ groups+80(FP), AX")
+		w("MOVQ AX, lda+24(FP)")
+		w("MOVQ a+16(FP), SI")
+		w("MOVQ BX, R10")
+		w("SHLQ $4, R10")
+		w("ADDQ SI, R10")
+		w("MOVQ b+32(FP), DI")
+		w("MOVQ cfg+0(FP), DX")
+		w("MOVQ R8, R11")
+		w("SHLQ $4, R11")
+		w("ADDQ DX, R11")
 	}
 	if column {
 		fmt.Fprintf(b, "group_%s:\n", name)
@@ -302,11 +350,11 @@ func amxKernel(b *strings.Builder, rowTiles int, column, trace bool) {
 		amx(tdpbf16ps(2, 5, 6))
 		amx(tdpbf16ps(3, 5, 7))
 	}
-	w("ADDQ $64, SI") // 16 pairs of k
+	w("ADDQ $%d, SI", amxStepA) // 16 pairs of k
 	if rowTiles == 2 {
-		w("ADDQ $64, R10")
+		w("ADDQ $%d, R10", amxStepA)
 	}
-	w("ADDQ $%d, DI", 16*4*amxNR) // 16 rows of the panel
+	w("ADDQ $%d, DI", amxStepB) // 16 rows of the panel
 	w("DECQ R9")
 	w("JNZ loop_%s", name)
 	for r := 0; r < rowTiles; r++ {
@@ -314,7 +362,41 @@ func amxKernel(b *strings.Builder, rowTiles int, column, trace bool) {
 			amx(tilestored(cBase[r], r8, 64*h, 2*r+h))
 		}
 	}
-	if column {
+	if sliced {
+		// The slice's next group: A's rows 32 on from the slice's first step, C's 32 on, B
+		// from the slice's start; after the last group, the next slice.
+		w("DECQ lda+24(FP)")
+		w("JZ sliced_%s", name)
+		w("MOVQ ldc+48(FP), R9")
+		w("MOVQ R9, AX")
+		w("SHLQ $%d, AX", bits.TrailingZeros(amxStepA))
+		w("SUBQ AX, SI")
+		w("MOVQ BX, AX")
+		w("SHLQ $5, AX")
+		w("ADDQ AX, SI")
+		w("MOVQ BX, R10")
+		w("SHLQ $4, R10")
+		w("ADDQ SI, R10")
+		w("MOVQ b+32(FP), DI")
+		w("MOVQ R8, AX")
+		w("SHLQ $5, AX")
+		w("ADDQ AX, DX")
+		w("ADDQ AX, R11")
+		w("JMP group_%s", name)
+		fmt.Fprintf(b, "sliced_%s:\n", name)
+		w("MOVB $1, accumulate+56(FP)")
+		w("MOVQ steps+8(FP), AX")
+		w("TESTQ AX, AX")
+		w("JZ done_%s", name)
+		w("MOVQ ldc+48(FP), AX")
+		w("SHLQ $%d, AX", bits.TrailingZeros(amxStepA))
+		w("ADDQ AX, a+16(FP)")
+		w("MOVQ ldc+48(FP), AX")
+		w("SHLQ $%d, AX", bits.TrailingZeros(amxStepB))
+		w("ADDQ AX, b+32(FP)")
+		w("JMP slice_%s", name)
+		fmt.Fprintf(b, "done_%s:\n", name)
+	} else if column {
 		// The next group: A's and C's rows 32 on, B's panel and the steps from the start.
 		w("DECQ groups+80(FP)")
 		w("JZ done_%s", name)
@@ -524,6 +606,8 @@ func amxDeclarations(decl func(string, ...any)) {
 		decl("amxBF16x%dTrace(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int, trace *int64)", t)
 	}
 	decl("amxBF16colTrace(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next, groups int, trace *int64)")
+	decl("amxBF16cols(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next, groups, slice int)")
+	decl("amxBF16colsTrace(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next, groups, slice int, trace *int64)")
 	decl("amxPeakBF16(cfg *byte, a, b *uint32, n int)")
 	decl("splitBAVX512(dst *uint32, panel *float32, kc, kc0 int)")
 	decl("splitAAVX512(dst *uint32, x *float32, n, kc0 int)")
@@ -533,9 +617,10 @@ func amxDeclarations(decl func(string, ...any)) {
 func amxKernels(b *strings.Builder) {
 	for _, trace := range []bool{false, true} {
 		for _, t := range amxRowTiles {
-			amxKernel(b, t, false, trace)
+			amxKernel(b, t, amxTile, trace)
 		}
-		amxKernel(b, 2, true, trace)
+		amxKernel(b, 2, amxColumn, trace)
+		amxKernel(b, 2, amxSliced, trace)
 	}
 	amxPeak(b)
 	splitB(b)

@@ -1,0 +1,6 @@
+//go:build !noasm && amxcols
+
+package kernels
+
+// amxChosen: amx-bf16-cols (see amxcol_on_amd64.go).
+const amxChosen = 2
