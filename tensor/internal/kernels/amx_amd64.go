@@ -103,9 +103,10 @@ func amxAssembly() amxCalls {
 	}
 }
 
-// amxSteps runs call over kp pairs of k of a tile of mr rows (for amxBF16col, of each group of
-// 32): steps of 16 pairs in one call, then one shorter step for the rest in another, each
-// loading its tile configuration. The first call prefetches next rows of C (see the kernels).
+// amxSteps runs call over kp pairs of k of a tile of mr rows (for the column kernels, of each
+// of groups groups of 32, in slices of slice steps for amxBF16cols): steps of 16 pairs in one
+// call, then one shorter step for the rest in another, each loading its tile configuration.
+// The first call prefetches next rows of C (see the kernels).
 func amxSteps(call amxCall, mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool, ahead, next, groups, slice int) {
 	var cfg tileConfig
 	full := kp &^ 15
