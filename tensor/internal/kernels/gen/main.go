@@ -14,9 +14,9 @@
 // (starting from zero instead of c when accumulate is false). B is packed k-major in panels of
 // NR columns; A needs no packing: each A value is broadcast from its row into a register that
 // the row's FMAs read. There is one kernel per mr so that M tails and matrix-vector products
-// waste no rows. It also writes the AVX512-BF16 kernels, the AMX kernels (amx.go), the
-// element-wise kernels in AVX-512 and AVX2 (avx2_elementwise.go), and gemm_arm64.s with its
-// declarations (neon.go).
+// waste no rows. It also writes the AVX512-BF16 kernels, the AMX kernels and their trace
+// twins, which tests replay off AMX (amx.go), the element-wise kernels in AVX-512 and AVX2
+// (avx2_elementwise.go), and gemm_arm64.s with its declarations (neon.go).
 //
 // AVX-512 kernels: NR = 32 (two zmm per row), mr up to 14 (28 accumulators, two B registers,
 // two broadcast registers taken in turn; one VBROADCASTSS per A value rather than a broadcast
