@@ -56,6 +56,40 @@ kernels() {
   fi
 }
 
+# blocks_table reads BenchmarkMatMulAMXBlocks lines and prints, for each shape and blocking,
+# each family's GFLOP/s and amx_peak% as the lowest and highest of its rounds.
+blocks_table() {
+  awk '
+  /^BenchmarkMatMulAMXBlocks\// {
+    name = $1; sub(/^BenchmarkMatMulAMXBlocks\//, "", name); sub(/-[0-9]+$/, "", name)
+    fam = name; sub(/\/.*/, "", fam); cfg = name; sub(/^[^\/]*\//, "", cfg)
+    g = ""; p = ""
+    for (i = 2; i <= NF; i++) { if ($i == "GFLOP/s") g = $(i-1) + 0; if ($i == "amx_peak%") p = $(i-1) + 0 }
+    if (g == "") next
+    if (!(cfg in seen)) { seen[cfg] = 1; order[++n] = cfg }
+    if (!(fam in fseen)) { fseen[fam] = 1; forder[++nf] = fam }
+    k = cfg SUBSEP fam
+    if (!(k in lo) || g < lo[k]) lo[k] = g
+    if (!(k in hi) || g > hi[k]) hi[k] = g
+    if (!(k in plo) || p < plo[k]) plo[k] = p
+    if (!(k in phi) || p > phi[k]) phi[k] = p
+  }
+  END {
+    printf "%-46s", "GFLOP/s (amx_peak%), lowest-highest round"
+    for (j = 1; j <= nf; j++) printf " | %-22s", forder[j]
+    print ""
+    for (i = 1; i <= n; i++) {
+      printf "%-46s", order[i]
+      for (j = 1; j <= nf; j++) {
+        k = order[i] SUBSEP forder[j]
+        if (k in lo) printf " | %5.0f-%-5.0f (%2.0f-%2.0f%%)", lo[k], hi[k], plo[k], phi[k]
+        else printf " | %-22s", "-"
+      }
+      print ""
+    }
+  }'
+}
+
 columns() {
   step the AMX column experiments \(amx-bf16-col: one call per 224 rows of a panel\; amx-bf16-cols: the same in slices of 128 pairs\) against amx-bf16 inside MatMul, alternating, 2 pinned cores
   # A call's cost besides its products: each family's tallest tile at 16 to 1024 pairs a call,
@@ -65,7 +99,8 @@ columns() {
     for f in amx-bf16 amx-bf16-col amx-bf16-cols; do
       (cd $R/tensor && $TS timeout 60 $D/tensor.test -test.run '^$' -test.bench "MatMulAMXBlocks/^$f\$/" -test.benchtime 6x 2>&1 | grep -E 'Bench')
     done
-  done
+  done | tee /tmp/blocks.txt
+  blocks_table < /tmp/blocks.txt
   # The golden cases, then whole bfloat16 captions, with each experiment as the bfloat16
   # kernel (built with -tags amxcol, amxcols) beside today's, alternating.
   step golden cases and bfloat16 captions on amx-bf16-col and amx-bf16-cols, 2 pinned cores
