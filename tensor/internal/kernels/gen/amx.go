@@ -117,12 +117,11 @@ func memIntel(base, index, disp int) string {
 
 // ldtilecfg encodes LDTILECFG [base] (VEX.128.NP.0F38.W0 49 /0), base not rsp, rbp, r12, r13.
 func ldtilecfg(base int) amxInsn {
-	tr := amxTrace(amxOpConfig)
-	tr = tr[:len(tr)-1]
+	var tr []string // the configuration's bytes into the record, then the record's head
 	for off := 0; off < 64; off += 8 {
 		tr = append(tr, fmt.Sprintf("MOVQ %s(%s), R14", disp(off), goNames[base]), fmt.Sprintf("MOVQ R14, %d(R15)", 32+off))
 	}
-	tr = append(tr, fmt.Sprintf("LEAQ %d(R15), R15", amxRecord))
+	tr = append(tr, amxTrace(amxOpConfig)...)
 	return amxInsn{append(amxVEX(0, 0x49, 0, 0, 0, base), byte(base&7)), fmt.Sprintf("ldtilecfg [%s]", regNames[base]), tr}
 }
 
@@ -362,12 +361,17 @@ func amxKernel(b *strings.Builder, rowTiles int, shape amxShape, trace bool) {
 			amx(tilestored(cBase[r], r8, 64*h, 2*r+h))
 		}
 	}
-	if sliced {
-		// The slice's next group: A's rows 32 on from the slice's first step, C's 32 on, B
-		// from the slice's start; after the last group, the next slice.
-		w("DECQ lda+24(FP)")
-		w("JZ sliced_%s", name)
-		w("MOVQ ldc+48(FP), R9")
+	if column {
+		// The next group: A's rows 32 on from the group's first step, C's 32 on, B from the
+		// start of the steps; the groups are counted down in groups (lda, a slice's, for the
+		// sliced kernel), the steps a group takes are in steps (ldc, a slice's).
+		counter, steps, done := "groups+80(FP)", "steps+8(FP)", "done_"+name
+		if sliced {
+			counter, steps, done = "lda+24(FP)", "ldc+48(FP)", "sliced_"+name
+		}
+		w("DECQ %s", counter)
+		w("JZ %s", done)
+		w("MOVQ %s, R9", steps)
 		w("MOVQ R9, AX")
 		w("SHLQ $%d, AX", bits.TrailingZeros(amxStepA))
 		w("SUBQ AX, SI")
@@ -383,6 +387,9 @@ func amxKernel(b *strings.Builder, rowTiles int, shape amxShape, trace bool) {
 		w("ADDQ AX, DX")
 		w("ADDQ AX, R11")
 		w("JMP group_%s", name)
+	}
+	if sliced {
+		// After a slice's last group, the next slice: A and B from the slice's end.
 		fmt.Fprintf(b, "sliced_%s:\n", name)
 		w("MOVB $1, accumulate+56(FP)")
 		w("MOVQ steps+8(FP), AX")
@@ -395,26 +402,8 @@ func amxKernel(b *strings.Builder, rowTiles int, shape amxShape, trace bool) {
 		w("SHLQ $%d, AX", bits.TrailingZeros(amxStepB))
 		w("ADDQ AX, b+32(FP)")
 		w("JMP slice_%s", name)
-		fmt.Fprintf(b, "done_%s:\n", name)
-	} else if column {
-		// The next group: A's and C's rows 32 on, B's panel and the steps from the start.
-		w("DECQ groups+80(FP)")
-		w("JZ done_%s", name)
-		w("MOVQ steps+8(FP), R9")
-		w("MOVQ b+32(FP), DI")
-		w("MOVQ BX, AX")
-		w("SHLQ $5, AX")
-		w("MOVQ a+16(FP), SI")
-		w("ADDQ AX, SI")
-		w("MOVQ SI, a+16(FP)")
-		w("MOVQ BX, R10")
-		w("SHLQ $4, R10")
-		w("ADDQ SI, R10")
-		w("MOVQ R8, AX")
-		w("SHLQ $5, AX")
-		w("ADDQ AX, DX")
-		w("ADDQ AX, R11")
-		w("JMP group_%s", name)
+	}
+	if column {
 		fmt.Fprintf(b, "done_%s:\n", name)
 	}
 	amx(tilerelease())
