@@ -185,31 +185,17 @@ func tracedFamilies(t testing.TB) []BF16 {
 // TestAMXTraced runs every tile height of the AMX families, at depths of one step, a step and
 // a rest, only a rest and several steps, through their trace twins against the pure-Go twin.
 func TestAMXTraced(t *testing.T) {
+	// Of the column families' heights, the whole groups and the rests that differ.
+	keep := func(mr int) bool {
+		return mr <= 40 || mr%32 == 0 || mr%32 == 1 || mr%32 == 17 || mr == amxColumnGroups*32-1
+	}
 	for _, k := range tracedFamilies(t) {
-		for mr := 1; mr <= k.MR; mr++ {
-			if mr > 40 && mr%32 != 0 && mr%32 != 1 && mr%32 != 17 && mr != k.MR-1 {
-				continue // the column family's heights: whole groups and the rests that differ
-			}
-			for _, kp := range []int{1, 15, 16, 17, 64, 130} {
-				for _, acc := range []bool{false, true} {
-					runBF16(t, k, mr, kp, mr%4, mr%3, acc, uint64(mr*100+kp))
-				}
-			}
-		}
+		matchHeights(t, k, []int{1, 15, 16, 17, 64, 130}, keep)
 	}
 }
 
-// FuzzAMXTraced is FuzzBF16 for the AMX families' trace twins: any height, depth, strides
-// and offsets.
-func FuzzAMXTraced(f *testing.F) {
-	f.Add(uint8(3), uint16(7), uint8(1), uint8(2), true, uint64(1))
-	f.Add(uint8(200), uint16(33), uint8(0), uint8(5), false, uint64(2))
-	f.Fuzz(func(t *testing.T, mr uint8, kp uint16, extra, offset uint8, acc bool, seed uint64) {
-		for _, k := range tracedFamilies(t) {
-			runBF16(t, k, int(mr)%k.MR+1, int(kp)%300+1, int(extra)%20, int(offset)%20, acc, seed)
-		}
-	})
-}
+// FuzzAMXTraced is FuzzBF16 for the AMX families' trace twins.
+func FuzzAMXTraced(f *testing.F) { fuzzBF16(f, tracedFamilies) }
 
 // TestAMXTracedCatches: the emulator reports a kernel that reads outside its buffers and a C
 // that differs from the twin's, so that TestAMXTraced can fail.

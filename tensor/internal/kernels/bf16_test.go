@@ -91,21 +91,35 @@ func asmBF16(t testing.TB) []BF16 {
 func TestBF16MatchesGeneric(t *testing.T) {
 	for _, k := range asmBF16(t) {
 		t.Logf("bf16 kernel: %s", k.Name)
-		for mr := 1; mr <= k.MR; mr++ {
-			for _, kp := range []int{1, 2, 5, 15, 16, 17, 64, 128, 130} {
-				for _, acc := range []bool{false, true} {
-					runBF16(t, k, mr, kp, mr%4, mr%3, acc, uint64(mr*100+kp))
-				}
+		matchHeights(t, k, []int{1, 2, 5, 15, 16, 17, 64, 128, 130}, func(int) bool { return true })
+	}
+}
+
+// matchHeights runs runBF16 for kernel k at the heights keep takes from 1 to k.MR, each at the
+// depths kps, accumulating and not, with strides and offsets that vary with the height.
+func matchHeights(t testing.TB, k BF16, kps []int, keep func(mr int) bool) {
+	for mr := 1; mr <= k.MR; mr++ {
+		if !keep(mr) {
+			continue
+		}
+		for _, kp := range kps {
+			for _, acc := range []bool{false, true} {
+				runBF16(t, k, mr, kp, mr%4, mr%3, acc, uint64(mr*100+kp))
 			}
 		}
 	}
 }
 
-func FuzzBF16(f *testing.F) {
+func FuzzBF16(f *testing.F) { fuzzBF16(f, asmBF16) }
+
+// fuzzBF16 fuzzes the kernels families lists against their twins: any height, depth, strides
+// and offsets.
+func fuzzBF16(f *testing.F, families func(testing.TB) []BF16) {
 	f.Add(uint8(3), uint16(7), uint8(1), uint8(2), true, uint64(1))
 	f.Add(uint8(20), uint16(33), uint8(0), uint8(5), false, uint64(2))
+	f.Add(uint8(200), uint16(33), uint8(0), uint8(5), false, uint64(3))
 	f.Fuzz(func(t *testing.T, mr uint8, kp uint16, extra, offset uint8, acc bool, seed uint64) {
-		for _, k := range asmBF16(t) {
+		for _, k := range families(t) {
 			runBF16(t, k, int(mr)%k.MR+1, int(kp)%300+1, int(extra)%20, int(offset)%20, acc, seed)
 		}
 	})
