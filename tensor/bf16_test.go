@@ -131,24 +131,27 @@ func TestMatMulBF16Tiles(t *testing.T) {
 	}
 }
 
-// TestMatMulAMXColumns: a family with tiles of 224 rows (the AMX column experiment's shape,
+// TestMatMulAMXColumns: a family with tiles of 224 rows (the AMX column experiments' shape,
 // kernels.amxColumns) gives inside MatMul what the 32-row AMX family gives, bit for bit: taller
 // tiles change which rows go to a kernel call together and which products take the few-rows
 // route (matMulPairs), not the steps each row goes through. The pure-Go twin stands in for
-// both off AMX; on an AMX CPU the assembly families are compared too.
+// both off AMX; on an AMX CPU each assembly experiment is compared with amx-bf16 too.
 func TestMatMulAMXColumns(t *testing.T) {
 	pairs := [][2]kernels.BF16{{kernels.GenericAMX(32, 32), kernels.GenericAMX(224, 32)}}
-	var amx, col kernels.BF16
+	var amx kernels.BF16
+	var experiments []kernels.BF16
 	for _, k := range kernels.AvailableBF16() {
-		switch k.Name {
-		case "amx-bf16":
+		switch {
+		case k.Name == "amx-bf16":
 			amx = k
-		case "amx-bf16-col":
-			col = k
+		case k.Tiles && !k.Emulated:
+			experiments = append(experiments, k)
 		}
 	}
-	if amx.Micro != nil && col.Micro != nil {
-		pairs = append(pairs, [2]kernels.BF16{amx, col})
+	for _, k := range experiments {
+		if amx.Micro != nil {
+			pairs = append(pairs, [2]kernels.BF16{amx, k})
+		}
 	}
 	r := rand.New(rand.NewPCG(14, 14))
 	p := NewPool(3)
@@ -224,11 +227,11 @@ func pairwise(kern kernels.BF16) kernels.BF16 {
 }
 
 // BenchmarkMatMulAMXBlocks compares depths of pass and sizes of A's row blocks for each AMX
-// family (amx-bf16, and the column experiment amx-bf16-col: one call per 224 rows of a panel)
-// at the vision MLP's two shapes, and at a narrow one whose B and C (512 and 577 KiB) stay in
-// the two cores' L2 where the MLP's stream from memory (the products' ceiling in MatMul, to
-// tell what C's and B's traffic costs from what the calls do), on two workers (skipped
-// without AMX). Each is also given as a percentage of its workers' AMX peak (amx_peak%), from
+// family (amx-bf16, and the column experiments amx-bf16-col and amx-bf16-cols: one call per
+// 224 rows of a panel) at the vision MLP's two shapes, and at a narrow one whose B and C (512
+// and 577 KiB) stay in the two cores' L2 where the MLP's stream from memory (the products'
+// ceiling in MatMul, to tell what C's and B's traffic costs from what the calls do), on two
+// workers and, at MatMul's own blocking, one (skipped without AMX). Each is also given as a percentage of its workers' AMX peak (amx_peak%), from
 // one core's measured just before: the host's tiles gave 876-2312 GFLOP/s a core within one
 // device session.
 func BenchmarkMatMulAMXBlocks(b *testing.B) {
