@@ -231,9 +231,10 @@ func pairwise(kern kernels.BF16) kernels.BF16 {
 // 224 rows of a panel) at the vision MLP's two shapes, and at a narrow one whose B and C (512
 // and 577 KiB) stay in the two cores' L2 where the MLP's stream from memory (the products'
 // ceiling in MatMul, to tell what C's and B's traffic costs from what the calls do), on two
-// workers and, at MatMul's own blocking, one (skipped without AMX). Each is also given as a percentage of its workers' AMX peak (amx_peak%), from
-// one core's measured just before: the host's tiles gave 876-2312 GFLOP/s a core within one
-// device session.
+// workers and, at MatMul's own blocking, one and with C's rows padded (skipped without AMX).
+// Each is also given as a percentage of its workers' AMX peak (amx_peak%), from one core's
+// measured just before: the host's tiles gave 876-2312 GFLOP/s a core within one device
+// session.
 func BenchmarkMatMulAMXBlocks(b *testing.B) {
 	var tiled []kernels.BF16
 	for _, k := range kernels.AvailableBF16() {
@@ -256,21 +257,34 @@ func amxBlocks(b *testing.B, kern kernels.BF16, m, k, n int) {
 	// MatMul's blocking on one worker too: against two, what the cores' sharing of L3 and
 	// memory costs; against BenchmarkMicroBF16Residency (one core, operands from L2), what
 	// MatMul adds.
-	for _, c := range []struct{ block, rowBytes, workers int }{{0, 1 << 20, 2}, {0, 256 << 10, 2}, {1024, 1 << 20, 2}, {amxBlock, amxRowBytes, 2}, {amxBlock, amxRowBytes, 1}, {256, 256 << 10, 2}, {128, 256 << 10, 2}} {
-		block := c.block
+	//
+	// C's rows are n values apart, as in the model, where n*4 bytes is a multiple of 4 KiB at
+	// every MLP shape: a tile's 16 rows of C then fall in one set of L1 (12 ways on Sapphire
+	// Rapids) for TILESTORED and TILELOADD. MatMul's blocking runs again with C's rows 16
+	// values further apart (padded), so that the device run says whether that aliasing costs
+	// AMX anything (on the Zen 5, VDPBF16PS at 577x1024x4096: 942-954 GFLOP/s against 962-980,
+	// within the noise).
+	for _, c := range []struct {
+		block, rowBytes, workers int
+		padC                     bool
+	}{{0, 1 << 20, 2, false}, {0, 256 << 10, 2, false}, {1024, 1 << 20, 2, false}, {amxBlock, amxRowBytes, 2, false}, {amxBlock, amxRowBytes, 2, true}, {amxBlock, amxRowBytes, 1, false}, {256, 256 << 10, 2, false}, {128, 256 << 10, 2, false}} {
+		block, ldc := c.block, n
 		if block == 0 {
 			block = (k + 1) / 2
 		}
-		b.Run(fmt.Sprintf("%s/%dx%dx%d/block=%d/rows=%dK/workers=%d", kern.Name, m, k, n, block, c.rowBytes>>10, c.workers), func(b *testing.B) {
+		if c.padC {
+			ldc += 16
+		}
+		b.Run(fmt.Sprintf("%s/%dx%dx%d/block=%d/rows=%dK/workers=%d/ldc=%d", kern.Name, m, k, n, block, c.rowBytes>>10, c.workers, ldc), func(b *testing.B) {
 			r := rand.New(rand.NewPCG(1, 1))
-			a, w, out := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*n)
+			a, w, out := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*ldc)
 			p := NewPool(c.workers)
 			pm := packBF16Blocks(p, nil, kern, w, n, k, k, false, block, c.rowBytes)
 			start := time.Now()
 			peak := float64(PeakAMX(1_000_000)) / time.Since(start).Seconds() / 1e9
 			b.ResetTimer()
 			for b.Loop() {
-				pm.MatMul(p, out, n, a, k, m)
+				pm.MatMul(p, out, ldc, a, k, m)
 			}
 			gflops := float64(2*m*k*n) * float64(b.N) / b.Elapsed().Seconds() / 1e9
 			b.ReportMetric(gflops, "GFLOP/s")

@@ -75,11 +75,11 @@ blocks_table() {
     if (!(k in phi) || p > phi[k]) phi[k] = p
   }
   END {
-    printf "%-46s", "GFLOP/s (amx_peak%), lowest-highest round"
+    printf "%-54s", "GFLOP/s (amx_peak%), lowest-highest round"
     for (j = 1; j <= nf; j++) printf " | %-22s", forder[j]
     print ""
     for (i = 1; i <= n; i++) {
-      printf "%-46s", order[i]
+      printf "%-54s", order[i]
       for (j = 1; j <= nf; j++) {
         k = order[i] SUBSEP forder[j]
         if (k in lo) printf " | %5.0f-%-5.0f (%2.0f-%2.0f%%)", lo[k], hi[k], plo[k], phi[k]
