@@ -142,29 +142,27 @@ func (d *Model) Cross(p *tensor.Pool, image *tensor.Tensor, prec tensor.Precisio
 }
 
 // Cache is the self-attention key/value cache of one sequence: for every layer, the keys and
-// values of the Len tokens seen so far, each row H wide.
+// values of the Len tokens seen so far, packed per head where they stay as the sequence grows
+// (tensor.Attention.NewKVCache).
 type Cache struct {
-	Len  int
-	K, V [][]float32 // per layer, [capacity, H]
+	Len int
+	KV  []*tensor.KV // per layer
 }
 
 // NewCache returns an empty cache for up to capacity tokens.
 func (d *Model) NewCache(capacity int) *Cache {
 	c := &Cache{}
-	h := d.Config.HiddenSize
-	for range d.Layers {
-		c.K = append(c.K, make([]float32, capacity*h))
-		c.V = append(c.V, make([]float32, capacity*h))
+	for i := range d.Layers {
+		c.KV = append(c.KV, d.Layers[i].Attention.attn.NewKVCache(capacity))
 	}
 	return c
 }
 
 // CopyFrom makes c a copy of o (same capacity), for beam search reordering.
-func (c *Cache) CopyFrom(o *Cache, h int) {
+func (c *Cache) CopyFrom(o *Cache) {
 	c.Len = o.Len
-	for i := range c.K {
-		copy(c.K[i][:o.Len*h], o.K[i][:o.Len*h])
-		copy(c.V[i][:o.Len*h], o.V[i][:o.Len*h])
+	for i, kv := range c.KV {
+		kv.CopyFrom(o.KV[i])
 	}
 }
 
@@ -204,7 +202,7 @@ func (d *Model) Forward(ctx context.Context, p *tensor.Pool, hidden *tensor.Tens
 	if pos0+t > c.MaxPositionEmbeddings {
 		return fmt.Errorf("bert: sequence of %d tokens exceeds max_position_embeddings %d", pos0+t, c.MaxPositionEmbeddings)
 	}
-	if capacity := len(caches[0].K[0]) / h; pos0+t > capacity {
+	if capacity := caches[0].KV[0].Capacity(); pos0+t > capacity {
 		return fmt.Errorf("bert: sequence of %d tokens exceeds the cache capacity %d", pos0+t, capacity)
 	}
 	for s := range ids {
@@ -226,7 +224,7 @@ func (d *Model) Forward(ctx context.Context, p *tensor.Pool, hidden *tensor.Tens
 	if ws == nil {
 		ws = new(Workspace)
 	}
-	nScratch := d.Layers[0].Attention.attn.ScratchSize(p, t, maxKeys)
+	nScratch := d.Layers[0].Attention.attn.ScratchSizeKV(p, t, maxKeys)
 	if need := 4*m*h + m*c.IntermediateSize + nScratch; len(ws.buf) < need {
 		ws.buf = make([]float32, need)
 	}
@@ -246,14 +244,12 @@ func (d *Model) Forward(ctx context.Context, p *tensor.Pool, hidden *tensor.Tens
 		sa.Self.Key.Forward(p, k, x)
 		sa.Self.Value.Forward(p, v, x)
 		for s := range ids {
-			ck, cv := caches[s].K[li], caches[s].V[li]
-			copy(ck[pos0*h:(pos0+t)*h], k.Data[s*t*h:])
-			copy(cv[pos0*h:(pos0+t)*h], v.Data[s*t*h:])
-			sa.attn.Forward(p,
+			kv := caches[s].KV[li]
+			sa.attn.Put(p, kv, pos0, tensor.Heads{Data: k.Data[s*t*h:], Stride: h}, tensor.Heads{Data: v.Data[s*t*h:], Stride: h}, t)
+			sa.attn.ForwardKV(p,
 				tensor.Heads{Data: ctxOut.Data[s*t*h:], Stride: h},
 				tensor.Heads{Data: q.Data[s*t*h:], Stride: h},
-				tensor.Heads{Data: ck, Stride: h}, tensor.Heads{Data: cv, Stride: h},
-				t, pos0+t, scratch)
+				kv, t, scratch)
 		}
 		sa.Output.Forward(p, x, ctxOut)
 		// Cross-attention to the encoder states.

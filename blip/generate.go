@@ -37,7 +37,7 @@ func (d *textDecoder) NewState(src, capacity int) generate.State {
 
 func (d *textDecoder) CopyState(dst, src generate.State) {
 	to, from := dst.(*decoderState), src.(*decoderState)
-	to.cache.CopyFrom(from.cache, d.m.Decoder.Config.HiddenSize)
+	to.cache.CopyFrom(from.cache)
 	to.src = from.src
 }
 

@@ -35,6 +35,10 @@ type Packed struct {
 	kernel kernels.Kernel
 	data   []float32
 	kc     int // the depth of data's passes over K (kcBlock)
+	// layoutN and layoutK are the shape data's panels are laid out for: N and K, or more for
+	// the keys and values of a cache that grows in place (Attention.NewKVCache), whose N or K
+	// grow while every value already packed stays where it is (see panelAt).
+	layoutN, layoutK int
 	// bf16 and words replace kernel and data for a BFloat16 layer: passes of block pairs of k,
 	// each over blocks of rows of A of about rowBytes bytes of bfloat16 pairs.
 	bf16            *kernels.BF16
@@ -73,12 +77,12 @@ func packDepth(p *Pool, arena *Arena, kern kernels.Kernel, b []float32, n, k, ld
 func packInto(p *Pool, data []float32, kern kernels.Kernel, b []float32, n, k, ldb int, transposed bool, depth int) *Packed {
 	nr := kern.NR
 	np := panels(n, nr)
-	pm := &Packed{N: n, K: k, kernel: kern, data: data[:packedLen(kern, n, k)], kc: depth, transposed: transposed}
+	pm := &Packed{N: n, K: k, kernel: kern, data: data[:packedLen(kern, n, k)], kc: depth, layoutN: n, layoutK: k, transposed: transposed}
 	p.ForGrain(np, 1, func(lo, hi int) {
 		for kc0 := 0; kc0 < k; kc0 += depth {
 			kc := min(depth, k-kc0)
 			for j := lo; j < hi; j++ {
-				dst := pm.data[kc0*np*nr+j*kc*nr:]
+				dst := pm.panel(kc0, j)
 				cols := min(nr, n-j*nr)
 				for q := 0; q < kc; q++ {
 					row := dst[q*nr : q*nr+cols]
@@ -106,16 +110,26 @@ func (pm *Packed) row(n int, dst []float32) bool {
 		return false
 	}
 	nr := pm.kernel.NR
-	np := panels(pm.N, nr)
 	j, c := n/nr, n%nr
 	for kc0 := 0; kc0 < pm.K; kc0 += pm.kc {
-		kc := min(pm.kc, pm.K-kc0)
-		base := kc0*np*nr + j*kc*nr + c
-		for q := 0; q < kc; q++ {
-			dst[kc0+q] = pm.data[base+q*nr]
+		panel := pm.panel(kc0, j)
+		for q := range min(pm.kc, pm.K-kc0) {
+			dst[kc0+q] = panel[q*nr+c]
 		}
 	}
 	return true
+}
+
+// panel is panel j of the pass over K from k0 in data: its rows of K (min(kc, K-k0) of them,
+// NR values each, k-major) and, in a cache that grows, room for the rows to come. Passes lie
+// one after the other, each holding its panels for layoutN rows one after the other, each
+// panel min(kc, layoutK-k0) rows deep: a pass's depth in data is what the layout's K gives it,
+// not what K gives, so that a cache's K can grow without moving what is packed.
+func (pm *Packed) panel(k0, j int) []float32 {
+	nr := pm.kernel.NR
+	depth := min(pm.kc, pm.layoutK-k0)
+	off := k0*panels(pm.layoutN, nr)*nr + j*depth*nr
+	return pm.data[off : off+depth*nr]
 }
 
 // Epilogue is work fused into a product's last pass over each tile of C, while the tile is
@@ -167,12 +181,10 @@ func (pm *Packed) MatMulEpilogue(p *Pool, c []float32, ldc int, a []float32, lda
 func (pm *Packed) matMulFloat32(p *Pool, c []float32, ldc int, a []float32, lda int, m int, ep Epilogue) {
 	kern := pm.kernel
 	mr, nr := kern.MR, kern.NR
-	np := panels(pm.N, nr)
 	// passAt is the pass over columns [k0, k0+kc) of K, reading A's rows from a (row stride lda).
 	passAt := func(k0, kc int, a []float32, lda int) pass {
-		bBlock := pm.data[k0*np*nr:]
 		return pass{k0: k0, k: kc, tile: func(rows, i0, j int, dst []float32, ldd int, acc bool) {
-			kern.Micro(rows, kc, a[i0*lda:], lda, bBlock[j*kc*nr:(j+1)*kc*nr], dst, ldd, acc)
+			kern.Micro(rows, kc, a[i0*lda:], lda, pm.panel(k0, j)[:kc*nr], dst, ldd, acc)
 		}}
 	}
 	if m <= mr || !aliasing(lda) {

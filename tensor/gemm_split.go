@@ -36,7 +36,6 @@ func float32Kernel(nr int) kernels.Kernel {
 func (pm *Packed) matMulSplit(p *Pool, c []float32, ldc int, a []float32, lda int, m int, ep Epilogue) {
 	kern := *pm.split
 	mr, nr := kern.MR, kern.NR
-	np := panels(pm.N, nr)
 	aStrideSplit := unaliased(kernels.SplitLen(pm.kc) + 16) // A's split copy
 	apack := make([]uint32, m*aStrideSplit)
 	for kc0 := 0; kc0 < pm.K; kc0 += pm.kc {
@@ -47,13 +46,12 @@ func (pm *Packed) matMulSplit(p *Pool, c []float32, ldc int, a []float32, lda in
 				kernels.SplitA(apack[i*aStrideSplit:], a[i*lda+kc0:i*lda+kc0+kc])
 			}
 		})
-		bBlock := pm.data[kc0*np*nr:]
 		pm.tiles(p, c, ldc, m, mr, m, nr, ep, []pass{{k0: kc0, k: kc, perWorker: func() tileFunc {
 			panel, split := make([]uint32, kp*nr), -1
 			main, corr := make([]float32, mr*nr), make([]float32, mr*nr)
 			return func(rows, i0, j int, dst []float32, ldd int, acc bool) {
 				if j != split {
-					kernels.SplitB(panel, bBlock[j*kc*nr:(j+1)*kc*nr], kc, nr)
+					kernels.SplitB(panel, pm.panel(kc0, j)[:kc*nr], kc, nr)
 					split = j
 				}
 				arows := apack[i0*aStrideSplit:]

@@ -219,20 +219,27 @@ func (n *network) crossKV(p *tensor.Pool, enc *tensor.Tensor) *source {
 	return src
 }
 
-// cache is one sequence's decoder self-attention keys and values, per layer [capacity, D].
+// cache is one sequence's decoder self-attention keys and values of its n tokens, per layer
+// (tensor.Attention.NewKVCache).
 type cache struct {
-	n    int
-	k, v [][]float32
+	n  int
+	kv []*tensor.KV
 }
 
 func (n *network) newCache(capacity int) *cache {
 	c := &cache{}
-	d := n.Shared.Cols()
-	for range n.Decoder.Layers {
-		c.k = append(c.k, make([]float32, capacity*d))
-		c.v = append(c.v, make([]float32, capacity*d))
+	for i := range n.Decoder.Layers {
+		c.kv = append(c.kv, n.Decoder.Layers[i].SelfAttn.attn.NewKVCache(capacity))
 	}
 	return c
+}
+
+// copyFrom makes c a copy of o (same capacity), for beam search's reordering.
+func (c *cache) copyFrom(o *cache) {
+	c.n = o.n
+	for i, kv := range c.kv {
+		kv.CopyFrom(o.kv[i])
+	}
 }
 
 // decode runs T new tokens of each of B sequences through the decoder (ids [B][T], the same T
@@ -247,8 +254,8 @@ func (n *network) decode(ctx context.Context, p *tensor.Pool, logits *tensor.Ten
 			panic("translate: sequences of a batch must advance together")
 		}
 	}
-	if pos0+t > len(caches[0].k[0])/d {
-		return fmt.Errorf("translate: sequence of %d tokens exceeds the cache of %d", pos0+t, len(caches[0].k[0])/d)
+	if capacity := caches[0].kv[0].Capacity(); pos0+t > capacity {
+		return fmt.Errorf("translate: sequence of %d tokens exceeds the cache of %d", pos0+t, capacity)
 	}
 	m := b * t
 	x := tensor.New(m, d)
@@ -262,7 +269,7 @@ func (n *network) decode(ctx context.Context, p *tensor.Pool, logits *tensor.Ten
 	for _, src := range srcs {
 		maxKeys = max(maxKeys, src.kv[0].S)
 	}
-	scratch := make([]float32, n.Decoder.Layers[0].SelfAttn.attn.ScratchSize(p, t, maxKeys))
+	scratch := make([]float32, n.Decoder.Layers[0].SelfAttn.attn.ScratchSizeKV(p, t, maxKeys))
 	for li := range n.Decoder.Layers {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -273,10 +280,8 @@ func (n *network) decode(ctx context.Context, p *tensor.Pool, logits *tensor.Ten
 		a.K.Forward(p, k, x)
 		a.V.Forward(p, v, x)
 		for i, c := range caches {
-			copy(c.k[li][pos0*d:], k.Data[i*t*d:(i+1)*t*d])
-			copy(c.v[li][pos0*d:], v.Data[i*t*d:(i+1)*t*d])
-			a.attn.Forward(p, tensor.Heads{Data: o.Data[i*t*d:], Stride: d}, tensor.Heads{Data: q.Data[i*t*d:], Stride: d},
-				tensor.Heads{Data: c.k[li], Stride: d}, tensor.Heads{Data: c.v[li], Stride: d}, t, pos0+t, scratch)
+			a.attn.Put(p, c.kv[li], pos0, tensor.Heads{Data: k.Data[i*t*d:], Stride: d}, tensor.Heads{Data: v.Data[i*t*d:], Stride: d}, t)
+			a.attn.ForwardKV(p, tensor.Heads{Data: o.Data[i*t*d:], Stride: d}, tensor.Heads{Data: q.Data[i*t*d:], Stride: d}, c.kv[li], t, scratch)
 		}
 		a.Out.ForwardAdd(p, x, o)
 		l.SelfNorm.Forward(p, x, x)

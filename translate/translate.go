@@ -332,12 +332,8 @@ func (d *decoder) NewState(src, capacity int) generate.State {
 
 func (d *decoder) CopyState(dst, src generate.State) {
 	to, from := dst.(*state), src.(*state)
-	n := from.n * d.m.Config.DModel
-	for i := range to.k {
-		copy(to.k[i][:n], from.k[i][:n])
-		copy(to.v[i][:n], from.v[i][:n])
-	}
-	to.n, to.src = from.n, from.src
+	to.copyFrom(from.cache)
+	to.src = from.src
 }
 
 // Step runs the sequences together (a text's beams, or greedy sequences of several texts):
