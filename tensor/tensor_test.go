@@ -270,73 +270,100 @@ func TestAttentionDirtyScratch(t *testing.T) {
 
 // TestKVCache grows caches (NewKVCache, Put) a few positions at a time and checks that
 // ForwardKV over them gives what Forward gives over the same keys and values packed at once,
-// bit for bit, at every step: heads wider than a pass (keys in several passes), caches longer
-// than a pass (values in several), capacities that are not a whole number of panels, causal
-// and not, one and two workers. CopyFrom, as beam search reorders, must give a cache that
-// goes on as its source does, over a destination that held longer, other contents.
+// bit for bit, at every step (checkKVCache): heads wider than a pass (keys in several
+// passes), caches longer than a pass (values in several), capacities that are not a whole
+// number of panels, causal and not, one and two workers.
 func TestKVCache(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
 	for _, c := range []struct {
 		heads, hd, capacity int
-		steps               []int // positions appended at each step
+		steps               []int // positions put at each step
 		causal              bool
 	}{{2, 8, 5, []int{1, 1, 1, 1, 1}, true}, {3, 64, 40, []int{7, 1, 1, 3, 1, 1}, true},
 		{1, 300, 37, []int{2, 1, 1, 33}, false}, {2, 16, 600, []int{250, 1, 5, 1, 300, 1}, true},
 		{12, 64, 20, []int{4, 1, 1, 1, 1, 1, 1, 1}, true}} {
-		stride := c.heads*c.hd + 5
-		total := 0
-		for _, n := range c.steps {
-			total += n
-		}
-		k, v, q := randSlice(r, total*stride), randSlice(r, total*stride), randSlice(r, total*stride)
-		other := randSlice(r, c.capacity*stride) // what a reused cache held before
-		a := Attention{NumHeads: c.heads, HeadDim: c.hd, Scale: 0.3, Causal: c.causal}
 		for _, threads := range []int{1, 2} {
-			p := NewPool(threads)
-			cache, copied := a.NewKVCache(c.capacity), a.NewKVCache(c.capacity)
-			a.Put(p, copied, 0, Heads{other, stride}, Heads{other[1:], stride}, c.capacity)
-			s := 0
-			for step, n := range c.steps {
-				if step == 1 {
-					// A step taken again (as after a cancelled one), with other values first.
-					a.Put(p, cache, s, Heads{other, stride}, Heads{other[2:], stride}, n)
-				}
-				a.Put(p, cache, s, Heads{k[s*stride:], stride}, Heads{v[s*stride:], stride}, n)
-				s += n
-				if step == len(c.steps)/2 {
-					copied.CopyFrom(cache)
-				} else if step > len(c.steps)/2 {
-					a.Put(p, copied, s-n, Heads{k[(s-n)*stride:], stride}, Heads{v[(s-n)*stride:], stride}, n)
-				}
-				want := make([]float32, n*stride)
-				a.Forward(p, Heads{want, stride}, Heads{q[(s-n)*stride:], stride}, Heads{k, stride}, Heads{v, stride}, n, s, make([]float32, a.ScratchSize(p, n, s)))
-				for name, kv := range map[string]*KV{"cache": cache, "copied": copied} {
-					if name == "copied" && step < len(c.steps)/2 {
-						continue
-					}
-					if kv.S != s || kv.Capacity() != c.capacity {
-						t.Fatalf("%+v step %d: %s holds %d positions (room %d), want %d (%d)", c, step, name, kv.S, kv.Capacity(), s, c.capacity)
-					}
-					full, got := guarded(n*stride, 5)
-					a.ForwardKV(p, Heads{got, stride}, Heads{q[(s-n)*stride:], stride}, kv, n, make([]float32, a.ScratchSizeKV(p, n, s)))
-					checkGuards(t, full, 5)
-					for i := range want {
-						if i%stride < c.heads*c.hd && math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-							t.Fatalf("%+v %d threads step %d: %s gives [%d] %v, Forward %v", c, threads, step, name, i, got[i], want[i])
-						}
-					}
-				}
-			}
-			func() {
-				defer func() {
-					if recover() == nil {
-						t.Errorf("%+v: putting past the capacity did not panic", c)
-					}
-				}()
-				a.Put(p, cache, s, Heads{k, stride}, Heads{v, stride}, c.capacity-s+1)
-			}()
+			checkKVCache(t, r, NewPool(threads), c.heads, c.hd, c.capacity, c.steps, c.causal)
 		}
 	}
+}
+
+// FuzzKVCache is TestKVCache's check on shapes and steps of the fuzzer's choosing.
+func FuzzKVCache(f *testing.F) {
+	f.Add(uint8(2), uint16(8), []byte{1, 1, 1}, false, uint64(1))
+	f.Add(uint8(3), uint16(300), []byte{200, 1, 90, 3}, true, uint64(2))
+	f.Fuzz(func(t *testing.T, heads uint8, hd uint16, steps []byte, causal bool, seed uint64) {
+		h, d := int(heads)%4+1, int(hd)%320+1
+		var ns []int
+		total := 0
+		for _, n := range steps[:min(len(steps), 8)] {
+			ns = append(ns, int(n)%300+1)
+			total += ns[len(ns)-1]
+		}
+		if len(ns) == 0 {
+			return
+		}
+		checkKVCache(t, rand.New(rand.NewPCG(seed, 5)), NewPool(2), h, d, total+int(seed%40), ns, causal)
+	})
+}
+
+// checkKVCache puts steps[i] positions at a time into a cache of the given capacity and, at
+// every step, compares ForwardKV over it with Forward over all the keys and values so far, bit
+// for bit. The first step is taken twice, other values first (as after a cancelled step);
+// halfway, CopyFrom (beam search's reordering) copies the cache over another that held other,
+// longer contents, and the copy must go on as its source does.
+func checkKVCache(t *testing.T, r *rand.Rand, p *Pool, heads, hd, capacity int, steps []int, causal bool) {
+	t.Helper()
+	stride := heads*hd + 5
+	total := 0
+	for _, n := range steps {
+		total += n
+	}
+	k, v, q := randSlice(r, total*stride), randSlice(r, total*stride), randSlice(r, total*stride)
+	other := randSlice(r, capacity*stride+2) // what a reused cache held before
+	a := Attention{NumHeads: heads, HeadDim: hd, Scale: 0.3, Causal: causal}
+	name := fmt.Sprintf("%d heads of %d, room %d, steps %v, causal %v, %d workers", heads, hd, capacity, steps, causal, p.Size())
+	cache, copied := a.NewKVCache(capacity), a.NewKVCache(capacity)
+	a.Put(p, copied, 0, Heads{other, stride}, Heads{other[1:], stride}, capacity)
+	half := len(steps) / 2
+	s := 0
+	for step, n := range steps {
+		if step == 0 {
+			a.Put(p, cache, s, Heads{other, stride}, Heads{other[2:], stride}, n)
+		}
+		a.Put(p, cache, s, Heads{k[s*stride:], stride}, Heads{v[s*stride:], stride}, n)
+		switch {
+		case step == half:
+			copied.CopyFrom(cache)
+		case step > half:
+			a.Put(p, copied, s, Heads{k[s*stride:], stride}, Heads{v[s*stride:], stride}, n)
+		}
+		s += n
+		want := make([]float32, n*stride)
+		a.Forward(p, Heads{want, stride}, Heads{q[(s-n)*stride:], stride}, Heads{k, stride}, Heads{v, stride}, n, s, make([]float32, a.ScratchSize(p, n, s)))
+		for _, kv := range []*KV{cache, copied} {
+			if kv == copied && step < half {
+				continue
+			}
+			if kv.S != s || kv.Capacity() != capacity {
+				t.Fatalf("%s, step %d: a cache holds %d positions (room %d), want %d (%d)", name, step, kv.S, kv.Capacity(), s, capacity)
+			}
+			full, got := guarded(n*stride, 5)
+			a.ForwardKV(p, Heads{got, stride}, Heads{q[(s-n)*stride:], stride}, kv, n, make([]float32, a.ScratchSizeKV(p, n, s)))
+			checkGuards(t, full, 5)
+			for i := range want {
+				if i%stride < heads*hd && math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%s, step %d (copied %v): [%d] %v, Forward %v", name, step, kv == copied, i, got[i], want[i])
+				}
+			}
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Errorf("%s: putting past the capacity did not panic", name)
+		}
+	}()
+	a.Put(p, cache, s, Heads{k, stride}, Heads{v, stride}, capacity-s+1)
 }
 
 // TestAttentionReference checks strided multi-head attention, causal and not, against a
