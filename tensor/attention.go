@@ -63,7 +63,7 @@ func (a *Attention) NewKVCache(capacity int) *KV {
 // taken again from where its caller's count of positions stands (a decode step cancelled
 // between layers leaves some layers' caches a step ahead). It panics if they do not fit.
 func (a *Attention) Put(p *Pool, kv *KV, pos int, k, v Heads, t int) {
-	s0, hd := pos, a.HeadDim
+	hd := a.HeadDim
 	if pos < 0 || pos > kv.S || pos+t > kv.capacity || len(kv.K) != a.NumHeads {
 		panic(fmt.Sprintf("tensor: positions [%d, %d) put in a key/value cache of %d (room for %d, %d heads)", pos, pos+t, kv.S, kv.capacity, len(kv.K)))
 	}
@@ -72,26 +72,26 @@ func (a *Attention) Put(p *Pool, kv *KV, pos int, k, v Heads, t int) {
 			kp, vp := kv.K[h], kv.V[h]
 			nr := kp.kernel.NR
 			for i := range t {
-				pos := s0 + i
+				at := pos + i
 				key, value := k.Data[i*k.Stride+h*hd:][:hd], v.Data[i*v.Stride+h*hd:][:hd]
-				// The key is column pos%nr of panel pos/nr, in every pass over the head's
-				// dimensions; the value is row pos-k0 of the pass from k0, across its panels.
+				// The key is column at%nr of panel at/nr, in every pass over the head's
+				// dimensions; the value is row at-k0 of the pass from k0, across its panels.
 				for k0 := 0; k0 < hd; k0 += kp.kc {
-					panel := kp.panel(k0, pos/nr)
+					panel := kp.panel(k0, at/nr)
 					for q := range min(kp.kc, hd-k0) {
-						panel[q*nr+pos%nr] = key[k0+q]
+						panel[q*nr+at%nr] = key[k0+q]
 					}
 				}
-				k0 := pos - pos%vp.kc
+				k0 := at - at%vp.kc
 				for j := range panels(hd, nr) {
-					row := vp.panel(k0, j)[(pos-k0)*nr:][:nr]
+					row := vp.panel(k0, j)[(at-k0)*nr:][:nr]
 					clear(row[copy(row, value[j*nr:]):])
 				}
 			}
-			kp.N, vp.K = s0+t, s0+t
+			kp.N, vp.K = pos+t, pos+t
 		}
 	})
-	kv.S = s0 + t
+	kv.S = pos + t
 }
 
 // CopyFrom makes the cache kv hold what the cache o holds (both from NewKVCache with the same

@@ -121,15 +121,20 @@ func (pm *Packed) row(n int, dst []float32) bool {
 }
 
 // panel is panel j of the pass over K from k0 in data: its rows of K (min(kc, K-k0) of them,
-// NR values each, k-major) and, in a cache that grows, room for the rows to come. Passes lie
-// one after the other, each holding its panels for layoutN rows one after the other, each
-// panel min(kc, layoutK-k0) rows deep: a pass's depth in data is what the layout's K gives it,
-// not what K gives, so that a cache's K can grow without moving what is packed.
+// NR values each, k-major) and, in a cache that grows, room for the rows to come.
 func (pm *Packed) panel(k0, j int) []float32 {
+	block, depth := pm.pass(k0)
 	nr := pm.kernel.NR
-	depth := min(pm.kc, pm.layoutK-k0)
-	off := k0*panels(pm.layoutN, nr)*nr + j*depth*nr
-	return pm.data[off : off+depth*nr]
+	return block[j*depth*nr:][:depth*nr]
+}
+
+// pass is the pass over K from k0 in data, and the depth of its panels there. Passes lie one
+// after the other, each holding its panels for layoutN rows one after the other, each panel
+// min(kc, layoutK-k0) rows deep: a pass's depth in data is what the layout's K gives it, not
+// what K gives, so that a cache's K can grow without moving what is packed.
+func (pm *Packed) pass(k0 int) (block []float32, depth int) {
+	nr := pm.kernel.NR
+	return pm.data[k0*panels(pm.layoutN, nr)*nr:], min(pm.kc, pm.layoutK-k0)
 }
 
 // Epilogue is work fused into a product's last pass over each tile of C, while the tile is
@@ -183,8 +188,9 @@ func (pm *Packed) matMulFloat32(p *Pool, c []float32, ldc int, a []float32, lda 
 	mr, nr := kern.MR, kern.NR
 	// passAt is the pass over columns [k0, k0+kc) of K, reading A's rows from a (row stride lda).
 	passAt := func(k0, kc int, a []float32, lda int) pass {
+		block, depth := pm.pass(k0)
 		return pass{k0: k0, k: kc, tile: func(rows, i0, j int, dst []float32, ldd int, acc bool) {
-			kern.Micro(rows, kc, a[i0*lda:], lda, pm.panel(k0, j)[:kc*nr], dst, ldd, acc)
+			kern.Micro(rows, kc, a[i0*lda:], lda, block[j*depth*nr:][:kc*nr], dst, ldd, acc)
 		}}
 	}
 	if m <= mr || !aliasing(lda) {
