@@ -193,13 +193,13 @@ func (pm *Packed) matMulFloat32(p *Pool, c []float32, ldc int, a []float32, lda 
 			kern.Micro(rows, kc, a[i0*lda:], lda, block[j*depth*nr:][:kc*nr], dst, ldd, acc)
 		}}
 	}
-	if m <= mr || !aliasing(lda) {
+	if m <= mr || !aliasing(lda) || kern.InPlaceA {
 		// A is read in place: every pass in one call of the pool.
 		pm.tiles(p, c, ldc, m, mr, m, nr, ep, passesOver(pm.K, pm.kc, func(k0, kc int) pass { return passAt(k0, kc, a[k0:], lda) }))
 		return
 	}
-	// A's rows would share L1 sets: copy each pass's slice of them apart first, into rows a
-	// cache line longer than the pass.
+	// A's rows would share L1 sets, and this CPU's kernels are faster reading them apart:
+	// copy each pass's slice of them apart first, into rows a cache line longer than the pass.
 	aStride := unaliased(pm.kc + 16)
 	apack := make([]float32, m*aStride)
 	for k0 := 0; k0 < pm.K; k0 += pm.kc {

@@ -51,15 +51,15 @@ func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol*(1+math.Abs(b)) 
 // which MatMul copies into a padded stride first.
 func TestMatMulReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for _, kern := range kernels.Available() {
+	for _, kern := range bothWaysA(kernels.Available()) {
 		for _, sz := range [][4]int{{1, 1, 1}, {1, 7, 3}, {3, 1, 5}, {17, 33, 9}, {15, 300, 33}, {64, 64, 64}, {1, 768, 100}, {29, 48, 31}, {5, 513, 65},
 			{20, 300, 40, 512}, {33, 700, 17, 1024}} {
 			m, k, n := sz[0], sz[1], sz[2]
 			lda, ldb, ldc := k+3, k+1, n+2
 			if sz[3] > 0 {
 				lda = sz[3]
-				if m <= kern.MR || (lda*4)%2048 != 0 {
-					t.Fatalf("size %v does not take the A-copy path of %s", sz, kern.Name)
+				if m <= kern.MR || !aliasing(lda) {
+					t.Fatalf("size %v: A's rows do not alias for %s", sz, kern.Name)
 				}
 			}
 			a, b := randSlice(r, m*lda), randSlice(r, n*ldb)
@@ -85,7 +85,7 @@ func TestMatMulReference(t *testing.T) {
 						for j := 0; j < ldc && i*ldc+j < len(c); j++ {
 							if j >= n {
 								if c[i*ldc+j] != guardVal {
-									t.Fatalf("%s: wrote into the row padding", kern.Name)
+									t.Fatalf("%s (A in place %v): wrote into the row padding", kern.Name, kern.InPlaceA)
 								}
 								continue
 							}
@@ -94,7 +94,7 @@ func TestMatMulReference(t *testing.T) {
 								want += float64(a[i*lda+q]) * float64(b[j*ldb+q])
 							}
 							if !near(float64(c[i*ldc+j]), want, 1e-4) {
-								t.Fatalf("%s %dx%dx%d threads %d transposed %v: c[%d,%d] = %v, want %v", kern.Name, m, k, n, threads, transposed, i, j, c[i*ldc+j], want)
+								t.Fatalf("%s (A in place %v) %dx%dx%d threads %d transposed %v: c[%d,%d] = %v, want %v", kern.Name, kern.InPlaceA, m, k, n, threads, transposed, i, j, c[i*ldc+j], want)
 							}
 						}
 					}
@@ -574,20 +574,27 @@ func TestPoolRunsInParallel(t *testing.T) {
 	}
 }
 
-// TestMatMulPassesForkOnce: a product whose A is read in place (a decode step's row, or a
-// tall A whose row stride does not alias) forks the pool once for all its passes over K; one
-// whose A is copied pass by pass forks per pass (the copy, then the tiles).
+// TestMatMulPassesForkOnce: a product whose A is read in place (a decode step's row, a tall A
+// whose row stride does not alias, or one that does where the kernel reads it in place) forks
+// the pool once for all its passes over K; one whose A is copied pass by pass forks per pass
+// (the copy, then the tiles).
 func TestMatMulPassesForkOnce(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 5))
-	for _, c := range []struct{ m, k, lda, forks int }{{1, 3072, 3072, 1}, {100, 3072, 3072 + 8, 1}, {100, 1024, 1024, 2 * ((1024 + kcBlock - 1) / kcBlock)}} {
-		p := NewPool(2)
-		n := 96
-		pm := Pack(p, randSlice(r, n*c.k), n, c.k, c.k, false)
-		a, out := randSlice(r, c.m*c.lda), make([]float32, c.m*n)
-		before := p.forks.Load()
-		pm.MatMul(p, out, n, a, c.lda, c.m)
-		if got := p.forks.Load() - before; got != int64(c.forks) {
-			t.Errorf("%dx%dx%d (lda %d): %d forks of the pool, want %d", c.m, c.k, n, c.lda, got, c.forks)
+	for _, kern := range bothWaysA([]kernels.Kernel{kernels.Best()}) {
+		copied := 2 * ((1024 + kcBlock - 1) / kcBlock)
+		if kern.InPlaceA {
+			copied = 1
+		}
+		for _, c := range []struct{ m, k, lda, forks int }{{1, 3072, 3072, 1}, {100, 3072, 3072 + 8, 1}, {100, 1024, 1024, copied}} {
+			p := NewPool(2)
+			n := 96
+			pm := pack(p, nil, kern, randSlice(r, n*c.k), n, c.k, c.k, false)
+			a, out := randSlice(r, c.m*c.lda), make([]float32, c.m*n)
+			before := p.forks.Load()
+			pm.MatMul(p, out, n, a, c.lda, c.m)
+			if got := p.forks.Load() - before; got != int64(c.forks) {
+				t.Errorf("%s (A in place %v) %dx%dx%d (lda %d): %d forks of the pool, want %d", kern.Name, kern.InPlaceA, c.m, c.k, n, c.lda, got, c.forks)
+			}
 		}
 	}
 	// bfloat16: a decode step's row is rounded whole, then one fork.
@@ -699,16 +706,21 @@ func BenchmarkMatMulKernels(b *testing.B) {
 		}
 		for _, sz := range [][4]int{{577, 1024, 4096, 0}, {577, 1024, 4096, 16}, {577, 4096, 1024, 0}, {577, 4096, 1024, 16}, {577, 1024, 1024, 0}} {
 			m, k, n, ldc := sz[0], sz[1], sz[2], sz[2]+sz[3]
-			b.Run(fmt.Sprintf("%s/%dx%dx%d/ldc=%d", kern.Name, m, k, n, ldc), func(b *testing.B) {
-				r := rand.New(rand.NewPCG(1, 1))
-				a, w, c := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*ldc)
-				p := NewPool(0)
-				pm := pack(p, nil, kern, w, n, k, k, false)
-				for b.Loop() {
-					pm.MatMul(p, c, ldc, a, k, m)
-				}
-				b.ReportMetric(float64(2*m*k*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-			})
+			// A's rows alias L1 sets at every shape here: read in place, and copied apart
+			// first, whichever this CPU chose (Kernel.InPlaceA).
+			for _, kern := range bothWaysA([]kernels.Kernel{kern}) {
+				way := map[bool]string{false: "copied", true: "in-place"}[kern.InPlaceA]
+				b.Run(fmt.Sprintf("%s/%dx%dx%d/ldc=%d/a=%s", kern.Name, m, k, n, ldc, way), func(b *testing.B) {
+					r := rand.New(rand.NewPCG(1, 1))
+					a, w, c := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*ldc)
+					p := NewPool(0)
+					pm := pack(p, nil, kern, w, n, k, k, false)
+					for b.Loop() {
+						pm.MatMul(p, c, ldc, a, k, m)
+					}
+					b.ReportMetric(float64(2*m*k*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
+			}
 		}
 	}
 }
@@ -736,30 +748,46 @@ func BenchmarkMatMulDepth(b *testing.B) {
 
 // TestKernelsAgreeBitForBit: every float32 assembly kernel family sums each element of C in
 // the same order with fused multiply-adds (k ascending within a pass, passes added to C in
-// turn), so whichever one a CPU picks, a product's result is the same bit for bit. (The pure-Go
-// twin rounds each product before adding it.)
+// turn), so whichever one a CPU picks, a product's result is the same bit for bit; and so does
+// MatMul whether it reads a tall A whose rows alias L1 sets in place or copies them apart
+// first (Kernel.InPlaceA). (The pure-Go twin rounds each product before adding it.)
 func TestKernelsAgreeBitForBit(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 13))
-	m, k, n := 37, 600, 150
-	a, w := randSlice(r, m*k), randSlice(r, n*k)
+	m, k, n, lda := 37, 600, 150, 1024
+	a, w := randSlice(r, m*lda), randSlice(r, n*k)
 	p := NewPool(2)
 	var want []float32
-	for _, kern := range kernels.Available() {
+	var first string
+	for _, kern := range bothWaysA(kernels.Available()) {
 		if kern.Name == "go" {
 			continue
 		}
 		c := make([]float32, m*n)
-		pack(p, nil, kern, w, n, k, k, false).MatMul(p, c, n, a, k, m)
+		pack(p, nil, kern, w, n, k, k, false).MatMul(p, c, n, a, lda, m)
+		name := fmt.Sprintf("%s (A in place %v)", kern.Name, kern.InPlaceA)
 		if want == nil {
-			want = c
+			want, first = c, name
 			continue
 		}
 		for i := range c {
 			if c[i] != want[i] {
-				t.Fatalf("%s: c[%d] = %v, %s gave %v", kern.Name, i, c[i], kernels.Available()[0].Name, want[i])
+				t.Fatalf("%s: c[%d] = %v, %s gave %v", name, i, c[i], first, want[i])
 			}
 		}
 	}
+}
+
+// bothWaysA is each kernel twice, reading a tall A with aliasing rows in place and copying
+// them apart (Kernel.InPlaceA), whichever this CPU chose: tests take both of MatMul's paths.
+func bothWaysA(ks []kernels.Kernel) []kernels.Kernel {
+	var both []kernels.Kernel
+	for _, k := range ks {
+		k.InPlaceA = false
+		both = append(both, k)
+		k.InPlaceA = true
+		both = append(both, k)
+	}
+	return both
 }
 
 // TestPoolConcurrentNested: many goroutines share one pool, each chunk of the outer calls

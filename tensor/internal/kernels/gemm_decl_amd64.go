@@ -232,6 +232,9 @@ func splitAAVX512(dst *uint32, x *float32, n, kc0 int)
 //go:noescape
 func xgetbv0() (eax, edx uint32)
 
+//go:noescape
+func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
+
 var bf16Table = []bf16Kernel{bf16x1, bf16x2, bf16x3, bf16x4, bf16x5, bf16x6, bf16x7, bf16x8, bf16x9, bf16x10, bf16x11, bf16x12, bf16x13, bf16x14}
 
 var avx512Table = []asmKernel{avx512x1, avx512x2, avx512x3, avx512x4, avx512x5, avx512x6, avx512x7, avx512x8, avx512x9, avx512x10, avx512x11, avx512x12, avx512x13, avx512x14}

@@ -22,6 +22,10 @@ type Kernel struct {
 	Name   string
 	MR, NR int // largest tile rows; tile columns
 	Micro  Micro
+	// InPlaceA is set where the kernel reads a tall A in place even when A's rows are a
+	// multiple of 2 KiB apart, so that a tile's rows share L1 sets: chosen per CPU, where that
+	// was measured faster than copying them apart first (tensor's MatMul does the copying).
+	InPlaceA bool
 }
 
 // Generic returns the pure-Go kernel with the given tile shape.

@@ -95,7 +95,39 @@ func detect() []Kernel {
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		ks = append(ks, Kernel{Name: "avx2", MR: approx.AVX2MR, NR: approx.AVX2NR, Micro: wrap(avx2Table, approx.AVX2MR, approx.AVX2NR, 0)})
 	}
+	inPlace := readsAliasedRows()
+	for i := range ks {
+		ks[i].InPlaceA = inPlace
+	}
 	return append(ks, Generic(approx.GenericMR, approx.AVX2NR))
+}
+
+// readsAliasedRows reports whether the vector kernels should read a tall A in place when its
+// rows alias L1 sets (Kernel.InPlaceA): on AMD's Zen 5 (family 1Ah) and later. A's rows are
+// 4 or 16 KiB apart at every product of the vision encoder (hidden sizes 1024 and 4096), so
+// a 14-row tile's rows share one L1 set; MatMul copied each pass's rows apart first, since
+// the first kernels ran at half speed without it on Zen 4. On 2 cores of the Zen 5 the copy
+// no longer pays: BenchmarkMatMulKernels (three alternating rounds, FMA peak 268-281 GFLOP/s)
+// gave the 14x32 kernels 448-450 GFLOP/s copied and 419-459 in place at 577x1024x4096, 379-418
+// and 402-450 at 577x4096x1024 (16 passes over K, each a copy and a fork and join of its own
+// when copied); the 8x48 and 6x64 families level to 15% ahead in place, AVX2 level; and the
+// float32 vision encoder (bench, two sets of four alternating rounds) ran 0.89-0.97 s in
+// place against 0.89-1.06 copied, faster by the medians of seven rounds of eight, 3-7%. The
+// L2 hits of the shared set hide behind a tile's 28 FMAs a step; the copy's pass over A does
+// not. Elsewhere A is still copied: Zen 4 (an 8-way L1) was last measured with the first
+// kernels, the Intel CPUs not at all; run.sh's families section times both ways on the
+// device machine's Xeon.
+func readsAliasedRows() bool {
+	_, b, c, d := cpuid(0, 0)
+	if b != 0x68747541 || d != 0x69746e65 || c != 0x444d4163 { // "AuthenticAMD"
+		return false
+	}
+	eax, _, _, _ := cpuid(1, 0)
+	family := eax >> 8 & 0xf
+	if family == 0xf {
+		family += eax >> 20 & 0xff
+	}
+	return family >= 0x1a
 }
 
 // avx512Family is the 14x32 AVX-512 float32 family, its kernels of up to eight rows

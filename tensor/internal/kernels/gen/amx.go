@@ -586,6 +586,15 @@ func xgetbv(b *strings.Builder) {
 	b.WriteString("\tMOVL $0, CX\n\tXGETBV\n\tMOVL AX, eax+0(FP)\n\tMOVL DX, edx+4(FP)\n\tRET\n")
 }
 
+// cpuid writes cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32): the CPU's vendor and family
+// (golang.org/x/sys/cpu gives its features only), for choices measured per CPU.
+func cpuid(b *strings.Builder) {
+	b.WriteString("\n// func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)\n")
+	b.WriteString("TEXT ·cpuid(SB), NOSPLIT, $0-24\n")
+	b.WriteString("\tMOVL leaf+0(FP), AX\n\tMOVL sub+4(FP), CX\n\tCPUID\n")
+	b.WriteString("\tMOVL AX, eax+8(FP)\n\tMOVL BX, ebx+12(FP)\n\tMOVL CX, ecx+16(FP)\n\tMOVL DX, edx+20(FP)\n\tRET\n")
+}
+
 func amxDeclarations(decl func(string, ...any)) {
 	for _, t := range amxRowTiles {
 		decl("amxBF16x%d(cfg *byte, steps int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)", t)
@@ -601,6 +610,7 @@ func amxDeclarations(decl func(string, ...any)) {
 	decl("splitBAVX512(dst *uint32, panel *float32, kc, kc0 int)")
 	decl("splitAAVX512(dst *uint32, x *float32, n, kc0 int)")
 	decl("xgetbv0() (eax, edx uint32)")
+	decl("cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)")
 }
 
 func amxKernels(b *strings.Builder) {
@@ -615,4 +625,5 @@ func amxKernels(b *strings.Builder) {
 	splitB(b)
 	splitA(b)
 	xgetbv(b)
+	cpuid(b)
 }
