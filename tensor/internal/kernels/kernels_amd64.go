@@ -111,8 +111,8 @@ func detect() []Kernel {
 // gave the 14x32 kernels 448-450 GFLOP/s copied and 419-459 in place at 577x1024x4096, 379-418
 // and 402-450 at 577x4096x1024 (16 passes over K, each a copy and a fork and join of its own
 // when copied); the 8x48 and 6x64 families level to 15% ahead in place, AVX2 level; and the
-// float32 vision encoder (bench, two sets of four alternating rounds) ran 0.89-0.97 s in
-// place against 0.89-1.06 copied, faster by the medians of seven rounds of eight, 3-7%. The
+// float32 vision encoder (bench, three sets of four alternating rounds) ran 0.88-0.97 s in
+// place against 0.89-1.06 copied, faster by the medians of eleven rounds of twelve, 3-9%. The
 // L2 hits of the shared set hide behind a tile's 28 FMAs a step; the copy's pass over A does
 // not. Elsewhere A is still copied: Zen 4 (an 8-way L1) was last measured with the first
 // kernels, the Intel CPUs not at all; run.sh's families section times both ways on the
