@@ -34,6 +34,9 @@ for x in col cols; do
   GOOS=linux GOARCH=amd64 go test -c -tags amx$x -trimpath -ldflags="-s -w" -o $B/blip-$x.test ./blip
   GOOS=linux GOARCH=amd64 go build -tags amx$x -trimpath -ldflags="-s -w" -o $B/bench-$x ./examples/bench
 done
+# A tall A with aliasing rows read in place on every CPU (tag inplacea: Kernel.InPlaceA), for
+# run.sh's model section to time whole float32 runs beside today's choice.
+GOOS=linux GOARCH=amd64 go build -tags inplacea -trimpath -ldflags="-s -w" -o $B/bench-inplace ./examples/bench
 mkdir -p .dev
 cp ../shared/tools/hf_bench.py .dev/ 2>/dev/null || echo "no ../shared/tools/hf_bench.py: copy it into .dev/ for the transformers rows"
 tar -C $B -cJf .dev/bins.tar.xz .

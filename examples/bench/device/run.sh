@@ -134,6 +134,13 @@ model() {
   # CPU profiles (symbolised: read them here with go tool pprof -top FILE) come back in $OUT.
   for p in float32 bfloat16; do $TS timeout 90 $D/bench -model /tmp/hash -image $IMG -reps 3 -tokens 19 -threads 2 -precision $p -cpuprofile $O/cpu-2cores-$p.pprof; done
   $TS timeout 120 python3 $D/hf_bench.py 2
+  if [ -x $D/bench-inplace ]; then
+    # Whole float32 runs with A read in place (tag inplacea; Intel copies today, see
+    # kernels.readsAliasedRows) beside today's, alternating: on the Zen 5 in place won by 3-9%
+    # of the vision encoder where the kernel benchmarks were within their noise.
+    step float32 with A read in place beside today\'s copy, alternating, 2 pinned cores
+    for b in bench-inplace bench bench-inplace bench; do $TS timeout 60 $D/$b -model /tmp/hash -image $IMG -reps 2 -tokens 1 -threads 2 -precision float32; done
+  fi
   if [ -x $D/bench-base ]; then
     step the base revision\'s bench, 2 pinned cores, then 16 threads
     for p in float32 bfloat16; do $TS timeout 90 $D/bench-base -model /tmp/hash -image $IMG -reps 3 -tokens 19 -threads 2 -precision $p; done

@@ -95,7 +95,7 @@ func detect() []Kernel {
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		ks = append(ks, Kernel{Name: "avx2", MR: approx.AVX2MR, NR: approx.AVX2NR, Micro: wrap(avx2Table, approx.AVX2MR, approx.AVX2NR, 0)})
 	}
-	inPlace := readsAliasedRows()
+	inPlace := inPlaceEverywhere || readsAliasedRows()
 	for i := range ks {
 		ks[i].InPlaceA = inPlace
 	}
