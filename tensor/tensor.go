@@ -21,9 +21,10 @@
 // from the CPU's features, and their pure-Go twins elsewhere or with -tags noasm. Packed weights
 // can live in an Arena, outside the Go heap. The opt-in BFloat16 precision uses AVX512-BF16
 // where present. Per call, MatMul only allocates a copy of a tall A whose row stride would
-// thrash L1 (on CPUs where the copy pays, kernels.Kernel.InPlaceA), and attention packs its keys and values per head (cross-attention packs them
-// once, PackKV: as bfloat16 pairs under BFloat16; a decoder's self-attention packs each new
-// position once into a cache laid out for its capacity, NewKVCache and Put).
+// thrash L1 (on CPUs where the copy pays: kernels.Kernel.InPlaceA), and attention packs its
+// keys and values per head (cross-attention packs them once, PackKV: as bfloat16 pairs under
+// BFloat16; a decoder's self-attention packs each new position once into a cache laid out for
+// its capacity, NewKVCache and Put).
 package tensor
 
 import (

@@ -48,7 +48,8 @@ func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol*(1+math.Abs(b)) 
 // TestMatMulReference compares every kernel's product with the plain triple loop at odd sizes,
 // tails, strides and thread counts, with guard values around the output, for B packed from
 // both layouts. The last sizes give A a row stride of 2 or 4 KiB with more rows than a tile,
-// which MatMul copies into a padded stride first.
+// which MatMul reads in place or copies into a padded stride first: every kernel runs both
+// ways (Kernel.InPlaceA).
 func TestMatMulReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, kern := range bothWaysA(kernels.Available()) {

@@ -115,8 +115,8 @@ func detect() []Kernel {
 // place against 0.89-1.06 copied, faster by the medians of eleven rounds of twelve, 3-9%. The
 // L2 hits of the shared set hide behind a tile's 28 FMAs a step; the copy's pass over A does
 // not. Elsewhere A is still copied: Zen 4 (an 8-way L1) was last measured with the first
-// kernels, the Intel CPUs not at all; run.sh's families section times both ways on the
-// device machine's Xeon.
+// kernels, the Intel CPUs not at all; on the device machine's Xeon run.sh times both ways
+// (the families section's kernel rows, the model section's whole runs of an inplacea build).
 func readsAliasedRows() bool {
 	_, b, c, d := cpuid(0, 0)
 	if b != 0x68747541 || d != 0x69746e65 || c != 0x444d4163 { // "AuthenticAMD"
