@@ -4,6 +4,8 @@ package kernels
 
 import (
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,4 +41,59 @@ func TestReadsAliasedRows(t *testing.T) {
 			t.Errorf("%s: InPlaceA %v, want %v", k.Name, k.InPlaceA, want || inPlaceEverywhere)
 		}
 	}
+}
+
+// TestWidePanelsFirst: on Intel, the L1 data cache's size that l1DataBytes decodes from CPUID
+// leaf 4 is the one Linux reports (/sys/devices/system/cpu/cpu0/cache), and the 6x64 family
+// goes first exactly where widePanelsFirst says (an Intel CPU with 32 KiB of L1 data cache
+// and AVX-512), 14x32 elsewhere.
+func TestWidePanelsFirst(t *testing.T) {
+	vendor, _ := vendorFamily()
+	if vendor == "GenuineIntel" {
+		if want := sysfsL1Data(t); want > 0 && l1DataBytes() != want {
+			t.Errorf("l1DataBytes() = %d, Linux says %d", l1DataBytes(), want)
+		}
+	}
+	want := vendor == "GenuineIntel" && l1DataBytes() == 32<<10
+	if got := widePanelsFirst(); got != want {
+		t.Errorf("widePanelsFirst() = %v on %s with %d bytes of L1 data, want %v", got, vendor, l1DataBytes(), want)
+	}
+	var names []string
+	for _, k := range Available() {
+		names = append(names, k.Name)
+	}
+	if !slices.Contains(names, "avx512") {
+		t.Skip("no AVX-512 kernels here:", names)
+	}
+	first := "avx512"
+	if want {
+		first = "avx512n64"
+	}
+	if names[0] != first || Best().Name != first {
+		t.Errorf("kernels %v (best %s), want %s first on %s with %d bytes of L1 data", names, Best().Name, first, vendor, l1DataBytes())
+	}
+}
+
+// sysfsL1Data is the size of cpu0's level-1 data cache as Linux reports it, 0 (logged) where
+// it does not.
+func sysfsL1Data(t *testing.T) int {
+	dirs, _ := filepath.Glob("/sys/devices/system/cpu/cpu0/cache/index*")
+	for _, d := range dirs {
+		read := func(name string) string {
+			b, _ := os.ReadFile(filepath.Join(d, name))
+			return strings.TrimSpace(string(b))
+		}
+		if read("level") != "1" || read("type") != "Data" {
+			continue
+		}
+		size := read("size")
+		n, err := strconv.Atoi(strings.TrimSuffix(size, "K"))
+		if err != nil || !strings.HasSuffix(size, "K") {
+			t.Logf("cpu0's L1 data size %q: not n K", size)
+			return 0
+		}
+		return n << 10
+	}
+	t.Log("Linux reports no L1 data cache for cpu0")
+	return 0
 }

@@ -83,14 +83,18 @@ func detect() []Kernel {
 		n32 := avx512Family(prefetchAhead)
 		n48 := Kernel{Name: "avx512n48", MR: approx.N48MR, NR: approx.N48NR, Micro: wrap(avx512n48Table, approx.N48MR, approx.N48NR, prefetchAhead)}
 		n64 := Kernel{Name: "avx512n64", MR: approx.N64MR, NR: approx.N64NR, Micro: wrap(avx512n64Table, approx.N64MR, approx.N64NR, prefetchAhead)}
-		// 14x32 first everywhere. On the device machine's Xeon the three families' micro-
-		// kernels ran at 67-92% of the FMA peak of the same run in earlier runs and at 95-98%
-		// in the fifth session's (the shared host varied more than they differ); inside
-		// MatMul, timed in alternation four rounds over (run.sh families), 14x32 gave 206-273
-		// GFLOP/s on 2 cores, 8x48 244-280, 6x64 191-284: level. On Zen 5 all three reach
-		// 93-99%. They stay listed for BenchmarkMicro and BenchmarkMatMulKernels to compare;
-		// every family sums in the same order, so a choice between them never changes a result.
+		// 14x32 first, except where widePanelsFirst. On the device machine's Xeon the three
+		// families' micro-kernels ran at 67-92% of the FMA peak of the same run in earlier
+		// runs and at 95-98% in the fifth session's (the shared host varied more than they
+		// differ); inside MatMul, timed in alternation four rounds over (run.sh families),
+		// 14x32 gave 206-273 GFLOP/s on 2 cores, 8x48 244-280, 6x64 191-284: level. On Zen 5
+		// all three reach 93-99%. The others stay listed for BenchmarkMicro and
+		// BenchmarkMatMulKernels to compare; every family sums in the same order, so a choice
+		// between them never changes a result.
 		ks = append(ks, n32, n48, n64)
+		if widePanelsFirst() {
+			ks = append([]Kernel{n64}, n32, n48)
+		}
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		ks = append(ks, Kernel{Name: "avx2", MR: approx.AVX2MR, NR: approx.AVX2NR, Micro: wrap(avx2Table, approx.AVX2MR, approx.AVX2NR, 0)})
@@ -116,18 +120,63 @@ func detect() []Kernel {
 // L2 hits of the shared set hide behind a tile's 28 FMAs a step; the copy's pass over A does
 // not. Elsewhere A is still copied: Zen 4 (an 8-way L1) was last measured with the first
 // kernels, the Intel CPUs not at all; on the device machine's Xeon run.sh times both ways
-// (the families section's kernel rows, the model section's whole runs of an inplacea build).
+// (the families section's kernel rows, the model section's whole runs of an inplacea build):
+// in the thirteenth session's run the whole float32 runs read in place lost (vision 2.81-3.20 s
+// against 2.48-2.58 copied, four alternating runs), and on a Cascade Lake Xeon every family
+// ran faster copied (BenchmarkMatMulKernels, two rounds), so Intel copies.
 func readsAliasedRows() bool {
+	vendor, family := vendorFamily()
+	return vendor == "AuthenticAMD" && family >= 0x1a
+}
+
+// widePanelsFirst reports whether the 6x64 family goes first: on Intel CPUs whose L1 data
+// cache is 32 KiB (Skylake-SP, Cascade Lake, Cooper Lake), where a 14x32 call's operands
+// (a 32 KiB panel of B, 14 KiB of A) cannot both stay in L1 and 6x64's (6 KiB of A beside a
+// 64 KiB panel streamed from L2) do better. On 2 cores of a Cascade Lake Xeon (family 6 model
+// 85 stepping 7, FMA peak 134-151 GFLOP/s a core) whole float32 runs of the two, alternating,
+// gave the vision encoder 4-9% faster with 6x64 in every one of ten rounds (fastest reps,
+// six rounds: 1.94-3.43 s against 2.02-3.75; round medians, four: 1.94-2.08 against 2.08-2.27)
+// and the 19-token captions 0-6% (round medians 2.62-2.74 s against 2.73-2.83), decode steps
+// level (27.4-27.9 ms). Elsewhere 14x32 stays first: the Xeons with AMX and Zen 5 have 48 KiB
+// of L1 and ran the families level; Zen 4 (32 KiB) has not been measured with them.
+func widePanelsFirst() bool {
+	vendor, _ := vendorFamily()
+	return vendor == "GenuineIntel" && l1DataBytes() == 32<<10
+}
+
+// vendorFamily is CPUID's vendor string and display family (the base family plus the
+// extended family where the base is 0Fh).
+func vendorFamily() (string, uint32) {
 	_, b, c, d := cpuid(0, 0)
-	if b != 0x68747541 || d != 0x69746e65 || c != 0x444d4163 { // "AuthenticAMD"
-		return false
+	var id [12]byte
+	for i, w := range [3]uint32{b, d, c} {
+		id[4*i], id[4*i+1], id[4*i+2], id[4*i+3] = byte(w), byte(w>>8), byte(w>>16), byte(w>>24)
 	}
 	eax, _, _, _ := cpuid(1, 0)
 	family := eax >> 8 & 0xf
 	if family == 0xf {
 		family += eax >> 20 & 0xff
 	}
-	return family >= 0x1a
+	return string(id[:]), family
+}
+
+// l1DataBytes is the size of the level-1 data cache from CPUID leaf 4 (Intel's deterministic
+// cache parameters), 0 where that leaf does not describe one (AMD reserves it).
+func l1DataBytes() int {
+	if top, _, _, _ := cpuid(0, 0); top < 4 {
+		return 0
+	}
+	for sub := uint32(0); sub < 32; sub++ {
+		a, b, c, _ := cpuid(4, sub)
+		switch kind, level := a&0x1f, a>>5&7; {
+		case kind == 0:
+			return 0
+		case kind == 1 && level == 1: // data cache, level 1
+			ways, partitions, line := b>>22+1, b>>12&0x3ff+1, b&0xfff+1
+			return int(ways) * int(partitions) * int(line) * int(c+1)
+		}
+	}
+	return 0
 }
 
 // avx512Family is the 14x32 AVX-512 float32 family, its kernels of up to eight rows
