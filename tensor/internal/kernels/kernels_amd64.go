@@ -121,9 +121,10 @@ func detect() []Kernel {
 // not. Elsewhere A is still copied: Zen 4 (an 8-way L1) was last measured with the first
 // kernels, the Intel CPUs not at all; on the device machine's Xeon run.sh times both ways
 // (the families section's kernel rows, the model section's whole runs of an inplacea build):
-// in the thirteenth session's run the whole float32 runs read in place lost (vision 2.81-3.20 s
-// against 2.48-2.58 copied, four alternating runs), and on a Cascade Lake Xeon every family
-// ran faster copied (BenchmarkMatMulKernels, two rounds), so Intel copies.
+// in the thirteenth session's two runs the whole float32 runs read in place lost three
+// alternating rounds of four (vision 2.81-3.20 s against 2.48-2.58 copied in the first run;
+// 2.86-3.78 against 2.46-3.98 in the second, the host drifting), and on a Cascade Lake Xeon
+// every family ran faster copied (BenchmarkMatMulKernels, two rounds), so Intel copies.
 func readsAliasedRows() bool {
 	vendor, family := vendorFamily()
 	return vendor == "AuthenticAMD" && family >= 0x1a
