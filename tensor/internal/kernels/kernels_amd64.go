@@ -135,10 +135,10 @@ func readsAliasedRows() bool {
 // (a 32 KiB panel of B, 14 KiB of A) cannot both stay in L1 and 6x64's (6 KiB of A beside a
 // 64 KiB panel streamed from L2) do better. On 2 cores of a Cascade Lake Xeon (family 6 model
 // 85 stepping 7, FMA peak 134-151 GFLOP/s a core) whole float32 runs of the two, alternating,
-// gave the vision encoder 4-9% faster with 6x64 in every one of ten rounds (fastest reps,
+// gave the vision encoder 1-9% faster with 6x64 in every one of ten rounds (fastest reps,
 // six rounds: 1.94-3.43 s against 2.02-3.75; round medians, four: 1.94-2.08 against 2.08-2.27)
-// and the 19-token captions 0-6% (round medians 2.62-2.74 s against 2.73-2.83), decode steps
-// level (27.4-27.9 ms). Elsewhere 14x32 stays first: the Xeons with AMX and Zen 5 have 48 KiB
+// and the 19-token captions level to 6% faster (round medians 2.62-2.74 s against 2.73-2.83),
+// decode steps level (27.4-28.2 ms). Elsewhere 14x32 stays first: the Xeons with AMX and Zen 5 have 48 KiB
 // of L1 and ran the families level; Zen 4 (32 KiB) has not been measured with them.
 func widePanelsFirst() bool {
 	vendor, _ := vendorFamily()
