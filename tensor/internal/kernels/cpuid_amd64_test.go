@@ -15,19 +15,7 @@ import (
 // those Linux reads (/proc/cpuinfo), and every vector kernel carries its choice (or, in builds
 // tagged inplacea, reads A in place).
 func TestReadsAliasedRows(t *testing.T) {
-	info, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		t.Skip("no /proc/cpuinfo to compare CPUID with:", err)
-	}
-	field := func(name string) string {
-		for _, line := range strings.Split(string(info), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == name {
-				return strings.TrimSpace(v)
-			}
-		}
-		t.Fatalf("/proc/cpuinfo has no %q", name)
-		return ""
-	}
+	field := cpuinfo(t)
 	family, err := strconv.Atoi(field("cpu family"))
 	if err != nil {
 		t.Fatalf("cpu family: %v", err)
@@ -43,20 +31,25 @@ func TestReadsAliasedRows(t *testing.T) {
 	}
 }
 
-// TestWidePanelsFirst: on Intel, the L1 data cache's size that l1DataBytes decodes from CPUID
-// leaf 4 is the one Linux reports (/sys/devices/system/cpu/cpu0/cache), and the 6x64 family
-// goes first exactly where widePanelsFirst says (an Intel CPU with 32 KiB of L1 data cache
-// and AVX-512), 14x32 elsewhere.
+// TestWidePanelsFirst: the 6x64 family goes first exactly on an Intel CPU (as /proc/cpuinfo
+// names the vendor) whose L1 data cache Linux reports as 32 KiB
+// (/sys/devices/system/cpu/cpu0/cache), 14x32 elsewhere; on Intel, l1DataBytes decodes from
+// CPUID leaf 4 the size Linux reports.
 func TestWidePanelsFirst(t *testing.T) {
-	vendor, _ := vendorFamily()
-	if vendor == "GenuineIntel" {
-		if want := sysfsL1Data(t); want > 0 && l1DataBytes() != want {
-			t.Errorf("l1DataBytes() = %d, Linux says %d", l1DataBytes(), want)
-		}
+	intel := cpuinfo(t)("vendor_id") == "GenuineIntel"
+	if v, _ := vendorFamily(); (v == "GenuineIntel") != intel {
+		t.Errorf("vendorFamily() vendor %q, /proc/cpuinfo says Intel: %v", v, intel)
 	}
-	want := vendor == "GenuineIntel" && l1DataBytes() == 32<<10
+	l1 := sysfsL1Data(t)
+	if l1 == 0 {
+		t.Skip("Linux reports no L1 data cache size to compare with")
+	}
+	if intel && l1DataBytes() != l1 {
+		t.Errorf("l1DataBytes() = %d, Linux says %d", l1DataBytes(), l1)
+	}
+	want := intel && l1 == 32<<10
 	if got := widePanelsFirst(); got != want {
-		t.Errorf("widePanelsFirst() = %v on %s with %d bytes of L1 data, want %v", got, vendor, l1DataBytes(), want)
+		t.Errorf("widePanelsFirst() = %v (Intel %v, %d bytes of L1 data), want %v", got, intel, l1, want)
 	}
 	var names []string
 	for _, k := range Available() {
@@ -70,7 +63,25 @@ func TestWidePanelsFirst(t *testing.T) {
 		first = "avx512n64"
 	}
 	if names[0] != first || Best().Name != first {
-		t.Errorf("kernels %v (best %s), want %s first on %s with %d bytes of L1 data", names, Best().Name, first, vendor, l1DataBytes())
+		t.Errorf("kernels %v (best %s), want %s first (Intel %v, %d bytes of L1 data)", names, Best().Name, first, intel, l1)
+	}
+}
+
+// cpuinfo reads /proc/cpuinfo (skipping the test where there is none) and returns a lookup of
+// its first processor's fields, which fails the test on a field it lacks.
+func cpuinfo(t *testing.T) func(name string) string {
+	info, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		t.Skip("no /proc/cpuinfo to compare CPUID with:", err)
+	}
+	return func(name string) string {
+		for _, line := range strings.Split(string(info), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == name {
+				return strings.TrimSpace(v)
+			}
+		}
+		t.Fatalf("/proc/cpuinfo has no %q", name)
+		return ""
 	}
 }
 

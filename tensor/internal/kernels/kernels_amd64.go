@@ -91,10 +91,11 @@ func detect() []Kernel {
 		// all three reach 93-99%. The others stay listed for BenchmarkMicro and
 		// BenchmarkMatMulKernels to compare; every family sums in the same order, so a choice
 		// between them never changes a result.
-		ks = append(ks, n32, n48, n64)
+		families := []Kernel{n32, n48, n64}
 		if widePanelsFirst() {
-			ks = append([]Kernel{n64}, n32, n48)
+			families = []Kernel{n64, n32, n48}
 		}
+		ks = append(ks, families...)
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		ks = append(ks, Kernel{Name: "avx2", MR: approx.AVX2MR, NR: approx.AVX2NR, Micro: wrap(avx2Table, approx.AVX2MR, approx.AVX2NR, 0)})
@@ -138,8 +139,9 @@ func readsAliasedRows() bool {
 // gave the vision encoder 1-9% faster with 6x64 in every one of ten rounds (fastest reps,
 // six rounds: 1.94-3.43 s against 2.02-3.75; round medians, four: 1.94-2.08 against 2.08-2.27)
 // and the 19-token captions level to 6% faster (round medians 2.62-2.74 s against 2.73-2.83),
-// decode steps level (27.4-28.2 ms). Elsewhere 14x32 stays first: the Xeons with AMX and Zen 5 have 48 KiB
-// of L1 and ran the families level; Zen 4 (32 KiB) has not been measured with them.
+// decode steps level (27.4-28.2 ms). Elsewhere 14x32 stays first: the Xeons with AMX and Zen
+// 5 have 48 KiB of L1 and ran the families level; Zen 4 (32 KiB) has not been measured with
+// them.
 func widePanelsFirst() bool {
 	vendor, _ := vendorFamily()
 	return vendor == "GenuineIntel" && l1DataBytes() == 32<<10
