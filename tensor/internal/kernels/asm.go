@@ -36,3 +36,16 @@ func nextRows(mr, mrMax, nr int, c []float32, ldc int) int {
 	}
 	return max(0, (len(c)-nr)/ldc+1-mr)
 }
+
+// asmHalfKernel is asmKernel over a panel of B stored as bfloat16.
+type asmHalfKernel func(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+// wrapHalf is wrap for a table of bfloat16-panel kernels.
+func wrapHalf(table []asmHalfKernel, mrMax, nr, ahead int) MicroHalf {
+	return func(mr, kc int, a []float32, lda int, b []uint16, c []float32, ldc int, accumulate bool) {
+		if mr < 1 || mr > mrMax || kc < 1 || len(a) < (mr-1)*lda+kc || len(b) < kc*nr || len(c) < (mr-1)*ldc+nr {
+			panic("kernels: micro-kernel called out of bounds")
+		}
+		table[mr-1](kc, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, accumulate, ahead, nextRows(mr, mrMax, nr, c, ldc))
+	}
+}

@@ -142,6 +142,25 @@ func ToBF16(f float32) uint16 {
 	return uint16(b >> 16)
 }
 
+// FromBF16 widens bfloat16 values to float32, exactly: dst[i] is the float32 whose high half
+// is src[i] and whose low half is zero (dst at least as long as src).
+func FromBF16(dst []float32, src []uint16) {
+	dst = dst[:len(src)]
+	n := widenPrefix(len(src))
+	if n > 0 {
+		widenVec(dst[:n], src[:n])
+	}
+	for i := n; i < len(src); i++ {
+		dst[i] = math.Float32frombits(uint32(src[i]) << 16)
+	}
+}
+
+// FastFromBF16 reports whether FromBF16 runs vector instructions on this CPU (AVX2 or
+// AVX-512): fast enough to widen bfloat16 weights as products read them (tensor's BFloat16
+// on CPUs without bfloat16 products), where the scalar loop would take longer than reading
+// float32 ones.
+func FastFromBF16() bool { return widenPrefix(16) > 0 }
+
 // ToBF16Pairs packs x (even length, or padded with a zero) into words of two bfloat16:
 // dst[p] = bf16(x[2p]) | bf16(x[2p+1])<<16. (The vector path rounds NaN payloads as numbers.)
 func ToBF16Pairs(dst []uint32, x []float32) {

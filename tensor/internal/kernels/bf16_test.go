@@ -247,3 +247,53 @@ func TestGenericAMXSums(t *testing.T) {
 		}
 	}
 }
+
+// checkFromBF16 widens src into a buffer with guard values past it (from an offset, so that
+// the vector path's loads and stores are unaligned too) and fails unless every value is the
+// float32 whose high half is src's and the guards are untouched.
+func checkFromBF16(t testing.TB, src []uint16, off int) {
+	const mark = -7.5
+	buf := make([]float32, off+len(src)+16)
+	for i := range buf {
+		buf[i] = mark
+	}
+	FromBF16(buf[off:], src)
+	for i, h := range src {
+		if got := math.Float32bits(buf[off+i]); got != uint32(h)<<16 {
+			t.Fatalf("len %d off %d: [%d] = %#08x, want %#08x", len(src), off, i, got, uint32(h)<<16)
+		}
+	}
+	for i, v := range buf {
+		if (i < off || i >= off+len(src)) && v != mark {
+			t.Fatalf("len %d off %d: guard [%d] overwritten with %v", len(src), off, i, v)
+		}
+	}
+}
+
+// TestFromBF16: every bfloat16 bit pattern widens exactly, at every length up to 70 (vector
+// prefixes and scalar tails) and from several offsets.
+func TestFromBF16(t *testing.T) {
+	all := make([]uint16, 1<<16)
+	for i := range all {
+		all[i] = uint16(i)
+	}
+	checkFromBF16(t, all, 0)
+	for n := 0; n <= 70; n++ {
+		for off := range 5 {
+			checkFromBF16(t, all[0xff80-n:][:n], off)
+		}
+	}
+}
+
+// FuzzFromBF16 widens arbitrary bit patterns at arbitrary lengths and offsets.
+func FuzzFromBF16(f *testing.F) {
+	f.Add([]byte{0x80, 0x3f, 0xc0, 0x7f, 0x01, 0x00}, uint8(3))
+	f.Add(make([]byte, 66), uint8(0))
+	f.Fuzz(func(t *testing.T, raw []byte, off uint8) {
+		src := make([]uint16, len(raw)/2)
+		for i := range src {
+			src[i] = uint16(raw[2*i]) | uint16(raw[2*i+1])<<8
+		}
+		checkFromBF16(t, src, int(off%17))
+	})
+}

@@ -19,6 +19,9 @@ func scaleAVX512(x *float32, n int, s float32)
 func bf16PairsAVX512(dst *uint32, src *float32, words int)
 
 //go:noescape
+func widenAVX512(dst *float32, src *uint16, n int)
+
+//go:noescape
 func geluRowsAVX512(x *float32, ldx, rows, n int)
 
 //go:noescape
@@ -47,6 +50,9 @@ func addRowsAVX2(dst *float32, ldd, rows int, src *float32, n int)
 
 //go:noescape
 func geluRowsAVX2(x *float32, ldx, rows, n int)
+
+//go:noescape
+func widenAVX2(dst *float32, src *uint16, n int)
 
 func fmaPeakAVX512(n int)
 
@@ -95,6 +101,48 @@ func avx512x13(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate b
 func avx512x14(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
+func avx512hx1(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx512hx2(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx512hx3(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx512hx4(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx512hx5(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx512hx6(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx512hx7(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx512hx8(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx512hx9(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx512hx10(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx512hx11(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx512hx12(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx512hx13(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx512hx14(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
 func avx512n48x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
@@ -119,6 +167,30 @@ func avx512n48x7(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate
 func avx512n48x8(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
+func avx512n48hx1(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx512n48hx2(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx512n48hx3(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx512n48hx4(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx512n48hx5(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx512n48hx6(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx512n48hx7(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx512n48hx8(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
 func avx512n64x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
@@ -137,6 +209,24 @@ func avx512n64x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate
 func avx512n64x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
+func avx512n64hx1(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx512n64hx2(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx512n64hx3(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx512n64hx4(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx512n64hx5(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx512n64hx6(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
 func avx2x1(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
@@ -153,6 +243,24 @@ func avx2x5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool
 
 //go:noescape
 func avx2x6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx2hx1(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx2hx2(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx2hx3(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx2hx4(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx2hx5(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func avx2hx6(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
 func bf16x1(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)
@@ -239,8 +347,16 @@ var bf16Table = []bf16Kernel{bf16x1, bf16x2, bf16x3, bf16x4, bf16x5, bf16x6, bf1
 
 var avx512Table = []asmKernel{avx512x1, avx512x2, avx512x3, avx512x4, avx512x5, avx512x6, avx512x7, avx512x8, avx512x9, avx512x10, avx512x11, avx512x12, avx512x13, avx512x14}
 
+var avx512hTable = []asmHalfKernel{avx512hx1, avx512hx2, avx512hx3, avx512hx4, avx512hx5, avx512hx6, avx512hx7, avx512hx8, avx512hx9, avx512hx10, avx512hx11, avx512hx12, avx512hx13, avx512hx14}
+
 var avx512n48Table = []asmKernel{avx512n48x1, avx512n48x2, avx512n48x3, avx512n48x4, avx512n48x5, avx512n48x6, avx512n48x7, avx512n48x8}
+
+var avx512n48hTable = []asmHalfKernel{avx512n48hx1, avx512n48hx2, avx512n48hx3, avx512n48hx4, avx512n48hx5, avx512n48hx6, avx512n48hx7, avx512n48hx8}
 
 var avx512n64Table = []asmKernel{avx512n64x1, avx512n64x2, avx512n64x3, avx512n64x4, avx512n64x5, avx512n64x6}
 
+var avx512n64hTable = []asmHalfKernel{avx512n64hx1, avx512n64hx2, avx512n64hx3, avx512n64hx4, avx512n64hx5, avx512n64hx6}
+
 var avx2Table = []asmKernel{avx2x1, avx2x2, avx2x3, avx2x4, avx2x5, avx2x6}
+
+var avx2hTable = []asmHalfKernel{avx2hx1, avx2hx2, avx2hx3, avx2hx4, avx2hx5, avx2hx6}

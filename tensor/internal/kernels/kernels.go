@@ -17,11 +17,20 @@ import "github.com/imagesemantics/blipgo/tensor/internal/kernels/approx"
 // least NR writable columns each.
 type Micro func(mr, kc int, a []float32, lda int, b, c []float32, ldc int, accumulate bool)
 
+// MicroHalf is Micro over a panel of B stored as bfloat16 (b: kc rows of NR values, each the
+// high half of a float32 whose low half is zero): what Micro computes over that panel widened
+// to float32, bit for bit, reading half the bytes.
+type MicroHalf func(mr, kc int, a []float32, lda int, b []uint16, c []float32, ldc int, accumulate bool)
+
 // Kernel is one family of micro-kernels.
 type Kernel struct {
 	Name   string
 	MR, NR int // largest tile rows; tile columns
 	Micro  Micro
+	// MicroHalf is the family's kernels over bfloat16 panels, for the products of a few rows
+	// (decode steps) over bfloat16 weights; nil where the family has none (tall products
+	// widen each panel once and run Micro).
+	MicroHalf MicroHalf
 	// InPlaceA is set where the kernel reads a tall A in place even when A's rows are a
 	// multiple of 2 KiB apart, so that a tile's rows share L1 sets: chosen per CPU, where that
 	// was measured faster than copying them apart first (tensor's MatMul does the copying).
@@ -32,6 +41,10 @@ type Kernel struct {
 func Generic(mr, nr int) Kernel {
 	return Kernel{Name: "go", MR: mr, NR: nr, Micro: func(rows, kc int, a []float32, lda int, b, c []float32, ldc int, accumulate bool) {
 		genericMicro(nr, rows, kc, a, lda, b, c, ldc, accumulate)
+	}, MicroHalf: func(rows, kc int, a []float32, lda int, b []uint16, c []float32, ldc int, accumulate bool) {
+		wide := make([]float32, kc*nr)
+		FromBF16(wide, b[:kc*nr])
+		genericMicro(nr, rows, kc, a, lda, wide, c, ldc, accumulate)
 	}}
 }
 

@@ -81,8 +81,10 @@ func detect() []Kernel {
 	var ks []Kernel
 	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasFMA {
 		n32 := avx512Family(prefetchAhead)
-		n48 := Kernel{Name: "avx512n48", MR: approx.N48MR, NR: approx.N48NR, Micro: wrap(avx512n48Table, approx.N48MR, approx.N48NR, prefetchAhead)}
-		n64 := Kernel{Name: "avx512n64", MR: approx.N64MR, NR: approx.N64NR, Micro: wrap(avx512n64Table, approx.N64MR, approx.N64NR, prefetchAhead)}
+		n48 := Kernel{Name: "avx512n48", MR: approx.N48MR, NR: approx.N48NR, Micro: wrap(avx512n48Table, approx.N48MR, approx.N48NR, prefetchAhead),
+			MicroHalf: wrapHalf(avx512n48hTable, approx.N48MR, approx.N48NR, prefetchAhead)}
+		n64 := Kernel{Name: "avx512n64", MR: approx.N64MR, NR: approx.N64NR, Micro: wrap(avx512n64Table, approx.N64MR, approx.N64NR, prefetchAhead),
+			MicroHalf: wrapHalf(avx512n64hTable, approx.N64MR, approx.N64NR, prefetchAhead)}
 		// 14x32 first, except where widePanelsFirst. On the device machine's Xeon the three
 		// families' micro-kernels ran at 67-92% of the FMA peak of the same run in earlier
 		// runs and at 95-98% in the fifth session's (the shared host varied more than they
@@ -98,7 +100,8 @@ func detect() []Kernel {
 		ks = append(ks, families...)
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		ks = append(ks, Kernel{Name: "avx2", MR: approx.AVX2MR, NR: approx.AVX2NR, Micro: wrap(avx2Table, approx.AVX2MR, approx.AVX2NR, 0)})
+		ks = append(ks, Kernel{Name: "avx2", MR: approx.AVX2MR, NR: approx.AVX2NR, Micro: wrap(avx2Table, approx.AVX2MR, approx.AVX2NR, 0),
+			MicroHalf: wrapHalf(avx2hTable, approx.AVX2MR, approx.AVX2NR, 0)})
 	}
 	inPlace := inPlaceEverywhere || readsAliasedRows()
 	for i := range ks {
@@ -185,7 +188,8 @@ func l1DataBytes() int {
 // avx512Family is the 14x32 AVX-512 float32 family, its kernels of up to eight rows
 // prefetching ahead bytes on.
 func avx512Family(ahead int) Kernel {
-	return Kernel{Name: "avx512", MR: approx.AVX512MR, NR: approx.AVX512NR, Micro: wrap(avx512Table, approx.AVX512MR, approx.AVX512NR, ahead)}
+	return Kernel{Name: "avx512", MR: approx.AVX512MR, NR: approx.AVX512NR, Micro: wrap(avx512Table, approx.AVX512MR, approx.AVX512NR, ahead),
+		MicroHalf: wrapHalf(avx512hTable, approx.AVX512MR, approx.AVX512NR, ahead)}
 }
 
 // Chosen once at start; read-only afterwards.
@@ -245,6 +249,19 @@ func pairsPrefix(words int) int {
 func pairsVec(dst []uint32, x []float32) {
 	bf16PairsAVX512(unsafe.SliceData(dst), unsafe.SliceData(x), len(dst))
 }
+
+// widenPrefix is how many leading values the vector bfloat16 widening takes (AVX2 or
+// AVX-512).
+func widenPrefix(n int) int { return vectorPrefix(n) }
+
+func widenVec(dst []float32, src []uint16) {
+	if hasAVX512 {
+		widenAVX512(unsafe.SliceData(dst), unsafe.SliceData(src), len(src))
+		return
+	}
+	widenAVX2(unsafe.SliceData(dst), unsafe.SliceData(src), len(src))
+}
+
 func geluRowsVec(c []float32, ldc, rows, n int) {
 	if hasAVX512 {
 		geluRowsAVX512(unsafe.SliceData(c), ldc, rows, n)

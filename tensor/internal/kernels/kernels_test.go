@@ -56,6 +56,70 @@ func runBoth(t testing.TB, k Kernel, mr, kc, ldcExtra, offset int, accumulate bo
 	}
 }
 
+// runHalf runs kernel k's MicroHalf over a random bfloat16 panel and its Micro over the same
+// panel widened to float32, on the same A and C (embedded in guarded buffers at an odd offset
+// and row stride), and fails unless they agree bit for bit and nothing outside the tile
+// changed.
+func runHalf(t testing.TB, k Kernel, mr, kc, ldcExtra, offset int, accumulate bool, seed uint64) {
+	r := rand.New(rand.NewPCG(seed, 2))
+	lda := kc + ldcExtra
+	a := make([]float32, mr*lda)
+	for i := range a {
+		a[i] = float32(r.NormFloat64())
+	}
+	half, wide := make([]uint16, kc*k.NR), make([]float32, kc*k.NR)
+	for i := range half {
+		half[i] = ToBF16(float32(r.NormFloat64()))
+	}
+	FromBF16(wide, half)
+	ldc := k.NR + ldcExtra
+	size := offset + (mr-1)*ldc + k.NR + 9
+	got, want := make([]float32, size), make([]float32, size)
+	for i := range got {
+		got[i] = guard
+	}
+	for row := 0; row < mr; row++ {
+		for j := 0; j < k.NR; j++ {
+			got[offset+row*ldc+j] = float32(r.NormFloat64())
+		}
+	}
+	copy(want, got)
+	k.MicroHalf(mr, kc, a, lda, half, got[offset:], ldc, accumulate)
+	k.Micro(mr, kc, a, lda, wide, want[offset:], ldc, accumulate)
+	for i := range got {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s mr %d kc %d acc %v: bfloat16 panel c[%d] = %v, widened panel %v", k.Name, mr, kc, accumulate, i, got[i], want[i])
+		}
+	}
+}
+
+// halfKernels are the kernels this CPU runs that have bfloat16-panel twins (the pure-Go one
+// included: its MicroHalf widens and runs its Micro).
+func halfKernels() []Kernel {
+	var ks []Kernel
+	for _, k := range Available() {
+		if k.MicroHalf != nil {
+			ks = append(ks, k)
+		}
+	}
+	return ks
+}
+
+// TestHalfKernels: every kernel's bfloat16-panel form computes its float32 form's bits over
+// the widened panel, at every tile height, depths with and without a whole vector's worth,
+// from zero and accumulating.
+func TestHalfKernels(t *testing.T) {
+	for _, k := range halfKernels() {
+		for mr := 1; mr <= k.MR; mr++ {
+			for _, kc := range []int{1, 2, 3, 7, 64, 255, 256} {
+				for _, acc := range []bool{false, true} {
+					runHalf(t, k, mr, kc, mr%3, mr%5, acc, uint64(mr*1000+kc))
+				}
+			}
+		}
+	}
+}
+
 // asmKernels are the assembly kernels this CPU runs: the pure-Go twin compared with itself
 // proves nothing, so without any the comparisons skip.
 func asmKernels(t testing.TB) []Kernel {
@@ -90,6 +154,9 @@ func FuzzKernels(f *testing.F) {
 		for _, k := range asmKernels(t) {
 			m := int(mr)%k.MR + 1
 			runBoth(t, k, m, int(kc)%600+1, int(ldcExtra)%40, int(offset)%40, acc, seed)
+		}
+		for _, k := range halfKernels() {
+			runHalf(t, k, int(mr)%k.MR+1, int(kc)%600+1, int(ldcExtra)%40, int(offset)%40, acc, seed)
 		}
 	})
 }

@@ -41,8 +41,9 @@ func avx2Consts(b *strings.Builder, consts []avx2Const) map[string]string {
 
 func f32Const(name string, v float32) avx2Const { return avx2Const{name, math.Float32bits(v)} }
 
-// avx2Elementwise writes maxAVX2, expSumAVX2, scaleAVX2, addRowsAVX2 and geluRowsAVX2. SI
-// walks x, CX counts the steps of sixteen values (the row kernels: see rowsKernel).
+// avx2Elementwise writes maxAVX2, expSumAVX2, scaleAVX2, addRowsAVX2, geluRowsAVX2 and
+// widenAVX2. SI walks x, CX counts the steps of sixteen values (the row kernels: see
+// rowsKernel).
 func avx2Elementwise(b *strings.Builder) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, "\t"+format+"\n", args...) }
 	var consts []avx2Const
@@ -183,6 +184,26 @@ func avx2Elementwise(b *strings.Builder) {
 		bcast(-approx.ErfClamp, "Y8")
 		bcast(0.5, "Y9")
 	}, func() { geluStepAVX2(w, mem) })
+
+	// widenAVX2 is widenAVX512 in two halves of eight values.
+	b.WriteString("\n// func widenAVX2(dst *float32, src *uint16, n int)\n")
+	b.WriteString("TEXT ·widenAVX2(SB), NOSPLIT, $0-24\n")
+	w("MOVQ dst+0(FP), DI")
+	w("MOVQ src+8(FP), SI")
+	w("MOVQ n+16(FP), CX")
+	w("SHRQ $4, CX")
+	b.WriteString("loop_widenAVX2:\n")
+	for h := 0; h < 2; h++ {
+		w("VPMOVZXWD %s(SI), Y%d", disp(16*h), h)
+		w("VPSLLD $16, Y%d, Y%d", h, h)
+		w("VMOVUPS Y%d, %s(DI)", h, disp(32*h))
+	}
+	w("ADDQ $32, SI")
+	w("ADDQ $64, DI")
+	w("DECQ CX")
+	w("JNZ loop_widenAVX2")
+	w("VZEROUPPER")
+	w("RET")
 }
 
 // geluStepAVX2 is geluRowsAVX2's step: GELU of the sixteen values at SI, in place, as
@@ -218,4 +239,5 @@ func avx2ElementwiseDeclarations(decl func(string, ...any)) {
 	decl("scaleAVX2(x *float32, n int, s float32)")
 	decl("addRowsAVX2(dst *float32, ldd, rows int, src *float32, n int)")
 	decl("geluRowsAVX2(x *float32, ldx, rows, n int)")
+	decl("widenAVX2(dst *float32, src *uint16, n int)")
 }

@@ -78,6 +78,7 @@ func declarations() string {
 	decl("expSumAVX512(x *float32, n int, scale, shift float32) float32")
 	decl("scaleAVX512(x *float32, n int, s float32)")
 	decl("bf16PairsAVX512(dst *uint32, src *float32, words int)")
+	decl("widenAVX512(dst *float32, src *uint16, n int)")
 	decl("geluRowsAVX512(x *float32, ldx, rows, n int)")
 	decl("addRowsAVX512(dst *float32, ldd, rows int, src *float32, n int)")
 	decl("sumF64AVX512(x *float32, n int) float64")
@@ -88,6 +89,9 @@ func declarations() string {
 	for _, f := range families {
 		for mr := 1; mr <= f.maxMR; mr++ {
 			decl("%sx%d(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)", f.name, mr)
+		}
+		for mr := 1; mr <= f.maxMR; mr++ {
+			decl("%shx%d(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)", f.name, mr)
 		}
 	}
 	for mr := 1; mr <= bf16MaxMR; mr++ {
@@ -111,6 +115,14 @@ func declarations() string {
 			fmt.Fprintf(&b, "%sx%d", f.name, mr)
 		}
 		b.WriteString("}\n")
+		fmt.Fprintf(&b, "\nvar %shTable = []asmHalfKernel{", f.name)
+		for mr := 1; mr <= f.maxMR; mr++ {
+			if mr > 1 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%shx%d", f.name, mr)
+		}
+		b.WriteString("}\n")
 	}
 	return b.String()
 }
@@ -121,7 +133,10 @@ func generate() string {
 	b.WriteString("//go:build amd64 && !noasm\n\n#include \"textflag.h\"\n")
 	for _, f := range families {
 		for mr := 1; mr <= f.maxMR; mr++ {
-			kernel(&b, f, mr)
+			kernel(&b, f, mr, false)
+		}
+		for mr := 1; mr <= f.maxMR; mr++ {
+			kernel(&b, f, mr, true)
 		}
 	}
 	for mr := 1; mr <= bf16MaxMR; mr++ {
@@ -161,8 +176,15 @@ func fmaPeak(b *strings.Builder, family, vec string, chains int) {
 	w("RET")
 }
 
-func kernel(b *strings.Builder, f family, mr int) {
+// kernel writes family f's float32 kernel of mr rows, or with half its twin over a bfloat16
+// panel of B (the h kernels: decode steps of bfloat16 weights on CPUs without bfloat16
+// products, which read half the bytes).
+func kernel(b *strings.Builder, f family, mr int, half bool) {
 	vecs := f.nr * 4 / f.vecBytes // vectors per row of the tile
+	name, sig, bytes := fmt.Sprintf("%sx%d", f.name, mr), "kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int", 4
+	if half {
+		name, sig, bytes = fmt.Sprintf("%shx%d", f.name, mr), "kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int", 2
+	}
 	bReg := func(v int) string {
 		if f.vec == "Z" {
 			return fmt.Sprintf("Z%d", 30-vecs+v) // below the two broadcast registers
@@ -175,16 +197,24 @@ func kernel(b *strings.Builder, f family, mr int) {
 	}
 	var pf []string
 	if f.vec == "Z" {
-		pf = prefetch(mr, f.maxMR, 4*f.nr)
+		pf = prefetch(mr, f.maxMR, bytes*f.nr)
 	}
 	var loads []string
 	for v := 0; v < vecs; v++ {
+		if half {
+			// A bfloat16 panel (the "h" kernels): each value zero-extended to 32 bits and
+			// shifted into the high half is the float32 the float32 kernel would load, so
+			// both compute the same bits.
+			loads = append(loads, fmt.Sprintf("VPMOVZXWD %s(DI), %s", disp(v*f.vecBytes/2), bReg(v)),
+				fmt.Sprintf("VPSLLD $16, %s, %s", bReg(v), bReg(v)))
+			continue
+		}
 		loads = append(loads, fmt.Sprintf("VMOVUPS %s(DI), %s", disp(v*f.vecBytes), bReg(v)))
 	}
 	tile(b, tileSpec{
-		name: fmt.Sprintf("%sx%d", f.name, mr), mr: mr, vecs: vecs, vec: f.vec, vecBytes: f.vecBytes,
-		sig: "kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int", count: "kc", maxMR: f.maxMR,
-		zero: zero, bStep: 4 * f.nr,
+		name: name, mr: mr, vecs: vecs, vec: f.vec, vecBytes: f.vecBytes,
+		sig: sig, count: "kc", maxMR: f.maxMR,
+		zero: zero, bStep: bytes * f.nr,
 		prefetch: pf, loads: loads,
 		row: func(r int, addr string) []string {
 			bc := "Y14"
@@ -510,6 +540,25 @@ func elementwise(b *strings.Builder) {
 	w("ADDQ $32, DI")
 	w("DECQ CX")
 	w("JNZ loop_pairs")
+	w("VZEROUPPER")
+	w("RET")
+
+	// widenAVX512 writes n (a positive multiple of 16) bfloat16 values as float32: each
+	// zero-extended to 32 bits and shifted into the high half.
+	b.WriteString("\n// func widenAVX512(dst *float32, src *uint16, n int)\n")
+	b.WriteString("TEXT ·widenAVX512(SB), NOSPLIT, $0-24\n")
+	w("MOVQ dst+0(FP), DI")
+	w("MOVQ src+8(FP), SI")
+	w("MOVQ n+16(FP), CX")
+	w("SHRQ $4, CX")
+	b.WriteString("loop_widen:\n")
+	w("VPMOVZXWD (SI), Z0")
+	w("VPSLLD $16, Z0, Z0")
+	w("VMOVUPS Z0, (DI)")
+	w("ADDQ $32, SI")
+	w("ADDQ $64, DI")
+	w("DECQ CX")
+	w("JNZ loop_widen")
 	w("VZEROUPPER")
 	w("RET")
 
