@@ -37,8 +37,12 @@ type Packed struct {
 	kc     int // the depth of data's passes over K (kcBlock)
 	// layoutN and layoutK are the shape data's panels are laid out for: N and K, or more for
 	// the keys and values of a cache that grows in place (Attention.NewKVCache), whose N or K
-	// grow while every value already packed stays where it is (see panelAt).
+	// grow while every value already packed stays where it is (see panelOffset).
 	layoutN, layoutK int
+	// half replaces data for a BFloat16 layer on a CPU without bfloat16 products: data's
+	// panels rounded to bfloat16, widened back to float32 as products read them (see
+	// packHalf).
+	half []uint16
 	// bf16 and words replace kernel and data for a BFloat16 layer: passes of block pairs of k,
 	// each over blocks of rows of A of about rowBytes bytes of bfloat16 pairs.
 	bf16            *kernels.BF16
@@ -80,27 +84,32 @@ func packInto(p *Pool, data []float32, kern kernels.Kernel, b []float32, n, k, l
 	pm := &Packed{N: n, K: k, kernel: kern, data: data[:packedLen(kern, n, k)], kc: depth, layoutN: n, layoutK: k, transposed: transposed}
 	p.ForGrain(np, 1, func(lo, hi int) {
 		for kc0 := 0; kc0 < k; kc0 += depth {
-			kc := min(depth, k-kc0)
 			for j := lo; j < hi; j++ {
-				dst := pm.panel(kc0, j)
-				cols := min(nr, n-j*nr)
-				for q := 0; q < kc; q++ {
-					row := dst[q*nr : q*nr+cols]
-					if transposed {
-						copy(row, b[(kc0+q)*ldb+j*nr:])
-					}
-					if cols < nr {
-						clear(dst[q*nr+cols : (q+1)*nr])
-					}
-				}
-				if !transposed {
-					// Rows of B become columns of the panel: the same transposition as A's.
-					packRows(dst, b[j*nr*ldb+kc0:], ldb, cols, nr, kc)
-				}
+				pm.fillPanel(pm.panel(kc0, j), b, ldb, kc0, j)
 			}
 		}
 	})
 	return pm
+}
+
+// fillPanel writes panel j of the pass over K from k0 (min(kc, K-k0) rows of NR values,
+// k-major, zero past N) into dst from B (b, row stride ldb, read as pm.transposed says).
+func (pm *Packed) fillPanel(dst, b []float32, ldb, k0, j int) {
+	nr := pm.kernel.NR
+	kc, cols := min(pm.kc, pm.K-k0), min(nr, pm.N-j*nr)
+	for q := 0; q < kc; q++ {
+		row := dst[q*nr : q*nr+cols]
+		if pm.transposed {
+			copy(row, b[(k0+q)*ldb+j*nr:])
+		}
+		if cols < nr {
+			clear(dst[q*nr+cols : (q+1)*nr])
+		}
+	}
+	if !pm.transposed {
+		// Rows of B become columns of the panel: the same transposition as A's.
+		packRows(dst, b[j*nr*ldb+k0:], ldb, cols, nr, kc)
+	}
 }
 
 // row copies row n of B (B[n, 0..K)) from float32 panels packed from B's rows into dst; it
@@ -123,18 +132,19 @@ func (pm *Packed) row(n int, dst []float32) bool {
 // panel is panel j of the pass over K from k0 in data: its rows of K (min(kc, K-k0) of them,
 // NR values each, k-major) and, in a cache that grows, room for the rows to come.
 func (pm *Packed) panel(k0, j int) []float32 {
-	block, depth := pm.pass(k0)
-	nr := pm.kernel.NR
-	return block[j*depth*nr:][:depth*nr]
+	off, depth := pm.panelOffset(k0, j)
+	return pm.data[off:][:depth*pm.kernel.NR]
 }
 
-// pass is the pass over K from k0 in data, and the depth of its panels there. Passes lie one
-// after the other, each holding its panels for layoutN rows one after the other, each panel
-// min(kc, layoutK-k0) rows deep: a pass's depth in data is what the layout's K gives it, not
-// what K gives, so that a cache's K can grow without moving what is packed.
-func (pm *Packed) pass(k0 int) (block []float32, depth int) {
+// panelOffset is where panel j of the pass over K from k0 starts in data (or half), and the
+// depth of the pass's panels there. Passes lie one after the other, each holding its panels
+// for layoutN rows one after the other, each panel min(kc, layoutK-k0) rows deep: a pass's
+// depth in data is what the layout's K gives it, not what K gives, so that a cache's K can
+// grow without moving what is packed.
+func (pm *Packed) panelOffset(k0, j int) (off, depth int) {
 	nr := pm.kernel.NR
-	return pm.data[k0*panels(pm.layoutN, nr)*nr:], min(pm.kc, pm.layoutK-k0)
+	depth = min(pm.kc, pm.layoutK-k0)
+	return k0*panels(pm.layoutN, nr)*nr + j*depth*nr, depth
 }
 
 // Epilogue is work fused into a product's last pass over each tile of C, while the tile is
@@ -187,10 +197,16 @@ func (pm *Packed) matMulFloat32(p *Pool, c []float32, ldc int, a []float32, lda 
 	kern := pm.kernel
 	mr, nr := kern.MR, kern.NR
 	// passAt is the pass over columns [k0, k0+kc) of K, reading A's rows from a (row stride lda).
+	var widened [][]float32 // each worker's panel widened from half (tall products)
+	if pm.half != nil && (m > mr || kern.MicroHalf == nil) {
+		widened = make([][]float32, p.Size())
+	}
 	passAt := func(k0, kc int, a []float32, lda int) pass {
-		block, depth := pm.pass(k0)
+		if pm.half != nil {
+			return pm.halfPass(k0, kc, a, lda, widened)
+		}
 		return pass{k0: k0, k: kc, tile: func(rows, i0, j int, dst []float32, ldd int, acc bool) {
-			kern.Micro(rows, kc, a[i0*lda:], lda, block[j*depth*nr:][:kc*nr], dst, ldd, acc)
+			kern.Micro(rows, kc, a[i0*lda:], lda, pm.panel(k0, j)[:kc*nr], dst, ldd, acc)
 		}}
 	}
 	if m <= mr || !aliasing(lda) || kern.InPlaceA {
@@ -218,11 +234,12 @@ func (pm *Packed) matMulFloat32(p *Pool, c []float32, ldc int, a []float32, lda 
 type tileFunc func(rows, i0, j int, dst []float32, ldd int, acc bool)
 
 // pass is one pass over columns [k0, k0+k) of K: tile computes its tiles, or, for a pass whose
-// tiles need scratch state, perWorker gives each worker a tileFunc of its own.
+// tiles need scratch state, perWorker gives each worker (by its index in the pool's call, see
+// Pool.ForWorkers) a tileFunc of its own.
 type pass struct {
 	k0, k     int
 	tile      tileFunc
-	perWorker func() tileFunc
+	perWorker func(worker int) tileFunc
 	// tileStores is set when the pass's kernel writes C with AMX tile stores: the epilogue
 	// then waits a tile (see panelTiles).
 	tileStores bool
@@ -248,12 +265,12 @@ func passesOver(n, depth int, at func(start, length int) pass) []pass {
 func (pm *Packed) tiles(p *Pool, c []float32, ldc, m, mr, mc, nr int, ep Epilogue, passes []pass) {
 	np := panels(pm.N, nr)
 	fullPanels := pm.N / nr
-	p.ForWorkers(np, 1, func(_, lo, hi int) {
+	p.ForWorkers(np, 1, func(w, lo, hi int) {
 		var tile []float32
 		for _, ps := range passes {
 			micro := ps.tile
 			if ps.perWorker != nil {
-				micro = ps.perWorker()
+				micro = ps.perWorker(w)
 			}
 			acc, last := ps.k0 > 0 || ep.Accumulate, ps.k0+ps.k == pm.K
 			for ic := 0; ic < m; ic += mc {

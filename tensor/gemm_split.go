@@ -46,7 +46,7 @@ func (pm *Packed) matMulSplit(p *Pool, c []float32, ldc int, a []float32, lda in
 				kernels.SplitA(apack[i*aStrideSplit:], a[i*lda+kc0:i*lda+kc0+kc])
 			}
 		})
-		pm.tiles(p, c, ldc, m, mr, m, nr, ep, []pass{{k0: kc0, k: kc, perWorker: func() tileFunc {
+		pm.tiles(p, c, ldc, m, mr, m, nr, ep, []pass{{k0: kc0, k: kc, perWorker: func(int) tileFunc {
 			panel, split := make([]uint32, kp*nr), -1
 			main, corr := make([]float32, mr*nr), make([]float32, mr*nr)
 			return func(rows, i0, j int, dst []float32, ldd int, acc bool) {

@@ -35,16 +35,16 @@ func (l *Linear) In() int {
 // Bytes is the memory the layer's weights and bias take (packed, once prepared): what a
 // product over a few rows reads.
 func (l *Linear) Bytes() int64 {
-	n := 0
+	var n int64 // bytes
 	if l.packed != nil {
-		n = len(l.packed.data) + len(l.packed.words)
+		n = 4*int64(len(l.packed.data)+len(l.packed.words)) + 2*int64(len(l.packed.half))
 	} else if l.Weight != nil {
-		n = len(l.Weight.Data)
+		n = 4 * int64(len(l.Weight.Data))
 	}
 	if l.Bias != nil {
-		n += len(l.Bias.Data)
+		n += 4 * int64(len(l.Bias.Data))
 	}
-	return 4 * int64(n)
+	return n
 }
 
 // WeightRow copies row n of the weight, [In], into dst, from the packed panels once prepared;
@@ -78,6 +78,8 @@ func (l *Linear) Prepare(p *Pool, arena *Arena, prec Precision, done func([]floa
 		l.packed = packBF16(p, arena, bf, w, l.Out(), l.In(), l.In(), false)
 	case ok:
 		l.packed = packSplit(p, arena, bf, w, l.Out(), l.In(), l.In())
+	case prec.halfWeights():
+		l.packed = packHalf(p, arena, kernels.Best(), w, l.Out(), l.In(), l.In())
 	default:
 		l.packed = pack(p, arena, kernels.Best(), w, l.Out(), l.In(), l.In(), false)
 	}

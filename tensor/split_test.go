@@ -128,7 +128,9 @@ func TestParsePrecision(t *testing.T) {
 }
 
 // TestNoEmulatedBFloat16: without bfloat16 instructions both bfloat16 precisions run the
-// float32 kernel (and give float32's results), never the slow pure-Go bfloat16 one.
+// float32 kernel, never the slow pure-Go bfloat16 one: BFloat16x3 gives float32's results,
+// and so does BFloat16 unless it stores bfloat16 weights for the float32 kernel (AVX2 and
+// AVX-512 CPUs: TestHalfWeights).
 func TestNoEmulatedBFloat16(t *testing.T) {
 	if !kernels.BestBF16().Emulated {
 		t.Skip("this CPU has bfloat16 instructions")
@@ -137,6 +139,12 @@ func TestNoEmulatedBFloat16(t *testing.T) {
 	w, x := randSlice(r, 40*70), FromData(randSlice(r, 3*70), 3, 70)
 	want := New(3, 40)
 	for _, pr := range []Precision{Float32, BFloat16, BFloat16x3} {
+		if pr.halfWeights() {
+			if got, want := pr.Kernel(), Float32.Kernel()+" (bfloat16 weights)"; got != want {
+				t.Errorf("%v runs %s, want %s", pr, got, want)
+			}
+			continue
+		}
 		if pr.Kernel() != Float32.Kernel() {
 			t.Errorf("%v runs %s, float32 %s", pr, pr.Kernel(), Float32.Kernel())
 		}
@@ -156,7 +164,8 @@ func TestNoEmulatedBFloat16(t *testing.T) {
 }
 
 // TestWeightRow: a prepared float32 (or bfloat16x3) layer gives back any row of its weight
-// exactly from the packed panels, tails included; a bfloat16 layer says it cannot.
+// exactly from the packed panels, tails included; a bfloat16 layer (pairs, or bfloat16
+// weights) says it cannot.
 func TestWeightRow(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
 	for _, sz := range [][2]int{{1, 1}, {33, 300}, {70, 513}} {
@@ -168,7 +177,7 @@ func TestWeightRow(t *testing.T) {
 			row := make([]float32, in)
 			for _, n := range []int{0, out / 2, out - 1} {
 				ok := l.WeightRow(n, row)
-				if prec == BFloat16 && !kernels.BestBF16().Emulated {
+				if prec == BFloat16 && prec.Kernel() != Float32.Kernel() {
 					if ok {
 						t.Fatalf("%v: a bfloat16 layer gave row %d", prec, n)
 					}
@@ -182,6 +191,96 @@ func TestWeightRow(t *testing.T) {
 						t.Fatalf("%v %dx%d: row %d [%d] = %v, want %v", prec, out, in, n, k, v, w[n*in+k])
 					}
 				}
+			}
+		}
+	}
+}
+
+// roundedBF16 is w with every value rounded to bfloat16 (as float32).
+func roundedBF16(w []float32) []float32 {
+	out := make([]float32, len(w))
+	for i, v := range w {
+		out[i] = math.Float32frombits(uint32(kernels.ToBF16(v)) << 16)
+	}
+	return out
+}
+
+// checkHalfPacked fails unless a product over bfloat16-stored panels of random B [n, k]
+// (packHalf, kernel kern) gives, bit for bit, what the same kernel gives over float32 panels of
+// the bfloat16-rounded B, with A of m rows (row stride lda) into C of row stride n+3, for every
+// epilogue, on pool p; C's values past its columns must stay as they were.
+func checkHalfPacked(t testing.TB, r *rand.Rand, p *Pool, kern kernels.Kernel, m, k, n, lda int) {
+	b, bias := randSlice(r, n*k), randSlice(r, n)
+	a := randSlice(r, (m-1)*lda+k)
+	half := packHalf(p, nil, kern, b, n, k, k)
+	want := pack(p, nil, kern, roundedBF16(b), n, k, k, false)
+	for _, ep := range []Epilogue{{}, {Bias: bias, GELU: true}, {Accumulate: true, Bias: bias}} {
+		ldc := n + 3
+		c0 := randSlice(r, m*ldc)
+		got, ref := append([]float32(nil), c0...), append([]float32(nil), c0...)
+		half.MatMulEpilogue(p, got, ldc, a, lda, m, ep)
+		want.MatMulEpilogue(p, ref, ldc, a, lda, m, ep)
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(ref[i]) {
+				t.Fatalf("%s %dx%dx%d lda %d %+v: [%d] = %v, rounded float32 panels %v", kern.Name, m, k, n, lda, ep, i, got[i], ref[i])
+			}
+		}
+	}
+}
+
+// TestHalfPacked: products over bfloat16-stored panels, for every float32 kernel this CPU runs
+// (the pure-Go one included): short A (the kernels' bfloat16-panel form) and tall (panels
+// widened once), a row stride that aliases (A copied apart) and one that does not, tails of N
+// and of K past a pass, on a pool and on the caller alone (see checkHalfPacked).
+func TestHalfPacked(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 15))
+	for _, kern := range kernels.Available() {
+		for _, sz := range [][3]int{{1, 1, 1}, {3, 300, 70}, {kern.MR, 33, kern.NR}, {kern.MR + 1, 513, 2*kern.NR + 3}, {40, 512, 33}} {
+			m, k, n := sz[0], sz[1], sz[2]
+			for _, lda := range []int{k, k + 5} {
+				for _, p := range []*Pool{nil, NewPool(2)} {
+					checkHalfPacked(t, r, p, kern, m, k, n, lda)
+				}
+			}
+		}
+	}
+}
+
+// FuzzHalfPacked is TestHalfPacked at random shapes, with the fastest kernel.
+func FuzzHalfPacked(f *testing.F) {
+	f.Add(uint16(1), uint16(1), uint16(1), uint8(0), uint64(1))
+	f.Add(uint16(30), uint16(257), uint16(65), uint8(5), uint64(2))
+	f.Fuzz(func(t *testing.T, m, k, n uint16, extra uint8, seed uint64) {
+		mm, kk, nn := int(m)%40+1, int(k)%600+1, int(n)%150+1
+		checkHalfPacked(t, rand.New(rand.NewPCG(seed, 4)), NewPool(2), kernels.Best(), mm, kk, nn, kk+int(extra)%20)
+	})
+}
+
+// TestHalfWeights: where BFloat16 stores bfloat16 weights (CPUs with AVX2 or AVX-512 and no
+// bfloat16 products), a BFloat16 layer computes the Float32 layer of the rounded weights bit
+// for bit, takes half its weight bytes, and names its kernel so.
+func TestHalfWeights(t *testing.T) {
+	if !BFloat16.halfWeights() {
+		t.Skipf("BFloat16 runs %s here", BFloat16.Kernel())
+	}
+	r := rand.New(rand.NewPCG(16, 16))
+	w, bias := randSlice(r, 70*1024), randSlice(r, 70)
+	p := NewPool(2)
+	l16 := Linear{Weight: FromData(append([]float32(nil), w...), 70, 1024), Bias: FromData(append([]float32(nil), bias...), 70)}
+	ref := Linear{Weight: FromData(roundedBF16(w), 70, 1024), Bias: FromData(append([]float32(nil), bias...), 70)}
+	l16.Prepare(p, nil, BFloat16, nil)
+	ref.Prepare(p, nil, Float32, nil)
+	if got, want := l16.Bytes(), (ref.Bytes()-4*70)/2+4*70; got != want {
+		t.Errorf("bfloat16 weights take %d bytes, want %d", got, want)
+	}
+	for _, m := range []int{1, 3, 100} {
+		x := FromData(randSlice(r, m*1024), m, 1024)
+		got, want := New(m, 70), New(m, 70)
+		l16.ForwardGELU(p, got, x)
+		ref.ForwardGELU(p, want, x)
+		for i := range got.Data {
+			if math.Float32bits(got.Data[i]) != math.Float32bits(want.Data[i]) {
+				t.Fatalf("m %d: [%d] = %v, float32 of the rounded weights %v", m, i, got.Data[i], want.Data[i])
 			}
 		}
 	}

@@ -987,7 +987,7 @@ func BenchmarkDecodeProducts(b *testing.B) {
 		peak[i] = 1 // resident pages, not the shared zero page
 	}
 	precs := []Precision{Float32}
-	if _, ok := BFloat16.pairKernel(); ok {
+	if BFloat16.Kernel() != Float32.Kernel() {
 		precs = append(precs, BFloat16)
 	}
 	for _, prec := range precs {

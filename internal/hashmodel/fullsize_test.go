@@ -144,7 +144,8 @@ func checkGeneration(t *testing.T, m *blip.Model, emb *tensor.Tensor, gapTol flo
 
 // TestFullSizeBFloat16 checks the opt-in bfloat16 precision (linear layers and the decoder's
 // cross-attention on bfloat16 pairs) on BLIP-large's shapes, where the CPU multiplies bfloat16
-// pairs: greedy and beam ids identical to transformers' float32 ones, as the README says, and
+// pairs or stores bfloat16 weights for its float32 kernels: greedy and beam ids identical to
+// transformers' float32 ones, as the README says, and
 // every greedy step's top-2 logit gap within fullBF16GapTol of float32's.
 func TestFullSizeBFloat16(t *testing.T) {
 	dir := fullSizeDir(t)
