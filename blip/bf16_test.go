@@ -38,7 +38,7 @@ func differs(kernel string) []string {
 	switch {
 	case strings.HasPrefix(kernel, "amx"):
 		return amxDiffers
-	case strings.HasSuffix(kernel, "(bfloat16 weights)"):
+	case strings.Contains(kernel, "(bfloat16 weights"):
 		return halfDiffers
 	}
 	return bfloat16Differs

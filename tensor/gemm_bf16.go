@@ -203,9 +203,12 @@ func ParsePrecision(name string) (Precision, error) {
 // float32 kernel); for both bfloat16 precisions, the float32 kernel's name where the CPU has
 // no bfloat16 instructions, or where they are slower than float32 (with the reason: "avx512
 // (amx refused: …)"), and for BFloat16 there, where it stores bfloat16 weights for the
-// float32 kernel (see packHalf), that kernel's name with " (bfloat16 weights)".
+// float32 kernel (see packHalf), that kernel's name with " (bfloat16 weights)" (or
+// " (bfloat16 weights; amx refused: …)").
 func (pr Precision) Kernel() string {
 	switch bf, ok := pr.pairKernel(); {
+	case pr.halfWeights() && bf.Note != "":
+		return kernels.Best().Name + " (bfloat16 weights; " + bf.Note + ")"
 	case pr.halfWeights():
 		return kernels.Best().Name + " (bfloat16 weights)"
 	case ok && pr == BFloat16x3:

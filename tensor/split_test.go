@@ -3,6 +3,7 @@ package tensor
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/imagesemantics/blipgo/tensor/internal/kernels"
@@ -140,8 +141,8 @@ func TestNoEmulatedBFloat16(t *testing.T) {
 	want := New(3, 40)
 	for _, pr := range []Precision{Float32, BFloat16, BFloat16x3} {
 		if pr.halfWeights() {
-			if got, want := pr.Kernel(), Float32.Kernel()+" (bfloat16 weights)"; got != want {
-				t.Errorf("%v runs %s, want %s", pr, got, want)
+			if got, want := pr.Kernel(), Float32.Kernel()+" (bfloat16 weights"; !strings.HasPrefix(got, want) {
+				t.Errorf("%v runs %s, want %s…)", pr, got, want)
 			}
 			continue
 		}
