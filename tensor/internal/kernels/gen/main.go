@@ -98,31 +98,21 @@ func declarations() string {
 		decl("bf16x%d(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)", mr)
 	}
 	amxDeclarations(decl)
-	b.WriteString("\nvar bf16Table = []bf16Kernel{")
-	for mr := 1; mr <= bf16MaxMR; mr++ {
-		if mr > 1 {
-			b.WriteString(", ")
+	// table writes the table of kernels prefix+"x1" .. prefix+"x<maxMR>", indexed by mr-1.
+	table := func(prefix, typ string, maxMR int) {
+		fmt.Fprintf(&b, "\nvar %sTable = []%s{", prefix, typ)
+		for mr := 1; mr <= maxMR; mr++ {
+			if mr > 1 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%sx%d", prefix, mr)
 		}
-		fmt.Fprintf(&b, "bf16x%d", mr)
+		b.WriteString("}\n")
 	}
-	b.WriteString("}\n")
+	table("bf16", "bf16Kernel", bf16MaxMR)
 	for _, f := range families {
-		fmt.Fprintf(&b, "\nvar %sTable = []asmKernel{", f.name)
-		for mr := 1; mr <= f.maxMR; mr++ {
-			if mr > 1 {
-				b.WriteString(", ")
-			}
-			fmt.Fprintf(&b, "%sx%d", f.name, mr)
-		}
-		b.WriteString("}\n")
-		fmt.Fprintf(&b, "\nvar %shTable = []asmHalfKernel{", f.name)
-		for mr := 1; mr <= f.maxMR; mr++ {
-			if mr > 1 {
-				b.WriteString(", ")
-			}
-			fmt.Fprintf(&b, "%shx%d", f.name, mr)
-		}
-		b.WriteString("}\n")
+		table(f.name, "asmKernel", f.maxMR)
+		table(f.name+"h", "asmHalfKernel", f.maxMR)
 	}
 	return b.String()
 }
