@@ -79,11 +79,10 @@ type loadSettings struct {
 // accumulation), and the caption decoder's cross-attention to the image on bfloat16 pairs:
 // whole captions 1.5-1.7x as fast on 2 cores of a Zen 5 (AVX512-BF16), about 2x with AMX,
 // and half the weight memory, but no longer transformers' float32 results; see the README
-// for how often captions and answers still agree. Where the CPU has no bfloat16 products but
-// AVX2 or AVX-512 (Intel before Cooper Lake, AMD before Zen 4) only the weights are bfloat16,
-// stored so and widened by the float32 kernels: half the memory, decode steps about 1.6x as
-// fast on a Cascade Lake Xeon. On arm64 it is float32, which is faster there than emulated
-// bfloat16.
+// for how often captions and answers still agree. Where the CPU has no bfloat16 products
+// (Intel before Cooper Lake, AMD before Zen 4, arm64) only the weights are bfloat16, stored so
+// and widened by the float32 kernels: half the memory, decode steps about 1.6x as fast on a
+// Cascade Lake Xeon.
 func BFloat16() LoadOption { return func(s *loadSettings) { s.precision = tensor.BFloat16 } }
 
 // BFloat16x3 computes every linear layer from three bfloat16 parts of each value (six

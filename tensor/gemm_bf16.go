@@ -16,11 +16,11 @@ const (
 	// BFloat16 rounds weights and activations to bfloat16 and accumulates in float32, twice as
 	// fast where the CPU has AVX512-BF16 (AMX: see the README's Speed section) and half the
 	// weight memory; opt-in, because it changes results (see the README for its agreement with
-	// float32 on the golden cases). Where the CPU has no bfloat16 products but AVX2 or
-	// AVX-512 (Intel before Cooper Lake, AMD before Zen 4) it rounds only the weights, stores
-	// them so (half the memory, half the bytes a decode step reads) and runs the float32
-	// kernels on them, activations in float32 (see packHalf). Elsewhere (arm64, noasm) it is
-	// Float32: the pure-Go bfloat16 kernel would be tens of times slower.
+	// float32 on the golden cases). Where the CPU has no bfloat16 products but AVX2, AVX-512
+	// or NEON (Intel before Cooper Lake, AMD before Zen 4, arm64) it rounds only the weights,
+	// stores them so (half the memory, half the bytes a decode step reads) and runs the
+	// float32 kernels on them, activations in float32 (see packHalf). Without vector kernels
+	// (noasm) it is Float32: the pure-Go bfloat16 kernel would be tens of times slower.
 	BFloat16
 	// BFloat16x3 computes float32-accurate products from three bfloat16 parts of every value
 	// and six bfloat16 products (see kernels.SplitA), for CPUs whose bfloat16 units (AMX)

@@ -7,7 +7,7 @@ import (
 )
 
 // BFloat16 on CPUs without bfloat16 products (Intel before Cooper Lake, AMD before Zen 4, with
-// AVX2 or AVX-512): the weights are rounded to bfloat16 once, at load, and stored so, half
+// AVX2 or AVX-512; arm64 with NEON): the weights are rounded to bfloat16 once, at load, and stored so, half
 // float32's memory; every product widens each panel back to float32 (exactly: a shift) as it
 // reaches it and runs the float32 kernel on it, with the activations in float32. A tall
 // product widens a panel once for all its rows, which costs nothing beside the arithmetic; a
@@ -39,7 +39,8 @@ func packHalf(p *Pool, arena *Arena, kern kernels.Kernel, b []float32, n, k, ldb
 				off, depth := pm.panelOffset(k0, j)
 				pm.fillPanel(panel, b, ldb, k0, j)
 				// Each word holds two neighbouring values of the panel, the first in its low
-				// half: the order of half's values on a little-endian CPU (as every amd64 is).
+				// half: the order of half's values on a little-endian CPU (amd64, and arm64
+				// as Go runs it).
 				kernels.ToBF16Pairs(words[off/2:(off+depth*nr)/2], panel[:depth*nr])
 			}
 		}

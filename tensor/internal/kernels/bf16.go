@@ -155,8 +155,8 @@ func FromBF16(dst []float32, src []uint16) {
 	}
 }
 
-// FastFromBF16 reports whether FromBF16 runs vector instructions on this CPU (AVX2 or
-// AVX-512): fast enough to widen bfloat16 weights as products read them (tensor's BFloat16
+// FastFromBF16 reports whether FromBF16 runs vector instructions on this CPU (AVX2, AVX-512 or
+// NEON): fast enough to widen bfloat16 weights as products read them (tensor's BFloat16
 // on CPUs without bfloat16 products), where the scalar loop would take longer than reading
 // float32 ones.
 func FastFromBF16() bool { return widenPrefix(16) > 0 }

@@ -15,6 +15,13 @@ func expSumVec(x []float32, scale, shift float32) float32 {
 }
 func scaleVec(x []float32, s float32) { scaleNEON(unsafe.SliceData(x), len(x), s) }
 
+// widenPrefix is how many leading values the NEON bfloat16 widening takes: eight a step.
+func widenPrefix(n int) int { return n &^ 7 }
+
+func widenVec(dst []float32, src []uint16) {
+	widenNEON(unsafe.SliceData(dst), unsafe.SliceData(src), len(src))
+}
+
 // The NEON add and GELU take one row a call.
 func geluRowsVec(c []float32, ldc, rows, n int) {
 	for r := range rows {

@@ -25,6 +25,24 @@ func neonx5(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool
 func neonx6(kc int, a *float32, lda int, b, c *float32, ldc int, accumulate bool, ahead, next int)
 
 //go:noescape
+func neonhx1(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func neonhx2(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func neonhx3(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func neonhx4(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func neonhx5(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
+func neonhx6(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)
+
+//go:noescape
 func maxNEON(x *float32, n int) float32
 
 //go:noescape
@@ -39,4 +57,9 @@ func addNEON(dst, src *float32, n int)
 //go:noescape
 func geluNEON(x *float32, n int)
 
+//go:noescape
+func widenNEON(dst *float32, src *uint16, n int)
+
 var neonTable = []asmKernel{neonx1, neonx2, neonx3, neonx4, neonx5, neonx6}
+
+var neonhTable = []asmHalfKernel{neonhx1, neonhx2, neonhx3, neonhx4, neonhx5, neonhx6}

@@ -8,10 +8,6 @@ package kernels
 func pairsPrefix(int) int          { return 0 }
 func pairsVec([]uint32, []float32) { panic("unreachable") }
 
-// Nor is there a vector bfloat16 widening (see FastFromBF16).
-func widenPrefix(int) int          { return 0 }
-func widenVec([]float32, []uint16) { panic("unreachable") }
-
 func splitAVec([]uint32, []float32) int           { return 0 }
 func splitBVec([]uint32, []float32, int, int) int { return 0 }
 

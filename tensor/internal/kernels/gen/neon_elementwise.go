@@ -47,8 +47,9 @@ func neonPairwise2(op string, d, n int) neonInsn {
 	return neonInsn{ops[op] | uint32(n)<<5 | uint32(d), fmt.Sprintf("%s s%d, v%d.2s", op, d, n)}
 }
 
-// neonElementwise writes maxNEON, expSumNEON, scaleNEON, addNEON and geluNEON. R0 walks x
-// (dst for add), R1 counts the steps of four values; V0 is the running max, sum or value.
+// neonElementwise writes maxNEON, expSumNEON, scaleNEON, addNEON, geluNEON and widenNEON. R0
+// walks x (dst for add and widen), R1 counts the steps of four values (eight for widen); V0 is
+// the running max, sum or value.
 func neonElementwise(b *strings.Builder) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, "\t"+format+"\n", args...) }
 	op := func(in neonInsn) { w("%s", in.asm()) }
@@ -152,6 +153,23 @@ func neonElementwise(b *strings.Builder) {
 	next("scaleNEON")
 	w("RET")
 
+	// widenNEON writes n (a positive multiple of 8) bfloat16 values as float32, as the
+	// bfloat16-panel kernels widen B.
+	fmt.Fprintf(b, "\n// func widenNEON(dst *float32, src *uint16, n int)\nTEXT ·widenNEON(SB), NOSPLIT, $0-24\n")
+	w("MOVD dst+0(FP), R0")
+	w("MOVD src+8(FP), R3")
+	w("MOVD n+16(FP), R1")
+	w("LSR $3, R1")
+	loop("widenNEON")
+	w("VLD1.P 16(R3), [V0.H8]")
+	w("VUXTL V0.H4, V1.S4")
+	w("VUXTL2 V0.H8, V2.S4")
+	w("VSHL $16, V1.S4, V1.S4")
+	w("VSHL $16, V2.S4, V2.S4")
+	w("VST1.P [V1.S4, V2.S4], 32(R0)")
+	next("widenNEON")
+	w("RET")
+
 	fmt.Fprintf(b, "\n// func addNEON(dst, src *float32, n int)\nTEXT ·addNEON(SB), NOSPLIT, $0-24\n")
 	w("MOVD dst+0(FP), R0")
 	w("MOVD src+8(FP), R3")
@@ -203,6 +221,7 @@ func neonElementwiseDeclarations(d *strings.Builder) {
 		"scaleNEON(x *float32, n int, s float32)",
 		"addNEON(dst, src *float32, n int)",
 		"geluNEON(x *float32, n int)",
+		"widenNEON(dst *float32, src *uint16, n int)",
 	} {
 		fmt.Fprintf(d, "\n//go:noescape\nfunc %s\n", sig)
 	}
