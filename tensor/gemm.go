@@ -196,17 +196,18 @@ func (pm *Packed) MatMulEpilogue(p *Pool, c []float32, ldc int, a []float32, lda
 func (pm *Packed) matMulFloat32(p *Pool, c []float32, ldc int, a []float32, lda int, m int, ep Epilogue) {
 	kern := pm.kernel
 	mr, nr := kern.MR, kern.NR
-	// passAt is the pass over columns [k0, k0+kc) of K, reading A's rows from a (row stride lda).
 	var widened [][]float32 // each worker's panel widened from half (tall products)
 	if pm.half != nil && (m > mr || kern.MicroHalf == nil) {
 		widened = make([][]float32, p.Size())
 	}
+	// passAt is the pass over columns [k0, k0+kc) of K, reading A's rows from a (row stride lda).
 	passAt := func(k0, kc int, a []float32, lda int) pass {
 		if pm.half != nil {
 			return pm.halfPass(k0, kc, a, lda, widened)
 		}
+		base, depth := pm.panelOffset(k0, 0)
 		return pass{k0: k0, k: kc, tile: func(rows, i0, j int, dst []float32, ldd int, acc bool) {
-			kern.Micro(rows, kc, a[i0*lda:], lda, pm.panel(k0, j)[:kc*nr], dst, ldd, acc)
+			kern.Micro(rows, kc, a[i0*lda:], lda, pm.data[base+j*depth*nr:][:kc*nr], dst, ldd, acc)
 		}}
 	}
 	if m <= mr || !aliasing(lda) || kern.InPlaceA {

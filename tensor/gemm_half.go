@@ -7,12 +7,13 @@ import (
 )
 
 // BFloat16 on CPUs without bfloat16 products (Intel before Cooper Lake, AMD before Zen 4, with
-// AVX2 or AVX-512; arm64 with NEON): the weights are rounded to bfloat16 once, at load, and stored so, half
-// float32's memory; every product widens each panel back to float32 (exactly: a shift) as it
-// reaches it and runs the float32 kernel on it, with the activations in float32. A tall
-// product widens a panel once for all its rows, which costs nothing beside the arithmetic; a
-// decode step, bound by reading the weights, reads half the bytes. Results are float32's for
-// the bfloat16-rounded weights, bit for bit.
+// AVX2 or AVX-512; arm64 with NEON): the weights are rounded to bfloat16 once, at load, and
+// stored so, half float32's memory; every product widens each panel back to float32 (exactly:
+// a shift) and runs the float32 kernel on it, with the activations in float32. A tall product
+// widens a panel once into scratch for all its rows, which costs nothing beside the
+// arithmetic; a decode step's kernels widen the panels in registers as they load them
+// (kernels.MicroHalf) and so read half the bytes. Results are float32's for the
+// bfloat16-rounded weights, bit for bit.
 
 // halfWeights reports whether the precision's layers store bfloat16 weights for the float32
 // kernels: BFloat16 where the CPU multiplies no bfloat16 pairs (or slower than float32) and
@@ -58,24 +59,25 @@ func packHalf(p *Pool, arena *Arena, kern kernels.Kernel, b []float32, n, k, ldb
 func (pm *Packed) halfPass(k0, kc int, a []float32, lda int, widened [][]float32) pass {
 	kern := pm.kernel
 	nr := kern.NR
+	base, depth := pm.panelOffset(k0, 0)
+	// panel is panel j's bfloat16 values.
+	panel := func(j int) []uint16 { return pm.half[base+j*depth*nr:][:kc*nr] }
 	if widened == nil {
 		return pass{k0: k0, k: kc, tile: func(rows, i0, j int, dst []float32, ldd int, acc bool) {
-			off, _ := pm.panelOffset(k0, j)
-			kern.MicroHalf(rows, kc, a[i0*lda:], lda, pm.half[off:off+kc*nr], dst, ldd, acc)
+			kern.MicroHalf(rows, kc, a[i0*lda:], lda, panel(j), dst, ldd, acc)
 		}}
 	}
 	return pass{k0: k0, k: kc, perWorker: func(w int) tileFunc {
 		if widened[w] == nil {
 			widened[w] = make([]float32, pm.kc*nr)
 		}
-		panel, at := widened[w][:kc*nr], -1
+		wide, at := widened[w][:kc*nr], -1
 		return func(rows, i0, j int, dst []float32, ldd int, acc bool) {
 			if j != at {
-				off, _ := pm.panelOffset(k0, j)
-				kernels.FromBF16(panel, pm.half[off:off+kc*nr])
+				kernels.FromBF16(wide, panel(j))
 				at = j
 			}
-			kern.Micro(rows, kc, a[i0*lda:], lda, panel, dst, ldd, acc)
+			kern.Micro(rows, kc, a[i0*lda:], lda, wide, dst, ldd, acc)
 		}
 	}}
 }
