@@ -49,6 +49,16 @@ func neonFiles() (asm, decl string) {
 	return b.String(), d.String()
 }
 
+// neonWiden writes the widening of the eight bfloat16 in V(src) to float32 in V(lo) (the first
+// four) and V(hi): each zero-extended to 32 bits (UXTL, UXTL2), then shifted into the high
+// half. src may be hi, never lo.
+func neonWiden(w func(string, ...any), src, lo, hi int) {
+	w("VUXTL V%d.H4, V%d.S4", src, lo)
+	w("VUXTL2 V%d.H8, V%d.S4", src, hi)
+	w("VSHL $16, V%d.S4, V%d.S4", lo, lo)
+	w("VSHL $16, V%d.S4, V%d.S4", hi, hi)
+}
+
 // neonKernel writes the kernel of mr rows, or with half its twin over a bfloat16 panel of B
 // (neonhx: each step loads 32 bytes, sixteen bfloat16, into V26 and V27 and widens them into
 // V24-V27, zero-extended and shifted into each lane's high half: the float32 values the
@@ -99,13 +109,8 @@ func neonKernel(b *strings.Builder, mr int, half bool) {
 	fmt.Fprintf(b, "loop_%s:\n", name)
 	if half {
 		w("VLD1.P 32(R3), [V26.H8, V27.H8]")
-		w("VUXTL V26.H4, V24.S4")
-		w("VUXTL2 V26.H8, V25.S4")
-		w("VUXTL V27.H4, V26.S4")
-		w("VUXTL2 V27.H8, V27.S4")
-		for q := 24; q < 28; q++ {
-			w("VSHL $16, V%d.S4, V%d.S4", q, q)
-		}
+		neonWiden(w, 26, 24, 25)
+		neonWiden(w, 27, 26, 27)
 	} else {
 		w("VLD1.P 64(R3), [V24.S4, V25.S4, V26.S4, V27.S4]")
 	}

@@ -74,6 +74,16 @@ func neonElementwise(b *strings.Builder) {
 		w("RET")
 	}
 	loop := func(name string) { fmt.Fprintf(b, "loop_%s:\n", name) }
+	// headDst starts a kernel of a destination (R0) and a source (R3) whose loop runs n>>shift
+	// steps (R1).
+	headDst := func(name, sig string, shift int) {
+		fmt.Fprintf(b, "\n// func %s%s\nTEXT ·%s(SB), NOSPLIT, $0-24\n", name, sig, name)
+		w("MOVD dst+0(FP), R0")
+		w("MOVD src+8(FP), R3")
+		w("MOVD n+16(FP), R1")
+		w("LSR $%d, R1", shift)
+		loop(name)
+	}
 	next := func(name string) {
 		w("SUBS $1, R1, R1")
 		w("BNE loop_%s", name)
@@ -155,27 +165,14 @@ func neonElementwise(b *strings.Builder) {
 
 	// widenNEON writes n (a positive multiple of 8) bfloat16 values as float32, as the
 	// bfloat16-panel kernels widen B.
-	fmt.Fprintf(b, "\n// func widenNEON(dst *float32, src *uint16, n int)\nTEXT ·widenNEON(SB), NOSPLIT, $0-24\n")
-	w("MOVD dst+0(FP), R0")
-	w("MOVD src+8(FP), R3")
-	w("MOVD n+16(FP), R1")
-	w("LSR $3, R1")
-	loop("widenNEON")
+	headDst("widenNEON", "(dst *float32, src *uint16, n int)", 3)
 	w("VLD1.P 16(R3), [V0.H8]")
-	w("VUXTL V0.H4, V1.S4")
-	w("VUXTL2 V0.H8, V2.S4")
-	w("VSHL $16, V1.S4, V1.S4")
-	w("VSHL $16, V2.S4, V2.S4")
+	neonWiden(w, 0, 1, 2)
 	w("VST1.P [V1.S4, V2.S4], 32(R0)")
 	next("widenNEON")
 	w("RET")
 
-	fmt.Fprintf(b, "\n// func addNEON(dst, src *float32, n int)\nTEXT ·addNEON(SB), NOSPLIT, $0-24\n")
-	w("MOVD dst+0(FP), R0")
-	w("MOVD src+8(FP), R3")
-	w("MOVD n+16(FP), R1")
-	w("LSR $2, R1")
-	loop("addNEON")
+	headDst("addNEON", "(dst, src *float32, n int)", 2)
 	w("VLD1 (R0), [V0.S4]")
 	w("VLD1.P 16(R3), [V1.S4]")
 	op(neon3("fadd", 0, 0, 1))
