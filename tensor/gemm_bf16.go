@@ -207,9 +207,10 @@ func ParsePrecision(name string) (Precision, error) {
 // " (bfloat16 weights; amx refused: …)").
 func (pr Precision) Kernel() string {
 	switch bf, ok := pr.pairKernel(); {
-	case pr.halfWeights() && bf.Note != "":
-		return kernels.Best().Name + " (bfloat16 weights; " + bf.Note + ")"
 	case pr.halfWeights():
+		if bf.Note != "" {
+			return kernels.Best().Name + " (bfloat16 weights; " + bf.Note + ")"
+		}
 		return kernels.Best().Name + " (bfloat16 weights)"
 	case ok && pr == BFloat16x3:
 		return bf.Name + "x3"

@@ -15,10 +15,17 @@ type asmKernel func(kc int, a *float32, lda int, b, c *float32, ldc int, accumul
 // distance ahead.
 func wrap(table []asmKernel, mrMax, nr, ahead int) Micro {
 	return func(mr, kc int, a []float32, lda int, b, c []float32, ldc int, accumulate bool) {
-		if mr < 1 || mr > mrMax || kc < 1 || len(a) < (mr-1)*lda+kc || len(b) < kc*nr || len(c) < (mr-1)*ldc+nr {
-			panic("kernels: micro-kernel called out of bounds")
-		}
+		checkCall(mr, mrMax, kc, len(a), lda, len(b), nr, len(c), ldc)
 		table[mr-1](kc, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, accumulate, ahead, nextRows(mr, mrMax, nr, c, ldc))
+	}
+}
+
+// checkCall panics unless a kernel call of mr rows (at most mrMax) and depth kc stays within
+// A (lenA values, row stride lda), a panel of B (lenB values, nr a row) and C (lenC values,
+// row stride ldc): a programmer error panics here, never a wild write.
+func checkCall(mr, mrMax, kc, lenA, lda, lenB, nr, lenC, ldc int) {
+	if mr < 1 || mr > mrMax || kc < 1 || lenA < (mr-1)*lda+kc || lenB < kc*nr || lenC < (mr-1)*ldc+nr {
+		panic("kernels: micro-kernel called out of bounds")
 	}
 }
 
@@ -43,9 +50,7 @@ type asmHalfKernel func(kc int, a *float32, lda int, b *uint16, c *float32, ldc 
 // wrapHalf is wrap for a table of bfloat16-panel kernels.
 func wrapHalf(table []asmHalfKernel, mrMax, nr, ahead int) MicroHalf {
 	return func(mr, kc int, a []float32, lda int, b []uint16, c []float32, ldc int, accumulate bool) {
-		if mr < 1 || mr > mrMax || kc < 1 || len(a) < (mr-1)*lda+kc || len(b) < kc*nr || len(c) < (mr-1)*ldc+nr {
-			panic("kernels: micro-kernel called out of bounds")
-		}
+		checkCall(mr, mrMax, kc, len(a), lda, len(b), nr, len(c), ldc)
 		table[mr-1](kc, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, accumulate, ahead, nextRows(mr, mrMax, nr, c, ldc))
 	}
 }

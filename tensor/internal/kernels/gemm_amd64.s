@@ -10450,14 +10450,14 @@ TEXT ·widenAVX512(SB), NOSPLIT, $0-24
 	MOVQ src+8(FP), SI
 	MOVQ n+16(FP), CX
 	SHRQ $4, CX
-loop_widen:
+loop_widenAVX512:
 	VPMOVZXWD (SI), Z0
 	VPSLLD $16, Z0, Z0
 	VMOVUPS Z0, (DI)
 	ADDQ $32, SI
 	ADDQ $64, DI
 	DECQ CX
-	JNZ loop_widen
+	JNZ loop_widenAVX512
 	VZEROUPPER
 	RET
 

@@ -185,25 +185,7 @@ func avx2Elementwise(b *strings.Builder) {
 		bcast(0.5, "Y9")
 	}, func() { geluStepAVX2(w, mem) })
 
-	// widenAVX2 is widenAVX512 in two halves of eight values.
-	b.WriteString("\n// func widenAVX2(dst *float32, src *uint16, n int)\n")
-	b.WriteString("TEXT ·widenAVX2(SB), NOSPLIT, $0-24\n")
-	w("MOVQ dst+0(FP), DI")
-	w("MOVQ src+8(FP), SI")
-	w("MOVQ n+16(FP), CX")
-	w("SHRQ $4, CX")
-	b.WriteString("loop_widenAVX2:\n")
-	for h := 0; h < 2; h++ {
-		w("VPMOVZXWD %s(SI), Y%d", disp(16*h), h)
-		w("VPSLLD $16, Y%d, Y%d", h, h)
-		w("VMOVUPS Y%d, %s(DI)", h, disp(32*h))
-	}
-	w("ADDQ $32, SI")
-	w("ADDQ $64, DI")
-	w("DECQ CX")
-	w("JNZ loop_widenAVX2")
-	w("VZEROUPPER")
-	w("RET")
+	widenKernel(b, "widenAVX2", "Y", 32) // widenAVX512 in two halves of eight values
 }
 
 // geluStepAVX2 is geluRowsAVX2's step: GELU of the sixteen values at SI, in place, as

@@ -98,21 +98,10 @@ func declarations() string {
 		decl("bf16x%d(kp int, a *uint32, lda int, b *uint32, c *float32, ldc int, accumulate bool, ahead, next int)", mr)
 	}
 	amxDeclarations(decl)
-	// table writes the table of kernels prefix+"x1" .. prefix+"x<maxMR>", indexed by mr-1.
-	table := func(prefix, typ string, maxMR int) {
-		fmt.Fprintf(&b, "\nvar %sTable = []%s{", prefix, typ)
-		for mr := 1; mr <= maxMR; mr++ {
-			if mr > 1 {
-				b.WriteString(", ")
-			}
-			fmt.Fprintf(&b, "%sx%d", prefix, mr)
-		}
-		b.WriteString("}\n")
-	}
-	table("bf16", "bf16Kernel", bf16MaxMR)
+	writeTable(&b, "bf16", "bf16Kernel", bf16MaxMR)
 	for _, f := range families {
-		table(f.name, "asmKernel", f.maxMR)
-		table(f.name+"h", "asmHalfKernel", f.maxMR)
+		writeTable(&b, f.name, "asmKernel", f.maxMR)
+		writeTable(&b, f.name+"h", "asmHalfKernel", f.maxMR)
 	}
 	return b.String()
 }
@@ -218,6 +207,43 @@ func kernel(b *strings.Builder, f family, mr int, half bool) {
 			return out
 		},
 	})
+}
+
+// widenKernel writes name(dst *float32, src *uint16, n int), which writes n (a positive
+// multiple of 16) bfloat16 values as float32, each zero-extended to 32 bits and shifted into
+// the high half, sixteen a step in registers of vecBytes bytes (vec "Z" or "Y").
+func widenKernel(b *strings.Builder, name, vec string, vecBytes int) {
+	w := func(format string, args ...any) { fmt.Fprintf(b, "\t"+format+"\n", args...) }
+	fmt.Fprintf(b, "\n// func %s(dst *float32, src *uint16, n int)\nTEXT ·%s(SB), NOSPLIT, $0-24\n", name, name)
+	w("MOVQ dst+0(FP), DI")
+	w("MOVQ src+8(FP), SI")
+	w("MOVQ n+16(FP), CX")
+	w("SHRQ $4, CX")
+	fmt.Fprintf(b, "loop_%s:\n", name)
+	for v := 0; v < 64/vecBytes; v++ {
+		w("VPMOVZXWD %s(SI), %s%d", disp(v*vecBytes/2), vec, v)
+		w("VPSLLD $16, %s%d, %s%d", vec, v, vec, v)
+		w("VMOVUPS %s%d, %s(DI)", vec, v, disp(v*vecBytes))
+	}
+	w("ADDQ $32, SI")
+	w("ADDQ $64, DI")
+	w("DECQ CX")
+	w("JNZ loop_%s", name)
+	w("VZEROUPPER")
+	w("RET")
+}
+
+// writeTable writes the Go table of the kernels prefix+"x1" .. prefix+"x<maxMR>", of type typ,
+// indexed by mr-1.
+func writeTable(b *strings.Builder, prefix, typ string, maxMR int) {
+	fmt.Fprintf(b, "\nvar %sTable = []%s{", prefix, typ)
+	for mr := 1; mr <= maxMR; mr++ {
+		if mr > 1 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(b, "%sx%d", prefix, mr)
+	}
+	b.WriteString("}\n")
 }
 
 // disp is an address displacement as the assembly writes it: nothing for zero.
@@ -533,24 +559,7 @@ func elementwise(b *strings.Builder) {
 	w("VZEROUPPER")
 	w("RET")
 
-	// widenAVX512 writes n (a positive multiple of 16) bfloat16 values as float32: each
-	// zero-extended to 32 bits and shifted into the high half.
-	b.WriteString("\n// func widenAVX512(dst *float32, src *uint16, n int)\n")
-	b.WriteString("TEXT ·widenAVX512(SB), NOSPLIT, $0-24\n")
-	w("MOVQ dst+0(FP), DI")
-	w("MOVQ src+8(FP), SI")
-	w("MOVQ n+16(FP), CX")
-	w("SHRQ $4, CX")
-	b.WriteString("loop_widen:\n")
-	w("VPMOVZXWD (SI), Z0")
-	w("VPSLLD $16, Z0, Z0")
-	w("VMOVUPS Z0, (DI)")
-	w("ADDQ $32, SI")
-	w("ADDQ $64, DI")
-	w("DECQ CX")
-	w("JNZ loop_widen")
-	w("VZEROUPPER")
-	w("RET")
+	widenKernel(b, "widenAVX512", "Z", 64)
 
 	b.WriteString("\n// func scaleAVX512(x *float32, n int, s float32)\n")
 	b.WriteString("TEXT ·scaleAVX512(SB), NOSPLIT, $0-20\n")

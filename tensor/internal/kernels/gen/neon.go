@@ -36,16 +36,8 @@ func neonFiles() (asm, decl string) {
 		fmt.Fprintf(&d, "\n//go:noescape\nfunc neonhx%d(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumulate bool, ahead, next int)\n", mr)
 	}
 	neonElementwiseDeclarations(&d)
-	for _, t := range [][2]string{{"neon", "asmKernel"}, {"neonh", "asmHalfKernel"}} {
-		fmt.Fprintf(&d, "\nvar %sTable = []%s{", t[0], t[1])
-		for mr := 1; mr <= approx.NEONMR; mr++ {
-			if mr > 1 {
-				d.WriteString(", ")
-			}
-			fmt.Fprintf(&d, "%sx%d", t[0], mr)
-		}
-		d.WriteString("}\n")
-	}
+	writeTable(&d, "neon", "asmKernel", approx.NEONMR)
+	writeTable(&d, "neonh", "asmHalfKernel", approx.NEONMR)
 	return b.String(), d.String()
 }
 
