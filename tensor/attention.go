@@ -117,16 +117,35 @@ func (kv *KV) CopyFrom(o *KV) {
 
 // PackKV packs the keys and values of S positions, each head of k and v, once; attention over
 // the same keys (cross-attention to an image) then reuses them at every step. Under BFloat16
-// (where the CPU multiplies bfloat16 pairs, prec.KVBytes() == 2) they are packed as bfloat16
-// pairs, and ForwardKV rounds q and the attention weights to bfloat16 at the two products, as
-// PyTorch's bf16 autocast computes attention: a decode step reads half the bytes of cached
-// keys and values (BLIP-large: 21 MB instead of 42 of a bfloat16 step's 290). Float32 and
-// BFloat16x3 pack float32.
+// they take half float32's memory (prec.KVBytes() == 2), so that a decode step reads half the
+// bytes of cached keys and values (BLIP-large: 21 MB instead of 42 of a bfloat16 step's 290):
+// where the CPU multiplies bfloat16 pairs they are packed as pairs, and ForwardKV rounds q and
+// the attention weights to bfloat16 at the two products, as PyTorch's bf16 autocast computes
+// attention; elsewhere they are rounded to bfloat16 and stored so, as BFloat16 stores the
+// weights there (see halfWeights), and the float32 kernels widen them: float32 attention over
+// the rounded keys and values, bit for bit. Float32 and BFloat16x3 pack float32.
 func (a *Attention) PackKV(p *Pool, prec Precision, k, v Heads, s int) *KV {
 	if bf, ok := prec.kvPairs(); ok {
 		return a.packKVPairs(p, bf, k, v, s)
 	}
+	if prec.halfWeights() {
+		return a.packKVHalf(p, k, v, s)
+	}
 	return a.packKV(p, k, v, s, nil)
+}
+
+// packKVHalf is PackKV as bfloat16 for the float32 kernel, into fresh memory.
+func (a *Attention) packKVHalf(p *Pool, k, v Heads, s int) *KV {
+	kv := &KV{S: s, K: make([]*Packed, a.NumHeads), V: make([]*Packed, a.NumHeads), capacity: s}
+	hd := a.HeadDim
+	kern := kernels.Best()
+	p.ForGrain(a.NumHeads, grainFor(2*s*hd), func(lo, hi int) {
+		for h := lo; h < hi; h++ {
+			kv.K[h] = packHalf(nil, nil, kern, k.Data[h*hd:], s, hd, k.Stride, false)
+			kv.V[h] = packHalf(nil, nil, kern, v.Data[h*hd:], hd, s, v.Stride, true)
+		}
+	})
+	return kv
 }
 
 // packKVPairs is PackKV as bfloat16 pairs for kern, into fresh memory: the keys from their rows,
@@ -145,7 +164,7 @@ func (a *Attention) packKVPairs(p *Pool, kern kernels.BF16, k, v Heads, s int) *
 
 // KVBytes is the bytes each cached key or value takes once PackKV has packed it under pr.
 func (pr Precision) KVBytes() int64 {
-	if _, ok := pr.kvPairs(); ok {
+	if _, ok := pr.kvPairs(); ok || pr.halfWeights() {
 		return 2
 	}
 	return 4

@@ -23,13 +23,14 @@ func (pr Precision) halfWeights() bool {
 	return pr == BFloat16 && !pairs && kernels.FastFromBF16()
 }
 
-// packHalf packs B [n, k] (row stride ldb) as pack does for kern, each panel rounded to
-// bfloat16 as it is packed (through one float32 panel of scratch per worker) into the arena.
-func packHalf(p *Pool, arena *Arena, kern kernels.Kernel, b []float32, n, k, ldb int) *Packed {
+// packHalf packs B [n, k] (row stride ldb; read as its transpose when transposed, as pack reads
+// it) as pack does for kern, each panel rounded to bfloat16 as it is packed (through one
+// float32 panel of scratch per worker) into the arena.
+func packHalf(p *Pool, arena *Arena, kern kernels.Kernel, b []float32, n, k, ldb int, transposed bool) *Packed {
 	nr := kern.NR
 	size := packedLen(kern, n, k) // even: NR is
 	words := float32Bits(arena.alloc(size / 2))
-	pm := &Packed{N: n, K: k, kernel: kern, kc: kcBlock, layoutN: n, layoutK: k}
+	pm := &Packed{N: n, K: k, kernel: kern, kc: kcBlock, layoutN: n, layoutK: k, transposed: transposed}
 	if size > 0 {
 		pm.half = unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(words))), size)
 	}

@@ -79,7 +79,7 @@ func (l *Linear) Prepare(p *Pool, arena *Arena, prec Precision, done func([]floa
 	case ok:
 		l.packed = packSplit(p, arena, bf, w, l.Out(), l.In(), l.In())
 	case prec.halfWeights():
-		l.packed = packHalf(p, arena, kernels.Best(), w, l.Out(), l.In(), l.In())
+		l.packed = packHalf(p, arena, kernels.Best(), w, l.Out(), l.In(), l.In(), false)
 	default:
 		l.packed = pack(p, arena, kernels.Best(), w, l.Out(), l.In(), l.In(), false)
 	}

@@ -213,7 +213,7 @@ func roundedBF16(w []float32) []float32 {
 func checkHalfPacked(t testing.TB, r *rand.Rand, p *Pool, kern kernels.Kernel, m, k, n, lda int) {
 	b, bias := randSlice(r, n*k), randSlice(r, n)
 	a := randSlice(r, (m-1)*lda+k)
-	half := packHalf(p, nil, kern, b, n, k, k)
+	half := packHalf(p, nil, kern, b, n, k, k, false)
 	want := pack(p, nil, kern, roundedBF16(b), n, k, k, false)
 	for _, ep := range []Epilogue{{}, {Bias: bias, GELU: true}, {Accumulate: true, Bias: bias}} {
 		ldc := n + 3

@@ -371,7 +371,9 @@ func checkKVCache(t *testing.T, r *rand.Rand, p *Pool, heads, hd, capacity int, 
 // direct computation: in float32 (Forward), and over keys and values packed by PackKV under
 // BFloat16 (ForwardKV), where the reference rounds q, k, v and the attention weights to
 // bfloat16 as autocast does and computes the rest in float64. Where the CPU has no bfloat16
-// pairs, BFloat16's PackKV must pack float32 and give Forward's results bit for bit.
+// pairs, BFloat16's PackKV must give Forward's results bit for bit: over the keys and values
+// rounded to bfloat16 where BFloat16 stores weights so (halfWeights), over them as they are
+// where it packs float32 (no fast widening: the pure-Go build).
 func TestAttentionReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	exact := func(x float32) float64 { return float64(x) }
@@ -397,6 +399,25 @@ func TestAttentionReference(t *testing.T) {
 			fullKV, dstKV := guarded(c.tq*stride, 5)
 			a.ForwardKV(p, Heads{dstKV, stride}, Heads{q, stride}, kv, c.tq, make([]float32, a.ScratchSize(p, c.tq, c.s)))
 			checkGuards(t, fullKV, 5)
+			if BFloat16.halfWeights() {
+				// Keys and values stored as bfloat16 for the float32 kernels: Forward over
+				// them rounded, bit for bit.
+				round := func(x []float32) []float32 {
+					r := make([]float32, len(x))
+					for i, v := range x {
+						r[i] = float32(bf16(v))
+					}
+					return r
+				}
+				_, want := guarded(c.tq*stride, 5)
+				a.Forward(p, Heads{want, stride}, Heads{q, stride}, Heads{round(k), stride}, Heads{round(v), stride}, c.tq, c.s, make([]float32, a.ScratchSize(p, c.tq, c.s)))
+				for i := range want {
+					if math.Float32bits(dstKV[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%+v: PackKV(BFloat16) over bfloat16 keys and values gives [%d] %v, float32 attention over them %v", c, i, dstKV[i], want[i])
+					}
+				}
+				continue
+			}
 			if BFloat16.KVBytes() == 4 {
 				for i := range dst {
 					if math.Float32bits(dstKV[i]) != math.Float32bits(dst[i]) {
@@ -882,7 +903,8 @@ func BenchmarkAttention(b *testing.B) {
 // BenchmarkCrossAttention times a decode step's cross-attention of BLIP-large's text decoder:
 // one query over the 577 cached image keys and values of each of 12 layers (12 heads of 64),
 // in float32 and as bfloat16 pairs (PackKV under BFloat16) for each bfloat16 kernel the CPU
-// has (on AMX CPUs both AMX, which PackKV picks, and VDPBF16PS), reporting the cached bytes
+// has (on AMX CPUs both AMX, which PackKV picks, and VDPBF16PS), or as bfloat16 for the
+// float32 kernels where BFloat16 stores weights so (bfloat16/half), reporting the cached bytes
 // read a second. The 12 layers' caches (42 MB in float32) do not fit in cache, as in a step.
 func BenchmarkCrossAttention(b *testing.B) {
 	const layers, s, heads, hd = 12, 577, 12, 64
@@ -908,6 +930,9 @@ func BenchmarkCrossAttention(b *testing.B) {
 		})
 	}
 	run("float32", 4, func() *KV { return a.PackKV(p, Float32, Heads{k, d}, Heads{v, d}, s) })
+	if BFloat16.halfWeights() {
+		run("bfloat16/half", 2, func() *KV { return a.PackKV(p, BFloat16, Heads{k, d}, Heads{v, d}, s) })
+	}
 	for _, kern := range kernels.AvailableBF16() {
 		if !kern.Emulated {
 			run("bfloat16/"+kern.Name, 2, func() *KV { return a.packKVPairs(p, kern, Heads{k, d}, Heads{v, d}, s) })
