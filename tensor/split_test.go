@@ -207,14 +207,19 @@ func roundedBF16(w []float32) []float32 {
 }
 
 // checkHalfPacked fails unless a product over bfloat16-stored panels of random B [n, k]
-// (packHalf, kernel kern) gives, bit for bit, what the same kernel gives over float32 panels of
-// the bfloat16-rounded B, with A of m rows (row stride lda) into C of row stride n+3, for every
+// (packHalf, kernel kern; read from its transpose [k, n] when transposed, as attention's values
+// are) gives, bit for bit, what the same kernel gives over float32 panels of the
+// bfloat16-rounded B, with A of m rows (row stride lda) into C of row stride n+3, for every
 // epilogue, on pool p; C's values past its columns must stay as they were.
-func checkHalfPacked(t testing.TB, r *rand.Rand, p *Pool, kern kernels.Kernel, m, k, n, lda int) {
+func checkHalfPacked(t testing.TB, r *rand.Rand, p *Pool, kern kernels.Kernel, m, k, n, lda int, transposed bool) {
 	b, bias := randSlice(r, n*k), randSlice(r, n)
 	a := randSlice(r, (m-1)*lda+k)
-	half := packHalf(p, nil, kern, b, n, k, k, false)
-	want := pack(p, nil, kern, roundedBF16(b), n, k, k, false)
+	ldb := k
+	if transposed {
+		ldb = n
+	}
+	half := packHalf(p, nil, kern, b, n, k, ldb, transposed)
+	want := pack(p, nil, kern, roundedBF16(b), n, k, ldb, transposed)
 	for _, ep := range []Epilogue{{}, {Bias: bias, GELU: true}, {Accumulate: true, Bias: bias}} {
 		ldc := n + 3
 		c0 := randSlice(r, m*ldc)
@@ -232,7 +237,8 @@ func checkHalfPacked(t testing.TB, r *rand.Rand, p *Pool, kern kernels.Kernel, m
 // TestHalfPacked: products over bfloat16-stored panels, for every float32 kernel this CPU runs
 // (the pure-Go one included): short A (the kernels' bfloat16-panel form) and tall (panels
 // widened once), a row stride that aliases (A copied apart) and one that does not, tails of N
-// and of K past a pass, on a pool and on the caller alone (see checkHalfPacked).
+// and of K past a pass, B read from its rows and from its columns, on a pool and on the caller
+// alone (see checkHalfPacked).
 func TestHalfPacked(t *testing.T) {
 	r := rand.New(rand.NewPCG(15, 15))
 	for _, kern := range kernels.Available() {
@@ -240,7 +246,9 @@ func TestHalfPacked(t *testing.T) {
 			m, k, n := sz[0], sz[1], sz[2]
 			for _, lda := range []int{k, k + 5} {
 				for _, p := range []*Pool{nil, NewPool(2)} {
-					checkHalfPacked(t, r, p, kern, m, k, n, lda)
+					for _, transposed := range []bool{false, true} {
+						checkHalfPacked(t, r, p, kern, m, k, n, lda, transposed)
+					}
 				}
 			}
 		}
@@ -253,7 +261,7 @@ func FuzzHalfPacked(f *testing.F) {
 	f.Add(uint16(30), uint16(257), uint16(65), uint8(5), uint64(2))
 	f.Fuzz(func(t *testing.T, m, k, n uint16, extra uint8, seed uint64) {
 		mm, kk, nn := int(m)%40+1, int(k)%600+1, int(n)%150+1
-		checkHalfPacked(t, rand.New(rand.NewPCG(seed, 4)), NewPool(2), kernels.Best(), mm, kk, nn, kk+int(extra)%20)
+		checkHalfPacked(t, rand.New(rand.NewPCG(seed, 4)), NewPool(2), kernels.Best(), mm, kk, nn, kk+int(extra)%20, extra&32 != 0)
 	})
 }
 
