@@ -888,7 +888,7 @@ func BenchmarkAttention(b *testing.B) {
 		// The same attention as autocast computes it (keys and values packed as bfloat16
 		// pairs, q and the weights rounded at the products), packing included: what the
 		// vision encoder would run if its attention were bfloat16 (see the README's Decisions).
-		if BFloat16.KVBytes() == 2 {
+		if _, pairs := BFloat16.kvPairs(); pairs {
 			b.Run(fmt.Sprintf("t=%d/heads=%d/bfloat16", c.t, c.heads), func(b *testing.B) {
 				for b.Loop() {
 					kv := a.PackKV(p, BFloat16, Heads{qkv[d:], stride}, Heads{qkv[2*d:], stride}, c.t)
