@@ -9,8 +9,8 @@ import (
 // TestFirstNonFinite finds the first NaN or infinity at block edges and tails, and never
 // flags the largest finite values.
 func TestFirstNonFinite(t *testing.T) {
-	for _, n := range []int{1, 3, 255, 256, 257, 1000} {
-		for _, at := range []int{0, n / 2, n - 1} {
+	for _, n := range []int{1, 3, 15, 16, 17, 1000, 1<<16 - 1, 1 << 16, 1<<16 + 17} { // round a vector and a block
+		for _, at := range []int{0, n / 2, max(n-18, 0), n - 1} {
 			for _, v := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
 				x := make([]float32, n)
 				for i := range x {

@@ -30,6 +30,9 @@ package tensor
 import (
 	"fmt"
 	"math"
+
+	"github.com/imagesemantics/blipgo/tensor/internal/kernels"
+	"github.com/imagesemantics/blipgo/tensor/internal/kernels/approx"
 )
 
 // Tensor is a dense row-major float32 array. The zero value is an empty tensor.
@@ -94,28 +97,18 @@ func (t *Tensor) String() string { return fmt.Sprintf("tensor%v", t.Shape) }
 
 // FirstNonFinite returns the index of the first NaN or ±Inf in x, or -1.
 func FirstNonFinite(x []float32) int {
-	const exp = 0x7f800000 // a value is NaN or ±Inf when its exponent bits are all set
-	// Blocks are scanned without branches, as the largest masked exponent: checking every
-	// weight of a checkpoint at load must cost little next to reading it.
-	const block = 256
+	// Blocks go through the vector kernel, which checking every weight of a checkpoint at
+	// load streams at memory speed; only a block that holds a non-finite value is scanned
+	// again for its index.
+	const block = 1 << 16
 	for b := 0; b < len(x); b += block {
 		chunk := x[b:min(b+block, len(x))]
-		var m0, m1, m2, m3 uint32
-		i := 0
-		for ; i+4 <= len(chunk); i += 4 {
-			m0 = max(m0, math.Float32bits(chunk[i])&exp)
-			m1 = max(m1, math.Float32bits(chunk[i+1])&exp)
-			m2 = max(m2, math.Float32bits(chunk[i+2])&exp)
-			m3 = max(m3, math.Float32bits(chunk[i+3])&exp)
+		if kernels.MaxExponent(chunk) != approx.ExponentField {
+			continue
 		}
-		for ; i < len(chunk); i++ {
-			m0 = max(m0, math.Float32bits(chunk[i])&exp)
-		}
-		if max(m0, m1, m2, m3) == exp {
-			for j, v := range chunk {
-				if math.Float32bits(v)&exp == exp {
-					return b + j
-				}
+		for j, v := range chunk {
+			if math.Float32bits(v)&approx.ExponentField == approx.ExponentField {
+				return b + j
 			}
 		}
 	}

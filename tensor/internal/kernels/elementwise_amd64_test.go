@@ -44,6 +44,9 @@ func checkAVX2(t testing.TB, x []float32, scale, shift float32) {
 	if a, b := maxAVX512(p(x), n), maxAVX2(p(x), n); !sameBits(a, b) {
 		t.Fatalf("%v: max %v (AVX-512), %v (AVX2)", x, a, b)
 	}
+	if a, b := maxExponentAVX512(p(x), n), maxExponentAVX2(p(x), n); a != b {
+		t.Fatalf("%v: largest exponent field %#x (AVX-512), %#x (AVX2)", x, a, b)
+	}
 	ea, eb := append([]float32(nil), x...), guarded()
 	sa, sb := expSumAVX512(p(ea), n, scale, shift), expSumAVX2(p(eb), n, scale, shift)
 	if !sameBits(sa, sb) {

@@ -10,6 +10,9 @@ import "unsafe"
 func vectorPrefix(n int) int { return n &^ 3 }
 
 func maxVec(x []float32) float32 { return maxNEON(unsafe.SliceData(x), len(x)) }
+func maxExponentVec(x []float32) uint32 {
+	return maxExponentNEON(unsafe.SliceData(x), len(x))
+}
 func expSumVec(x []float32, scale, shift float32) float32 {
 	return expSumNEON(unsafe.SliceData(x), len(x), scale, shift)
 }

@@ -70,6 +70,40 @@ func TestElementwiseMatchScalar(t *testing.T) {
 	}
 }
 
+// maxExponentTwin is MaxExponent one value at a time.
+func maxExponentTwin(x []float32) uint32 {
+	var m uint32
+	for _, v := range x {
+		m = max(m, math.Float32bits(v)&approx.ExponentField)
+	}
+	return m
+}
+
+// TestMaxExponent: the vector kernels' largest exponent field is the scalar loop's at every
+// length round a vector, over values of every kind (subnormal, negative, ±0, the largest
+// finite) and with a NaN or an infinity at each position in turn.
+func TestMaxExponent(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 31))
+	kinds := []float32{0, float32(math.Copysign(0, -1)), 1e-45, -1e-40, 1.2e-38, 1, -3, math.MaxFloat32, -math.MaxFloat32}
+	bad := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), math.Float32frombits(0xff800001)}
+	for n := 0; n <= 80; n++ {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = kinds[r.IntN(len(kinds))] * float32(0.5+r.Float64()/2) // below 1: the largest stays finite
+		}
+		if got, want := MaxExponent(x), maxExponentTwin(x); got != want || want == approx.ExponentField {
+			t.Fatalf("n %d: %#x, scalar %#x", n, got, want)
+		}
+		for at := range x {
+			y := append([]float32(nil), x...)
+			y[at] = bad[at%len(bad)]
+			if got := MaxExponent(y); got != approx.ExponentField {
+				t.Fatalf("n %d, %v at %d: %#x", n, y[at], at, got)
+			}
+		}
+	}
+}
+
 func TestErfExpAccuracy(t *testing.T) {
 	var worstErf, worstExp float64
 	for x := -6.0; x <= 6; x += 1e-4 {

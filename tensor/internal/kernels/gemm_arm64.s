@@ -884,6 +884,33 @@ loop_maxNEON:
 	FMOVS F0, ret+16(FP)
 	RET
 
+// func maxExponentNEON(x *float32, n int) uint32
+TEXT ·maxExponentNEON(SB), NOSPLIT, $0-20
+	MOVD x+0(FP), R0
+	MOVD n+8(FP), R1
+	LSR $2, R1
+	MOVW $0x7f800000, R2
+	VDUP R2, V31.S4
+	VEOR V0.B16, V0.B16, V0.B16
+loop_maxExponentNEON:
+	VLD1.P 16(R0), [V1.S4]
+	VAND V31.B16, V1.B16, V1.B16
+	VUMAX V1.S4, V0.S4, V0.S4
+	SUBS $1, R1, R1
+	BNE loop_maxExponentNEON
+	VMOV V0.S[0], R2
+	VMOV V0.S[1], R3
+	CMPW R3, R2
+	CSELW LO, R3, R2, R2
+	VMOV V0.S[2], R3
+	CMPW R3, R2
+	CSELW LO, R3, R2, R2
+	VMOV V0.S[3], R3
+	CMPW R3, R2
+	CSELW LO, R3, R2, R2
+	MOVW R2, ret+16(FP)
+	RET
+
 // func expSumNEON(x *float32, n int, scale, shift float32) float32
 TEXT ·expSumNEON(SB), NOSPLIT, $0-28
 	MOVD x+0(FP), R0

@@ -10,6 +10,9 @@ package kernels
 func maxAVX512(x *float32, n int) float32
 
 //go:noescape
+func maxExponentAVX512(x *float32, n int) uint32
+
+//go:noescape
 func expSumAVX512(x *float32, n int, scale, shift float32) float32
 
 //go:noescape
@@ -38,6 +41,9 @@ func normalizeAVX512(dst, x, gamma, beta *float32, n int, mean, rstd float64)
 
 //go:noescape
 func maxAVX2(x *float32, n int) float32
+
+//go:noescape
+func maxExponentAVX2(x *float32, n int) uint32
 
 //go:noescape
 func expSumAVX2(x *float32, n int, scale, shift float32) float32

@@ -46,6 +46,9 @@ func neonhx6(kc int, a *float32, lda int, b *uint16, c *float32, ldc int, accumu
 func maxNEON(x *float32, n int) float32
 
 //go:noescape
+func maxExponentNEON(x *float32, n int) uint32
+
+//go:noescape
 func expSumNEON(x *float32, n int, scale, shift float32) float32
 
 //go:noescape

@@ -223,6 +223,13 @@ func maxVec(x []float32) float32 {
 	return maxAVX2(unsafe.SliceData(x), len(x))
 }
 
+func maxExponentVec(x []float32) uint32 {
+	if hasAVX512 {
+		return maxExponentAVX512(unsafe.SliceData(x), len(x))
+	}
+	return maxExponentAVX2(unsafe.SliceData(x), len(x))
+}
+
 func expSumVec(x []float32, scale, shift float32) float32 {
 	if hasAVX512 {
 		return expSumAVX512(unsafe.SliceData(x), len(x), scale, shift)

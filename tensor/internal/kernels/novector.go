@@ -6,6 +6,7 @@ package kernels
 // the scalar twins do all the work: no prefix goes to a vector kernel.
 func vectorPrefix(int) int                          { return 0 }
 func maxVec([]float32) float32                      { panic("unreachable") }
+func maxExponentVec([]float32) uint32               { panic("unreachable") }
 func expSumVec([]float32, float32, float32) float32 { panic("unreachable") }
 func scaleVec([]float32, float32)                   { panic("unreachable") }
 func geluRowsVec([]float32, int, int, int)          { panic("unreachable") }

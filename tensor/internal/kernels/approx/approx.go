@@ -22,6 +22,11 @@ const (
 // kernels (which ReadPeak streams through). See kernels.prefetchAhead for the measurements.
 const PrefetchAhead = 8192
 
+// ExponentField selects a float32's exponent bits: all set, the value is a NaN or an infinity.
+// The exponent kernels (maxExponent*) return the largest field of a slice, which load compares
+// with it to check every weight of a checkpoint.
+const ExponentField = 0x7f800000
+
 // FMAPeakChains is how many independent FMA chains the peak loop runs: enough to cover two
 // FMA units of four cycles' latency with room to spare.
 const FMAPeakChains = 12

@@ -41,8 +41,8 @@ func avx2Consts(b *strings.Builder, consts []avx2Const) map[string]string {
 
 func f32Const(name string, v float32) avx2Const { return avx2Const{name, math.Float32bits(v)} }
 
-// avx2Elementwise writes maxAVX2, expSumAVX2, scaleAVX2, addRowsAVX2, geluRowsAVX2 and
-// widenAVX2. SI walks x, CX counts the steps of sixteen values (the row kernels: see
+// avx2Elementwise writes maxAVX2, maxExponentAVX2, expSumAVX2, scaleAVX2, addRowsAVX2,
+// geluRowsAVX2 and widenAVX2. SI walks x, CX counts the steps of sixteen values (the row kernels: see
 // rowsKernel).
 func avx2Elementwise(b *strings.Builder) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, "\t"+format+"\n", args...) }
@@ -97,6 +97,25 @@ func avx2Elementwise(b *strings.Builder) {
 	w("RET")
 	b.WriteString("reduce_maxAVX2:\n")
 	foldLanes(w, "VMAXPS")
+	w("MOVSS X0, ret+16(FP)")
+	w("VZEROUPPER")
+	w("RET")
+
+	// maxExponentAVX512's twin: Y0 and Y1 hold lanes 0-7 and 8-15 of its running max.
+	head("maxExponentAVX2", "(x *float32, n int) uint32", 20)
+	bcast(math.Float32frombits(approx.ExponentField), "Y5")
+	w("VPXOR Y0, Y0, Y0")
+	w("VPXOR Y1, Y1, Y1")
+	b.WriteString("loop_maxExponentAVX2:\n")
+	w("PREFETCHT0 %d(SI)", approx.PrefetchAhead) // as maxAVX512
+	for h := 0; h < 2; h++ {
+		w("VPAND %s(SI), Y5, Y2", disp(32*h))
+		w("VPMAXUD Y2, Y%d, Y%d", h, h)
+	}
+	w("ADDQ $64, SI")
+	w("DECQ CX")
+	w("JNZ loop_maxExponentAVX2")
+	foldLanes(w, "VPMAXUD")
 	w("MOVSS X0, ret+16(FP)")
 	w("VZEROUPPER")
 	w("RET")
@@ -217,6 +236,7 @@ func geluStepAVX2(w func(string, ...any), mem map[string]string) {
 // avx2ElementwiseDeclarations are the Go declarations of avx2Elementwise's functions.
 func avx2ElementwiseDeclarations(decl func(string, ...any)) {
 	decl("maxAVX2(x *float32, n int) float32")
+	decl("maxExponentAVX2(x *float32, n int) uint32")
 	decl("expSumAVX2(x *float32, n int, scale, shift float32) float32")
 	decl("scaleAVX2(x *float32, n int, s float32)")
 	decl("addRowsAVX2(dst *float32, ldd, rows int, src *float32, n int)")

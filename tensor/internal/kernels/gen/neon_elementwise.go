@@ -47,7 +47,7 @@ func neonPairwise2(op string, d, n int) neonInsn {
 	return neonInsn{ops[op] | uint32(n)<<5 | uint32(d), fmt.Sprintf("%s s%d, v%d.2s", op, d, n)}
 }
 
-// neonElementwise writes maxNEON, expSumNEON, scaleNEON, addNEON, geluNEON and widenNEON. R0
+// neonElementwise writes maxNEON, maxExponentNEON, expSumNEON, scaleNEON, addNEON, geluNEON and widenNEON. R0
 // walks x (dst for add and widen), R1 counts the steps of four values (eight for widen); V0 is
 // the running max, sum or value.
 func neonElementwise(b *strings.Builder) {
@@ -109,6 +109,25 @@ func neonElementwise(b *strings.Builder) {
 	op(neon3("fmax", 0, 0, 1))
 	next("maxNEON")
 	reduce("fmaxp", 16)
+
+	// The largest exponent field of n values (maxExponentAVX512's twin), its four lanes then
+	// folded in general registers (UMAXV is not in Go's assembler).
+	head("maxExponentNEON", "(x *float32, n int) uint32", 20)
+	bcast(math.Float32frombits(approx.ExponentField), 31)
+	w("VEOR V0.B16, V0.B16, V0.B16")
+	loop("maxExponentNEON")
+	w("VLD1.P 16(R0), [V1.S4]")
+	w("VAND V31.B16, V1.B16, V1.B16")
+	w("VUMAX V1.S4, V0.S4, V0.S4")
+	next("maxExponentNEON")
+	w("VMOV V0.S[0], R2")
+	for lane := 1; lane < 4; lane++ {
+		w("VMOV V0.S[%d], R3", lane)
+		w("CMPW R3, R2")
+		w("CSELW LO, R3, R2, R2") // R2 = max(R2, R3), unsigned
+	}
+	w("MOVW R2, ret+16(FP)")
+	w("RET")
 
 	// e^(x·scale - shift): z clamped to [ExpLo, 89] (past ExpHi e^z overflows to +Inf all the
 	// same), n = round(z·log2 e), r = z - n·ln 2, y = 1 + r + r²·P(r), then (2y)·2^(n-1) with
@@ -214,6 +233,7 @@ func neonElementwise(b *strings.Builder) {
 func neonElementwiseDeclarations(d *strings.Builder) {
 	for _, sig := range []string{
 		"maxNEON(x *float32, n int) float32",
+		"maxExponentNEON(x *float32, n int) uint32",
 		"expSumNEON(x *float32, n int, scale, shift float32) float32",
 		"scaleNEON(x *float32, n int, s float32)",
 		"addNEON(dst, src *float32, n int)",
