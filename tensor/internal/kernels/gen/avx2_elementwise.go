@@ -71,6 +71,21 @@ func avx2Elementwise(b *strings.Builder) {
 		w("SHRQ $4, CX")
 	}
 
+	// next ends a loop over steps of sixteen values.
+	next := func(label string) {
+		w("ADDQ $64, SI")
+		w("DECQ CX")
+		w("JNZ %s", label)
+	}
+	// result folds Y0 and Y1 (lanes 0-7 and 8-15) into X0's first lane with op, as the AVX-512
+	// kernels fold theirs, and returns it at ret, the result's offset in the frame.
+	result := func(op string, ret int) {
+		foldLanes(w, op)
+		w("MOVSS X0, ret+%d(FP)", ret)
+		w("VZEROUPPER")
+		w("RET")
+	}
+
 	// Y0 and Y1 are the AVX-512 kernel's lanes 0-7 and 8-15; Y4 gathers the lanes that met a
 	// NaN (MAXPS returns its second source where either is NaN).
 	head("maxAVX2", "(x *float32, n int) float32", 20)
@@ -85,9 +100,7 @@ func avx2Elementwise(b *strings.Builder) {
 		w("VORPS Y3, Y4, Y4")
 		w("VMAXPS Y2, Y%d, Y%d", h, h)
 	}
-	w("ADDQ $64, SI")
-	w("DECQ CX")
-	w("JNZ loop_maxAVX2")
+	next("loop_maxAVX2")
 	w("VMOVMSKPS Y4, AX")
 	w("TESTL AX, AX")
 	w("JZ reduce_maxAVX2")
@@ -96,10 +109,7 @@ func avx2Elementwise(b *strings.Builder) {
 	w("VZEROUPPER")
 	w("RET")
 	b.WriteString("reduce_maxAVX2:\n")
-	foldLanes(w, "VMAXPS")
-	w("MOVSS X0, ret+16(FP)")
-	w("VZEROUPPER")
-	w("RET")
+	result("VMAXPS", 16)
 
 	// maxExponentAVX512's twin: Y0 and Y1 hold lanes 0-7 and 8-15 of its running max.
 	head("maxExponentAVX2", "(x *float32, n int) uint32", 20)
@@ -112,13 +122,8 @@ func avx2Elementwise(b *strings.Builder) {
 		w("VPAND %s(SI), Y5, Y2", disp(32*h))
 		w("VPMAXUD Y2, Y%d, Y%d", h, h)
 	}
-	w("ADDQ $64, SI")
-	w("DECQ CX")
-	w("JNZ loop_maxExponentAVX2")
-	foldLanes(w, "VPMAXUD")
-	w("MOVSS X0, ret+16(FP)")
-	w("VZEROUPPER")
-	w("RET")
+	next("loop_maxExponentAVX2")
+	result("VPMAXUD", 16)
 
 	// e^(x·scale - shift) as expSumAVX512 computes it, z clamped to [ExpLo, expClampHi], then
 	// 2^n = 2^h·2^l, h = n>>1, l = n - h: n ranges over [-126, 128]. A NaN z gives a NaN y,
@@ -164,13 +169,8 @@ func avx2Elementwise(b *strings.Builder) {
 		w("VMOVUPS Y12, %s(SI)", disp(32*h))
 		w("VADDPS Y12, Y%d, Y%d", h, h)
 	}
-	w("ADDQ $64, SI")
-	w("DECQ CX")
-	w("JNZ loop_expSumAVX2")
-	foldLanes(w, "VADDPS")
-	w("MOVSS X0, ret+24(FP)")
-	w("VZEROUPPER")
-	w("RET")
+	next("loop_expSumAVX2")
+	result("VADDPS", 24)
 
 	head("scaleAVX2", "(x *float32, n int, s float32)", 20)
 	w("VBROADCASTSS s+16(FP), Y1")

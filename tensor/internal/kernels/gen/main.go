@@ -448,9 +448,20 @@ func elementwise(b *strings.Builder) {
 		w("MOVL $0x%08x, AX", math.Float32bits(v))
 		w("VPBROADCASTD AX, %s", reg)
 	}
-	hsum := func() { // Z0's 16 lanes summed into X0's first lane
+	// next ends a loop over steps of sixteen values (SI the next value, CX the steps left).
+	next := func(label string) {
+		w("ADDQ $64, SI")
+		w("DECQ CX")
+		w("JNZ %s", label)
+	}
+	// result folds Z0's sixteen lanes into X0's first with op and returns it at ret, the
+	// result's offset in the frame.
+	result := func(op string, ret int) {
 		w("VEXTRACTF64X4 $1, Z0, Y1")
-		foldLanes(w, "VADDPS")
+		foldLanes(w, op)
+		w("MOVSS X0, ret+%d(FP)", ret)
+		w("VZEROUPPER")
+		w("RET")
 	}
 
 	// MAXPS returns its second source where either is NaN, so a NaN would be dropped by the
@@ -471,9 +482,7 @@ func elementwise(b *strings.Builder) {
 	w("VCMPPS $3, Z1, Z1, K1") // unordered: NaN lanes
 	w("KORW K1, K2, K2")
 	w("VMAXPS Z1, Z0, Z0")
-	w("ADDQ $64, SI")
-	w("DECQ CX")
-	w("JNZ loop_max")
+	next("loop_max")
 	w("KORTESTW K2, K2")
 	w("JZ reduce_max")
 	w("MOVL $0x7fc00000, AX") // a NaN
@@ -481,11 +490,7 @@ func elementwise(b *strings.Builder) {
 	w("VZEROUPPER")
 	w("RET")
 	b.WriteString("reduce_max:\n")
-	w("VEXTRACTF64X4 $1, Z0, Y1")
-	foldLanes(w, "VMAXPS")
-	w("MOVSS X0, ret+16(FP)")
-	w("VZEROUPPER")
-	w("RET")
+	result("VMAXPS", 16)
 
 	// The largest exponent field (bits & ExponentField, compared as unsigned integers) of n
 	// values, streamed as maxAVX512 streams: load's check of a checkpoint's every weight.
@@ -501,14 +506,8 @@ func elementwise(b *strings.Builder) {
 	w("PREFETCHT0 %d(SI)", approx.PrefetchAhead)
 	w("VPANDD (SI), Z2, Z1")
 	w("VPMAXUD Z1, Z0, Z0")
-	w("ADDQ $64, SI")
-	w("DECQ CX")
-	w("JNZ loop_maxexp")
-	w("VEXTRACTI64X4 $1, Z0, Y1")
-	foldLanes(w, "VPMAXUD")
-	w("MOVSS X0, ret+16(FP)")
-	w("VZEROUPPER")
-	w("RET")
+	next("loop_maxexp")
+	result("VPMAXUD", 16)
 
 	b.WriteString("\n// func expSumAVX512(x *float32, n int, scale, shift float32) float32\n")
 	b.WriteString("TEXT ·expSumAVX512(SB), NOSPLIT, $0-28\n")
@@ -547,13 +546,8 @@ func elementwise(b *strings.Builder) {
 	w("VSCALEFPS Z2, Z3, Z3")   // · 2^n
 	w("VMOVUPS Z3, (SI)")
 	w("VADDPS Z3, Z0, Z0")
-	w("ADDQ $64, SI")
-	w("DECQ CX")
-	w("JNZ loop_exp")
-	hsum()
-	w("MOVSS X0, ret+24(FP)")
-	w("VZEROUPPER")
-	w("RET")
+	next("loop_exp")
+	result("VADDPS", 24)
 
 	b.WriteString("\n// func bf16PairsAVX512(dst *uint32, src *float32, words int)\n")
 	b.WriteString("TEXT ·bf16PairsAVX512(SB), NOSPLIT, $0-24\n")
