@@ -1044,3 +1044,41 @@ func BenchmarkDecodeProducts(b *testing.B) {
 		})
 	}
 }
+
+// TestPackRows: packRows writes every value where the panel layout puts it, and nothing past
+// the rows it packs (a panel's columns beyond them, the next pass's values), at every count of
+// rows round its loops' eight and four, several depths, and row strides that are and are not
+// multiples of 4 KiB.
+func TestPackRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 17))
+	for _, mr := range []int{16, 48, 64} {
+		for _, rows := range []int{1, 4, 7, 8, 15, 16, 17, 33, 48, 63, 64} {
+			if rows > mr {
+				continue
+			}
+			for _, kc := range []int{1, 15, 16, 17, 64, 100, 256} {
+				for _, lda := range []int{kc, kc + 3, 1024} {
+					if lda < kc {
+						continue
+					}
+					a := randSlice(r, (rows-1)*lda+kc)
+					dst := make([]float32, kc*mr+5)
+					for i := range dst {
+						dst[i] = -1
+					}
+					packRows(dst, a, lda, rows, mr, kc)
+					for i, v := range dst {
+						q, c := i/mr, i%mr
+						want := float32(-1)
+						if q < kc && c < rows {
+							want = a[c*lda+q]
+						}
+						if v != want {
+							t.Fatalf("mr %d rows %d kc %d lda %d: dst[%d] (k %d, row %d) = %v, want %v", mr, rows, kc, lda, i, q, c, v, want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
