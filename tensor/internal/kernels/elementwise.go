@@ -28,18 +28,26 @@ func Max(x []float32) float32 {
 // MaxExponent returns the largest exponent field of x's values (math.Float32bits(v) &
 // approx.ExponentField, 0 for an empty x): ExponentField exactly when x holds a NaN or an
 // infinity. The vector kernels stream the longest prefix they take (checking a checkpoint's
-// 1.9 GB at load: 10.6-11.0 GB/s on one core of a Cascade Lake Xeon, against 4.1-4.8 for the
-// scalar loop, which finishes the rest and is their twin).
+// 1.9 GB at load: 9.7-10.7 GB/s on one core of a Cascade Lake Xeon, against 4.1-4.8 for the
+// scalar loop of four running maxima, which finishes the rest, does it all without vector
+// kernels, and is their twin).
 func MaxExponent(x []float32) uint32 {
-	var m uint32
-	n := vectorPrefix(len(x))
-	if n > 0 {
-		m = maxExponentVec(x[:n])
+	const f = approx.ExponentField
+	var m0, m1, m2, m3 uint32
+	i := vectorPrefix(len(x))
+	if i > 0 {
+		m0 = maxExponentVec(x[:i])
 	}
-	for _, v := range x[n:] {
-		m = max(m, math.Float32bits(v)&approx.ExponentField)
+	for ; i+4 <= len(x); i += 4 {
+		m0 = max(m0, math.Float32bits(x[i])&f)
+		m1 = max(m1, math.Float32bits(x[i+1])&f)
+		m2 = max(m2, math.Float32bits(x[i+2])&f)
+		m3 = max(m3, math.Float32bits(x[i+3])&f)
 	}
-	return m
+	for ; i < len(x); i++ {
+		m0 = max(m0, math.Float32bits(x[i])&f)
+	}
+	return max(m0, m1, m2, m3)
 }
 
 // ExpShiftSum replaces x[i] by e^(x[i]·scale - shift) and returns their sum.
