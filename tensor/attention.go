@@ -136,27 +136,29 @@ func (a *Attention) PackKV(p *Pool, prec Precision, k, v Heads, s int) *KV {
 
 // packKVHalf is PackKV as bfloat16 for the float32 kernel, into fresh memory.
 func (a *Attention) packKVHalf(p *Pool, k, v Heads, s int) *KV {
-	kv := &KV{S: s, K: make([]*Packed, a.NumHeads), V: make([]*Packed, a.NumHeads), capacity: s}
-	hd := a.HeadDim
 	kern := kernels.Best()
-	p.ForGrain(a.NumHeads, grainFor(2*s*hd), func(lo, hi int) {
-		for h := lo; h < hi; h++ {
-			kv.K[h] = packHalf(nil, nil, kern, k.Data[h*hd:], s, hd, k.Stride, false)
-			kv.V[h] = packHalf(nil, nil, kern, v.Data[h*hd:], hd, s, v.Stride, true)
-		}
+	return a.packKVEach(p, k, v, s, func(b []float32, n, depth, ldb int, transposed bool) *Packed {
+		return packHalf(nil, nil, kern, b, n, depth, ldb, transposed)
 	})
-	return kv
 }
 
 // packKVPairs is PackKV as bfloat16 pairs for kern, into fresh memory: the keys from their rows,
 // the values from theirs read as columns (each word pairing two positions' values).
 func (a *Attention) packKVPairs(p *Pool, kern kernels.BF16, k, v Heads, s int) *KV {
+	return a.packKVEach(p, k, v, s, func(b []float32, n, depth, ldb int, transposed bool) *Packed {
+		return packBF16(nil, nil, kern, b, n, depth, ldb, transposed)
+	})
+}
+
+// packKVEach packs each head's keys (B [S, HeadDim] from their rows) and values (B [HeadDim,
+// S], read from their rows as columns) with pack, heads split over the pool's workers.
+func (a *Attention) packKVEach(p *Pool, k, v Heads, s int, pack func(b []float32, n, depth, ldb int, transposed bool) *Packed) *KV {
 	kv := &KV{S: s, K: make([]*Packed, a.NumHeads), V: make([]*Packed, a.NumHeads), capacity: s}
 	hd := a.HeadDim
 	p.ForGrain(a.NumHeads, grainFor(2*s*hd), func(lo, hi int) {
 		for h := lo; h < hi; h++ {
-			kv.K[h] = packBF16(nil, nil, kern, k.Data[h*hd:], s, hd, k.Stride, false)
-			kv.V[h] = packBF16(nil, nil, kern, v.Data[h*hd:], hd, s, v.Stride, true)
+			kv.K[h] = pack(k.Data[h*hd:], s, hd, k.Stride, false)
+			kv.V[h] = pack(v.Data[h*hd:], hd, s, v.Stride, true)
 		}
 	})
 	return kv
