@@ -137,7 +137,7 @@ const (
 // again for each (amx-bf16-col), or with slice > 0 of amxBF16cols, every group through a
 // slice of that many steps before the next slice, so that the slice's part of B is read from
 // L1 by all groups after the first (amx-bf16-cols). On the device machine's Xeon an AMX call
-// inside MatMul cost about 1 µs besides its products (README, ninth session); timed against
+// inside MatMul cost about 1 µs besides its products (docs/speed-log.md, ninth session); timed against
 // amx-bf16 inside MatMul (BenchmarkMatMulAMXBlocks), these say how much of that the calls
 // themselves are, and how much B's reads from L2, and one becomes the AMX default only once
 // it is measured faster. Each row of C goes through the steps amxMicro gives it, so the

@@ -129,7 +129,7 @@ func fuzzBF16(f *testing.F, families func(testing.TB) []BF16) {
 // ones, 128 pairs of k per call (the vector kernel's passes), and its tallest tile at 16 to
 // 1024 pairs a call: the time a call takes besides its products is where ns/op meets the axis
 // as the pairs go to zero. On the device machine's Xeon an AMX call inside MatMul cost about 1
-// µs more than its products (README, ninth session), which these calls, operands in L1 or
+// µs more than its products (docs/speed-log.md, ninth session), which these calls, operands in L1 or
 // L2, separate from what MatMul's memory adds.
 func BenchmarkMicroBF16(b *testing.B) {
 	for _, k := range asmBF16(b) {

@@ -290,7 +290,7 @@ func rowLines(n int) []int {
 // side knows to be there (0 for none), and prefetches them into L2 (T1: not into L1, where B
 // and A are), one row per step of k at the top of its loop: by the time that kernel runs, its
 // C is in L2, and the prefetches trickle out a few per step instead of competing with A's
-// loads all at once. Measured on 2 cores of the Zen 5 (README, seventh session, four
+// loads all at once. Measured on 2 cores of the Zen 5 (docs/speed-log.md, seventh session, four
 // alternating rounds): BenchmarkMatMul/577x1024x4096 365-373 -> 416-428 GFLOP/s,
 // 577x1024x3072 371-397 -> 408-437 (prefetching a tile's own C at its start instead: 408-429
 // and 419-434), the vision encoder 5-10% faster in float32 and bfloat16. Shorter kernels
