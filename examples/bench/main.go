@@ -1,8 +1,8 @@
 // Command bench times one BLIP model on one image and prints one JSON line:
 //
-//	go run ./examples/bench -model DIR -image FILE [-reps N] [-threads N] [-tokens N] [-precision P]
+//	go run ./examples/bench -model DIR -image FILE [-reps N] [-threads N] [-tokens N] [-beams N] [-precision P]
 //	{"load_s": F, "vision_s": [F...], "caption_s": [F...], "preprocess_s": [F...], "cross_s": [F...],
-//	 "step_ms": F, "step_bytes": N, "step_gbps": F, "tokens": N, "ids": [...], "peak_rss_bytes": N,
+//	 "step_ms": F, "step_bytes": N, "step_gbps": F, "tokens": N, "beams": N, "ids": [...], "peak_rss_bytes": N,
 //	 "kernel": "avx512", "precision": "float32", "cpu": "AMD EPYC ... avx512f avx512_bf16", "fma_peak_gflops": F,
 //	 ["amx_peak_gflops": F,] "read_peak_gbps": F, "threads": N}
 //
@@ -14,7 +14,11 @@
 // left out); step_bytes is what one step reads (weights, cached keys and values, at the middle
 // position) and step_gbps that divided by step_ms: decode steps are bound by memory
 // bandwidth. With -tokens N every caption decodes exactly N new tokens, ignoring the end
-// token, so that timings compare across models and machines.
+// token, so that timings compare across models and machines. With -beams N (N > 1) captions
+// run beam search over N beams: each step then takes the N beams through the decoder at once
+// (step_ms and step_bytes are such a step's, the weights read once for all beams), and
+// caption_s includes the search's own work between steps (log-probabilities and the best
+// 2·N of every beam's continuations).
 //
 // -precision float32|bfloat16|bfloat16x3 selects the linear layers' products (see
 // tensor.Precision); without it BLIPGO_PRECISION in the environment does, else float32.
@@ -57,6 +61,7 @@ type report struct {
 	StepBytes    int64     `json:"step_bytes"`
 	StepGBps     float64   `json:"step_gbps"`
 	Tokens       int       `json:"tokens"`
+	Beams        int       `json:"beams"`
 	IDs          []int     `json:"ids"`
 	PeakRSSBytes int64     `json:"peak_rss_bytes"`
 	Kernel       string    `json:"kernel"`
@@ -74,6 +79,7 @@ func main() {
 	reps := flag.Int("reps", 3, "repetitions")
 	threads := flag.Int("threads", runtime.GOMAXPROCS(0), "threads")
 	tokens := flag.Int("tokens", 0, "decode exactly N new tokens, ignoring the end token (0: stop at it)")
+	beams := flag.Int("beams", 1, "beam search over N beams (1: greedy)")
 	precision := flag.String("precision", os.Getenv("BLIPGO_PRECISION"), "float32, bfloat16 or bfloat16x3 (default $BLIPGO_PRECISION, else float32)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (load included) to this file, for go tool pprof")
 	flag.Parse()
@@ -81,7 +87,7 @@ func main() {
 		*precision = "float32"
 	}
 	prec, err := tensor.ParsePrecision(*precision)
-	if err != nil || *model == "" || *imagePath == "" || *reps < 1 || *threads < 1 || *tokens < 0 {
+	if err != nil || *model == "" || *imagePath == "" || *reps < 1 || *threads < 1 || *tokens < 0 || *beams < 1 {
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 		}
@@ -101,14 +107,14 @@ func main() {
 		defer f.Close()
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*model, *imagePath, *reps, *threads, *tokens, prec); err != nil {
+	if err := run(*model, *imagePath, *reps, *threads, *tokens, *beams, prec); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-func run(model, imagePath string, reps, threads, tokens int, prec tensor.Precision) error {
+func run(model, imagePath string, reps, threads, tokens, beams int, prec tensor.Precision) error {
 	ctx := context.Background()
 	start := time.Now()
 	m, err := blip.Load(model, blip.Threads(threads), blip.WithPrecision(prec))
@@ -116,7 +122,7 @@ func run(model, imagePath string, reps, threads, tokens int, prec tensor.Precisi
 		return err
 	}
 	defer m.Close()
-	r := report{LoadS: time.Since(start).Seconds(), Kernel: m.Kernel(), Precision: prec.String(), CPU: cpuName(), Threads: threads}
+	r := report{LoadS: time.Since(start).Seconds(), Kernel: m.Kernel(), Precision: prec.String(), CPU: cpuName(), Threads: threads, Beams: beams}
 	start = time.Now()
 	r.PeakGFLOPS = float64(tensor.PeakFMA(5_000_000)) / time.Since(start).Seconds() / 1e9
 	start = time.Now()
@@ -128,6 +134,9 @@ func run(model, imagePath string, reps, threads, tokens int, prec tensor.Precisi
 	var steps []float64
 	if tokens > 0 {
 		copts = append(copts, blip.MaxNewTokens(tokens), blip.IgnoreEOS())
+	}
+	if beams > 1 {
+		copts = append(copts, blip.Beams(beams))
 	}
 	data, err := os.ReadFile(imagePath)
 	if err != nil {
