@@ -27,18 +27,38 @@ func ScaledSoftmax(x []float32, scale float32) {
 	kernels.Scale(x, 1/kernels.ExpShiftSum(x, scale, kernels.Max(x)*scale))
 }
 
-// LogSoftmax replaces x by log(softmax(x)), with the normaliser summed in float64.
+// LogSoftmax replaces x by log(softmax(x)): x - max - log Σ e^(x - max), the exponentials the
+// vector kernels' float32 ones (Softmax's, about 1 ulp) summed in float64, so that the
+// normaliser is within about 1e-7 of its exact value (torch sums float32 ones in float32). Beam
+// search takes it of every beam's logits at every step: BLIP's 30524 took 0.67-0.77 ms with
+// math.Exp's, 0.08-0.10 ms so (BenchmarkLogSoftmax, one core of a Cascade Lake Xeon, two
+// alternating rounds).
 func LogSoftmax(x []float32) {
 	if len(x) == 0 {
 		return
 	}
 	m := kernels.Max(x)
-	var sum float64
-	for _, v := range x {
-		sum += math.Exp(float64(v - m))
+	var buf [logSoftmaxChunk]float32 // x's exponentials, a chunk at a time
+	var s0, s1, s2, s3 float64
+	for lo := 0; lo < len(x); lo += len(buf) {
+		e := buf[:copy(buf[:], x[lo:])]
+		kernels.ExpShiftSum(e, 1, m)
+		i := 0
+		for ; i+4 <= len(e); i += 4 {
+			s0 += float64(e[i])
+			s1 += float64(e[i+1])
+			s2 += float64(e[i+2])
+			s3 += float64(e[i+3])
+		}
+		for ; i < len(e); i++ {
+			s0 += float64(e[i])
+		}
 	}
-	lse := float32(math.Log(sum))
+	lse := float32(math.Log((s0 + s1) + (s2 + s3)))
 	for i, v := range x {
 		x[i] = v - m - lse
 	}
 }
+
+// logSoftmaxChunk is how many exponentials LogSoftmax holds at a time (4 KiB, on the stack).
+const logSoftmaxChunk = 1024

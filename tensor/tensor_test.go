@@ -239,6 +239,52 @@ func TestGELUAndSoftmax(t *testing.T) {
 	}
 }
 
+// TestLogSoftmax: against log-softmax in float64 (math.Exp, math.Log) at lengths around the
+// chunks LogSoftmax sums a piece at a time, BLIP's vocabulary among them, logits spread as a
+// decoder's are and as a peaked distribution's: within 2 ulps of the reference rounded to
+// float32, plus 2e-7 (the float32 exponentials' error in the normaliser).
+func TestLogSoftmax(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 21))
+	for _, n := range []int{1, 7, 16, 1023, 1024, 1025, 3000, 30524} {
+		for _, spread := range []float64{3, 30} {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32(r.NormFloat64() * spread)
+			}
+			m := math.Inf(-1)
+			for _, v := range x {
+				m = max(m, float64(v))
+			}
+			var sum float64
+			for _, v := range x {
+				sum += math.Exp(float64(v) - m)
+			}
+			lse := m + math.Log(sum)
+			got := slices.Clone(x)
+			LogSoftmax(got)
+			for i, v := range got {
+				want := float64(x[i]) - lse
+				ulp := float64(math.Nextafter32(float32(math.Abs(want)), float32(math.Inf(1))) - float32(math.Abs(want)))
+				if d := math.Abs(float64(v) - want); d > 2*ulp+2e-7 {
+					t.Fatalf("n %d, spread %v: [%d] = %v, float64 reference %v (off by %.3g, %.1f ulps)", n, spread, i, v, want, d, d/ulp)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkLogSoftmax times one row of BLIP's vocabulary, what beam search takes of every beam
+// at every step.
+func BenchmarkLogSoftmax(b *testing.B) {
+	r := rand.New(rand.NewPCG(22, 22))
+	x := randSlice(r, 30524)
+	y := make([]float32, len(x))
+	for b.Loop() {
+		copy(y, x)
+		LogSoftmax(y)
+	}
+}
+
 // TestAttentionDirtyScratch: Forward packs keys and values into its scratch, so a scratch full
 // of what a previous layer left (here NaNs, in the padding of the last panel of keys too) gives
 // the same bits as a fresh one.
