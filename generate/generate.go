@@ -261,9 +261,7 @@ func (s *Settings) warp(scores []float32) {
 		}
 	}
 	if k := min(s.TopK, len(scores)); k > 0 && k < len(scores) {
-		sorted := slices.Clone(scores)
-		slices.SortFunc(sorted, func(a, b float32) int { return cmpDesc(a, b) })
-		kth := sorted[k-1]
+		kth := kthLargest(scores, k)
 		for i, v := range scores {
 			if v < kth {
 				scores[i] = inf
@@ -271,15 +269,23 @@ func (s *Settings) warp(scores []float32) {
 		}
 	}
 	if s.TopP < 1 {
-		order := make([]int, len(scores))
-		for i := range order {
-			order[i] = i
+		// Ascending, as transformers sorts, stable for ties (equal scores in token order).
+		// Tokens already at -Inf (top-k's) come first there with probability 0: they add
+		// nothing to the cumulative probability and stay removed, so only the others are
+		// sorted.
+		// Each kept token sorts as one integer, its score's order in the high half and its
+		// index in the low (five times faster than sorting indices by a comparison).
+		keys := make([]uint64, 0, len(scores))
+		for i, v := range scores {
+			if v > inf {
+				keys = append(keys, uint64(orderedBits(v))<<32|uint64(i))
+			}
 		}
-		// Ascending, as transformers sorts, stable for ties.
-		sort.SliceStable(order, func(a, b int) bool { return scores[order[a]] < scores[order[b]] })
+		slices.Sort(keys)
 		probs := softmax64(scores)
 		var cum float64
-		for _, i := range order[:len(order)-1] { // the most likely token always stays
+		for _, key := range keys[:max(len(keys)-1, 0)] { // the most likely token always stays
+			i := int(uint32(key))
 			cum += probs[i]
 			if cum > 1-s.TopP {
 				break
@@ -287,6 +293,52 @@ func (s *Settings) warp(scores []float32) {
 			scores[i] = inf
 		}
 	}
+}
+
+// orderedBits maps a float32 that is not NaN to a uint32 in the same order, equal values
+// (-0 and +0) to the same one.
+func orderedBits(v float32) uint32 {
+	if v == 0 {
+		return 1 << 31
+	}
+	b := math.Float32bits(v)
+	if b>>31 == 1 {
+		return ^b
+	}
+	return b | 1<<31
+}
+
+// kthLargest is the k-th largest of x (0 < k <= len(x)), counting equal values apart: the
+// smallest of a min-heap that keeps the k largest seen, so that top-k reads the scores once
+// instead of sorting them (BLIP's 30524 a step).
+func kthLargest(x []float32, k int) float32 {
+	h := slices.Clone(x[:k])
+	down := func(i int) {
+		for {
+			l, least := 2*i+1, i
+			if l < k && h[l] < h[least] {
+				least = l
+			}
+			if l+1 < k && h[l+1] < h[least] {
+				least = l + 1
+			}
+			if least == i {
+				return
+			}
+			h[i], h[least] = h[least], h[i]
+			i = least
+		}
+	}
+	for i := k/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	for _, v := range x[k:] {
+		if v > h[0] {
+			h[0] = v
+			down(0)
+		}
+	}
+	return h[0]
 }
 
 // sample draws a token from the warped scores.
@@ -309,32 +361,36 @@ func (s *Settings) sample(scores []float32, rng *rand.Rand) int {
 	return last // rounding left u past the total
 }
 
-// softmax64 is the softmax of x in float64 (-Inf scores get 0).
+// softmax64 is the softmax of x in float64 (-Inf scores get 0). After top-k most scores
+// are -Inf: they cost a comparison each.
 func softmax64(x []float32) []float64 {
-	m := math.Inf(-1)
+	m32 := float32(math.Inf(-1))
+	nan := false
 	for _, v := range x {
-		m = max(m, float64(v))
+		if v > m32 {
+			m32 = v
+		}
+		nan = nan || v != v
+	}
+	m := float64(m32)
+	if nan {
+		m = math.NaN()
 	}
 	out := make([]float64, len(x))
 	var sum float64
 	for i, v := range x {
+		if math.IsInf(float64(v), -1) {
+			continue // e^-Inf is 0, which adds nothing
+		}
 		out[i] = math.Exp(float64(v) - m)
 		sum += out[i]
 	}
-	for i := range out {
-		out[i] /= sum
+	for i, p := range out {
+		if p != 0 || !(sum > 0 && sum <= math.MaxFloat64) {
+			out[i] = p / sum // 0 / a positive finite sum is 0 already
+		}
 	}
 	return out
-}
-
-func cmpDesc(a, b float32) int {
-	switch {
-	case a > b:
-		return -1
-	case a < b:
-		return 1
-	}
-	return 0
 }
 
 // argmax returns the first index of the largest value, as torch.argmax does.
@@ -440,7 +496,10 @@ func Beam(ctx context.Context, d Decoder, input []int, src int, s *Settings) ([]
 			tensor.LogSoftmax(row)
 			s.process(running[i].seq, row)
 			for v, lpv := range row {
-				top = insertTop(top, k, candidate{lpv + running[i].score, i, v})
+				// insertTop's own test first, without the call (30524 a beam a step).
+				if sc := lpv + running[i].score; len(top) < k || sc > top[k-1].score {
+					top = insertTop(top, k, candidate{sc, i, v})
+				}
 			}
 		}
 		hits := make([]bool, k)

@@ -1,10 +1,13 @@
 package generate
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 
@@ -148,6 +151,115 @@ func TestWarpers(t *testing.T) {
 			if math.Abs(float64(got[i]-c.want[i])) > 1e-6 && !(math.IsInf(float64(got[i]), -1) && math.IsInf(float64(c.want[i]), -1)) {
 				t.Errorf("%s: %v, want %v", c.name, got, c.want)
 				break
+			}
+		}
+	}
+}
+
+// warpSorted is warp's top-k and top-p as transformers writes them, by sorting every score:
+// the reference TestWarpersMatchSorting holds warp's selection and partial sort to.
+func warpSorted(s *Settings, scores []float32) {
+	inf := float32(math.Inf(-1))
+	if k := min(s.TopK, len(scores)); k > 0 && k < len(scores) {
+		sorted := slices.Clone(scores)
+		slices.SortFunc(sorted, func(a, b float32) int { return -cmp.Compare(a, b) })
+		kth := sorted[k-1]
+		for i, v := range scores {
+			if v < kth {
+				scores[i] = inf
+			}
+		}
+	}
+	if s.TopP < 1 {
+		order := make([]int, len(scores))
+		for i := range order {
+			order[i] = i
+		}
+		sort.SliceStable(order, func(a, b int) bool { return scores[order[a]] < scores[order[b]] })
+		probs := softmax64(scores)
+		var cum float64
+		for _, i := range order[:len(order)-1] {
+			cum += probs[i]
+			if cum > 1-s.TopP {
+				break
+			}
+			scores[i] = inf
+		}
+	}
+}
+
+// TestWarpersMatchSorting: top-k by selection and top-p over the tokens top-k kept give what
+// sorting every score gives, bit for bit, on rows with many ties (scores on a coarse grid),
+// tokens already removed (-Inf), one token, and BLIP's vocabulary.
+func TestWarpersMatchSorting(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	inf := float32(math.Inf(-1))
+	for _, n := range []int{1, 2, 5, 64, 1000, 30524} {
+		for trial := 0; trial < 6; trial++ {
+			row := make([]float32, n)
+			for i := range row {
+				switch {
+				case trial%3 == 0:
+					row[i] = float32(r.IntN(8)) / 2 // many ties
+				case trial%3 == 1 && r.IntN(4) == 0:
+					row[i] = inf
+				default:
+					row[i] = float32(r.NormFloat64() * 3)
+				}
+			}
+			for _, k := range []int{0, 1, 3, 50, n - 1, n} {
+				for _, p := range []float64{1, 0.9, 0.5, 1e-9} {
+					s := Settings{Temperature: 1, TopK: max(k, 0), TopP: p}
+					got, want := slices.Clone(row), slices.Clone(row)
+					s.warp(got)
+					warpSorted(&s, want)
+					for i := range got {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("n %d trial %d top-k %d top-p %v: [%d] = %v, sorting gives %v", n, trial, k, p, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestSoftmax64: skipping -Inf scores and the zeros they leave gives the plain float64
+// softmax bit for bit, NaN where the plain one gives NaN (a NaN score, every score -Inf).
+func TestSoftmax64(t *testing.T) {
+	plain := func(x []float32) []float64 {
+		m := math.Inf(-1)
+		for _, v := range x {
+			m = max(m, float64(v))
+		}
+		out := make([]float64, len(x))
+		var sum float64
+		for i, v := range x {
+			out[i] = math.Exp(float64(v) - m)
+			sum += out[i]
+		}
+		for i := range out {
+			out[i] /= sum
+		}
+		return out
+	}
+	r := rand.New(rand.NewPCG(9, 9))
+	inf := float32(math.Inf(-1))
+	rows := [][]float32{{inf, inf}, {1, float32(math.NaN()), 2}, {inf, 3}, {0, float32(math.Copysign(0, -1))}}
+	for _, n := range []int{1, 10, 30524} {
+		row := make([]float32, n)
+		for i := range row {
+			if row[i] = float32(r.NormFloat64() * 4); r.IntN(3) == 0 {
+				row[i] = inf
+			}
+		}
+		rows = append(rows, row)
+	}
+	for _, row := range rows {
+		got, want := softmax64(row), plain(row)
+		for i := range got {
+			if math.Float64bits(got[i]) != math.Float64bits(want[i]) && !(math.IsNaN(got[i]) && math.IsNaN(want[i])) {
+				t.Fatalf("softmax64 of %d scores: [%d] = %v, plainly %v", len(row), i, got[i], want[i])
 			}
 		}
 	}
