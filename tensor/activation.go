@@ -38,11 +38,10 @@ func LogSoftmax(x []float32) {
 		return
 	}
 	m := kernels.Max(x)
-	var buf [logSoftmaxChunk]float32 // x's exponentials, a chunk at a time
+	var buf [expChunk]float32
 	var s0, s1, s2, s3 float64
-	for lo := 0; lo < len(x); lo += len(buf) {
-		e := buf[:copy(buf[:], x[lo:])]
-		kernels.ExpShiftSum(e, 1, m)
+	for at := 0; at < len(x); at += expChunk {
+		e := expOf(&buf, x[at:], 1, m)
 		i := 0
 		for ; i+4 <= len(e); i += 4 {
 			s0 += float64(e[i])
@@ -60,5 +59,29 @@ func LogSoftmax(x []float32) {
 	}
 }
 
-// logSoftmaxChunk is how many exponentials LogSoftmax holds at a time (4 KiB, on the stack).
-const logSoftmaxChunk = 1024
+// SiLU applies x·sigmoid(x) = x / (1 + e^-x) in place (torch's silu, "swish"), in float32
+// with the vector kernels' exponential (within 2 ulps of float64's, TestSiLU; where e^-x
+// overflows, x below about -88, it gives -0 or a tiny negative number, as the exact value
+// rounds to), split over the pool.
+func SiLU(p *Pool, x []float32) {
+	p.ForGrain(len(x), 4096, func(lo, hi int) {
+		var buf [expChunk]float32
+		for at := lo; at < hi; at += expChunk {
+			e := expOf(&buf, x[at:hi], -1, 0)
+			for i, v := range x[at : at+len(e)] {
+				x[at+i] = v / (1 + e[i])
+			}
+		}
+	})
+}
+
+// expChunk is how many exponentials LogSoftmax and SiLU hold at a time (4 KiB, on the stack).
+const expChunk = 1024
+
+// expOf returns e^(scale·v - shift) of x's first values, as many as buf holds, in buf (the
+// vector kernels' exponentials, as ExpShiftSum computes them), leaving x as it is.
+func expOf(buf *[expChunk]float32, x []float32, scale, shift float32) []float32 {
+	e := buf[:copy(buf[:], x)]
+	kernels.ExpShiftSum(e, scale, shift)
+	return e
+}

@@ -69,7 +69,7 @@ type network struct {
 	head      tensor.Linear // logits = x·Sharedᵀ + final_logits_bias
 	positions *tensor.Tensor
 	scale     float32 // √d_model with scale_embedding
-	act       func([]float32)
+	act       func(*tensor.Pool, []float32)
 }
 
 func newNetwork(c *Config) *network {
@@ -107,19 +107,15 @@ func sinusoids(positions, d int) *tensor.Tensor {
 	return t
 }
 
-// activation is config.json's activation_function.
-func activation(name string) (func([]float32), error) {
+// activation is config.json's activation_function, applied in place over the pool's workers.
+func activation(name string) (func(*tensor.Pool, []float32), error) {
 	switch name {
 	case "swish", "silu":
-		return func(x []float32) {
-			for i, v := range x {
-				x[i] = float32(float64(v) / (1 + math.Exp(-float64(v))))
-			}
-		}, nil
+		return tensor.SiLU, nil
 	case "gelu":
-		return func(x []float32) { tensor.GELU(nil, x) }, nil
+		return tensor.GELU, nil
 	case "relu":
-		return func(x []float32) {
+		return func(_ *tensor.Pool, x []float32) {
 			for i, v := range x {
 				x[i] = max(v, 0)
 			}
@@ -168,7 +164,7 @@ func (n *network) embed(dst *tensor.Tensor, ids []int, pos0 int) error {
 func (n *network) feedForward(p *tensor.Pool, l *layer, x *tensor.Tensor) {
 	h := tensor.New(x.Rows(), l.FC1.Out())
 	l.FC1.Forward(p, h, x)
-	n.act(h.Data)
+	n.act(p, h.Data)
 	l.FC2.ForwardAdd(p, x, h)
 	l.FinalNorm.Forward(p, x, x)
 }
