@@ -11,6 +11,10 @@
 //
 // On SIGTERM or Ctrl-C the worker stops taking jobs and finishes the one in hand (within
 // -job-timeout); a job it cannot finish is left to be redelivered.
+//
+// What a job may make the worker read: a job's path only inside the -files folder (none
+// without it), and a job's URL only from public addresses unless -fetch-private (see
+// fleet.Worker's Files and FetchPrivate).
 package main
 
 import (
@@ -22,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"syscall"
 	"time"
@@ -53,6 +58,8 @@ func main() {
 	jobTimeout := flag.Duration("job-timeout", 5*time.Minute, "longest one job may take")
 	ackWait := flag.Duration("ack-wait", time.Minute, "how long a silent worker holds a job before it is redelivered")
 	metricsAddr := flag.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics")
+	files := flag.String("files", "", "read jobs' paths from this folder (relative to it, or absolute beneath it); without it, jobs with a path are refused")
+	fetchPrivate := flag.Bool("fetch-private", false, "let URL jobs reach loopback, private, link-local and reserved addresses (by default only public ones)")
 	precision := flag.String("precision", "float32", "the model's linear layers: float32, bfloat16 or bfloat16x3 (see blip.BFloat16)")
 	flag.Parse()
 	prec, err := tensor.ParsePrecision(*precision)
@@ -71,17 +78,19 @@ func main() {
 		model: *model, threads: *threads, natsURL: *natsURL, creds: *creds, tlsCA: *tlsCA, tlsCert: *tlsCert, tlsKey: *tlsKey,
 		embedded: *embedded, listen: *listen, name: *name, maxUpload: *maxUpload, maxPixels: *maxPixels,
 		fetchTimeout: *fetchTimeout, jobTimeout: *jobTimeout, ackWait: *ackWait, metrics: *metricsAddr, precision: prec,
+		files: *files, fetchPrivate: *fetchPrivate,
 	}); err != nil && !errors.Is(err, context.Canceled) {
 		log.Fatal(err)
 	}
 }
 
 type config struct {
-	model, natsURL, creds, tlsCA, tlsCert, tlsKey, embedded, listen, name, metrics string
-	threads, maxPixels                                                             int
-	maxUpload                                                                      int64
-	fetchTimeout, jobTimeout, ackWait                                              time.Duration
-	precision                                                                      tensor.Precision
+	model, natsURL, creds, tlsCA, tlsCert, tlsKey, embedded, listen, name, metrics, files string
+	threads, maxPixels                                                                    int
+	maxUpload                                                                             int64
+	fetchTimeout, jobTimeout, ackWait                                                     time.Duration
+	precision                                                                             tensor.Precision
+	fetchPrivate                                                                          bool
 }
 
 func run(ctx context.Context, c config) error {
@@ -131,7 +140,18 @@ func run(ctx context.Context, c config) error {
 		name = fmt.Sprintf("%s/%d", host, os.Getpid())
 	}
 	w := &fleet.Worker{Model: m, JS: js, Name: name, MaxImage: c.maxUpload, MaxPixels: c.maxPixels,
-		FetchTimeout: c.fetchTimeout, JobTimeout: c.jobTimeout, AckWait: c.ackWait}
+		FetchTimeout: c.fetchTimeout, JobTimeout: c.jobTimeout, AckWait: c.ackWait, FetchPrivate: c.fetchPrivate}
+	if c.files != "" {
+		// Absolute, so that jobs may name their files by absolute paths beneath it too.
+		dir, err := filepath.Abs(c.files)
+		if err != nil {
+			return fmt.Errorf("worker: -files %s: %w", c.files, err)
+		}
+		if w.Files, err = os.OpenRoot(dir); err != nil {
+			return fmt.Errorf("worker: -files: %w", err)
+		}
+		defer w.Files.Close()
+	}
 	if c.metrics != "" {
 		reg := prometheus.NewRegistry()
 		w.Metrics = fleet.NewMetrics(reg, func() float64 { return queueDepth(js) })

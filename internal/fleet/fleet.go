@@ -48,8 +48,10 @@ type Job struct {
 	ID string `json:"id"`
 	// Name is the submitter's name for the image (its path), echoed in the result.
 	Name string `json:"name,omitempty"`
-	// The image: its bytes, a path on the worker's machine, or an http(s) URL the worker
-	// fetches (within its size and pixel limits and a timeout). Exactly one is set.
+	// The image: its bytes, a path in the worker's files folder (Worker.Files; a worker
+	// without one refuses paths), or an http(s) URL the worker fetches (within its size and
+	// pixel limits and a timeout; from public addresses only unless Worker.FetchPrivate).
+	// Exactly one is set.
 	Image []byte `json:"image,omitempty"`
 	Path  string `json:"path,omitempty"`
 	URL   string `json:"url,omitempty"`

@@ -3,10 +3,13 @@ package fleet
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -307,9 +310,12 @@ func TestRestartAndFullQueue(t *testing.T) {
 	checkResults(t, js, jobs, again, want)
 }
 
-// TestImageSources: a job's image comes inline, from a path or from a URL; a missing file, a
-// 404 and an image over the size limit are the job's own faults, dead-lettered with their
-// errors.
+// TestImageSources: a job's image comes inline, from a path in the worker's files folder or
+// from a URL; a missing file, a 404 and an image over the size limit are the job's own faults,
+// dead-lettered with their errors, and so is whatever leaves the worker's policy: a path
+// outside its folder (absolute, climbing out, or through a link that leads out), a folder
+// rather than a file, a path sent to a worker with no folder, and a URL on a loopback address
+// (by number or by a name that resolves to one) for a worker without FetchPrivate.
 func TestImageSources(t *testing.T) {
 	c := newCluster(t, StreamsConfig{AckWait: 2 * time.Second})
 	m := tinyModel(t)
@@ -325,44 +331,155 @@ func TestImageSources(t *testing.T) {
 		http.NotFound(w, r)
 	}))
 	defer web.Close()
+	dir, err := filepath.Abs(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"chelsea.png": png, "sub/chelsea.png": png} {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(name)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	outside := filepath.Join(t.TempDir(), "outside.png")
+	os.WriteFile(outside, png, 0o644)
+	if err := os.Symlink(outside, filepath.Join(dir, "link.png")); err != nil {
+		t.Fatal(err)
+	}
+	files, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer files.Close()
+
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w := newWorker(m, c.connect(), "w")
-	w.MaxImage = int64(len(png))
-	go w.Run(ctx)
+	// A worker with the folder and private addresses allowed, and one with neither, each
+	// running alone for the jobs that are its own (the results name the worker).
+	open := newWorker(m, c.connect(), "open")
+	open.MaxImage, open.Files, open.FetchPrivate = int64(len(png)), files, true
+	closed := newWorker(m, c.connect(), "closed")
+	closed.MaxImage = int64(len(png))
 	decoded, _ := m.DecodeImage(bytes.NewReader(png))
 	want, err := m.Caption(ctx, decoded)
 	if err != nil {
 		t.Fatal(err)
 	}
 	big := append(append([]byte(nil), png...), 0)
-	jobs := []Job{
-		{ID: "inline", Image: png},
-		{ID: "path", Path: golden.Path("images", "chelsea.png")},
-		{ID: "url", URL: web.URL + "/chelsea.png"},
-		{ID: "missing-path", Path: "/no/such/file.png"},
-		{ID: "missing-url", URL: web.URL + "/nothing.png"},
-		{ID: "too-big", Image: big},
-		{ID: "two-sources", Image: png, Path: "x.png"},
+	localhost := strings.Replace(web.URL, "127.0.0.1", "localhost", 1)
+	cases := []struct {
+		worker *Worker
+		job    Job
+		err    string // "": the caption
+	}{
+		{open, Job{ID: "inline", Image: png}, ""},
+		{open, Job{ID: "path", Path: "chelsea.png"}, ""},
+		{open, Job{ID: "path-sub", Path: "sub/chelsea.png"}, ""},
+		{open, Job{ID: "path-abs", Path: filepath.Join(dir, "sub", "chelsea.png")}, ""},
+		{open, Job{ID: "url", URL: web.URL + "/chelsea.png"}, ""},
+		{open, Job{ID: "missing-path", Path: "no-such-file.png"}, `path "no-such-file.png": no such file`},
+		{open, Job{ID: "missing-url", URL: web.URL + "/nothing.png"}, "404"},
+		{open, Job{ID: "too-big", Image: big}, "larger than"},
+		{open, Job{ID: "two-sources", Image: png, Path: "x.png"}, "exactly one of"},
+		{open, Job{ID: "abs-outside", Path: outside}, "not in the worker's files folder"},
+		{open, Job{ID: "climbing", Path: "../outside.png"}, `path "../outside.png": path escapes`},
+		{open, Job{ID: "link-out", Path: "link.png"}, `path "link.png": path escapes`},
+		{open, Job{ID: "folder", Path: "sub"}, `path "sub": a folder, not a regular file`},
+		{closed, Job{ID: "no-folder", Path: "chelsea.png"}, "reads no files"},
+		{closed, Job{ID: "loopback", URL: web.URL + "/chelsea.png"}, "127.0.0.1 is not a public address"},
+		{closed, Job{ID: "loopback-name", URL: localhost + "/chelsea.png"}, "is not a public address"},
+		{closed, Job{ID: "closed-inline", Image: png}, ""},
 	}
-	sctx, scancel := context.WithTimeout(ctx, time.Minute)
-	defer scancel()
-	results, err := Submit(sctx, c.connect(), jobs, nil)
+	var jobs []Job
+	for _, tc := range cases {
+		jobs = append(jobs, tc.job)
+	}
+	split := 0
+	for split < len(cases) && cases[split].worker == open {
+		split++
+	}
+	run := func(w *Worker, jobs []Job) []Result {
+		wctx, wcancel := context.WithCancel(ctx)
+		stopped := make(chan struct{})
+		go func() { w.Run(wctx); close(stopped) }()
+		// The worker stops before the next one starts: a fetch in flight would take its job.
+		defer func() { wcancel(); <-stopped }()
+		sctx, scancel := context.WithTimeout(ctx, time.Minute)
+		defer scancel()
+		results, err := Submit(sctx, c.connect(), jobs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return results
+	}
+	results := append(run(open, jobs[:split]), run(closed, jobs[split:])...)
+	dead := 0
+	for i, r := range results {
+		tc := cases[i]
+		switch {
+		case r.Worker != tc.worker.Name:
+			t.Errorf("%s: taken by %q, want %q", tc.job.ID, r.Worker, tc.worker.Name)
+		case tc.err == "" && (r.Error != "" || r.Caption == nil || *r.Caption != want.Text):
+			t.Errorf("%s: %+v, want the caption %q", tc.job.ID, r, want.Text)
+		case tc.err != "" && !strings.Contains(r.Error, tc.err):
+			t.Errorf("%s: error %q, want %q", tc.job.ID, r.Error, tc.err)
+		}
+		if tc.err != "" {
+			dead++
+		}
+	}
+	deadStream, _ := c.connect().Stream(ctx, DeadStream)
+	if info, _ := deadStream.Info(ctx); info.State.Msgs != uint64(dead) {
+		t.Errorf("%d dead letters, want %d", info.State.Msgs, dead)
+	}
+}
+
+// TestRedirectChecked: a redirect's connection goes through the same check as the first: a
+// client that may dial only the first server does not follow its redirect to the second.
+func TestRedirectChecked(t *testing.T) {
+	second := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("image")) }))
+	defer second.Close()
+	first := httptest.NewServer(http.RedirectHandler(second.URL+"/x.png", http.StatusFound))
+	defer first.Close()
+	allowed := netip.MustParseAddrPort(first.Listener.Addr().String())
+	client := dialClient(func(ap netip.AddrPort) bool { return ap == allowed })
+	resp, err := client.Get(first.URL)
+	if err == nil {
+		resp.Body.Close()
+	}
+	var ne *NotPublicError
+	if !errors.As(err, &ne) || ne.Addr != netip.MustParseAddrPort(second.Listener.Addr().String()).Addr() {
+		t.Fatalf("the redirect: %v, want a NotPublicError", err)
+	}
+	// Both allowed, it is followed.
+	resp, err = dialClient(nil).Get(first.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, r := range results[:3] {
-		if r.Error != "" || r.Caption == nil || *r.Caption != want.Text {
-			t.Errorf("%s: %+v", jobs[i].ID, r)
+	resp.Body.Close()
+}
+
+// TestPublicAddr: what a worker without FetchPrivate may connect to.
+func TestPublicAddr(t *testing.T) {
+	for s, want := range map[string]bool{
+		"93.184.215.14": true, "8.8.8.8": true, "2606:4700::1111": true, "::ffff:8.8.8.8": true,
+		"64:ff9b::808:808": true, // NAT64 of 8.8.8.8
+		"127.0.0.1":        false, "127.255.0.9": false, "::1": false, "::ffff:127.0.0.1": false,
+		"10.1.2.3": false, "172.16.0.1": false, "172.31.255.255": false, "192.168.1.1": false, "fd00::1": false,
+		"169.254.169.254": false, "fe80::1": false, "fe80::1%eth0": false, "::ffff:169.254.169.254": false,
+		"0.0.0.0": false, "::": false, "0.1.2.3": false, "100.64.0.1": false, "100.127.255.254": false,
+		"192.0.0.8": false, "192.0.2.1": false, "198.18.0.1": false, "198.51.100.7": false, "203.0.113.9": false,
+		"224.0.0.1": false, "239.255.255.250": false, "ff02::1": false, "255.255.255.255": false, "240.0.0.1": false,
+		"64:ff9b::a9fe:a9fe": false, // NAT64 of 169.254.169.254
+		"64:ff9b::7f00:1":    false, "64:ff9b:1::1": false, "2001:db8::1": false, "2002:7f00:1::": false,
+		"2001::1": false, "100::1": false,
+		"172.32.0.1": true, "100.128.0.1": true, "11.0.0.1": true, "192.169.0.1": true,
+	} {
+		if got := PublicAddr(netip.MustParseAddr(s)); got != want {
+			t.Errorf("PublicAddr(%s) = %v, want %v", s, got, want)
 		}
 	}
-	for i, wantErr := range []string{"no such file", "404", "larger than", "exactly one of"} {
-		if r := results[3+i]; !strings.Contains(r.Error, wantErr) {
-			t.Errorf("%s: error %q, want %q", jobs[3+i].ID, r.Error, wantErr)
-		}
-	}
-	dead, _ := c.connect().Stream(ctx, DeadStream)
-	if info, _ := dead.Info(ctx); info.State.Msgs != 4 {
-		t.Errorf("%d dead letters, want 4", info.State.Msgs)
+	if PublicAddr(netip.Addr{}) {
+		t.Error("the zero Addr is public")
 	}
 }

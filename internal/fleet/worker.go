@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"image"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -32,9 +35,26 @@ type Worker struct {
 	FetchTimeout, JobTimeout time.Duration
 	// AckWait is the consumer's (in-progress acks go out at a third of it).
 	AckWait time.Duration
-	// HTTP fetches URL images (http.DefaultClient when nil).
+	// Files is the folder jobs' paths are read from: a path relative to it, or an absolute
+	// one beneath it when Files was opened by an absolute name; nil, the worker reads no
+	// files and a job with a path is refused. Only regular files are read: a job naming a
+	// FIFO, a device or a folder is refused without opening it (a FIFO's open would block the
+	// worker past any timeout), and the root refuses paths and links that lead out of it.
+	Files *os.Root
+	// FetchPrivate lets URL jobs reach addresses that are not public: loopback, private,
+	// link-local (the cloud's metadata service), shared, multicast and reserved ones (see
+	// PublicAddr), for a fleet whose images are on an internal store. Without it the worker's
+	// own client refuses to connect to them, checked on each address it dials, so a name
+	// that resolves to one, or a redirect to one, is refused too: a job from the queue cannot
+	// make the worker probe the network it runs in.
+	FetchPrivate bool
+	// HTTP fetches URL images; nil, the worker's own client (FetchPrivate applies to it).
+	// A client given here is used as it is: what it may reach is its transport's business.
 	HTTP    *http.Client
 	Metrics *Metrics // may be nil
+
+	clientOnce sync.Once
+	client     *http.Client
 
 	// crash, a test hook, is called before a job's ack; returning true drops the job there,
 	// as a worker killed at that moment would.
@@ -223,7 +243,7 @@ func (w *Worker) imageBytes(ctx context.Context, job *Job) ([]byte, error) {
 		}
 		return job.Image, nil
 	case job.Path != "":
-		f, err := os.Open(job.Path)
+		f, err := w.openFile(job.Path)
 		if err != nil {
 			return nil, jobFault(err)
 		}
@@ -238,10 +258,15 @@ func (w *Worker) imageBytes(ctx context.Context, job *Job) ([]byte, error) {
 	}
 	client := w.HTTP
 	if client == nil {
-		client = http.DefaultClient
+		w.clientOnce.Do(func() { w.client = fetchClient(w.FetchPrivate) })
+		client = w.client
 	}
 	resp, err := client.Do(req)
-	if err != nil {
+	var ne *NotPublicError
+	switch {
+	case errors.As(err, &ne):
+		return nil, jobFault(fmt.Errorf("fetching %s: %w", job.URL, ne)) // refused anywhere: the job's
+	case err != nil:
 		return nil, fmt.Errorf("fetching %s: %w", job.URL, err) // the network's fault: retried
 	}
 	defer resp.Body.Close()
@@ -252,6 +277,61 @@ func (w *Worker) imageBytes(ctx context.Context, job *Job) ([]byte, error) {
 		return nil, jobFault(fmt.Errorf("fetching %s: %s", job.URL, resp.Status))
 	}
 	return readLimited(resp.Body, w.MaxImage, tooBig)
+}
+
+// openFile opens a job's path in w.Files, a regular file only (see Worker.Files).
+func (w *Worker) openFile(path string) (*os.File, error) {
+	if w.Files == nil {
+		return nil, fmt.Errorf("path %.200q: this worker reads no files (send the image's bytes or a URL)", path)
+	}
+	name := path
+	if filepath.IsAbs(path) {
+		rel, err := filepath.Rel(w.Files.Name(), path)
+		if err != nil || !filepath.IsLocal(rel) {
+			return nil, fmt.Errorf("path %.200q: not in the worker's files folder", path)
+		}
+		name = rel
+	}
+	// The errors name the job's path, and of os.Root's only what went wrong (not "statat").
+	fail := func(err error) error {
+		if pe, ok := errors.AsType[*fs.PathError](err); ok {
+			err = pe.Err
+		}
+		return fmt.Errorf("path %.200q: %w", path, err)
+	}
+	info, err := w.Files.Stat(name)
+	if err != nil {
+		return nil, fail(err)
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fail(fmt.Errorf("%s, not a regular file", fileKind(info.Mode())))
+	}
+	// Between Stat and here the name could have come to mean another file: open it without
+	// blocking (a FIFO's open would wait for a writer), and read only the file checked.
+	f, err := w.Files.OpenFile(name, openNonblocking, 0)
+	if err != nil {
+		return nil, fail(err)
+	}
+	if got, err := f.Stat(); err != nil || !os.SameFile(info, got) {
+		f.Close()
+		return nil, fmt.Errorf("path %.200q: changed while it was opened", path)
+	}
+	return f, nil
+}
+
+// fileKind names what a file that is not a regular one is, for an error.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a folder"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
 }
 
 // readLimited reads r whole, or fails with tooBig past max bytes.
