@@ -346,11 +346,7 @@ func TestImageSources(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(dir, "link.png")); err != nil {
 		t.Fatal(err)
 	}
-	files, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer files.Close()
+	files := openRoot(t, dir)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -432,6 +428,17 @@ func TestImageSources(t *testing.T) {
 	if info, _ := deadStream.Info(ctx); info.State.Msgs != uint64(dead) {
 		t.Errorf("%d dead letters, want %d", info.State.Msgs, dead)
 	}
+}
+
+// openRoot opens dir as a worker's files folder, closed when the test ends.
+func openRoot(t *testing.T, dir string) *os.Root {
+	t.Helper()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	return root
 }
 
 // TestRedirectChecked: a redirect's connection goes through the same check as the first: a

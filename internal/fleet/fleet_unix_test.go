@@ -5,7 +5,6 @@ package fleet
 import (
 	"context"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -27,11 +26,7 @@ func TestSpecialFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	files, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer files.Close()
+	files := openRoot(t, dir)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w := newWorker(tinyModel(t), c.connect(), "w")
