@@ -123,7 +123,7 @@ func expand(args []string, stdin io.Reader) []input {
 				out = append(out, input{name: a, err: err})
 			}
 			for _, m := range matches {
-				out = append(out, input{name: m})
+				out = append(out, input{name: m, err: notRegular(m)})
 			}
 		default:
 			st, err := os.Stat(a)
@@ -132,12 +132,16 @@ func expand(args []string, stdin io.Reader) []input {
 				continue
 			}
 			var found []string
+			special := map[string]error{}
 			err = filepath.WalkDir(a, func(p string, d fs.DirEntry, err error) error {
 				if err != nil {
 					return err
 				}
 				if !d.IsDir() && imageExts[strings.ToLower(filepath.Ext(p))] {
 					found = append(found, p)
+					if !d.Type().IsRegular() { // a link, or no file at all
+						special[p] = notRegular(p)
+					}
 				}
 				return nil
 			})
@@ -149,11 +153,22 @@ func expand(args []string, stdin io.Reader) []input {
 				out = append(out, input{name: a, err: errors.New("no images in this directory")})
 			}
 			for _, f := range found {
-				out = append(out, input{name: f})
+				out = append(out, input{name: f, err: special[f]})
 			}
 		}
 	}
 	return out
+}
+
+// notRegular is the error of a file found by a search (a folder's walk, a glob) that, links
+// followed, is neither a regular file nor missing (missing, its open says so): a FIFO named
+// like an image would block its read for good, a device would be read as one. A file named on
+// the command line is read as it is (a pipe of the shell's <(...) included).
+func notRegular(p string) error {
+	if st, err := os.Stat(p); err == nil && !st.Mode().IsRegular() && !st.IsDir() {
+		return errors.New("not a regular file")
+	}
+	return nil
 }
 
 // options are the command line's settings after parsing.
