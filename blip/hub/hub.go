@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -41,7 +42,17 @@ type Options struct {
 	// Files are more files the snapshot needs besides a BLIP model's (a MarianMT model's
 	// source.spm, target.spm and vocab.json, say); each is required.
 	Files []string
+	// MetadataTimeout bounds each metadata request (HEAD), and StallTimeout how long a
+	// download may go without a byte (its response's headers included) before it fails with
+	// ErrStalled, keeping what it has for the next run to resume: the Python client's
+	// HF_HUB_ETAG_TIMEOUT and HF_HUB_DOWNLOAD_TIMEOUT, read from those variables (seconds)
+	// when zero, else 10 s each. A download as a whole has no limit but its context's: a
+	// slow link finishes, a dead or silent one fails.
+	MetadataTimeout, StallTimeout time.Duration
 }
+
+// ErrStalled is wrapped when a download receives nothing for Options.StallTimeout.
+var ErrStalled = errors.New("download stalled")
 
 // Files a BLIP snapshot may hold. config.json is required; so is either model.safetensors or
 // the index (and its shards); the others are fetched when the repository has them.
@@ -58,7 +69,17 @@ var ErrNotFound = errors.New("not found")
 // repository without a valid HF_TOKEN.
 var ErrUnauthorized = errors.New("unauthorized (set HF_TOKEN for gated or private models)")
 
-const metadataTimeout = 10 * time.Second
+// defaultTimeout is the Python client's for metadata and for a download's reads.
+const defaultTimeout = 10 * time.Second
+
+// envTimeout is the duration of the environment variable name, in seconds, where it holds a
+// positive number, else defaultTimeout.
+func envTimeout(name string) time.Duration {
+	if v, err := strconv.ParseFloat(os.Getenv(name), 64); err == nil && v > 0 && v < 1e9 {
+		return time.Duration(v * float64(time.Second))
+	}
+	return defaultTimeout
+}
 
 var repoIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
@@ -91,7 +112,13 @@ func (o *Options) fill() {
 		o.Offline = true
 	}
 	if o.Client == nil {
-		o.Client = &http.Client{Timeout: 0} // bodies are large; the context bounds the wait
+		o.Client = &http.Client{Timeout: 0} // bodies are large; StallTimeout and the context bound the wait
+	}
+	if o.MetadataTimeout <= 0 {
+		o.MetadataTimeout = envTimeout("HF_HUB_ETAG_TIMEOUT")
+	}
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = envTimeout("HF_HUB_DOWNLOAD_TIMEOUT")
 	}
 }
 
@@ -287,9 +314,9 @@ func (d *downloader) head(ctx context.Context, u string) (*fileMeta, error) {
 		}
 		return http.ErrUseLastResponse
 	}
-	// Like the Python client (HF_HUB_ETAG_TIMEOUT), metadata requests give up after 10 s, so
-	// an unreachable hub fails instead of hanging.
-	ctx, cancel := context.WithTimeout(ctx, metadataTimeout)
+	// Like the Python client's, metadata requests give up after MetadataTimeout (10 s unless
+	// HF_HUB_ETAG_TIMEOUT says otherwise), so an unreachable hub fails instead of hanging.
+	ctx, cancel := context.WithTimeout(ctx, d.opts.MetadataTimeout)
 	defer cancel()
 	for hops := 0; ; hops++ {
 		req, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
@@ -383,6 +410,13 @@ func (d *downloader) download(ctx context.Context, meta *fileMeta, name, blob st
 		}
 		have, _ = f.Seek(0, io.SeekStart)
 	}
+	// A watchdog cancels the request when StallTimeout passes without a byte: every write
+	// of the body winds it again.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stalled := fmt.Errorf("%w: nothing received for %v (HF_HUB_DOWNLOAD_TIMEOUT)", ErrStalled, d.opts.StallTimeout)
+	watchdog := time.AfterFunc(d.opts.StallTimeout, func() { cancel(stalled) })
+	defer watchdog.Stop()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, meta.url, nil)
 	if err != nil {
 		return err
@@ -396,6 +430,9 @@ func (d *downloader) download(ctx context.Context, meta *fileMeta, name, blob st
 	}
 	resp, err := d.opts.Client.Do(req)
 	if err != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, ErrStalled) {
+			return cause
+		}
 		return err
 	}
 	defer resp.Body.Close()
@@ -416,8 +453,12 @@ func (d *downloader) download(ctx context.Context, meta *fileMeta, name, blob st
 	default:
 		return fmt.Errorf("unexpected HTTP %d", resp.StatusCode)
 	}
-	w := &progressWriter{w: f, done: have, total: meta.size, name: name, report: d.opts.Progress}
+	w := &progressWriter{w: f, done: have, total: meta.size, name: name, report: d.opts.Progress,
+		wrote: func() { watchdog.Reset(d.opts.StallTimeout) }}
 	if _, err := io.Copy(w, resp.Body); err != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, ErrStalled) {
+			err = cause
+		}
 		return fmt.Errorf("interrupted after %d bytes (run again to resume): %w", w.done, err)
 	}
 	if meta.size >= 0 && w.done != meta.size {
@@ -443,12 +484,14 @@ type progressWriter struct {
 	done, total int64
 	name        string
 	report      func(string, int64, int64)
+	wrote       func() // after every write
 	last        time.Time
 }
 
 func (p *progressWriter) Write(b []byte) (int, error) {
 	n, err := p.w.Write(b)
 	p.done += int64(n)
+	p.wrote()
 	if p.report != nil && (time.Since(p.last) > 100*time.Millisecond || p.done == p.total) {
 		p.last = time.Now()
 		p.report(p.name, p.done, p.total)

@@ -34,6 +34,11 @@ type fakeHub struct {
 	mu       sync.Mutex
 	ranges   []string // Range headers the CDN saw
 	cutOnce  map[string]bool
+	// stallOnce: the next GET of the file sends half of it, then nothing until the client
+	// gives up; silentOnce: the next GET sends nothing at all, not even headers; trickle:
+	// every GET sends the file in ten pieces this far apart.
+	stallOnce, silentOnce map[string]bool
+	trickle               time.Duration
 	requests int
 }
 
@@ -42,7 +47,7 @@ func newFakeHub(t *testing.T, model, repo string) *fakeHub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeHub{t: t, files: files, repo: repo, cutOnce: map[string]bool{}}
+	f := &fakeHub{t: t, files: files, repo: repo, cutOnce: map[string]bool{}, stallOnce: map[string]bool{}, silentOnce: map[string]bool{}}
 	f.cdn = httptest.NewServer(http.HandlerFunc(f.serveCDN))
 	f.hub = httptest.NewServer(http.HandlerFunc(f.serveHub))
 	t.Cleanup(func() { f.hub.Close(); f.cdn.Close() })
@@ -110,9 +115,31 @@ func (f *fakeHub) serveCDN(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	f.ranges = append(f.ranges, r.Header.Get("Range"))
-	cut := f.cutOnce[name]
-	f.cutOnce[name] = false
+	cut, stall, silent := f.cutOnce[name], f.stallOnce[name], f.silentOnce[name]
+	if r.Method == http.MethodGet {
+		f.cutOnce[name], f.stallOnce[name], f.silentOnce[name] = false, false, false
+	}
 	f.mu.Unlock()
+	if (stall || silent) && r.Method == http.MethodGet {
+		if stall {
+			w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+			w.WriteHeader(http.StatusOK)
+			w.Write(b[:len(b)/2])
+			w.(http.Flusher).Flush()
+		}
+		<-r.Context().Done() // until the client hangs up
+		return
+	}
+	if f.trickle > 0 && r.Method == http.MethodGet && r.Header.Get("Range") == "" {
+		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+		w.WriteHeader(http.StatusOK)
+		for i := range 10 {
+			time.Sleep(f.trickle)
+			w.Write(b[i*len(b)/10 : (i+1)*len(b)/10])
+			w.(http.Flusher).Flush()
+		}
+		return
+	}
 	if cut && r.Method == http.MethodGet {
 		// Send half the file, then drop the connection.
 		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
@@ -200,6 +227,50 @@ func TestResumeInterruptedDownload(t *testing.T) {
 	got, _ := os.ReadFile(whole)
 	if string(got) != string(f.files["model.safetensors"]) {
 		t.Error("resumed file differs from the original")
+	}
+}
+
+// TestStalledDownload: a download that receives nothing for StallTimeout, after half the
+// file or before its headers, fails with ErrStalled naming the file and keeps what it has,
+// and the next run resumes it; HF_HUB_DOWNLOAD_TIMEOUT sets the limit when the option does
+// not.
+func TestStalledDownload(t *testing.T) {
+	t.Setenv("HF_HUB_OFFLINE", "")
+	t.Setenv("HF_HUB_DOWNLOAD_TIMEOUT", "0.3")
+	for _, silent := range []bool{false, true} {
+		f := newFakeHub(t, "blip-tiny-a", "acme/blip-tiny")
+		if silent {
+			f.silentOnce["model.safetensors"] = true
+		} else {
+			f.stallOnce["model.safetensors"] = true
+		}
+		cache := t.TempDir()
+		start := time.Now()
+		_, err := hub.Snapshot(context.Background(), "acme/blip-tiny", opts(f, cache))
+		if !errors.Is(err, hub.ErrStalled) || !strings.Contains(err.Error(), "model.safetensors") {
+			t.Fatalf("silent %v: error %v, want ErrStalled naming the file", silent, err)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("silent %v: gave up after %v, with a limit of 0.3 s", silent, d)
+		}
+		part, err := os.Stat(filepath.Join(cache, "models--acme--blip-tiny", "blobs", etag("model.safetensors", f.files["model.safetensors"])+".incomplete"))
+		if want := int64(len(f.files["model.safetensors"]) / 2); silent {
+			want = 0
+			if err != nil || part.Size() != want {
+				t.Errorf("silent: partial file %v %v, want %d bytes", part, err, want)
+			}
+		} else if err != nil || part.Size() != want {
+			t.Errorf("stalled: partial file %v %v, want %d bytes", part, err, want)
+		}
+		if _, err := hub.Snapshot(context.Background(), "acme/blip-tiny", opts(f, cache)); err != nil {
+			t.Fatalf("silent %v: the next run: %v", silent, err)
+		}
+	}
+	// A slow download that keeps receiving is not cut: 1 s in all, 0.1 s between pieces.
+	f := newFakeHub(t, "blip-tiny-a", "acme/blip-tiny")
+	f.trickle = 100 * time.Millisecond
+	if _, err := hub.Snapshot(context.Background(), "acme/blip-tiny", opts(f, t.TempDir())); err != nil {
+		t.Fatalf("a slow download: %v", err)
 	}
 }
 
