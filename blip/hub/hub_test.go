@@ -39,7 +39,7 @@ type fakeHub struct {
 	// every GET sends the file in ten pieces this far apart.
 	stallOnce, silentOnce map[string]bool
 	trickle               time.Duration
-	requests int
+	requests              int
 }
 
 func newFakeHub(t *testing.T, model, repo string) *fakeHub {
