@@ -58,6 +58,7 @@ func main() {
 	jobTimeout := flag.Duration("job-timeout", 5*time.Minute, "longest one job may take")
 	ackWait := flag.Duration("ack-wait", time.Minute, "how long a silent worker holds a job before it is redelivered")
 	metricsAddr := flag.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics")
+	maxAttempts := flag.Int("max-attempts", fleet.DefaultMaxAttempts, "tries of a job that fails for a worker's reasons (or kills its worker) before it gets an error result and a dead letter; negative: no bound")
 	files := flag.String("files", "", "read jobs' paths from this folder (relative to it, or absolute beneath it); without it, jobs with a path are refused")
 	fetchPrivate := flag.Bool("fetch-private", false, "let URL jobs reach loopback, private, link-local and reserved addresses (by default only public ones)")
 	precision := flag.String("precision", "float32", "the model's linear layers: float32, bfloat16 or bfloat16x3 (see blip.BFloat16)")
@@ -78,7 +79,7 @@ func main() {
 		model: *model, threads: *threads, natsURL: *natsURL, creds: *creds, tlsCA: *tlsCA, tlsCert: *tlsCert, tlsKey: *tlsKey,
 		embedded: *embedded, listen: *listen, name: *name, maxUpload: *maxUpload, maxPixels: *maxPixels,
 		fetchTimeout: *fetchTimeout, jobTimeout: *jobTimeout, ackWait: *ackWait, metrics: *metricsAddr, precision: prec,
-		files: *files, fetchPrivate: *fetchPrivate,
+		files: *files, fetchPrivate: *fetchPrivate, maxAttempts: *maxAttempts,
 	}); err != nil && !errors.Is(err, context.Canceled) {
 		log.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func main() {
 
 type config struct {
 	model, natsURL, creds, tlsCA, tlsCert, tlsKey, embedded, listen, name, metrics, files string
-	threads, maxPixels                                                                    int
+	threads, maxPixels, maxAttempts                                                       int
 	maxUpload                                                                             int64
 	fetchTimeout, jobTimeout, ackWait                                                     time.Duration
 	precision                                                                             tensor.Precision
@@ -140,7 +141,7 @@ func run(ctx context.Context, c config) error {
 		name = fmt.Sprintf("%s/%d", host, os.Getpid())
 	}
 	w := &fleet.Worker{Model: m, JS: js, Name: name, MaxImage: c.maxUpload, MaxPixels: c.maxPixels,
-		FetchTimeout: c.fetchTimeout, JobTimeout: c.jobTimeout, AckWait: c.ackWait, FetchPrivate: c.fetchPrivate}
+		FetchTimeout: c.fetchTimeout, JobTimeout: c.jobTimeout, AckWait: c.ackWait, FetchPrivate: c.fetchPrivate, MaxAttempts: c.maxAttempts}
 	if c.files != "" {
 		// Absolute, so that jobs may name their files by absolute paths beneath it too.
 		dir, err := filepath.Abs(c.files)

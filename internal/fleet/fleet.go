@@ -8,7 +8,8 @@
 // the submitter reads one result per id (exactly one result per job). A job that fails for its
 // own reason (not an image, an option out of range, a task the model cannot do) goes to the
 // dead-letter stream with its error, gets an error result, and is never retried; a job that
-// fails for the worker's reason is redelivered.
+// fails for the worker's reason is redelivered, up to Worker.MaxAttempts tries in all (a job
+// that times out everywhere, or kills its workers, then gets an error result as well).
 //
 // Streams and subjects:
 //

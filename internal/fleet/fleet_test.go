@@ -265,6 +265,48 @@ func TestPoisonJob(t *testing.T) {
 	}
 }
 
+// TestMaxAttempts: a job that fails for its worker's reason every time (here, a job timeout
+// no job can meet) is tried MaxAttempts times, then gets an error result and a dead letter
+// instead of going round the workers for good.
+func TestMaxAttempts(t *testing.T) {
+	c := newCluster(t, StreamsConfig{AckWait: 2 * time.Second})
+	js := c.connect()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := newWorker(tinyModel(t), c.connect(), "w")
+	w.JobTimeout, w.MaxAttempts = time.Nanosecond, 2
+	w.Metrics = NewMetrics(prometheus.NewRegistry(), nil)
+	go w.Run(ctx)
+	png, err := os.ReadFile(golden.Path("images", "chelsea.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := Job{ID: "slow", Name: "chelsea.png", Image: png}
+	sctx, scancel := context.WithTimeout(ctx, time.Minute)
+	defer scancel()
+	results, err := Submit(sctx, js, []Job{job}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := results[0]; r.Name != job.Name || !strings.Contains(r.Error, "given up after 2 attempts") {
+		t.Errorf("result %+v", r)
+	}
+	// The worker counts the job dead after its result is out: wait for it.
+	for deadline := time.Now().Add(10 * time.Second); testutil.ToFloat64(w.Metrics.jobs.WithLabelValues("dead")) == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := testutil.ToFloat64(w.Metrics.jobs.WithLabelValues("retried")); n != 2 {
+		t.Errorf("%v attempts retried, want 2", n)
+	}
+	if n := testutil.ToFloat64(w.Metrics.jobs.WithLabelValues("dead")); n != 1 {
+		t.Errorf("%v dead jobs, want 1", n)
+	}
+	dead, _ := js.Stream(ctx, DeadStream)
+	if msg, err := dead.GetLastMsgForSubject(ctx, DeadSubject); err != nil || !strings.Contains(msg.Header.Get(ErrorHeader), "given up") {
+		t.Errorf("dead letter %v, %v", msg, err)
+	}
+}
+
 // TestRestartAndFullQueue: jobs accepted before the server restarts are done after it; a full
 // queue refuses jobs (the submitter is told) without losing the ones it accepted, and a second
 // submission sends the rest without doubling any.

@@ -35,6 +35,11 @@ type Worker struct {
 	FetchTimeout, JobTimeout time.Duration
 	// AckWait is the consumer's (in-progress acks go out at a third of it).
 	AckWait time.Duration
+	// MaxAttempts bounds how often a job is tried: a job delivered more often than this
+	// without a result (each attempt failed for the worker's reasons, such as JobTimeout, or
+	// its worker died on it, as one would on a job that crashes workers) gets an error result
+	// and a dead letter instead of another attempt. 0: 5; negative: no bound.
+	MaxAttempts int
 	// Files is the folder jobs' paths are read from: a path relative to it, or an absolute
 	// one beneath it when Files was opened by an absolute name; nil, the worker reads no
 	// files and a job with a path is refused. Only regular files are read: a job naming a
@@ -97,9 +102,12 @@ var errCrashed = errors.New("fleet: worker crashed (test)")
 // process runs one job and settles its message; it reports whether the crash hook dropped it.
 func (w *Worker) process(ctx context.Context, msg jetstream.Msg) (crashed bool) {
 	start := time.Now()
+	// The job's work has JobTimeout; settling it (its result, its dead letter) does not, as a
+	// job that ends near its limit must still be settled, but has a timeout of its own.
+	work := ctx
 	if w.JobTimeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, w.JobTimeout)
+		work, cancel = context.WithTimeout(ctx, w.JobTimeout)
 		defer cancel()
 	}
 	// Tell the server the job is alive while it runs.
@@ -120,7 +128,19 @@ func (w *Worker) process(ctx context.Context, msg jetstream.Msg) (crashed bool) 
 		}()
 	}
 	var job Job
-	res, err := w.run(ctx, msg.Data(), &job)
+	var res Result
+	var err error
+	if n, max := deliveries(msg), w.maxAttempts(); max > 0 && n > uint64(max) {
+		err = jobFault(fmt.Errorf("given up after %d attempts without a result (each failed for its worker's reasons, or its worker died on it)", n-1))
+		json.Unmarshal(msg.Data(), &job) // for its id and name, if it has them
+		if !ValidID(job.ID) {
+			job.ID = ""
+		}
+	} else {
+		res, err = w.run(work, msg.Data(), &job)
+	}
+	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
+	defer cancel()
 	res.ID, res.Name, res.Worker, res.Seconds = job.ID, job.Name, w.Name, time.Since(start).Seconds()
 	if p := w.Model.Precision(); p != tensor.Float32 {
 		res.Precision = p.String()
@@ -158,6 +178,29 @@ func (w *Worker) process(ctx context.Context, msg jetstream.Msg) (crashed bool) 
 	msg.DoubleAck(ctx)
 	w.Metrics.job("done", start)
 	return false
+}
+
+// settleTimeout bounds publishing a job's result or dead letter; past it the job is nak'ed,
+// to be done again.
+const settleTimeout = 30 * time.Second
+
+// DefaultMaxAttempts is Worker.MaxAttempts when it is 0.
+const DefaultMaxAttempts = 5
+
+func (w *Worker) maxAttempts() int {
+	if w.MaxAttempts == 0 {
+		return DefaultMaxAttempts
+	}
+	return w.MaxAttempts
+}
+
+// deliveries is how many times the server has delivered msg, this time included (1 when the
+// metadata cannot say).
+func deliveries(msg jetstream.Msg) uint64 {
+	if md, err := msg.Metadata(); err == nil {
+		return md.NumDelivered
+	}
+	return 1
 }
 
 // deadLetter stores a failed job with its error in the dead-letter stream.
