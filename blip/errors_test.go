@@ -300,3 +300,31 @@ func TestCheckpointReplacedAfterLoad(t *testing.T) {
 		t.Errorf("after truncation: %v, %v; want %v", got, err, want.IDs)
 	}
 }
+
+// TestLimits: each bound names the option past it; within them, or with a field of zero, the
+// options pass; options out of the library's own ranges fail as in a call.
+func TestLimits(t *testing.T) {
+	l := ServiceLimits()
+	for _, c := range []struct {
+		texts int
+		opts  []Option
+		want  string // "": no error
+	}{
+		{1, []Option{Beams(8), MaxLength(128), MinLength(128)}, ""},
+		{32, []Option{MaxNewTokens(128)}, ""},
+		{0, []Option{Beams(9)}, "beams 9 is past this service's limit of 8"},
+		{0, []Option{MaxLength(129)}, "max_length 129"},
+		{0, []Option{MaxNewTokens(500)}, "max_new_tokens 500"},
+		{0, []Option{MinLength(200)}, "min_length 200"},
+		{33, nil, "texts 33"},
+		{0, []Option{Beams(0)}, "beams"}, // the library's own range
+	} {
+		err := l.Check(c.texts, c.opts...)
+		if c.want == "" && err != nil || c.want != "" && (!errors.Is(err, ErrOption) || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("texts %d, %d options: %v, want %q", c.texts, len(c.opts), err, c.want)
+		}
+	}
+	if err := (Limits{Length: 128}).Check(1000, Beams(64)); err != nil {
+		t.Errorf("zero fields bound nothing: %v", err)
+	}
+}

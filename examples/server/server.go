@@ -391,13 +391,10 @@ type answerEntry struct {
 	IDs      []int  `json:"ids"`
 }
 
-// maxQuestions bounds the questions of one /api/answer request.
-const maxQuestions = 32
-
 func runAnswer(_ *server, ctx context.Context, m *blip.Model, img image.Image, form url.Values) (response, error) {
 	qs := form["question"]
-	if len(qs) == 0 || len(qs) > maxQuestions {
-		return nil, fmt.Errorf("%w: question must be 1 to %d bytes, in 1 to %d question fields", blip.ErrOption, maxTextField, maxQuestions)
+	if most := blip.ServiceLimits().Texts; len(qs) == 0 || len(qs) > most {
+		return nil, fmt.Errorf("%w: question must be 1 to %d bytes, in 1 to %d question fields", blip.ErrOption, maxTextField, most)
 	}
 	for _, q := range qs {
 		if strings.TrimSpace(q) == "" || len(q) > maxTextField {
@@ -432,13 +429,10 @@ type matchEntry struct {
 	Cosine  float32 `json:"cosine"`
 }
 
-// maxMatchTexts bounds the texts of one /api/match request.
-const maxMatchTexts = 32
-
 func runMatch(_ *server, ctx context.Context, m *blip.Model, img image.Image, form url.Values) (response, error) {
 	texts := form["text"]
-	if len(texts) == 0 || len(texts) > maxMatchTexts {
-		return nil, fmt.Errorf("%w: give 1 to %d text fields", blip.ErrOption, maxMatchTexts)
+	if most := blip.ServiceLimits().Texts; len(texts) == 0 || len(texts) > most {
+		return nil, fmt.Errorf("%w: give 1 to %d text fields", blip.ErrOption, most)
 	}
 	for _, t := range texts {
 		if len(t) > maxTextField {
@@ -528,16 +522,12 @@ func unknownFields(form url.Values, known []string) []string {
 	return out
 }
 
-// Ranges accepted for the options; wider values are 422. They bound one request's work more
-// tightly than the library does (64 beams, lengths up to the position table); every option
-// is then checked by the library's own validation, as a Caption call does.
-const (
-	maxBeamsOption  = 8
-	maxLengthOption = 128
-)
-
-// options parses the generation options of a request (transformers' names).
+// options parses the generation options of a request (transformers' names). The ranges
+// accepted are blip.ServiceLimits' (wider values are 422), which bound one request's work
+// more tightly than the library does; every option is then checked by the library's own
+// validation, as a Caption call does.
 func options(form url.Values) ([]blip.Option, error) {
+	lim := blip.ServiceLimits()
 	var opts []blip.Option
 	intOpt := func(name string, lo, hi int, set func(int) blip.Option) error {
 		v := form.Get(name)
@@ -564,10 +554,10 @@ func options(form url.Values) ([]blip.Option, error) {
 		return nil
 	}
 	for _, err := range []error{
-		intOpt("beams", 1, maxBeamsOption, blip.Beams),
-		intOpt("min_length", 0, maxLengthOption, blip.MinLength),
-		intOpt("max_length", 1, maxLengthOption, blip.MaxLength),
-		intOpt("max_new_tokens", 1, maxLengthOption, blip.MaxNewTokens),
+		intOpt("beams", 1, lim.Beams, blip.Beams),
+		intOpt("min_length", 0, lim.Length, blip.MinLength),
+		intOpt("max_length", 1, lim.Length, blip.MaxLength),
+		intOpt("max_new_tokens", 1, lim.Length, blip.MaxNewTokens),
 		intOpt("no_repeat_ngram_size", 0, 16, blip.NoRepeatNgramSize),
 		floatOpt("repetition_penalty", 0.01, 100, blip.RepetitionPenalty),
 		floatOpt("length_penalty", -10, 10, blip.LengthPenalty),

@@ -188,7 +188,7 @@ func TestCaptionAPIErrors(t *testing.T) {
 		{"bad seed", "/api/caption?do_sample=true&seed=-1", "image/png", bytes.NewReader(chelsea(t)), 422, "seed"},
 		{"answer without question", "/api/answer", "image/png", bytes.NewReader(chelsea(t)), 422, "question must be"},
 		{"an empty question among several", "/api/answer?question=what&question=+", "image/png", bytes.NewReader(chelsea(t)), 422, "question must be"},
-		{"too many questions", "/api/answer?" + strings.Repeat("question=what&", maxQuestions+1), "image/png", bytes.NewReader(chelsea(t)), 422, "question fields"},
+		{"too many questions", "/api/answer?" + strings.Repeat("question=what&", blip.ServiceLimits().Texts+1), "image/png", bytes.NewReader(chelsea(t)), 422, "question fields"},
 		{"match without text", "/api/match", "image/png", bytes.NewReader(chelsea(t)), 422, "text field"},
 		{"no such API path", "/api/describe", "image/png", bytes.NewReader(chelsea(t)), 404, "no such API path"},
 	} {

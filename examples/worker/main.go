@@ -12,9 +12,10 @@
 // On SIGTERM or Ctrl-C the worker stops taking jobs and finishes the one in hand (within
 // -job-timeout); a job it cannot finish is left to be redelivered.
 //
-// What a job may make the worker read: a job's path only inside the -files folder (none
-// without it), and a job's URL only from public addresses unless -fetch-private (see
-// fleet.Worker's Files and FetchPrivate).
+// What a job may ask of the worker: at most -max-beams beams (8), lengths of -max-length
+// (128) and -max-texts texts to match (32), the web API's bounds. What it may make it read:
+// a job's path only inside the -files folder (none without it), and a job's URL only from
+// public addresses unless -fetch-private (see fleet.Worker's Files and FetchPrivate).
 package main
 
 import (
@@ -58,6 +59,10 @@ func main() {
 	jobTimeout := flag.Duration("job-timeout", 5*time.Minute, "longest one job may take")
 	ackWait := flag.Duration("ack-wait", time.Minute, "how long a silent worker holds a job before it is redelivered")
 	metricsAddr := flag.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics")
+	lim := blip.ServiceLimits()
+	flag.IntVar(&lim.Beams, "max-beams", lim.Beams, "most beams a job may ask for (0: the library's 64)")
+	flag.IntVar(&lim.Length, "max-length", lim.Length, "longest max_length, max_new_tokens or min_length a job may ask for (0: the model's positions)")
+	flag.IntVar(&lim.Texts, "max-texts", lim.Texts, "most texts a job may match (0: no bound)")
 	maxAttempts := flag.Int("max-attempts", fleet.DefaultMaxAttempts, "tries of a job that fails for a worker's reasons (or kills its worker) before it gets an error result and a dead letter; negative: no bound")
 	files := flag.String("files", "", "read jobs' paths from this folder (relative to it, or absolute beneath it); without it, jobs with a path are refused")
 	fetchPrivate := flag.Bool("fetch-private", false, "let URL jobs reach loopback, private, link-local and reserved addresses (by default only public ones)")
@@ -79,7 +84,7 @@ func main() {
 		model: *model, threads: *threads, natsURL: *natsURL, creds: *creds, tlsCA: *tlsCA, tlsCert: *tlsCert, tlsKey: *tlsKey,
 		embedded: *embedded, listen: *listen, name: *name, maxUpload: *maxUpload, maxPixels: *maxPixels,
 		fetchTimeout: *fetchTimeout, jobTimeout: *jobTimeout, ackWait: *ackWait, metrics: *metricsAddr, precision: prec,
-		files: *files, fetchPrivate: *fetchPrivate, maxAttempts: *maxAttempts,
+		files: *files, fetchPrivate: *fetchPrivate, maxAttempts: *maxAttempts, limits: lim,
 	}); err != nil && !errors.Is(err, context.Canceled) {
 		log.Fatal(err)
 	}
@@ -92,6 +97,7 @@ type config struct {
 	fetchTimeout, jobTimeout, ackWait                                                     time.Duration
 	precision                                                                             tensor.Precision
 	fetchPrivate                                                                          bool
+	limits                                                                                blip.Limits
 }
 
 func run(ctx context.Context, c config) error {
@@ -141,7 +147,7 @@ func run(ctx context.Context, c config) error {
 		name = fmt.Sprintf("%s/%d", host, os.Getpid())
 	}
 	w := &fleet.Worker{Model: m, JS: js, Name: name, MaxImage: c.maxUpload, MaxPixels: c.maxPixels,
-		FetchTimeout: c.fetchTimeout, JobTimeout: c.jobTimeout, AckWait: c.ackWait, FetchPrivate: c.fetchPrivate, MaxAttempts: c.maxAttempts}
+		FetchTimeout: c.fetchTimeout, JobTimeout: c.jobTimeout, AckWait: c.ackWait, FetchPrivate: c.fetchPrivate, MaxAttempts: c.maxAttempts, Limits: &c.limits}
 	if c.files != "" {
 		// Absolute, so that jobs may name their files by absolute paths beneath it too.
 		dir, err := filepath.Abs(c.files)

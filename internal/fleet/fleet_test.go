@@ -307,6 +307,49 @@ func TestMaxAttempts(t *testing.T) {
 	}
 }
 
+// TestJobLimits: a job asking for more work than the worker's limits (by default the web
+// API's) is refused as its own fault, before its image is read; a worker with wider limits
+// does it.
+func TestJobLimits(t *testing.T) {
+	c := newCluster(t, StreamsConfig{AckWait: 2 * time.Second})
+	m := tinyModel(t)
+	png, err := os.ReadFile(golden.Path("images", "chelsea.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs := []Job{
+		{ID: "beams", Image: png, Options: Options{NumBeams: 9}},
+		{ID: "length", Image: png, Options: Options{MaxNewTokens: 129}},
+		{ID: "texts", Path: "never-read.png", Match: make([]string, 33)},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := newWorker(m, c.connect(), "w")
+	wctx, wcancel := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	go func() { w.Run(wctx); close(stopped) }()
+	sctx, scancel := context.WithTimeout(ctx, time.Minute)
+	defer scancel()
+	results, err := Submit(sctx, c.connect(), jobs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"beams 9 is past this service's limit of 8", "max_new_tokens 129", "texts 33"} {
+		if !strings.Contains(results[i].Error, want) {
+			t.Errorf("%s: error %q, want %q", jobs[i].ID, results[i].Error, want)
+		}
+	}
+	wcancel()
+	<-stopped
+	wide := newWorker(m, c.connect(), "wide")
+	wide.Limits = &blip.Limits{Beams: 9}
+	go wide.Run(ctx)
+	results, err = Submit(sctx, c.connect(), []Job{{ID: "beams-wide", Image: png, Options: Options{NumBeams: 9, MaxNewTokens: 3}}}, nil)
+	if err != nil || results[0].Error != "" || results[0].Caption == nil {
+		t.Errorf("within wider limits: %+v %v", results, err)
+	}
+}
+
 // TestRestartAndFullQueue: jobs accepted before the server restarts are done after it; a full
 // queue refuses jobs (the submitter is told) without losing the ones it accepted, and a second
 // submission sends the rest without doubling any.

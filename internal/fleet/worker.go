@@ -35,6 +35,9 @@ type Worker struct {
 	FetchTimeout, JobTimeout time.Duration
 	// AckWait is the consumer's (in-progress acks go out at a third of it).
 	AckWait time.Duration
+	// Limits bound a job's work (beams, lengths, texts to match); nil: blip.ServiceLimits(),
+	// the web API's. A job past them is refused as its own fault.
+	Limits *blip.Limits
 	// MaxAttempts bounds how often a job is tried: a job delivered more often than this
 	// without a result (each attempt failed for the worker's reasons, such as JobTimeout, or
 	// its worker died on it, as one would on a job that crashes workers) gets an error result
@@ -222,6 +225,17 @@ func (w *Worker) run(ctx context.Context, data []byte, job *Job) (Result, error)
 		id := job.ID
 		job.ID = "" // no result subject can be named after it
 		return Result{}, jobFault(fmt.Errorf("job id %.40q: want 1 to 128 letters, digits, '-' or '_'", id))
+	}
+	lim := blip.ServiceLimits()
+	if w.Limits != nil {
+		lim = *w.Limits
+	}
+	texts := len(job.Match)
+	if job.Question != "" {
+		texts = max(texts, 1)
+	}
+	if err := lim.Check(texts, job.Options.BlipOptions()...); err != nil {
+		return Result{}, jobFault(err)
 	}
 	raw, err := w.imageBytes(ctx, job)
 	if err != nil {
