@@ -39,6 +39,7 @@ type fakeHub struct {
 	// every GET sends the file in ten pieces this far apart.
 	stallOnce, silentOnce map[string]bool
 	trickle               time.Duration
+	silentHub             bool // the hub answers nothing until the client gives up
 	requests              int
 }
 
@@ -68,7 +69,12 @@ func etag(name string, b []byte) string {
 func (f *fakeHub) serveHub(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.requests++
+	silent := f.silentHub
 	f.mu.Unlock()
+	if silent {
+		<-r.Context().Done()
+		return
+	}
 	if f.token != "" && r.Header.Get("Authorization") != "Bearer "+f.token {
 		http.Error(w, "gated", http.StatusUnauthorized)
 		return
@@ -233,7 +239,7 @@ func TestResumeInterruptedDownload(t *testing.T) {
 // TestStalledDownload: a download that receives nothing for StallTimeout, after half the
 // file or before its headers, fails with ErrStalled naming the file and keeps what it has,
 // and the next run resumes it; HF_HUB_DOWNLOAD_TIMEOUT sets the limit when the option does
-// not.
+// not, and HF_HUB_ETAG_TIMEOUT the metadata requests'.
 func TestStalledDownload(t *testing.T) {
 	t.Setenv("HF_HUB_OFFLINE", "")
 	t.Setenv("HF_HUB_DOWNLOAD_TIMEOUT", "0.3")
@@ -250,7 +256,7 @@ func TestStalledDownload(t *testing.T) {
 		if !errors.Is(err, hub.ErrStalled) || !strings.Contains(err.Error(), "model.safetensors") {
 			t.Fatalf("silent %v: error %v, want ErrStalled naming the file", silent, err)
 		}
-		if d := time.Since(start); d > 10*time.Second {
+		if d := time.Since(start); d > 5*time.Second {
 			t.Errorf("silent %v: gave up after %v, with a limit of 0.3 s", silent, d)
 		}
 		part, err := os.Stat(filepath.Join(cache, "models--acme--blip-tiny", "blobs", etag("model.safetensors", f.files["model.safetensors"])+".incomplete"))
@@ -265,6 +271,17 @@ func TestStalledDownload(t *testing.T) {
 		if _, err := hub.Snapshot(context.Background(), "acme/blip-tiny", opts(f, cache)); err != nil {
 			t.Fatalf("silent %v: the next run: %v", silent, err)
 		}
+	}
+	// A hub that answers no metadata request fails the snapshot after HF_HUB_ETAG_TIMEOUT.
+	t.Setenv("HF_HUB_ETAG_TIMEOUT", "0.3")
+	silentHub := newFakeHub(t, "blip-tiny-a", "acme/blip-tiny")
+	silentHub.silentHub = true
+	start := time.Now()
+	if _, err := hub.Snapshot(context.Background(), "acme/blip-tiny", opts(silentHub, t.TempDir())); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a silent hub: %v, want a deadline", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("a silent hub: gave up after %v, with a limit of 0.3 s", d)
 	}
 	// A slow download that keeps receiving is not cut: 1 s in all, 0.1 s between pieces.
 	f := newFakeHub(t, "blip-tiny-a", "acme/blip-tiny")
