@@ -277,10 +277,7 @@ func TestMaxAttempts(t *testing.T) {
 	w.JobTimeout, w.MaxAttempts = time.Nanosecond, 2
 	w.Metrics = NewMetrics(prometheus.NewRegistry(), nil)
 	go w.Run(ctx)
-	png, err := os.ReadFile(golden.Path("images", "chelsea.png"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	png := chelseaPNG(t)
 	job := Job{ID: "slow", Name: "chelsea.png", Image: png}
 	sctx, scancel := context.WithTimeout(ctx, time.Minute)
 	defer scancel()
@@ -313,10 +310,7 @@ func TestMaxAttempts(t *testing.T) {
 func TestJobLimits(t *testing.T) {
 	c := newCluster(t, StreamsConfig{AckWait: 2 * time.Second})
 	m := tinyModel(t)
-	png, err := os.ReadFile(golden.Path("images", "chelsea.png"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	png := chelseaPNG(t)
 	jobs := []Job{
 		{ID: "beams", Image: png, Options: Options{NumBeams: 9}},
 		{ID: "length", Image: png, Options: Options{MaxNewTokens: 129}},
@@ -324,10 +318,7 @@ func TestJobLimits(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w := newWorker(m, c.connect(), "w")
-	wctx, wcancel := context.WithCancel(ctx)
-	stopped := make(chan struct{})
-	go func() { w.Run(wctx); close(stopped) }()
+	stop := runWorker(ctx, newWorker(m, c.connect(), "w"))
 	sctx, scancel := context.WithTimeout(ctx, time.Minute)
 	defer scancel()
 	results, err := Submit(sctx, c.connect(), jobs, nil)
@@ -339,8 +330,7 @@ func TestJobLimits(t *testing.T) {
 			t.Errorf("%s: error %q, want %q", jobs[i].ID, results[i].Error, want)
 		}
 	}
-	wcancel()
-	<-stopped
+	stop()
 	wide := newWorker(m, c.connect(), "wide")
 	wide.Limits = &blip.Limits{Beams: 9}
 	go wide.Run(ctx)
@@ -404,10 +394,7 @@ func TestRestartAndFullQueue(t *testing.T) {
 func TestImageSources(t *testing.T) {
 	c := newCluster(t, StreamsConfig{AckWait: 2 * time.Second})
 	m := tinyModel(t)
-	png, err := os.ReadFile(golden.Path("images", "chelsea.png"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	png := chelseaPNG(t)
 	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/chelsea.png" {
 			w.Write(png)
@@ -480,11 +467,8 @@ func TestImageSources(t *testing.T) {
 		split++
 	}
 	run := func(w *Worker, jobs []Job) []Result {
-		wctx, wcancel := context.WithCancel(ctx)
-		stopped := make(chan struct{})
-		go func() { w.Run(wctx); close(stopped) }()
 		// The worker stops before the next one starts: a fetch in flight would take its job.
-		defer func() { wcancel(); <-stopped }()
+		defer runWorker(ctx, w)()
 		sctx, scancel := context.WithTimeout(ctx, time.Minute)
 		defer scancel()
 		results, err := Submit(sctx, c.connect(), jobs, nil)
@@ -513,6 +497,25 @@ func TestImageSources(t *testing.T) {
 	if info, _ := deadStream.Info(ctx); info.State.Msgs != uint64(dead) {
 		t.Errorf("%d dead letters, want %d", info.State.Msgs, dead)
 	}
+}
+
+// chelseaPNG is the bytes of the golden chelsea.png.
+func chelseaPNG(t *testing.T) []byte {
+	t.Helper()
+	png, err := os.ReadFile(golden.Path("images", "chelsea.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return png
+}
+
+// runWorker runs w until the returned stop is called; stop returns once Run has (a fetch in
+// flight may still take a job until then).
+func runWorker(ctx context.Context, w *Worker) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	go func() { w.Run(ctx); close(stopped) }()
+	return func() { cancel(); <-stopped }
 }
 
 // openRoot opens dir as a worker's files folder, closed when the test ends.
