@@ -204,7 +204,7 @@ func Load(dir string, opts ...LoadOption) (*Model, error) {
 		return nil, &LoadError{Dir: dir, File: "config.json", Err: fmt.Errorf("text_config.hidden_size %d differs from encoder_hidden_size %d: the answer decoder cannot attend to the question", tc.HiddenSize, tc.EncoderHiddenSize)}
 	}
 	p := m.arch.Modules(m.Config)
-	b := bind.New(weights, "weights", p.Ties(m.Config))
+	b := bind.New(weights, "weights", p.Ties(m.Config), m.pool)
 	p.Each(b.Bind)
 	if err := b.Finish(); err != nil {
 		return nil, &LoadError{Dir: dir, Err: err}

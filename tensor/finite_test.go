@@ -32,6 +32,32 @@ func TestFirstNonFinite(t *testing.T) {
 	}
 }
 
+// TestPoolCheckFinite: split across workers, the check still names the first non-finite
+// value of the whole slice, wherever the workers' ranges fall and whichever finishes first.
+func TestPoolCheckFinite(t *testing.T) {
+	n := 5*finiteBlock + 123
+	x := make([]float32, n)
+	for _, p := range []*Pool{nil, NewPool(1), NewPool(2), NewPool(7)} {
+		clear(x)
+		if err := p.CheckFinite("x", x); err != nil {
+			t.Fatalf("pool of %d, all finite: %v", p.Size(), err)
+		}
+		for _, first := range []int{0, finiteBlock - 1, finiteBlock, 2*finiteBlock + 5, n/2 + 1, n - 1} {
+			clear(x)
+			x[first] = float32(math.Inf(-1))
+			for _, later := range []int{first + 1, first + finiteBlock, n - 1} { // in the same worker's range and in later ones
+				if later > first && later < n {
+					x[later] = float32(math.NaN())
+				}
+			}
+			var nf *NonFiniteError
+			if err := p.CheckFinite("x", x); !errors.As(err, &nf) || nf.Index != first || nf.Where != "x" || !math.IsInf(float64(nf.Value), -1) {
+				t.Fatalf("pool of %d, first at %d: %v", p.Size(), first, err)
+			}
+		}
+	}
+}
+
 func BenchmarkFirstNonFinite(b *testing.B) {
 	x := make([]float32, 1<<24)
 	for i := range x {

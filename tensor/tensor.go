@@ -30,6 +30,7 @@ package tensor
 import (
 	"fmt"
 	"math"
+	"sync/atomic"
 
 	"github.com/imagesemantics/blipgo/tensor/internal/kernels"
 	"github.com/imagesemantics/blipgo/tensor/internal/kernels/approx"
@@ -95,14 +96,17 @@ func (t *Tensor) SliceRows(lo, hi int) *Tensor {
 // String describes the shape, not the values.
 func (t *Tensor) String() string { return fmt.Sprintf("tensor%v", t.Shape) }
 
+// finiteBlock is how many values FirstNonFinite checks at a time (256 KiB), and the least a
+// worker of Pool.CheckFinite checks.
+const finiteBlock = 1 << 16
+
 // FirstNonFinite returns the index of the first NaN or ±Inf in x, or -1.
 func FirstNonFinite(x []float32) int {
 	// Blocks go through the vector kernel, which checking every weight of a checkpoint at
 	// load streams at memory speed; only a block that holds a non-finite value is scanned
 	// again for its index.
-	const block = 1 << 16
-	for b := 0; b < len(x); b += block {
-		chunk := x[b:min(b+block, len(x))]
+	for b := 0; b < len(x); b += finiteBlock {
+		chunk := x[b:min(b+finiteBlock, len(x))]
 		if kernels.MaxExponent(chunk) != approx.ExponentField {
 			continue
 		}
@@ -129,7 +133,25 @@ func (e *NonFiniteError) Error() string {
 
 // CheckFinite returns a *NonFiniteError naming where when x holds a NaN or an infinity.
 func CheckFinite(where string, x []float32) error {
-	if i := FirstNonFinite(x); i >= 0 {
+	return (*Pool)(nil).CheckFinite(where, x)
+}
+
+// CheckFinite is CheckFinite with x split across the pool's workers, for a checkpoint's
+// weights at load, which one core reads slower than the memory delivers them. The error
+// names the first non-finite index, as the single-threaded check does.
+func (p *Pool) CheckFinite(where string, x []float32) error {
+	var first atomic.Int64
+	first.Store(int64(len(x)))
+	p.ForGrain(len(x), finiteBlock, func(lo, hi int) {
+		i := FirstNonFinite(x[lo:hi])
+		for i >= 0 {
+			old := first.Load()
+			if int64(lo+i) >= old || first.CompareAndSwap(old, int64(lo+i)) {
+				return
+			}
+		}
+	})
+	if i := int(first.Load()); i < len(x) {
 		return &NonFiniteError{Where: where, Index: i, Value: x[i]}
 	}
 	return nil

@@ -102,7 +102,7 @@ func Load(dir string, threads int) (*Model, error) {
 	m.net = newNetwork(m.Config)
 	b := bind.New(weights, "weights", [][]string{
 		{"model.shared.weight", "lm_head.weight", "model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight"},
-	})
+	}, m.pool)
 	b.Bind("", m.net)
 	if err := b.Finish(); err != nil {
 		return nil, fmt.Errorf("translate: load %s: %w", dir, err)

@@ -61,6 +61,7 @@ const maxListed = 10
 type Binder struct {
 	src   Source
 	where string
+	pool  *tensor.Pool        // checks each tensor's values
 	ties  map[string][]string // name -> its tie group, source first
 	used  map[string]bool
 	err   Error
@@ -68,9 +69,10 @@ type Binder struct {
 
 // New returns a binder over src. Each tie group lists names that hold one shared tensor, the
 // source first: a declared name of a group is filled from the first member the checkpoint
-// holds, and every member present counts as used.
-func New(src Source, where string, ties [][]string) *Binder {
-	b := &Binder{src: src, where: where, ties: map[string][]string{}, used: map[string]bool{}}
+// holds, and every member present counts as used. Each tensor's values are checked for NaN
+// and infinities with p's workers (nil: on the calling goroutine).
+func New(src Source, where string, ties [][]string, p *tensor.Pool) *Binder {
+	b := &Binder{src: src, where: where, pool: p, ties: map[string][]string{}, used: map[string]bool{}}
 	for _, g := range ties {
 		for _, n := range g {
 			b.ties[n] = g
@@ -120,7 +122,7 @@ func (b *Binder) fill(name string, slot **tensor.Tensor, optional bool) {
 		b.err.Problems = append(b.err.Problems, err.Error())
 		return
 	}
-	if err := tensor.CheckFinite(from, data); err != nil {
+	if err := b.pool.CheckFinite(from, data); err != nil {
 		b.err.Problems = append(b.err.Problems, err.Error())
 		return
 	}

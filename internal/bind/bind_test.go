@@ -50,7 +50,7 @@ func newModel() *model {
 func TestBindAll(t *testing.T) {
 	src := fakeSource{"p.layers.0.w": {2, 3}, "p.layers.1.w": {2, 3}, "p.layers.1.extra": {1}, "p.b": {3}, "p.emb": {4}}
 	m := newModel()
-	b := New(src, "test", [][]string{{"p.emb", "p.head"}})
+	b := New(src, "test", [][]string{{"p.emb", "p.head"}}, nil)
 	b.Bind("p.", m)
 	if err := b.Finish(); err != nil {
 		t.Fatal(err)
@@ -65,7 +65,7 @@ func TestBindAll(t *testing.T) {
 
 func TestBindReportsEverything(t *testing.T) {
 	src := fakeSource{"p.layers.0.w": {3, 2}, "p.b": {3}, "p.head": {4}, "p.stray": {1}, "q.other": {2}}
-	b := New(src, "test", nil)
+	b := New(src, "test", nil, nil)
 	b.Bind("p.", newModel())
 	err := b.Finish()
 	e, ok := err.(*Error)
@@ -91,7 +91,7 @@ func TestErrorShort(t *testing.T) {
 		m.Layers[i] = layer{W: tensor.Declare(2), Extra: tensor.Declare(1)}
 	}
 	m.Inline.B, m.Head = tensor.Declare(1), tensor.Declare(1)
-	b := New(fakeSource{}, "empty", nil)
+	b := New(fakeSource{}, "empty", nil, nil)
 	b.Bind("", m)
 	err := b.Finish()
 	e, ok := err.(*Error)
@@ -141,7 +141,7 @@ func TestBindReleasesChecked(t *testing.T) {
 		B *tensor.Tensor `weights:"b"`
 	}
 	m.W, m.B = tensor.Declare(2, 3), tensor.Declare(4)
-	b := New(src, "test", nil)
+	b := New(src, "test", nil, nil)
 	b.Bind("", &m)
 	if err := b.Finish(); err != nil {
 		t.Fatal(err)
