@@ -82,9 +82,14 @@ func packInto(p *Pool, data []float32, kern kernels.Kernel, b []float32, n, k, l
 	nr := kern.NR
 	np := panels(n, nr)
 	pm := &Packed{N: n, K: k, kernel: kern, data: data[:packedLen(kern, n, k)], kc: depth, layoutN: n, layoutK: k, transposed: transposed}
+	// Each panel through every pass in turn: its NR rows of B, read whole, are one block of
+	// memory (256 KiB for a 64-row panel of a 1024-wide weight), where pass by pass over all
+	// panels read a 1 KiB slice of each row at a time. Packing 4096x1024, 1024x4096 and
+	// 3072x1024 weights on 2 workers of a Cascade Lake Xeon, 60 alternations each: 1.08-1.11x
+	// (medians; quartiles 1.04-1.17), in bfloat16 (packHalf) 1.08-1.10x.
 	p.ForGrain(np, 1, func(lo, hi int) {
-		for kc0 := 0; kc0 < k; kc0 += depth {
-			for j := lo; j < hi; j++ {
+		for j := lo; j < hi; j++ {
+			for kc0 := 0; kc0 < k; kc0 += depth {
 				pm.fillPanel(pm.panel(kc0, j), b, ldb, kc0, j)
 			}
 		}

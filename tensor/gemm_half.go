@@ -36,8 +36,8 @@ func packHalf(p *Pool, arena *Arena, kern kernels.Kernel, b []float32, n, k, ldb
 	}
 	p.ForGrain(panels(n, nr), 1, func(lo, hi int) {
 		panel := make([]float32, pm.kc*nr)
-		for k0 := 0; k0 < k; k0 += pm.kc {
-			for j := lo; j < hi; j++ {
+		for j := lo; j < hi; j++ { // each panel through every pass, as packInto
+			for k0 := 0; k0 < k; k0 += pm.kc {
 				off, depth := pm.panelOffset(k0, j)
 				pm.fillPanel(panel, b, ldb, k0, j)
 				// Each word holds two neighbouring values of the panel, the first in its low
