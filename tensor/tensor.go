@@ -132,15 +132,16 @@ func (e *NonFiniteError) Error() string {
 }
 
 // CheckFinite returns a *NonFiniteError naming where when x holds a NaN or an infinity.
-func CheckFinite(where string, x []float32) error {
-	return (*Pool)(nil).CheckFinite(where, x)
-}
+func CheckFinite(where string, x []float32) error { return nonFiniteAt(where, x, FirstNonFinite(x)) }
 
 // CheckFinite is CheckFinite with x split across the pool's workers, for a checkpoint's
 // weights at load, which one core reads slower than the memory delivers them. The error
 // names the first non-finite index, as the single-threaded check does.
 func (p *Pool) CheckFinite(where string, x []float32) error {
-	var first atomic.Int64
+	if p.Size() == 1 || len(x) <= finiteBlock {
+		return CheckFinite(where, x)
+	}
+	var first atomic.Int64 // the least non-finite index found so far; len(x) for none
 	first.Store(int64(len(x)))
 	p.ForGrain(len(x), finiteBlock, func(lo, hi int) {
 		i := FirstNonFinite(x[lo:hi])
@@ -151,8 +152,17 @@ func (p *Pool) CheckFinite(where string, x []float32) error {
 			}
 		}
 	})
-	if i := int(first.Load()); i < len(x) {
-		return &NonFiniteError{Where: where, Index: i, Value: x[i]}
+	i := int(first.Load())
+	if i == len(x) {
+		i = -1
 	}
-	return nil
+	return nonFiniteAt(where, x, i)
+}
+
+// nonFiniteAt is the *NonFiniteError for x[i], or nil when i < 0.
+func nonFiniteAt(where string, x []float32, i int) error {
+	if i < 0 {
+		return nil
+	}
+	return &NonFiniteError{Where: where, Index: i, Value: x[i]}
 }
