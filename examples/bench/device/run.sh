@@ -1,5 +1,6 @@
 #!/bin/bash
-# One run on the device machine (Intel Xeon with AMX, torch 2.11, transformers 5.17, no Go):
+# One run on the device machine (16 cores of its host: an Intel Xeon with AMX when it was first lent,
+# now a GPU host whose CPU the env section names; torch 2.11, transformers 5.17, no Go):
 # the kernels' and the model's checks with the kernels that CPU picks, the speed benchmarks on two
 # pinned cores and on 16 threads, blipgo and transformers side by side, full-size accuracy.
 # About seven minutes (the columns section two and a half of them); build.sh first. What it
@@ -21,9 +22,19 @@ B=/tmp/bins; rm -rf $B; mkdir -p $B; tar -C $B -xJf $D/bins.tar.xz; cp $D/hf_ben
 exec > >(tee $O/log.txt) 2>&1
 T0=$(date +%s); step() { echo; echo "=== [$(( $(date +%s) - T0 ))s] $*"; }
 step env
+# The device machine is lent as a GPU host now (an H200 beside 16 CPU cores, run under gVisor
+# or Firecracker): its CPU is whatever that host has, so name it and the features that choose
+# our kernels, and pin only where pinning works (a sandbox may have no topology in lscpu, or
+# refuse sched_setaffinity): else the runs go unpinned, on -threads 2, and say so.
 lscpu | grep -E 'Model name|^CPU\(s\)'
-PIN=$(lscpu -p=CPU,CORE | grep -v '^#' | sort -t, -k2,2n -u | head -2 | cut -d, -f1 | paste -sd,)
-TS="taskset -c $PIN"; K=$R/tensor/internal/kernels; echo "pin $PIN"
+echo "features: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx512f|avx512_bf16|avx512_vnni|amx_bf16|amx_tile|amx_int8)$' | paste -sd' ')"
+echo "nproc $(nproc)"
+PIN=$(lscpu -p=CPU,CORE 2>/dev/null | grep -v '^#' | sort -t, -k2,2n -u | head -2 | cut -d, -f1 | paste -sd,)
+[ -n "$PIN" ] || PIN=$(taskset -pc $$ 2>/dev/null | sed -E 's/.*: *//; s/[-,].*//')
+if [ -n "$PIN" ] && [[ $PIN != *,* ]]; then PIN="$PIN,$((PIN + 1))"; fi
+if [ -n "$PIN" ] && taskset -c "$PIN" true 2>/dev/null; then TS="taskset -c $PIN"; echo "pin $PIN"
+else TS=""; echo "not pinned: taskset or the CPU list failed here; two threads unpinned"; fi
+K=$R/tensor/internal/kernels
 IMG=$R/testdata/golden/images/chelsea.png
 
 correctness() {
