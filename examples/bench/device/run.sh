@@ -6,16 +6,16 @@
 # About seven minutes (the columns section two and a half of them); build.sh first. What it
 # prints goes to $OUT/log.txt as well, and CPU profiles of the model's runs to $OUT.
 #
-#   run.sh                 every section below, in order
+#   run.sh                 every section below, in order (families instead of columns without AMX)
 #   run.sh SECTION...      only those: correctness fuzz kernels columns families model sixteen pool threads accuracy
 #
-# "fuzz", "families" and "sixteen" run only when named: the bfloat16 kernels fuzzed against
-# their twins for 30 s; the float32 kernel families inside MatMul in alternation (four rounds,
-# each with the FMA peak), since the host's speed drifts over seconds more than the families
-# differ (the 14x32 family's A read in place and copied apart too); the 16-thread half of
-# "model". Four fuzz workers: with sixteen the fuzzing engine
-# failed on its own deadline on the device machine ("context deadline exceeded", no failing
-# input: golang/go#75804, which .ci/run retries); with four it ran 1.08M inputs clean.
+# "fuzz", "families" (on a CPU with AMX) and "sixteen" run alone only when named: the bfloat16
+# kernels fuzzed against their twins for 30 s; the float32 kernel families inside MatMul in
+# alternation (four rounds, each with the FMA peak), since the host's speed drifts over seconds
+# more than the families differ (the 14x32 family's A read in place and copied apart too); the
+# 16-thread half of "model". Four fuzz workers: with sixteen the fuzzing engine failed on its
+# own deadline on the device machine ("context deadline exceeded", no failing input:
+# golang/go#75804, which .ci/run retries); with four it ran 1.08M inputs clean.
 set -u
 R=$PWD; D=$R/.dev; O=${OUT:-/tmp/out}; mkdir -p $O
 B=/tmp/bins; rm -rf $B; mkdir -p $B; tar -C $B -xJf $D/bins.tar.xz; cp $D/hf_bench.py $B/; D=$B
@@ -188,7 +188,11 @@ accuracy() {
   (cd $R/internal/hashmodel && BLIPGO_FULLSIZE=1 BLIPGO_HASHMODEL=/tmp/hash timeout 90 $D/hashmodel.test -test.run TestFullSize -test.v 2>&1 | grep -E 'kernel|diff|ids|gaps|---|^(ok|FAIL|PASS)')
 }
 
-for s in ${@:-correctness kernels columns model pool threads accuracy}; do
+# Without AMX (the GPU host's CPU may be an AMD EPYC) the AMX column experiments have nothing to
+# measure: the float32 families inside MatMul take their minutes instead.
+DEFAULT="correctness kernels columns model pool threads accuracy"
+grep -q -w amx_bf16 /proc/cpuinfo || DEFAULT="correctness kernels families model pool threads accuracy"
+for s in ${@:-$DEFAULT}; do
   case $s in
     correctness|fuzz|kernels|columns|families|model|sixteen|pool|threads|accuracy) $s ;;
     *) echo "run.sh: unknown section $s"; exit 2 ;;
