@@ -25,8 +25,12 @@ step env
 # The device machine is lent as a GPU host now (an H200 beside 16 CPU cores, run under gVisor
 # or Firecracker): its CPU is whatever that host has, so name it and the features that choose
 # our kernels, and pin only where pinning works (a sandbox may have no topology in lscpu, or
-# refuse sched_setaffinity): else the runs go unpinned, on -threads 2, and say so.
+# refuse sched_setaffinity): else the runs go unpinned, on -threads 2, and say so. The kernel
+# release tells the runtimes apart (gVisor reports 4.4.0): gVisor hides AMX from its guests
+# (google/gvisor#9896, open), so there the bfloat16 kernel names say "amx refused" or pick
+# VDPBF16PS, and only a Firecracker machine can time AMX.
 lscpu | grep -E 'Model name|^CPU\(s\)'
+echo "kernel $(uname -r)"
 echo "features: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx512f|avx512_bf16|avx512_vnni|amx_bf16|amx_tile|amx_int8)$' | paste -sd' ')"
 echo "nproc $(nproc)"
 PIN=$(lscpu -p=CPU,CORE 2>/dev/null | grep -v '^#' | sort -t, -k2,2n -u | head -2 | cut -d, -f1 | paste -sd,)
