@@ -85,6 +85,11 @@ func TestProcessors(t *testing.T) {
 		{"repetition penalty divides positive, multiplies negative", Settings{RepetitionPenalty: 2, EOS: -1}, []int{1, 2, 2}, []float32{4, -2, 1, 3}},
 		{"no-repeat bigram", Settings{RepetitionPenalty: 1, NoRepeatNgramSize: 2, EOS: -1}, []int{2, 3, 2}, []float32{4, -1, 2, inf}},
 		{"min length forbids EOS", Settings{RepetitionPenalty: 1, MinLength: 5, EOS: 0}, []int{1, 2}, []float32{inf, -1, 2, 3}},
+		// transformers' MinLengthLogitsProcessor: EOS is forbidden while the sequence (prompt
+		// included) is shorter than min_length, so the next token may end a sequence of
+		// min_length-1, not one shorter.
+		{"min length forbids EOS one short", Settings{RepetitionPenalty: 1, MinLength: 5, EOS: 0}, []int{1, 2, 3, 1}, []float32{inf, -1, 2, 3}},
+		{"min length allows EOS once reached", Settings{RepetitionPenalty: 1, MinLength: 5, EOS: 0}, []int{1, 2, 3, 1, 2}, []float32{4, -1, 2, 3}},
 		{"bad words", Settings{RepetitionPenalty: 1, EOS: -1, BadTokens: []int{3, 9}}, []int{1}, []float32{4, -1, 2, inf}},
 		{"forced end at the last position", Settings{RepetitionPenalty: 1, EOS: -1, MaxLength: 3, ForcedEOS: &two}, []int{1, 1}, []float32{inf, inf, 0, inf}},
 		{"not forced before it", Settings{RepetitionPenalty: 1, EOS: -1, MaxLength: 4, ForcedEOS: &two}, []int{1, 1}, []float32{4, -1, 2, 3}},
@@ -144,6 +149,10 @@ func TestWarpers(t *testing.T) {
 		// least likely (cumulative 0.1, 0.3 <= 0.4) go.
 		{"top-p", Settings{Temperature: 1, TopP: 0.6}, []float32{0, float32(math.Log(2)), float32(math.Log(3)), float32(math.Log(4))}, []float32{inf, inf, float32(math.Log(3)), float32(math.Log(4))}},
 		{"top-p keeps the best", Settings{Temperature: 1, TopP: 1e-9}, []float32{1, 5, 2}, []float32{inf, 5, inf}},
+		// 1 - 1e-20 is 1 in float64, and the probabilities of (1, 2, 3) sum to
+		// 0.99999999999999989, which never passes it: the best token stays because it is never
+		// a candidate for removal, not by the sum (transformers' min_tokens_to_keep).
+		{"top-p below float64's resolution keeps the best", Settings{Temperature: 1, TopP: 1e-20}, []float32{1, 2, 3}, []float32{inf, inf, 3}},
 	} {
 		got := slices.Clone(c.in)
 		c.s.warp(got)
