@@ -452,7 +452,6 @@ func Beam(ctx context.Context, d Decoder, input []int, src int, s *Settings) ([]
 	for i := range states {
 		states[i], spare[i] = d.NewState(src, s.MaxLength), d.NewState(src, s.MaxLength)
 	}
-	unsatisfied := true
 	lp := s.LengthPenalty
 	for curLen := promptLen; ; curLen++ {
 		// a. Log-probabilities of every running beam. At the first step every beam holds the
@@ -517,21 +516,13 @@ func Beam(ctx context.Context, d Decoder, input []int, src int, s *Settings) ([]
 			next[i] = hypothesis{seq: append(append([]int(nil), running[c.beam].seq...), c.tok), score: runScore[order[i]], parent: c.beam}
 		}
 		// f. Finished hypotheses among the top num_beams join the finished set if they score
-		// better than what it holds.
+		// better than what it holds. (transformers also bars additions once the search cannot
+		// improve, or once every slot is finished under early_stopping=True; a search here
+		// returns at the end of the step that finds either, so no step sees them.)
 		merged := append([]hypothesis(nil), finished...)
 		norm := float32(math.Pow(float64(curLen+1-promptLen), lp))
-		allFinished := true
-		for _, f := range finished {
-			allFinished = allFinished && f.finished
-		}
 		for j, c := range top {
 			sc := c.score / norm
-			if s.EarlyStopping == EarlyStopAll && allFinished {
-				sc += dead
-			}
-			if !unsatisfied {
-				sc += dead
-			}
 			done := hits[j] && j < nb
 			if !done {
 				sc += dead
@@ -567,12 +558,11 @@ func Beam(ctx context.Context, d Decoder, input []int, src int, s *Settings) ([]
 			}
 			improvable = improvable || bestPossible > w
 		}
-		unsatisfied = unsatisfied && improvable
-		allFinished = true
+		allFinished := true
 		for _, f := range finished {
 			allFinished = allFinished && f.finished
 		}
-		if !unsatisfied || (s.EarlyStopping == EarlyStopAll && allFinished) || allHit {
+		if !improvable || (s.EarlyStopping == EarlyStopAll && allFinished) || allHit {
 			return finished[0].seq, finished[0].score, nil
 		}
 	}

@@ -134,6 +134,63 @@ func TestBeam(t *testing.T) {
 	}
 }
 
+// TestBeamEarlyStopping holds the three early_stopping modes to what tells them apart in
+// transformers: they differ only in when the search stops (the hypotheses it holds at each step
+// are the same), the heuristic (False) stopping once the best running beam, normalised by the
+// current length, cannot beat the worst finished one, "never" normalising by the longest
+// possible length instead when the length penalty is positive (and exactly as the heuristic
+// otherwise), and True stopping as soon as every slot holds a finished hypothesis. So on random
+// decoders: True takes no more steps than the heuristic and returns no better a score, "never"
+// no fewer and no worse; "never" equals the heuristic, steps and all, when the penalty is not
+// positive; and among the decoders some stop strictly earlier under True and strictly later
+// under "never" (else the modes would not be told apart at all).
+func TestBeamEarlyStopping(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	const v = 6
+	var earlier, later int
+	for trial := range 300 {
+		m := &markov{table: make([][]float32, v), source: []float32{0}}
+		for i := range m.table {
+			m.table[i] = make([]float32, v)
+			for j := range m.table[i] {
+				m.table[i][j] = float32(r.NormFloat64() * 2)
+			}
+		}
+		lp := []float64{-1, -0.5, 0, 0.5, 1, 2}[trial%6]
+		nb := 2 + trial%2
+		run := func(mode EarlyStop) ([]int, float32, int) {
+			m.steps = 0
+			seq, score, err := Beam(context.Background(), m, []int{1}, 0, &Settings{MaxLength: 12, NumBeams: nb, LengthPenalty: lp, RepetitionPenalty: 1, EOS: 0, EarlyStopping: mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return seq, score, m.steps
+		}
+		hSeq, hScore, hSteps := run(EarlyStopHeuristic)
+		_, aScore, aSteps := run(EarlyStopAll)
+		nSeq, nScore, nSteps := run(EarlyStopNever)
+		if aSteps > hSteps || aScore > hScore {
+			t.Errorf("trial %d (lp %v): early_stopping=True took %d steps to a score of %v, the heuristic %d to %v", trial, lp, aSteps, aScore, hSteps, hScore)
+		}
+		if nSteps < hSteps || nScore < hScore {
+			t.Errorf("trial %d (lp %v): early_stopping=never took %d steps to a score of %v, the heuristic %d to %v", trial, lp, nSteps, nScore, hSteps, hScore)
+		}
+		if lp <= 0 && (nSteps != hSteps || nScore != hScore || !slices.Equal(nSeq, hSeq)) {
+			t.Errorf("trial %d (lp %v): early_stopping=never gave %v (%v, %d steps), the heuristic %v (%v, %d steps)", trial, lp, nSeq, nScore, nSteps, hSeq, hScore, hSteps)
+		}
+		if aSteps < hSteps {
+			earlier++
+		}
+		if nSteps > hSteps {
+			later++
+		}
+	}
+	if earlier == 0 || later == 0 {
+		t.Errorf("of 300 decoders, %d stopped earlier under early_stopping=True and %d later under never: the modes are not told apart", earlier, later)
+	}
+	t.Logf("of 300 decoders, %d stopped earlier under early_stopping=True, %d later under never", earlier, later)
+}
+
 // TestWarpers: temperature, top-k (ties kept) and top-p as transformers applies them.
 func TestWarpers(t *testing.T) {
 	inf := float32(math.Inf(-1))
