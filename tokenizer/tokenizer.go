@@ -32,7 +32,7 @@ type Tokenizer struct {
 	vocab   map[string]int
 	tokens  []string // id -> token; "" for ids without one
 	special map[int]bool
-	added   []string // special tokens, longest first, for matching in raw text
+	added   []string // special tokens, longest first, for matching in raw text (splitSpecial relies on the order)
 	maxID   int      // ids are below it: the number of entries the files list
 
 	Lowercase, StripAccents, ChineseChars bool
@@ -272,13 +272,14 @@ func (t *Tokenizer) Encode(text string) []int {
 	return append(ids, t.SEP)
 }
 
-// splitSpecial cuts text around the special tokens it contains (leftmost, longest first).
+// splitSpecial cuts text around the special tokens it contains (leftmost, longest first:
+// t.added is longest first, so of the tokens found at one place the first is the longest).
 func (t *Tokenizer) splitSpecial(text string) []string {
 	var out []string
 	for len(text) > 0 {
 		at, which := -1, ""
 		for _, s := range t.added {
-			if i := strings.Index(text, s); i >= 0 && (at < 0 || i < at || (i == at && len(s) > len(which))) {
+			if i := strings.Index(text, s); i >= 0 && (at < 0 || i < at) {
 				at, which = i, s
 			}
 		}

@@ -94,6 +94,54 @@ func TestDecodeGenerated(t *testing.T) {
 	}
 }
 
+// TestBertEdges: the corners of BERT's normalizer, pre-tokenizer and WordPiece that the golden
+// cases do not reach, each as the Rust tokenizers define it (BertNormalizer, BertPreTokenizer,
+// WordPiece, the added vocabulary's leftmost-longest match), on bert-base-uncased's vocabulary
+// from both of its files: a word of max_input_chars_per_word (100) characters is split, one
+// longer is [UNK]; the limit counts characters, not bytes; U+FFFD and unassigned code points
+// are dropped like control characters; ASCII symbols such as '~' are punctuation; CJK
+// compatibility ideographs (U+F900) count as Chinese characters (padded with spaces before
+// NFD maps them to unified ones); and decoding skips ids without a token.
+func TestBertEdges(t *testing.T) {
+	const cls, sep, unk, a, b, tilde, ab = 101, 102, 100, 1037, 1038, 1066, 11113
+	for src, tk := range loaders(t, "bert-base-uncased+blip") {
+		// Words within the limit split into pieces ("aa", "##aa", ...) that decode back to them.
+		for _, w := range []string{strings.Repeat("a", 100), strings.Repeat("д", 60)} {
+			ids := tk.Encode(w)
+			if slices.Contains(ids, unk) || tk.Decode(ids, true, true) != w {
+				t.Errorf("%d-character word of %d bytes (%s): Encode = %v, decoded %q", len([]rune(w)), len(w), src, ids, tk.Decode(ids, true, true))
+			}
+		}
+		for _, c := range []struct {
+			name, text string
+			want       []int
+		}{
+			{"a word of 101 characters", strings.Repeat("a", 101), []int{cls, unk, sep}},
+			{"replacement character dropped", "a\ufffdb", []int{cls, ab, sep}},
+			{"unassigned code point dropped", "a\u0378b", []int{cls, ab, sep}},
+			{"tilde is punctuation", "a~b", []int{cls, a, tilde, b, sep}},
+			{"compatibility ideograph padded", "a\uf900b", []int{cls, a, unk, b, sep}},
+		} {
+			if got := tk.Encode(c.text); !slices.Equal(got, c.want) {
+				t.Errorf("%s (%s): Encode = %v, want %v", c.name, src, got, c.want)
+			}
+		}
+		if got := tk.Decode([]int{a, 1 << 20, b}, true, true); got != "a b" {
+			t.Errorf("%s: an id without a token decoded to %q, want it skipped (\"a b\")", src, got)
+		}
+	}
+	// Added tokens starting at the same place: the longest is taken, whichever is listed first.
+	tk, err := FromJSON([]byte(`{"normalizer": {"type": "BertNormalizer", "clean_text": true, "lowercase": true},
+		"model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"[UNK]": 0, "[CLS]": 1, "[SEP]": 2, "[PAD]": 3, "[MASK]": 4, "<a>": 5, "<a>b": 6, "b": 7, "[DEC]": 8}},
+		"added_tokens": [{"id": 5, "content": "<a>", "special": true}, {"id": 6, "content": "<a>b", "special": true}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tk.Encode("b<a>b"); !slices.Equal(got, []int{1, 7, 6, 2}) {
+		t.Errorf("overlapping added tokens: Encode = %v, want [1 7 6 2]", got)
+	}
+}
+
 // FuzzEncode: any text encodes without panicking into [CLS] ... [SEP] with known ids, and
 // decoding gives text without special tokens.
 func FuzzEncode(f *testing.F) {
