@@ -77,6 +77,12 @@ func TestMalformed(t *testing.T) {
 		{"empty", nil, "", "shorter than the 8-byte header length"},
 		{"huge header length", []byte{0, 0, 0, 0, 0, 0, 0, 1, '{', '}'}, "", "exceeds"},
 		{"truncated header", fileWith(good, 8)[:20], "", "runs past the end"},
+		// A length past the end by less than the 8 bytes of the length itself.
+		{"header length 4 bytes long", func() []byte {
+			f := fileWith(good, 0)
+			binary.LittleEndian.PutUint64(f, uint64(len(good)+4))
+			return f
+		}(), "", "runs past the end"},
 		{"not json", fileWith(`{"a":`, 0), "", "not valid JSON"},
 		{"not an object", fileWith(`[1,2]`, 0), "", "not a JSON object"},
 		{"unknown dtype", fileWith(`{"a":{"dtype":"F7","shape":[2],"data_offsets":[0,8]}}`, 8), "a", "unknown dtype"},
