@@ -58,7 +58,9 @@ func pngExif(data []byte) []byte {
 		if typ == "eXIf" {
 			return data[p+8 : p+8+n]
 		}
-		if typ == "IDAT" || typ == "IEND" {
+		// Not only before IDAT, as the PNG specification wants it: Pillow's getexif loads
+		// the image to find an eXIf chunk after the image data too.
+		if typ == "IEND" {
 			return nil
 		}
 		p += 12 + n
@@ -111,13 +113,45 @@ func tiffOrientation(t []byte) int {
 		if bo.Uint16(t[e:]) != 0x0112 {
 			continue
 		}
-		if bo.Uint16(t[e+2:]) != 3 { // SHORT
+		return orientationValue(t, bo, e)
+	}
+	return 1
+}
+
+// orientationValue reads the orientation entry at t[e:] as Pillow's exif_transpose takes it
+// (checked against Debian's Pillow 9.4): the first value of any integer type but BYTE (which
+// Pillow reads as bytes, matching no orientation), SHORT as the standard has it, also LONG,
+// SBYTE, SSHORT and SLONG, inline or, when the values do not fit the entry's 4 bytes, where
+// the entry points; 1 when that is not one of 1-8.
+func orientationValue(t []byte, bo binary.ByteOrder, e int64) int {
+	var size int64
+	var read func(b []byte) int64
+	switch bo.Uint16(t[e+2:]) {
+	case 3: // SHORT
+		size, read = 2, func(b []byte) int64 { return int64(bo.Uint16(b)) }
+	case 4: // LONG
+		size, read = 4, func(b []byte) int64 { return int64(bo.Uint32(b)) }
+	case 6: // SBYTE
+		size, read = 1, func(b []byte) int64 { return int64(int8(b[0])) }
+	case 8: // SSHORT
+		size, read = 2, func(b []byte) int64 { return int64(int16(bo.Uint16(b))) }
+	case 9: // SLONG
+		size, read = 4, func(b []byte) int64 { return int64(int32(bo.Uint32(b))) }
+	default:
+		return 1
+	}
+	count := int64(bo.Uint32(t[e+4:]))
+	if count == 0 {
+		return 1
+	}
+	at := e + 8
+	if size*count > 4 {
+		if at = int64(bo.Uint32(t[e+8:])); at+size > int64(len(t)) {
 			return 1
 		}
-		if v := int(bo.Uint16(t[e+8:])); v >= 1 && v <= 8 {
-			return v
-		}
-		return 1
+	}
+	if v := read(t[at:]); v >= 1 && v <= 8 {
+		return int(v)
 	}
 	return 1
 }

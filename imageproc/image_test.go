@@ -14,9 +14,10 @@ import (
 	"testing"
 )
 
-// exifJPEG builds a minimal byte stream with an APP1 EXIF segment holding an orientation;
-// only Orientation reads it (the pixels come from elsewhere).
-func exifJPEG(order binary.ByteOrder, orientation uint16) []byte {
+// exifTIFF builds an EXIF block (TIFF-structured, no "Exif" prefix) whose IFD0 holds one
+// orientation entry of the given type and count, its 4-byte value field, and tail after the
+// IFD (for values the field points to, from offset 26).
+func exifTIFF(order binary.ByteOrder, typ uint16, count uint32, field [4]byte, tail []byte) []byte {
 	var tiff bytes.Buffer
 	if order == binary.LittleEndian {
 		tiff.WriteString("II")
@@ -25,15 +26,28 @@ func exifJPEG(order binary.ByteOrder, orientation uint16) []byte {
 	}
 	binary.Write(&tiff, order, uint16(42))
 	binary.Write(&tiff, order, uint32(8))
-	binary.Write(&tiff, order, uint16(1))                // one entry
-	binary.Write(&tiff, order, []uint16{0x0112, 3})      // orientation, SHORT
-	binary.Write(&tiff, order, uint32(1))                // count
-	binary.Write(&tiff, order, []uint16{orientation, 0}) // value
-	binary.Write(&tiff, order, uint32(0))                // next IFD
-	seg := append([]byte("Exif\x00\x00"), tiff.Bytes()...)
-	out := []byte{0xff, 0xd8, 0xff, 0xe1, 0, 0}
-	binary.BigEndian.PutUint16(out[4:], uint16(len(seg)+2))
+	binary.Write(&tiff, order, uint16(1))             // one entry
+	binary.Write(&tiff, order, []uint16{0x0112, typ}) // orientation
+	binary.Write(&tiff, order, count)
+	tiff.Write(field[:])
+	binary.Write(&tiff, order, uint32(0)) // next IFD
+	return append(tiff.Bytes(), tail...)
+}
+
+// jpegWith builds a minimal byte stream with an APP1 EXIF segment holding tiff, after fill
+// bytes (0xff) before its marker; only Orientation reads it (the pixels come from elsewhere).
+func jpegWith(tiff []byte, fill int) []byte {
+	seg := append([]byte("Exif\x00\x00"), tiff...)
+	out := append([]byte{0xff, 0xd8}, bytes.Repeat([]byte{0xff}, fill)...)
+	out = append(out, 0xff, 0xe1, byte((len(seg)+2)>>8), byte(len(seg)+2))
 	return append(append(out, seg...), 0xff, 0xd9)
+}
+
+// exifJPEG is jpegWith an orientation as the standard stores it: one SHORT.
+func exifJPEG(order binary.ByteOrder, orientation uint16) []byte {
+	var field [4]byte
+	order.PutUint16(field[:], orientation)
+	return jpegWith(exifTIFF(order, 3, 1, field, nil), 0)
 }
 
 func TestOrientation(t *testing.T) {
@@ -47,6 +61,78 @@ func TestOrientation(t *testing.T) {
 	for _, bad := range [][]byte{nil, {0xff, 0xd8}, exifJPEG(binary.LittleEndian, 9), exifJPEG(binary.BigEndian, 0)[:20]} {
 		if got := Orientation(bad); got != 1 {
 			t.Errorf("malformed EXIF gave orientation %d", got)
+		}
+	}
+}
+
+// TestOrientationAsPillow: what Pillow's exif_transpose reads beyond one SHORT in a JPEG's
+// APP1, each case checked against Debian's Pillow 9.4 with files built the same way: the first
+// value of any integer type but BYTE, inline or where the entry points, after fill bytes
+// before the marker; and a PNG's eXIf chunk after the image data, not after IEND.
+func TestOrientationAsPillow(t *testing.T) {
+	field := func(bo binary.ByteOrder, size int, v int64) [4]byte {
+		var f [4]byte
+		switch size {
+		case 1:
+			f[0] = byte(v)
+		case 2:
+			bo.PutUint16(f[:], uint16(v))
+		case 4:
+			bo.PutUint32(f[:], uint32(v))
+		}
+		return f
+	}
+	for _, bo := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
+		threeAt := make([]byte, 6) // SHORT values 3, 6, 6 at offset 26, after the IFD
+		bo.PutUint16(threeAt, 3)
+		bo.PutUint16(threeAt[2:], 6)
+		bo.PutUint16(threeAt[4:], 6)
+		var twoShorts [4]byte // 6, 3
+		bo.PutUint16(twoShorts[:], 6)
+		bo.PutUint16(twoShorts[2:], 3)
+		for _, c := range []struct {
+			name string
+			data []byte
+			want int
+		}{
+			{"LONG", jpegWith(exifTIFF(bo, 4, 1, field(bo, 4, 6), nil), 0), 6},
+			{"SBYTE", jpegWith(exifTIFF(bo, 6, 1, field(bo, 1, 6), nil), 0), 6},
+			{"SSHORT", jpegWith(exifTIFF(bo, 8, 1, field(bo, 2, 6), nil), 0), 6},
+			{"SLONG", jpegWith(exifTIFF(bo, 9, 1, field(bo, 4, 6), nil), 0), 6},
+			{"BYTE (bytes to Pillow)", jpegWith(exifTIFF(bo, 1, 1, field(bo, 1, 6), nil), 0), 1},
+			{"negative SSHORT", jpegWith(exifTIFF(bo, 8, 1, field(bo, 2, -2), nil), 0), 1},
+			{"SHORT count 2, inline", jpegWith(exifTIFF(bo, 3, 2, twoShorts, nil), 0), 6},
+			{"SHORT count 3, at an offset", jpegWith(exifTIFF(bo, 3, 3, field(bo, 4, 26), threeAt), 0), 3},
+			{"LONG count 2, offset past the end", jpegWith(exifTIFF(bo, 4, 2, field(bo, 4, 1000), nil), 0), 1},
+			{"fill bytes before APP1", jpegWith(exifTIFF(bo, 3, 1, field(bo, 2, 6), nil), 3), 6},
+		} {
+			if got := Orientation(c.data); got != c.want {
+				t.Errorf("%s (%v): orientation %d, want %d", c.name, bo, got, c.want)
+			}
+		}
+	}
+	chunk := func(typ string, data []byte) []byte { // the CRC is not checked here
+		c := binary.BigEndian.AppendUint32(nil, uint32(len(data)))
+		return append(append(append(c, typ...), data...), 0, 0, 0, 0)
+	}
+	var six [4]byte
+	binary.BigEndian.PutUint16(six[:], 6)
+	exif := exifTIFF(binary.BigEndian, 3, 1, six, nil)
+	png := func(chunks ...[]byte) []byte {
+		return bytes.Join(append([][]byte{[]byte("\x89PNG\r\n\x1a\n")}, chunks...), nil)
+	}
+	ihdr, idat, iend := chunk("IHDR", make([]byte, 13)), chunk("IDAT", []byte{1, 2, 3}), chunk("IEND", nil)
+	for _, c := range []struct {
+		name string
+		data []byte
+		want int
+	}{
+		{"eXIf before IDAT", png(ihdr, chunk("eXIf", exif), idat, iend), 6},
+		{"eXIf after IDAT", png(ihdr, idat, chunk("eXIf", exif), iend), 6},
+		{"eXIf after IEND", png(ihdr, idat, iend, chunk("eXIf", exif)), 1},
+	} {
+		if got := Orientation(c.data); got != c.want {
+			t.Errorf("PNG, %s: orientation %d, want %d", c.name, got, c.want)
 		}
 	}
 }
@@ -327,5 +413,17 @@ func TestGIFCanvas(t *testing.T) {
 		if px(2, 1) != [3]uint8{10, 200, 10} || px(3, 2) != [3]uint8{10, 10, 200} || px(3, 3) != [3]uint8{90, 80, 70} {
 			t.Errorf("transparent %d: frame pixels %v %v %v", c.trans, px(2, 1), px(3, 2), px(3, 3))
 		}
+	}
+	// A graphic control block whose transparency flag is clear: its index is no transparency,
+	// and the canvas is filled with index 0.
+	data := gifBytes(t, frame, 3)
+	gce := bytes.Index(data, []byte{0x21, 0xf9, 4, 1})
+	data[gce+3] = 0
+	img, err := DecodeBytes(data, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := [3]uint8(img.Pix[:3]); got != [3]uint8{200, 10, 10} {
+		t.Errorf("transparency flag clear: outside the frame %v, want index 0's %v", got, [3]uint8{200, 10, 10})
 	}
 }
