@@ -2,6 +2,7 @@ package blip
 
 import (
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/imagesemantics/blipgo/bert"
@@ -54,6 +55,30 @@ func TestConfigBounds(t *testing.T) {
 	} {
 		if _, err := ParseConfig([]byte(c)); err == nil || len(err.Error()) > 300 {
 			t.Errorf("%s: %v", c, err)
+		}
+	}
+}
+
+// TestConfigRefused: each config.json that describes a model this package cannot run is
+// refused with an error naming the section and the key at fault.
+func TestConfigRefused(t *testing.T) {
+	for _, c := range []struct{ json, want string }{
+		{`{"vision_config": {"num_channels": 1}}`, "vision_config: num_channels 1"},
+		{`{"vision_config": {"hidden_act": "relu"}}`, `vision_config: hidden_act "relu"`},
+		{`{"vision_config": {"layer_norm_eps": 0}}`, "vision_config: layer_norm_eps"},
+		{`{"vision_config": {"hidden_size": 100, "num_attention_heads": 16}}`, "vision_config: hidden_size 100 is not a multiple of num_attention_heads 16"},
+		{`{"vision_config": {"image_size": 385, "patch_size": 16}}`, "vision_config: image_size 385 must be a positive multiple of patch_size 16"},
+		{`{"vision_config": {"intermediate_size": 100000}}`, "vision_config: hidden_size 768, intermediate_size 100000"},
+		{`{"text_config": {"hidden_act": "relu"}}`, `text_config: hidden_act "relu"`},
+		{`{"text_config": {"layer_norm_eps": -1}}`, "text_config: layer_norm_eps"},
+		{`{"text_config": {"hidden_size": 100, "num_attention_heads": 16}}`, "text_config: hidden_size 100 is not a multiple of num_attention_heads 16"},
+		{`{"text_config": {"sep_token_id": 99999}}`, "text_config: sep_token_id 99999 outside the vocabulary"},
+		{`{"text_config": {"bos_token_id": -1}}`, "text_config: bos_token_id -1 outside the vocabulary"},
+		{`{"text_config": {"max_position_embeddings": 1048576}}`, "text_config: sizes beyond any BLIP"},
+	} {
+		_, err := ParseConfig([]byte(c.json))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one saying %q", c.json, err, c.want)
 		}
 	}
 }
