@@ -190,6 +190,10 @@ func TestCaptionAPIErrors(t *testing.T) {
 		{"an empty question among several", "/api/answer?question=what&question=+", "image/png", bytes.NewReader(chelsea(t)), 422, "question must be"},
 		{"too many questions", "/api/answer?" + strings.Repeat("question=what&", blip.ServiceLimits().Texts+1), "image/png", bytes.NewReader(chelsea(t)), 422, "question fields"},
 		{"match without text", "/api/match", "image/png", bytes.NewReader(chelsea(t)), 422, "text field"},
+		{"too many texts", "/api/match?" + strings.Repeat("text=a&", blip.ServiceLimits().Texts+1), "image/png", bytes.NewReader(chelsea(t)), 422, "text fields"},
+		{"prompt too long", "/api/caption?prompt=" + strings.Repeat("a", maxTextField+1), "image/png", bytes.NewReader(chelsea(t)), 422, "prompt longer than"},
+		{"question too long", "/api/answer?question=" + strings.Repeat("a", maxTextField+1), "image/png", bytes.NewReader(chelsea(t)), 422, "question must be"},
+		{"text too long", "/api/match?text=" + strings.Repeat("a", maxTextField+1), "image/png", bytes.NewReader(chelsea(t)), 422, "text longer than"},
 		{"no such API path", "/api/describe", "image/png", bytes.NewReader(chelsea(t)), 404, "no such API path"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -203,6 +207,15 @@ func TestCaptionAPIErrors(t *testing.T) {
 		body, ct := multipartBody(t, make([]byte, 500_000), nil)
 		status, out := post(t, ts.URL+"/api/caption", ct, body)
 		if status != 413 {
+			t.Errorf("%d %v", status, out)
+		}
+	})
+	t.Run("multipart prompt too long", func(t *testing.T) {
+		// The form reader keeps one byte past the limit of a text field, so that a longer one is
+		// refused rather than cut short.
+		body, ct := multipartBody(t, chelsea(t), map[string]string{"prompt": strings.Repeat("a", 2*maxTextField)})
+		status, out := post(t, ts.URL+"/api/caption", ct, body)
+		if status != 422 || !strings.Contains(out["error"].(string), "prompt longer than") {
 			t.Errorf("%d %v", status, out)
 		}
 	})
