@@ -238,6 +238,7 @@ func TestSeveralQuestions(t *testing.T) {
 
 func TestExitStatus(t *testing.T) {
 	model := golden.Path("models", "blip-tiny-b")
+	empty := t.TempDir()
 	for _, c := range []struct {
 		name string
 		args []string
@@ -253,6 +254,7 @@ func TestExitStatus(t *testing.T) {
 		{"bad option", []string{"-json", "-beams", "0", "-model", model, golden.Path("images/chelsea.png"), golden.Path("images/coffee.gif")}, 2, ""},
 		{"prompt past the length", []string{"-prompt", "a photography of a cat", "-max-length", "3", "-model", model, golden.Path("images/chelsea.png")}, 2, ""},
 		{"empty file", []string{"-json", "-model", model, os.DevNull}, 1, `"error":"empty file"`},
+		{"folder without images", []string{"-json", "-model", model, empty}, 1, `"error":"no images in this directory"`},
 		{"flag after the files", []string{"-model", model, golden.Path("images/chelsea.png"), "-format", "jsonl"}, 0, `{"image":`},
 		{"unknown format", []string{"-model", model, "-format", "xml", golden.Path("images/chelsea.png")}, 2, ""},
 		{"unknown precision", []string{"-model", model, "-precision", "float16", golden.Path("images/chelsea.png")}, 2, ""},
@@ -270,6 +272,17 @@ func TestExitStatus(t *testing.T) {
 			}
 		})
 	}
+	t.Run("-write with standard input", func(t *testing.T) {
+		stdin, err := os.ReadFile(golden.Path("images/chelsea.png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), []string{"-json", "-write", "txt", "-model", model, "-"}, bytes.NewReader(stdin), &out, &errOut, false)
+		if code != 1 || !strings.Contains(out.String(), "-write cannot put a caption file beside standard input") {
+			t.Errorf("exit %d, stdout %q", code, out.String())
+		}
+	})
 }
 
 // TestInputsAndOrder: directories, globs and stdin expand to images, captioned concurrently and
@@ -277,8 +290,9 @@ func TestExitStatus(t *testing.T) {
 func TestInputsAndOrder(t *testing.T) {
 	model := golden.Path("models", "blip-tiny-b")
 	dir := t.TempDir()
-	for _, n := range []string{"b.png", "a.gif", "notes.txt"} {
-		src := map[string]string{"b.png": "images/chelsea.png", "a.gif": "images/coffee.gif", "notes.txt": "README.md"}[n]
+	// An upper-case extension is an image's too.
+	for _, n := range []string{"b.PNG", "a.gif", "notes.txt"} {
+		src := map[string]string{"b.PNG": "images/chelsea.png", "a.gif": "images/coffee.gif", "notes.txt": "README.md"}[n]
 		data, err := os.ReadFile(golden.Path(src))
 		if err != nil {
 			t.Fatal(err)
@@ -300,7 +314,7 @@ func TestInputsAndOrder(t *testing.T) {
 		}
 		got = append(got, r)
 	}
-	want := []string{filepath.Join(dir, "a.gif"), filepath.Join(dir, "b.png"), golden.Path("images/chelsea.png"), golden.Path("images/chelsea_rgba.png"), "-", filepath.Join(dir, "nothing-*.png")}
+	want := []string{filepath.Join(dir, "a.gif"), filepath.Join(dir, "b.PNG"), golden.Path("images/chelsea.png"), golden.Path("images/chelsea_rgba.png"), "-", filepath.Join(dir, "nothing-*.png")}
 	if len(got) != len(want) {
 		t.Fatalf("%d results, want %d: %s", len(got), len(want), out.String())
 	}
