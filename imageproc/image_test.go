@@ -115,9 +115,7 @@ func TestOrientationAsPillow(t *testing.T) {
 		c := binary.BigEndian.AppendUint32(nil, uint32(len(data)))
 		return append(append(append(c, typ...), data...), 0, 0, 0, 0)
 	}
-	var six [4]byte
-	binary.BigEndian.PutUint16(six[:], 6)
-	exif := exifTIFF(binary.BigEndian, 3, 1, six, nil)
+	exif := exifTIFF(binary.BigEndian, 3, 1, field(binary.BigEndian, 2, 6), nil)
 	png := func(chunks ...[]byte) []byte {
 		return bytes.Join(append([][]byte{[]byte("\x89PNG\r\n\x1a\n")}, chunks...), nil)
 	}

@@ -31,7 +31,8 @@ step env
 # VDPBF16PS, and only a Firecracker machine can time AMX.
 lscpu | grep -E 'Model name|^CPU\(s\)'
 echo "kernel $(uname -r)"
-echo "features: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx512f|avx512_bf16|avx512_vnni|amx_bf16|amx_tile|amx_int8)$' | paste -sd' ')"
+FEATURES=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx512f|avx512_bf16|avx512_vnni|amx_bf16|amx_tile|amx_int8)$' | paste -sd' ')
+echo "features: $FEATURES"
 echo "nproc $(nproc)"
 PIN=$(lscpu -p=CPU,CORE 2>/dev/null | grep -v '^#' | sort -t, -k2,2n -u | head -2 | cut -d, -f1 | paste -sd,)
 [ -n "$PIN" ] || PIN=$(taskset -pc $$ 2>/dev/null | sed -E 's/.*: *//; s/[-,].*//')
@@ -195,7 +196,7 @@ accuracy() {
 # Without AMX (the GPU host's CPU may be an AMD EPYC) the AMX column experiments have nothing to
 # measure: the float32 families inside MatMul take their minutes instead.
 DEFAULT="correctness kernels columns model pool threads accuracy"
-grep -q -w amx_bf16 /proc/cpuinfo || DEFAULT="correctness kernels families model pool threads accuracy"
+[[ " $FEATURES " == *" amx_bf16 "* ]] || DEFAULT="correctness kernels families model pool threads accuracy"
 for s in ${@:-$DEFAULT}; do
   case $s in
     correctness|fuzz|kernels|columns|families|model|sixteen|pool|threads|accuracy) $s ;;
