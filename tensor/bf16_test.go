@@ -131,11 +131,11 @@ func TestMatMulBF16Tiles(t *testing.T) {
 	}
 }
 
-// TestMatMulAMXColumns: a family with tiles of 224 rows (the AMX column experiments' shape,
+// TestMatMulAMXColumns: a family with tiles of 224 rows (the AMX column families' shape,
 // kernels.amxColumns) gives inside MatMul what the 32-row AMX family gives, bit for bit: taller
 // tiles change which rows go to a kernel call together and which products take the few-rows
 // route (matMulPairs), not the steps each row goes through. The pure-Go twin stands in for
-// both off AMX; on an AMX CPU each assembly experiment is compared with amx-bf16 too.
+// both off AMX; on an AMX CPU each assembly column family is compared with amx-bf16 too.
 func TestMatMulAMXColumns(t *testing.T) {
 	pairs := [][2]kernels.BF16{{kernels.GenericAMX(32, 32), kernels.GenericAMX(224, 32)}}
 	var amx kernels.BF16
@@ -227,8 +227,8 @@ func pairwise(kern kernels.BF16) kernels.BF16 {
 }
 
 // BenchmarkMatMulAMXBlocks compares depths of pass and sizes of A's row blocks for each AMX
-// family (amx-bf16, and the column experiments amx-bf16-col and amx-bf16-cols: one call per
-// 224 rows of a panel) at the vision MLP's two shapes, and at a narrow one whose B and C (512
+// family (amx-bf16, and the column families, one call per 224 rows of a panel: amx-bf16-col,
+// the one chosen, and amx-bf16-cols) at the vision MLP's two shapes, and at a narrow one whose B and C (512
 // and 577 KiB) stay in the two cores' L2 where the MLP's stream from memory (the products'
 // ceiling in MatMul, to tell what C's and B's traffic costs from what the calls do), on two
 // workers and, at MatMul's own blocking, one and with C's rows padded (skipped without AMX).

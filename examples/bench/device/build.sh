@@ -27,10 +27,10 @@ if [ -n "${1:-}" ]; then
 fi
 GOOS=linux GOARCH=amd64 go build -trimpath -ldflags="-s -w" -o $B/bench ./examples/bench
 GOOS=linux GOARCH=amd64 go build -trimpath -ldflags="-s -w" -o $B/hashmodel ./examples/hashmodel
-# The AMX column experiments as the bfloat16 kernel (tags amxcol, amxcols: see
-# kernels.amxColumns), for run.sh's columns section to run the golden cases and whole
-# captions on.
-for x in col cols; do
+# The other AMX families as the bfloat16 kernel (tags amxtile: amx-bf16, a call per 32 rows;
+# amxcols: amx-bf16-cols; see kernels.amxColumns), for run.sh's columns section to run the
+# golden cases and whole captions on beside the default, amx-bf16-col.
+for x in tile cols; do
   GOOS=linux GOARCH=amd64 go test -c -tags amx$x -trimpath -ldflags="-s -w" -o $B/blip-$x.test ./blip
   GOOS=linux GOARCH=amd64 go build -tags amx$x -trimpath -ldflags="-s -w" -o $B/bench-$x ./examples/bench
 done

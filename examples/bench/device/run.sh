@@ -108,7 +108,7 @@ blocks_table() {
 }
 
 columns() {
-  step the AMX column experiments \(amx-bf16-col: one call per 224 rows of a panel\; amx-bf16-cols: the same in slices of 128 pairs\) against amx-bf16 inside MatMul, alternating, 2 pinned cores
+  step the AMX families \(amx-bf16-col, the default: one call per 224 rows of a panel\; amx-bf16-cols: the same in slices of 128 pairs\; amx-bf16: a call per 32 rows\) inside MatMul, alternating, 2 pinned cores
   # A call's cost besides its products: each family's tallest tile at 16 to 1024 pairs a call,
   # then the products inside MatMul at every depth of pass, three rounds.
   (cd $K && $TS timeout 60 $D/kernels.test -test.run '^$' -test.bench 'PeakAMX|MicroBF16/amx-bf16(-cols?)?/rows=(32|224)/' -test.benchtime 0.2s 2>&1 | grep -E 'Bench')
@@ -118,15 +118,15 @@ columns() {
     done
   done | tee /tmp/blocks.txt
   blocks_table < /tmp/blocks.txt
-  # The golden cases, then whole bfloat16 captions, with each experiment as the bfloat16
-  # kernel (built with -tags amxcol, amxcols) beside today's, alternating.
-  step golden cases and bfloat16 captions on amx-bf16-col and amx-bf16-cols, 2 pinned cores
-  for x in col cols; do
+  # The golden cases, then whole bfloat16 captions, with each other family as the bfloat16
+  # kernel (built with -tags amxtile, amxcols) beside the default, alternating.
+  step golden cases and bfloat16 captions on amx-bf16 and amx-bf16-cols, 2 pinned cores
+  for x in tile cols; do
     (cd $R/blip && timeout 90 $D/blip-$x.test -test.run 'BFloat16|Golden' -test.v 2>&1 | grep -E '^(--- FAIL|ok|FAIL|PASS)|identical|kernel' | tail -8)
   done
   [ -d /tmp/hash ] || $D/hashmodel -out /tmp/hash
   for round in 1 2; do
-    for b in bench bench-col bench-cols; do $TS timeout 60 $D/$b -model /tmp/hash -image $IMG -reps 2 -tokens 19 -threads 2 -precision bfloat16; done
+    for b in bench bench-tile bench-cols; do $TS timeout 60 $D/$b -model /tmp/hash -image $IMG -reps 2 -tokens 19 -threads 2 -precision bfloat16; done
   done
 }
 
@@ -193,7 +193,7 @@ accuracy() {
   (cd $R/internal/hashmodel && BLIPGO_FULLSIZE=1 BLIPGO_HASHMODEL=/tmp/hash timeout 90 $D/hashmodel.test -test.run TestFullSize -test.v 2>&1 | grep -E 'kernel|diff|ids|gaps|---|^(ok|FAIL|PASS)')
 }
 
-# Without AMX (the GPU host's CPU may be an AMD EPYC) the AMX column experiments have nothing to
+# Without AMX (the GPU host's CPU may be an AMD EPYC) the AMX families have nothing to
 # measure: the float32 families inside MatMul take their minutes instead.
 DEFAULT="correctness kernels columns model pool threads accuracy"
 [[ " $FEATURES " == *" amx_bf16 "* ]] || DEFAULT="correctness kernels families model pool threads accuracy"

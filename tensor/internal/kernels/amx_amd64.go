@@ -145,22 +145,21 @@ const (
 	amxColumnSlice  = 8
 )
 
-// amxColumns is an experiment, listed by AvailableBF16 on AMX CPUs after the AMX family and
-// never chosen: the AMX family with tiles of up to 32·groups rows, whose whole 32-row groups
+// amxColumns is the AMX family with tiles of up to 32·groups rows, whose whole 32-row groups
 // go through one call (configured once, the tiles released once) where amxMicro makes a call
 // for each: of amxBF16col, each group through all the call's steps in turn, B's panel read
 // again for each (amx-bf16-col), or with slice > 0 of amxBF16cols, every group through a
 // slice of that many steps before the next slice, so that the slice's part of B is read from
-// L1 by all groups after the first (amx-bf16-cols). On the device machine's Xeon an AMX call
-// inside MatMul cost about 1 µs besides its products (docs/speed-log.md, ninth session); timed against
-// amx-bf16 inside MatMul (BenchmarkMatMulAMXBlocks), these say how much of that the calls
-// themselves are, and how much B's reads from L2, and one becomes the AMX default only once
-// it is measured faster. Each row of C goes through the steps amxMicro gives it, so the
-// results are the same bits. A last group of up to 31 rows, and tiles of up to 32 rows, go to
-// amxMicro. Builds tagged amxcol or amxcols choose one (amxChosen), to run whole models on
-// it; there its tiles of 224 rows also move BFloat16x3's products of 33 to 224 rows onto the
-// float32 kernel (tensor's MatMul splits only products taller than a tile), which its golden
-// cases may show.
+// L1 by all groups after the first (amx-bf16-cols). Both are listed by AvailableBF16 on AMX
+// CPUs beside amx-bf16 (amxFamily); amx-bf16-col is the one chosen (amxChosen): whole
+// bfloat16 vision encoders ran 7-8% faster on it than on amx-bf16 on this project's AMX Xeon
+// (twentieth session), where the device machine's run (thirteenth) had put the three within
+// its host's spread. An AMX call inside MatMul cost about 1 µs besides its products there
+// (ninth session). Each row of C goes through the steps amxMicro gives it, so the results are
+// the same bits. A last group of up to 31 rows, and tiles of up to 32 rows, go to amxMicro.
+// Its tiles of 224 rows also move BFloat16x3's products of 33 to 224 rows (a question's or
+// prompt's tokens) onto the float32 kernel (tensor's MatMul splits only products taller than
+// a tile): the same accuracy class, and the full-size and golden checks unchanged.
 func amxColumns(calls amxCalls, groups, slice, rowAhead, tallAhead int) BF16 {
 	const tall, nr = approx.AMXMR, approx.AMXNR
 	if groups < 1 || slice < 0 {

@@ -41,7 +41,7 @@ func TestChooseBF16(t *testing.T) {
 	if list, best := chooseBF16(amx, nil, vec, generic, "", 0); best.Name != "amx" || len(list) != 3 || !list[2].Emulated {
 		t.Errorf("with AMX: best %s, list %d", best.Name, len(list))
 	}
-	// The AMX experiments follow the AMX family, except the one a build chooses, which leads.
+	// The column families follow the AMX family, except the one a build chooses, which leads.
 	exps := []BF16{{Name: "col", Micro: genericBF16Micro, Tiles: true}, {Name: "cols", Micro: genericBF16Micro, Tiles: true}}
 	for chosen, want := range []string{"amx col cols vec go-bf16", "col amx cols vec go-bf16", "cols amx col vec go-bf16"} {
 		list, best := chooseBF16(amx, exps, vec, generic, "", chosen)

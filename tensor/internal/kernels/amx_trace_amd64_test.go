@@ -158,7 +158,7 @@ func (e *amxEmu) tracedCalls(t testing.TB) amxCalls {
 	}
 }
 
-// tracedFamilies are the AMX families (amx-bf16, and the column experiments) on their trace
+// tracedFamilies are the AMX families (amx-bf16, and the column families) on their trace
 // twins: each MicroBF16 call gets an emulator over the buffers it is given.
 func tracedFamilies(t testing.TB) []BF16 {
 	on := func(name string, mr int, family func(amxCalls) MicroBF16) BF16 {

@@ -2,5 +2,5 @@
 
 package kernels
 
-// amxChosen: amx-bf16-cols (see amxcol_on_amd64.go).
+// amxChosen: amx-bf16-cols (see amxchosen_amd64.go).
 const amxChosen = 2

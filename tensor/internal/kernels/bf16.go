@@ -43,9 +43,9 @@ type BF16 struct {
 // Emulated best kernel as "no bfloat16 here" and run float32.
 func BestBF16() BF16 { return bestBF16 }
 
-// AvailableBF16 lists every bfloat16 kernel this CPU runs, fastest first (on AMX CPUs the AMX
-// column experiments, amx-bf16-col and amx-bf16-cols, follow amx-bf16, for tests and
-// benchmarks: see amxColumns); the last is pure Go.
+// AvailableBF16 lists every bfloat16 kernel this CPU runs, fastest first (on AMX CPUs the
+// chosen AMX family, amx-bf16-col, then amx-bf16 and amx-bf16-cols, for tests and benchmarks:
+// see amxColumns); the last is pure Go.
 func AvailableBF16() []BF16 { return availableBF16 }
 
 // GenericBF16 is the pure-Go bfloat16 kernel.

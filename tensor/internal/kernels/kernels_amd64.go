@@ -38,7 +38,7 @@ func detectBF16() (list []BF16, best BF16) {
 	amx, why := detectAMX()
 	var cols []BF16
 	if amx.Micro != nil {
-		// The column experiments, for tests and benchmarks to compare (see amxColumns).
+		// The column families: amx-bf16-col, the one chosen, and amx-bf16-cols (see amxColumns).
 		cols = []BF16{
 			amxColumns(amxAssembly(), amxColumnGroups, 0, amxRowPrefetch, amxTallPrefetch),
 			amxColumns(amxAssembly(), amxColumnGroups, amxColumnSlice, amxRowPrefetch, amxTallPrefetch),
@@ -59,9 +59,9 @@ func vecBF16(ahead int) BF16 {
 }
 
 // chooseBF16 is detectBF16's choice on a CPU with AVX512-BF16, given the AMX family (Micro nil
-// when absent or refused), the AMX experiments listed after it, why the OS refused AMX (""
-// when it did not), and which of the AMX families a build chooses (amxChosen: 0 the AMX
-// family, i the i-th experiment), listed first.
+// when absent or refused), the other AMX families listed after it (the column families), why
+// the OS refused AMX ("" when it did not), and which of the AMX families a build chooses
+// (amxChosen: 0 the AMX family, i the i-th other), listed first.
 func chooseBF16(amx BF16, experiments []BF16, vec, generic BF16, why string, chosen int) (list []BF16, best BF16) {
 	switch {
 	case amx.Micro != nil:

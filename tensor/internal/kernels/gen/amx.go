@@ -192,7 +192,7 @@ const (
 // L2, one row a step, as the vector kernels do (main.go: in MatMul's order that tile is the
 // next call's, whose loads of C, or stores to it, would otherwise wait on memory).
 //
-// Columns (see amxColumns, an experiment) write amxBF16col instead: the two-row kernel over
+// Columns (see amxColumns) write amxBF16col instead: the two-row kernel over
 // groups tiles of 32 rows, one below the other in the same panel of C and rows of A, each
 // through the same steps of the same B, with the tile configuration loaded once and the tiles
 // released once. The next tile's rows it prefetches run on from the second group's (next
