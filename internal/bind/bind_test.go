@@ -150,3 +150,92 @@ func TestBindReleasesChecked(t *testing.T) {
 		t.Errorf("released %v; bound %v %v", src.released, m.W.Data, m.B.Data)
 	}
 }
+
+// TestErrorLists: each kind of name is listed whole up to maxListed names, counted past it,
+// and left out when there is none.
+func TestErrorLists(t *testing.T) {
+	names := func(n int) []string {
+		var s []string
+		for i := range n {
+			s = append(s, fmt.Sprintf("t%d", i))
+		}
+		return s
+	}
+	for _, c := range []struct {
+		err  Error
+		want string
+	}{
+		{Error{Where: "x", Missing: names(maxListed)}, "bind x: 10 missing: t0, t1, t2, t3, t4, t5, t6, t7, t8, t9"},
+		{Error{Where: "x", Unused: names(maxListed + 1)}, "bind x: 11 unused: t0, t1, t2, t3, t4, t5, t6, t7, t8, t9 and 1 more"},
+		{Error{Where: "x", Missing: names(1), Problems: []string{"t0 is bad"}}, "bind x: 1 missing: t0; 1 bad: t0 is bad"},
+	} {
+		if got := c.err.Error(); got != c.want {
+			t.Errorf("got  %q\nwant %q", got, c.want)
+		}
+	}
+}
+
+type nested struct {
+	Attn struct {
+		Q *tensor.Tensor `weights:"q"`
+	} `weights:"attn"`
+	Inline struct {
+		B *tensor.Tensor `weights:"b,optional"`
+	} `weights:""`
+	Blocks []struct {
+		W *tensor.Tensor `weights:"w"`
+	} `weights:"blocks"`
+	Skipped *tensor.Tensor `weights:"-"`
+}
+
+// TestWalkNames: a struct field's tensors are named under its name, an inlined one's under its
+// parent's, a slice's under its name and index, and an optional tag says so.
+func TestWalkNames(t *testing.T) {
+	var m nested
+	m.Attn.Q, m.Inline.B = tensor.Declare(1), tensor.Declare(1)
+	m.Blocks = make([]struct {
+		W *tensor.Tensor `weights:"w"`
+	}, 2)
+	m.Blocks[0].W, m.Blocks[1].W = tensor.Declare(1), tensor.Declare(1)
+	var got []string
+	Walk("p.", &m, func(name string, _ **tensor.Tensor, optional bool) {
+		got = append(got, fmt.Sprintf("%s/%v", name, optional))
+	})
+	if want := "p.attn.q/false p.b/true p.blocks.0.w/false p.blocks.1.w/false"; strings.Join(got, " ") != want {
+		t.Errorf("walked %q, want %q", strings.Join(got, " "), want)
+	}
+}
+
+// TestWalkRefuses: what only a programming error gives (not a pointer to a struct, a weights
+// tag on a field that holds no tensors, a tensor left undeclared) panics, naming it.
+func TestWalkRefuses(t *testing.T) {
+	var ints struct {
+		N []int `weights:"n"`
+	}
+	var scalar struct {
+		N int `weights:"n"`
+	}
+	var undeclared struct {
+		W *tensor.Tensor `weights:"w"`
+	}
+	for _, c := range []struct {
+		model any
+		want  string
+	}{
+		{nested{}, "bind: Walk needs a pointer to a struct, got bind.nested"},
+		{new(int), "bind: Walk needs a pointer to a struct, got *int"},
+		{&ints, "bind: field N of struct { N []int \"weights:\\\"n\\\"\" } has a weights tag but type []int"},
+		{&scalar, "has a weights tag but type int"},
+		{&undeclared, "bind: w is not declared"},
+	} {
+		func() {
+			defer func() {
+				msg := fmt.Sprint(recover())
+				if !strings.Contains(msg, c.want) {
+					t.Errorf("%T: panic %q, want %q", c.model, msg, c.want)
+				}
+			}()
+			Walk("", c.model, func(string, **tensor.Tensor, bool) {})
+		}()
+	}
+}
