@@ -308,12 +308,8 @@ type fileMeta struct {
 // URL is then where the content is fetched from.
 func (d *downloader) head(ctx context.Context, u string) (*fileMeta, error) {
 	client := *d.opts.Client
-	client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if len(via) > 10 {
-			return errors.New("too many redirects")
-		}
-		return http.ErrUseLastResponse
-	}
+	// Every redirect comes back to the loop below, which counts them.
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	// Like the Python client's, metadata requests give up after MetadataTimeout (10 s unless
 	// HF_HUB_ETAG_TIMEOUT says otherwise), so an unreachable hub fails instead of hanging.
 	ctx, cancel := context.WithTimeout(ctx, d.opts.MetadataTimeout)
@@ -404,11 +400,16 @@ func (d *downloader) download(ctx context.Context, meta *fileMeta, name, blob st
 	if err != nil {
 		return err
 	}
-	if meta.size >= 0 && have > meta.size {
+	switch {
+	case meta.size >= 0 && have > meta.size:
 		if err := f.Truncate(0); err != nil {
 			return err
 		}
 		have, _ = f.Seek(0, io.SeekStart)
+	case meta.size > 0 && have == meta.size:
+		// Whole already: a run stopped between the last write and the rename. Asking for
+		// the rest would be refused (HTTP 416, a range past the end).
+		return finish(f, part, blob)
 	}
 	// A watchdog cancels the request when StallTimeout passes without a byte: every write
 	// of the body winds it again.
@@ -464,6 +465,11 @@ func (d *downloader) download(ctx context.Context, meta *fileMeta, name, blob st
 	if meta.size >= 0 && w.done != meta.size {
 		return fmt.Errorf("got %d of %d bytes (run again to resume)", w.done, meta.size)
 	}
+	return finish(f, part, blob)
+}
+
+// finish syncs and closes the whole download f (the file part) and renames it to blob.
+func finish(f *os.File, part, blob string) error {
 	if err := f.Sync(); err != nil {
 		return err
 	}

@@ -41,6 +41,13 @@ type fakeHub struct {
 	trickle               time.Duration
 	silentHub             bool // the hub answers nothing until the client gives up
 	requests              int
+	// status: the hub answers these files with this status; etags: with this ETag; shortOnce:
+	// the next GET of the file gets its first half as a whole answer (Content-Length too);
+	// noRanges: the CDN ignores Range headers, answering every GET with the whole file.
+	status    map[string]int
+	etags     map[string]string
+	shortOnce map[string]bool
+	noRanges  bool
 }
 
 func newFakeHub(t *testing.T, model, repo string) *fakeHub {
@@ -48,7 +55,8 @@ func newFakeHub(t *testing.T, model, repo string) *fakeHub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeHub{t: t, files: files, repo: repo, cutOnce: map[string]bool{}, stallOnce: map[string]bool{}, silentOnce: map[string]bool{}}
+	f := &fakeHub{t: t, files: files, repo: repo, cutOnce: map[string]bool{}, stallOnce: map[string]bool{}, silentOnce: map[string]bool{},
+		status: map[string]int{}, etags: map[string]string{}, shortOnce: map[string]bool{}}
 	f.cdn = httptest.NewServer(http.HandlerFunc(f.serveCDN))
 	f.hub = httptest.NewServer(http.HandlerFunc(f.serveHub))
 	t.Cleanup(func() { f.hub.Close(); f.cdn.Close() })
@@ -79,7 +87,12 @@ func (f *fakeHub) serveHub(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "gated", http.StatusUnauthorized)
 		return
 	}
-	// A renamed repository redirects, on the same host, to its new name.
+	// A renamed repository redirects, on the same host, to its new name; a broken one to
+	// itself.
+	if strings.HasPrefix(r.URL.Path, "/loop-org/") {
+		http.Redirect(w, r, r.URL.Path, http.StatusTemporaryRedirect)
+		return
+	}
 	if strings.HasPrefix(r.URL.Path, "/old-org/") {
 		http.Redirect(w, r, strings.Replace(r.URL.Path, "/old-org/", "/"+strings.Split(f.repo, "/")[0]+"/", 1), http.StatusTemporaryRedirect)
 		return
@@ -100,7 +113,16 @@ func (f *fakeHub) serveHub(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	if code := f.status[name]; code != 0 {
+		http.Error(w, "refused", code)
+		return
+	}
 	w.Header().Set("X-Repo-Commit", commit)
+	if e, ok := f.etags[name]; ok {
+		w.Header().Set("ETag", e)
+		http.ServeContent(w, r, name, time.Time{}, strings.NewReader(string(b)))
+		return
+	}
 	if isLFS(name) {
 		w.Header().Set("X-Linked-Etag", `"`+etag(name, b)+`"`)
 		w.Header().Set("X-Linked-Size", fmt.Sprint(len(b)))
@@ -121,11 +143,20 @@ func (f *fakeHub) serveCDN(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	f.ranges = append(f.ranges, r.Header.Get("Range"))
-	cut, stall, silent := f.cutOnce[name], f.stallOnce[name], f.silentOnce[name]
+	cut, stall, silent, short := f.cutOnce[name], f.stallOnce[name], f.silentOnce[name], f.shortOnce[name]
 	if r.Method == http.MethodGet {
-		f.cutOnce[name], f.stallOnce[name], f.silentOnce[name] = false, false, false
+		f.cutOnce[name], f.stallOnce[name], f.silentOnce[name], f.shortOnce[name] = false, false, false, false
 	}
+	noRanges := f.noRanges
 	f.mu.Unlock()
+	if short && r.Method == http.MethodGet {
+		w.Header().Set("Content-Length", fmt.Sprint(len(b)/2))
+		w.Write(b[:len(b)/2])
+		return
+	}
+	if noRanges {
+		r.Header.Del("Range")
+	}
 	if (stall || silent) && r.Method == http.MethodGet {
 		if stall {
 			w.Header().Set("Content-Length", fmt.Sprint(len(b)))
@@ -374,6 +405,143 @@ func TestExtraFiles(t *testing.T) {
 		got, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil || string(got) != string(f.files[name]) {
 			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestUnusableAnswers: what a hub or CDN gets wrong fails the snapshot with the file named,
+// storing nothing under a blob's name: an ETag that is no file name (it names the blob), a
+// status refusing a file (named in the message), a redirect loop, a repository id with "..",
+// and a CDN answer shorter than the X-Linked-Size the hub gave.
+func TestUnusableAnswers(t *testing.T) {
+	t.Setenv("HF_HUB_OFFLINE", "")
+	for _, e := range []string{`".."`, `"."`, `"a/b"`, `"a\\b"`, `""`} {
+		f := newFakeHub(t, "blip-tiny-b", "acme/blip-tiny")
+		f.etags["config.json"] = e
+		cache := t.TempDir()
+		_, err := hub.Snapshot(context.Background(), "acme/blip-tiny", opts(f, cache))
+		if err == nil || !strings.Contains(err.Error(), "config.json: the server gave no usable ETag") {
+			t.Errorf("ETag %s: %v", e, err)
+		}
+		if blobs, _ := os.ReadDir(filepath.Join(cache, "models--acme--blip-tiny", "blobs")); len(blobs) != 0 {
+			t.Errorf("ETag %s: blobs stored: %v", e, blobs)
+		}
+	}
+	for _, code := range []int{http.StatusBadRequest, http.StatusInternalServerError} {
+		f := newFakeHub(t, "blip-tiny-b", "acme/blip-tiny")
+		f.status["config.json"] = code
+		_, err := hub.Snapshot(context.Background(), "acme/blip-tiny", opts(f, t.TempDir()))
+		if want := fmt.Sprintf("config.json: %s/acme/blip-tiny/resolve/main/config.json: HTTP %d", f.hub.URL, code); err == nil || !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("HTTP %d: %v, want ...%s", code, err, want)
+		}
+	}
+	f := newFakeHub(t, "blip-tiny-b", "acme/blip-tiny")
+	if _, err := hub.Snapshot(context.Background(), "loop-org/blip-tiny", opts(f, t.TempDir())); err == nil || !strings.Contains(err.Error(), "too many redirects") {
+		t.Errorf("redirect loop: %v", err)
+	}
+	if _, err := hub.Snapshot(context.Background(), "acme/blip..tiny", opts(f, t.TempDir())); err == nil || !strings.Contains(err.Error(), "is not a repository id") {
+		t.Errorf("an id with \"..\": %v", err)
+	}
+	f = newFakeHub(t, "blip-tiny-a", "acme/blip-tiny")
+	f.shortOnce["model.safetensors"] = true
+	cache := t.TempDir()
+	_, err := hub.Snapshot(context.Background(), "acme/blip-tiny", opts(f, cache))
+	n := len(f.files["model.safetensors"])
+	if want := fmt.Sprintf("model.safetensors: got %d of %d bytes", n/2, n); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("short answer: %v, want %q", err, want)
+	}
+	if _, err := os.Stat(filepath.Join(cache, "models--acme--blip-tiny", "blobs", etag("model.safetensors", f.files["model.safetensors"]))); err == nil {
+		t.Error("a short answer was stored under the blob's name")
+	}
+}
+
+// TestResumeEdges: a partial file that is already whole (a run stopped between its last write
+// and the rename) is used without a request, one longer than the file is started again, and a
+// CDN that ignores Range gets the whole file written from the start, not after the partial.
+func TestResumeEdges(t *testing.T) {
+	t.Setenv("HF_HUB_OFFLINE", "")
+	for _, c := range []struct {
+		name     string
+		partial  func(b []byte) []byte
+		noRanges bool
+		gets     int // GETs of the file the CDN should see
+	}{
+		{"whole", func(b []byte) []byte { return b }, false, 0},
+		{"longer", func(b []byte) []byte { return append(append([]byte(nil), b...), "trailing"...) }, false, 1},
+		{"no ranges", func(b []byte) []byte { return b[:len(b)/3] }, true, 1},
+	} {
+		f := newFakeHub(t, "blip-tiny-a", "acme/blip-tiny")
+		f.noRanges = c.noRanges
+		want := f.files["model.safetensors"]
+		cache := t.TempDir()
+		blob := filepath.Join(cache, "models--acme--blip-tiny", "blobs", etag("model.safetensors", want))
+		if err := os.MkdirAll(filepath.Dir(blob), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(blob+".incomplete", c.partial(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := hub.Snapshot(context.Background(), "acme/blip-tiny", opts(f, cache)); err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if got, _ := os.ReadFile(blob); string(got) != string(want) {
+			t.Errorf("%s: the blob differs from the file (%d bytes, want %d)", c.name, len(got), len(want))
+		}
+		if gets := len(f.ranges); gets != c.gets {
+			t.Errorf("%s: the CDN saw %d requests (%q), want %d", c.name, gets, f.ranges, c.gets)
+		}
+	}
+}
+
+// TestProgressAndClient: the client given is the one used, and a file arriving in pieces is
+// reported as it comes and once whole.
+func TestProgressAndClient(t *testing.T) {
+	t.Setenv("HF_HUB_OFFLINE", "")
+	f := newFakeHub(t, "blip-tiny-a", "acme/blip-tiny")
+	f.trickle = 120 * time.Millisecond
+	var used int
+	o := opts(f, t.TempDir())
+	base := o.Client.Transport
+	o.Client = &http.Client{Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
+		used++
+		return base.RoundTrip(r)
+	})}
+	var reports []int64
+	total := int64(len(f.files["model.safetensors"]))
+	o.Progress = func(file string, done, n int64) {
+		if file == "model.safetensors" {
+			if n != total {
+				t.Errorf("progress total %d, want %d", n, total)
+			}
+			reports = append(reports, done)
+		}
+	}
+	if _, err := hub.Snapshot(context.Background(), "acme/blip-tiny", o); err != nil {
+		t.Fatal(err)
+	}
+	if used == 0 {
+		t.Error("the Options' client was not used")
+	}
+	if len(reports) < 2 || reports[0] >= total || reports[len(reports)-1] != total {
+		t.Errorf("progress %v of %d: want reports on the way and one at the end", reports, total)
+	}
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestIsRepoID: ORG/NAME is a hub id unless a file or folder of that name exists here or it
+// holds "..".
+func TestIsRepoID(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.MkdirAll("local/model", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for s, want := range map[string]bool{"Salesforce/blip-image-captioning-large": true, "local/model": false, "a..b/c": false, "org/name/extra": false, "/abs/path": false, "name": false, "": false} {
+		if got := hub.IsRepoID(s); got != want {
+			t.Errorf("IsRepoID(%q) = %v, want %v", s, got, want)
 		}
 	}
 }
