@@ -187,6 +187,11 @@ func TestTranslateBatchGolden(t *testing.T) {
 // withGenerationConfig copies marian-tiny to a temporary folder with generation_config.json
 // replaced by cfg.
 func withGenerationConfig(t *testing.T, cfg string) string {
+	return withFile(t, "generation_config.json", cfg)
+}
+
+// withFile copies marian-tiny to a temporary folder with the file name replaced by content.
+func withFile(t *testing.T, name, content string) string {
 	src := golden.Path("marian", "marian-tiny")
 	dir := t.TempDir()
 	entries, err := os.ReadDir(src)
@@ -194,17 +199,73 @@ func withGenerationConfig(t *testing.T, cfg string) string {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if e.Name() == "generation_config.json" {
+		if e.Name() == name {
 			continue
 		}
 		if err := os.Symlink(filepath.Join(src, e.Name()), filepath.Join(dir, e.Name())); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, "generation_config.json"), []byte(cfg), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// withJSON is withFile with marian-tiny's JSON file name, its keys changed as changes says.
+func withJSON(t *testing.T, name string, changes map[string]any) string {
+	data, err := os.ReadFile(golden.Path("marian", "marian-tiny", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]any{}
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range changes {
+		m[k] = v
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return withFile(t, name, string(b))
+}
+
+// TestLoadChecks: Load refuses another architecture and a vocabulary id outside the model's
+// vocabulary, naming the file, and accepts what sits on the bounds; Decode skips ids outside
+// the vocabulary.
+func TestLoadChecks(t *testing.T) {
+	for _, c := range []struct {
+		file    string
+		changes map[string]any
+		want    string // "" accepted
+	}{
+		{"config.json", map[string]any{"architectures": []string{}}, ""},
+		{"config.json", map[string]any{"architectures": []string{"BartForConditionalGeneration"}}, "only MarianMTModel is supported"},
+		{"vocab.json", map[string]any{"▁extra": 157}, `vocab.json: "▁extra" has id 157 outside the vocabulary of 157`},
+		{"vocab.json", map[string]any{"▁extra": -1}, `vocab.json: "▁extra" has id -1 outside`},
+		{"generation_config.json", map[string]any{"decoder_start_token_id": 157}, "decoder start token 157 outside"},
+		{"generation_config.json", map[string]any{"decoder_start_token_id": -1}, "decoder start token -1 outside"},
+		{"generation_config.json", map[string]any{"decoder_start_token_id": 0}, ""},
+		{"generation_config.json", map[string]any{"max_length": 65}, "max length 65 exceeds the model's 64 positions"},
+		{"generation_config.json", map[string]any{"max_length": 64}, ""},
+	} {
+		m, err := Load(withJSON(t, c.file, c.changes), 1)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s %v: %v", c.file, c.changes, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s %v: %v, want %q", c.file, c.changes, err, c.want)
+		}
+		if m != nil {
+			m.Close()
+		}
+	}
+	m, _ := load(t)
+	if got := m.Decode([]int{-1, 157, 1 << 30}); got != "" {
+		t.Errorf("ids outside the vocabulary decoded to %q", got)
+	}
 }
 
 // TestGenerationConfigKeys: keys transformers honours are honoured (no_repeat_ngram_size
