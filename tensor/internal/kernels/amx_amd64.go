@@ -44,7 +44,11 @@ func (t *tileConfig) set(mr, pairs int) {
 // (its address goes to the assembly through a function value, so it escapes): 3.4% of a
 // bfloat16 577x1024x4096 product on one core of an Intel Xeon with AMX (pprof), and garbage
 // for the collector at every decode step.
-type tileConfigs [approx.AMXMR][16]tileConfig
+type tileConfigs [approx.AMXMR][amxStepPairs]tileConfig
+
+// amxStepPairs is the depth of one step of the AMX kernels, in pairs of k: a 16x32 bfloat16
+// tile of A, 64 bytes a row, the most a tile row holds.
+const amxStepPairs = 16
 
 func newTileConfigs() *tileConfigs {
 	var t tileConfigs
@@ -126,9 +130,9 @@ func amxAssembly() amxCalls {
 // call, then one shorter step for the rest in another, each loading its tile configuration.
 // The first call prefetches next rows of C (see the kernels). cfgs are the configurations.
 func amxSteps(cfgs *tileConfigs, call amxCall, mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool, ahead, next, groups, slice int) {
-	full := kp &^ 15
+	full := kp - kp%amxStepPairs
 	if full > 0 {
-		call(&cfgs[mr-1][15][0], full/16, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, accumulate, ahead, next, groups, slice)
+		call(&cfgs[mr-1][amxStepPairs-1][0], full/amxStepPairs, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, accumulate, ahead, next, groups, slice)
 		accumulate, next = true, 0
 	}
 	if rest := kp - full; rest > 0 {
