@@ -2,6 +2,7 @@ package sentencepiece
 
 import (
 	"encoding/binary"
+	"errors"
 	"math"
 	"slices"
 	"strings"
@@ -74,16 +75,10 @@ func TestParseRefuses(t *testing.T) {
 	} {
 		m, err := Parse(c.data)
 		var e *Error
-		if err == nil || !strings.Contains(err.Error(), c.want) || !asError(err, &e) {
+		if err == nil || !strings.Contains(err.Error(), c.want) || !errors.As(err, &e) {
 			t.Errorf("%s: model %v, error %v; want an Error saying %q", c.name, m != nil, err, c.want)
 		}
 	}
-}
-
-func asError(err error, e **Error) bool {
-	var ok bool
-	*e, ok = err.(*Error)
-	return ok
 }
 
 // TestNormalizerSpec: the normalizer_spec's flags are read (an unknown field among them

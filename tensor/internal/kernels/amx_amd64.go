@@ -87,8 +87,12 @@ const (
 // B tallAhead bytes on, and A as many steps on. calls are the assembly kernels it calls
 // (amxAssembly, or their trace twins in tests).
 func amxMicro(calls amxCalls, rowAhead, tallAhead int) MicroBF16 {
+	return amxMicroOn(newTileConfigs(), calls, rowAhead, tallAhead)
+}
+
+// amxMicroOn is amxMicro with the configurations cfgs (shared with a column family's calls).
+func amxMicroOn(cfgs *tileConfigs, calls amxCalls, rowAhead, tallAhead int) MicroBF16 {
 	const mrMax, nr = approx.AMXMR, approx.AMXNR
-	cfgs := newTileConfigs()
 	return func(mr, kp int, a []uint32, lda int, b []uint32, c []float32, ldc int, accumulate bool) {
 		if mr < 1 || mr > mrMax || kp < 1 || len(a) < (mr-1)*lda+kp || len(b) < kp*nr || len(c) < (mr-1)*ldc+nr {
 			panic("kernels: amx micro-kernel called out of bounds")
@@ -170,8 +174,8 @@ func amxColumns(calls amxCalls, groups, slice, rowAhead, tallAhead int) BF16 {
 		panic("kernels: amx column family of no groups or a negative slice")
 	}
 	mrMax := groups * tall
-	short := amxMicro(calls, rowAhead, tallAhead)
 	cfgs := newTileConfigs()
+	short := amxMicroOn(cfgs, calls, rowAhead, tallAhead)
 	name, call := "amx-bf16-col", calls.col
 	if slice > 0 {
 		name, call = "amx-bf16-cols", calls.cols
