@@ -22,7 +22,8 @@ var bfloat16Differs = []string{
 // the whole of K and round inside TDPBF16PS as Intel's hardware does, and other near-ties
 // pick other tokens there (through kernels.GenericAMX, AMX's exact twin, on the Zen 5: 32 of
 // 36; before the decoder's cross-attention was bfloat16, 31 of 36, as the device machine's
-// Xeon gave).
+// Xeon gave). Since that cross-attention runs VDPBF16PS on AMX CPUs (kernels.RowsBF16), the
+// same four on this project's AMX Xeon.
 var amxDiffers = []string{
 	"blip-tiny-b chelsea prompt", "blip-tiny-b coffee default", "blip-tiny-b coffee beam3_min5_max20", "blip-tiny-b astronaut beam3_min5_max20",
 }

@@ -119,9 +119,9 @@ func (kv *KV) CopyFrom(o *KV) {
 // the same keys (cross-attention to an image) then reuses them at every step. Under BFloat16
 // they take half float32's memory (prec.KVBytes() == 2), so that a decode step reads half the
 // bytes of cached keys and values (BLIP-large: 21 MB instead of 42 of a bfloat16 step's 290):
-// where the CPU multiplies bfloat16 pairs they are packed as pairs, and ForwardKV rounds q and
-// the attention weights to bfloat16 at the two products, as PyTorch's bf16 autocast computes
-// attention; elsewhere they are rounded to bfloat16 and stored so, as BFloat16 stores the
+// where the CPU multiplies bfloat16 pairs they are packed as pairs (for kernels.RowsBF16: on
+// AMX CPUs VDPBF16PS, see kvPairs), and ForwardKV rounds q and the attention weights to
+// bfloat16 at the two products, as PyTorch's bf16 autocast computes attention; elsewhere they are rounded to bfloat16 and stored so, as BFloat16 stores the
 // weights there (see halfWeights), and the float32 kernels widen them: float32 attention over
 // the rounded keys and values, bit for bit. Float32 and BFloat16x3 pack float32.
 func (a *Attention) PackKV(p *Pool, prec Precision, k, v Heads, s int) *KV {
@@ -172,10 +172,12 @@ func (pr Precision) KVBytes() int64 {
 	return 4
 }
 
-// kvPairs reports whether PackKV packs bfloat16 pairs under pr, and for which kernel.
+// kvPairs reports whether PackKV packs bfloat16 pairs under pr, and for which kernel: the one
+// for products of a few rows (kernels.RowsBF16; on AMX CPUs AVX512-BF16), because the keys and
+// values PackKV packs are read by decode steps' one query (or one a beam) and a prompt's few.
 func (pr Precision) kvPairs() (kernels.BF16, bool) {
-	bf, ok := pr.pairKernel()
-	return bf, ok && pr == BFloat16
+	_, ok := pr.pairKernel()
+	return kernels.RowsBF16(), ok && pr == BFloat16
 }
 
 // packKV is PackKV into buf (packedKVSize(s) values), or into fresh memory when buf is nil.

@@ -510,6 +510,10 @@ func TestAttentionReference(t *testing.T) {
 				}
 				continue
 			}
+			// Packed for the kernel of a few rows' products: on AMX CPUs VDPBF16PS (RowsBF16).
+			if got, want := kv.K[0].bf16.Name, kernels.RowsBF16().Name; got != want || kv.V[0].bf16.Name != want {
+				t.Fatalf("%+v: PackKV(BFloat16) packed for %s and %s, want %s", c, got, kv.V[0].bf16.Name, want)
+			}
 			// The float32 sums of exact bfloat16 products differ from float64's by a few
 			// float32 roundings; where the float32 softmax and float64's straddle a bfloat16
 			// boundary, a weight rounds the other way, one unit in 256 of that term (the

@@ -43,6 +43,31 @@ type BF16 struct {
 // Emulated best kernel as "no bfloat16 here" and run float32.
 func BestBF16() BF16 { return bestBF16 }
 
+// RowsBF16 is the bfloat16 kernel for products of a few rows over B packed for them alone: a
+// decode step's cross-attention to the image's keys and values, packed once per image (see
+// tensor's PackKV). That is BestBF16, except where BestBF16 is an AMX family: every AMX call
+// loads its tile configuration and releases the tiles, which for one query over 577 keys
+// costs more than the products, so there it is the AVX512-BF16 kernel (see rowsBF16).
+func RowsBF16() BF16 { return rowsBF16(bestBF16, availableBF16) }
+
+// rowsBF16 is RowsBF16 given the best kernel and the list: best unless it is a tile kernel, then
+// the first of list that is neither tiles nor emulated (best again if none is). Measured on
+// this project's AMX Xeon (twenty-first session, 2 cores): a decode step's cross-attention
+// over 12 layers' 577 keys (BenchmarkCrossAttention) 0.80-0.90 ms on avx512-bf16 against
+// 1.46-1.49 on amx-bf16-col (float32 1.28-1.38), and whole bfloat16 decode steps 12.8-14.0 ms
+// against 14.7-16.0 in four alternating rounds of bench.
+func rowsBF16(best BF16, list []BF16) BF16 {
+	if !best.Tiles {
+		return best
+	}
+	for _, k := range list {
+		if !k.Tiles && !k.Emulated {
+			return k
+		}
+	}
+	return best
+}
+
 // AvailableBF16 lists every bfloat16 kernel this CPU runs, fastest first (on AMX CPUs the
 // chosen AMX family, amx-bf16-col, then amx-bf16 and amx-bf16-cols, for tests and benchmarks:
 // see amxColumns); the last is pure Go.

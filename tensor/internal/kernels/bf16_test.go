@@ -297,3 +297,33 @@ func FuzzFromBF16(f *testing.F) {
 		checkFromBF16(t, src, int(off%17))
 	})
 }
+
+// TestRowsBF16: products of a few rows over keys and values packed for them take the vector
+// kernel where the best is an AMX family, and the best kernel otherwise.
+func TestRowsBF16(t *testing.T) {
+	tile := func(name string) BF16 { return BF16{Name: name, Tiles: true} }
+	vec, generic := BF16{Name: "vec"}, GenericBF16(4, 32)
+	for _, c := range []struct {
+		best BF16
+		list []BF16
+		want string
+	}{
+		{tile("col"), []BF16{tile("col"), tile("amx"), tile("cols"), vec, generic}, "vec"},
+		{vec, []BF16{vec, generic}, "vec"},
+		{generic, []BF16{vec, generic}, "go-bf16"}, // AMX refused: the precisions run float32
+		{tile("col"), []BF16{tile("col"), generic}, "col"},
+	} {
+		if got := rowsBF16(c.best, c.list); got.Name != c.want {
+			t.Errorf("best %s: rows kernel %s, want %s", c.best.Name, got.Name, c.want)
+		}
+	}
+	rows := RowsBF16()
+	for _, k := range AvailableBF16() {
+		if rows.Tiles && !k.Tiles && !k.Emulated {
+			t.Errorf("rows kernel %s has tiles where %s has none", rows.Name, k.Name)
+		}
+	}
+	if best := BestBF16(); !best.Tiles && rows.Name != best.Name {
+		t.Errorf("rows kernel %s, best %s", rows.Name, best.Name)
+	}
+}
