@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/imagesemantics/blipgo/bert"
 	"github.com/imagesemantics/blipgo/internal/golden"
 )
 
@@ -72,5 +74,34 @@ func TestParamsMatchGoldenModels(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTaskString: each task is named by its architecture's class; an unknown one by number.
+func TestTaskString(t *testing.T) {
+	for _, a := range Architectures {
+		if got := a.Task.String(); got != a.Name {
+			t.Errorf("%s's task is named %q", a.Name, got)
+		}
+	}
+	if got := Task(0).String(); got != "Task(0)" {
+		t.Errorf("Task(0) is named %q", got)
+	}
+}
+
+// TestImageTextHiddenSize: absent (or 0) it is BlipConfig's default 256; 1 to bert.MaxWidth
+// are taken as given, and what lies outside is refused naming the key.
+func TestImageTextHiddenSize(t *testing.T) {
+	for _, c := range []struct{ set, want int }{{0, 256}, {1, 1}, {bert.MaxWidth, bert.MaxWidth}} {
+		cfg, err := ParseConfig(fmt.Appendf(nil, `{"image_text_hidden_size": %d}`, c.set))
+		if err != nil || cfg.ImageTextHiddenSize != c.want {
+			t.Errorf("image_text_hidden_size %d: %v, %v; want %d", c.set, cfg, err, c.want)
+		}
+	}
+	for _, set := range []int{-1, bert.MaxWidth + 1} {
+		_, err := ParseConfig(fmt.Appendf(nil, `{"image_text_hidden_size": %d}`, set))
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("image_text_hidden_size %d", set)) {
+			t.Errorf("image_text_hidden_size %d: error %v", set, err)
+		}
 	}
 }

@@ -35,7 +35,7 @@ func ParseConfig(data []byte) (*Config, error) {
 	if c.ImageTextHiddenSize == 0 {
 		c.ImageTextHiddenSize = 256 // BlipConfig's default
 	}
-	if c.ImageTextHiddenSize < 0 || c.ImageTextHiddenSize > bert.MaxWidth {
+	if c.ImageTextHiddenSize < 1 || c.ImageTextHiddenSize > bert.MaxWidth {
 		return nil, fmt.Errorf("image_text_hidden_size %d is outside [1, %d]", c.ImageTextHiddenSize, bert.MaxWidth)
 	}
 	if c.ModelType != "" && c.ModelType != "blip" {
