@@ -84,6 +84,9 @@ func TestLoadErrors(t *testing.T) {
 				return bytes.Replace(b, []byte("BlipForConditionalGeneration"), []byte("BlipForQuestionAnswering"), 1)
 			})
 		}, []string{"config.json", "hidden_size 32 differs from encoder_hidden_size 64"}},
+		{"generation config not json", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "generation_config.json"), func(b []byte) []byte { return b[:len(b)/2] })
+		}, []string{"generation_config.json", "unexpected end of JSON"}},
 		{"truncated weights", func(t *testing.T, dir string) {
 			edit(t, filepath.Join(dir, "model.safetensors"), func(b []byte) []byte { return b[:len(b)-1000] })
 		}, []string{"model.safetensors", "truncated"}},
@@ -219,6 +222,13 @@ func TestCaptionErrors(t *testing.T) {
 		}
 		if _, err := m.Caption(context.Background(), image.NewPaletted(image.Rect(0, 0, 20, 20), pal)); err != nil {
 			t.Errorf("300-colour palette: %v", err)
+		}
+		// In a batch the error names the image at fault; of one image it needs no number.
+		if _, err := m.CaptionBatch(context.Background(), []image.Image{img, nil}); !errors.Is(err, imageproc.ErrImage) || !strings.HasPrefix(err.Error(), "image 1: ") {
+			t.Errorf("batch with a nil second image: %v", err)
+		}
+		if _, err := m.CaptionBatch(context.Background(), []image.Image{nil}); !errors.Is(err, imageproc.ErrImage) || strings.HasPrefix(err.Error(), "image ") {
+			t.Errorf("batch of a nil image: %v", err)
 		}
 		if cs, err := m.CaptionBatch(context.Background(), nil); err != nil || len(cs) != 0 {
 			t.Errorf("empty batch: %v %v", cs, err)
