@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/imagesemantics/blipgo/internal/panics"
 	"github.com/imagesemantics/blipgo/tensor"
 )
 
@@ -52,7 +53,7 @@ func TestForwardTokens(t *testing.T) {
 			d.Forward(context.Background(), p, h, [][]int{{1}}, []*Cache{d.NewCache(4)}, []*Cross{cross, cross}, nil)
 		},
 	} {
-		if !panics(run, "one cache (and one Cross, or none) per sequence") {
+		if !panics.With(run, "one cache (and one Cross, or none) per sequence") {
 			t.Errorf("%s: no panic", name)
 		}
 	}
@@ -66,11 +67,11 @@ func TestEmbeddingsBounds(t *testing.T) {
 	p := tensor.NewPool(1)
 	e, c := &d.Embeddings, d.Config
 	dst := tensor.New(1, c.HiddenSize)
-	if panics(func() { e.Forward(p, dst, []int{c.VocabSize - 1}, c.MaxPositionEmbeddings-1) }, "") || panics(func() { e.Forward(p, dst, []int{0}, 0) }, "") {
+	if panics.With(func() { e.Forward(p, dst, []int{c.VocabSize - 1}, c.MaxPositionEmbeddings-1) }, "") || panics.With(func() { e.Forward(p, dst, []int{0}, 0) }, "") {
 		t.Error("the tables' last row or first refused")
 	}
 	for _, s := range []struct{ id, pos int }{{-1, 0}, {c.VocabSize, 0}, {0, c.MaxPositionEmbeddings}} {
-		if !panics(func() { e.Forward(p, dst, []int{s.id}, s.pos) }, fmt.Sprintf("bert: token %d at position %d outside the tables", s.id, s.pos)) {
+		if !panics.With(func() { e.Forward(p, dst, []int{s.id}, s.pos) }, fmt.Sprintf("bert: token %d at position %d outside the tables", s.id, s.pos)) {
 			t.Errorf("id %d at position %d taken", s.id, s.pos)
 		}
 	}
@@ -113,14 +114,4 @@ func TestTieTo(t *testing.T) {
 			}
 		}
 	}
-}
-
-// panics reports whether f panics with a message containing want (any panic for "").
-func panics(f func(), want string) (p bool) {
-	defer func() {
-		r := recover()
-		p = r != nil && strings.Contains(fmt.Sprint(r), want)
-	}()
-	f()
-	return false
 }

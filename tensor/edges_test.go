@@ -1,7 +1,6 @@
 package tensor
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -9,18 +8,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/imagesemantics/blipgo/internal/panics"
 	"github.com/imagesemantics/blipgo/tensor/internal/kernels"
 )
-
-// panicsWith reports whether f panics with a message containing want.
-func panicsWith(f func(), want string) (ok bool) {
-	defer func() {
-		r := recover()
-		ok = r != nil && strings.Contains(fmt.Sprint(r), want)
-	}()
-	f()
-	return false
-}
 
 // TestKernelNames: each precision names the kernel its products run on this CPU: float32's
 // best for Float32; for BFloat16 the bfloat16 kernel where the CPU multiplies pairs (its name
@@ -111,11 +101,11 @@ func TestMatMulShapes(t *testing.T) {
 		"short c":    func() { pm.MatMul(nil, c[:len(c)-1], n, a, k, m) },
 		"short bias": func() { pm.MatMulEpilogue(nil, c, n, a, k, m, Epilogue{Bias: make([]float32, n-1)}) },
 	} {
-		if !panicsWith(f, "tensor: matmul 4x6x5") {
+		if !panics.With(f, "tensor: matmul 4x6x5") {
 			t.Errorf("%s: no panic naming the product", name)
 		}
 	}
-	if panicsWith(func() { pm.MatMulEpilogue(nil, c, n, a, k, m, Epilogue{Bias: make([]float32, n)}) }, "") {
+	if panics.With(func() { pm.MatMulEpilogue(nil, c, n, a, k, m, Epilogue{Bias: make([]float32, n)}) }, "") {
 		t.Error("exact lengths refused")
 	}
 }
@@ -199,7 +189,7 @@ func TestShapePanics(t *testing.T) {
 		if strings.HasPrefix(name, "layer norm") {
 			want = "tensor: layer norm"
 		}
-		if !panicsWith(f, want) {
+		if !panics.With(f, want) {
 			t.Errorf("%s: no panic saying %q", name, want)
 		}
 	}

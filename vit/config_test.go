@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/imagesemantics/blipgo/internal/panics"
 	"github.com/imagesemantics/blipgo/tensor"
 )
 
@@ -51,13 +52,10 @@ func TestForwardShape(t *testing.T) {
 	c.ImageSize, c.PatchSize, c.HiddenSize, c.NumAttentionHeads, c.NumHiddenLayers = 32, 16, 8, 2, 1
 	m := New(c)
 	for _, shape := range [][2]int{{c.SeqLen() + 1, c.HiddenSize}, {c.SeqLen(), c.HiddenSize + 1}} {
-		func() {
-			defer func() {
-				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "vit: output") {
-					t.Errorf("output %v: %v", shape, r)
-				}
-			}()
+		if !panics.With(func() {
 			m.Forward(t.Context(), tensor.NewPool(1), tensor.New(shape[0], shape[1]), make([]float32, 3*32*32))
-		}()
+		}, "vit: output") {
+			t.Errorf("output %v: no panic naming it", shape)
+		}
 	}
 }
