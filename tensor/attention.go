@@ -121,9 +121,10 @@ func (kv *KV) CopyFrom(o *KV) {
 // bytes of cached keys and values (BLIP-large: 21 MB instead of 42 of a bfloat16 step's 290):
 // where the CPU multiplies bfloat16 pairs they are packed as pairs (for kernels.RowsBF16: on
 // AMX CPUs VDPBF16PS, see kvPairs), and ForwardKV rounds q and the attention weights to
-// bfloat16 at the two products, as PyTorch's bf16 autocast computes attention; elsewhere they are rounded to bfloat16 and stored so, as BFloat16 stores the
-// weights there (see halfWeights), and the float32 kernels widen them: float32 attention over
-// the rounded keys and values, bit for bit. Float32 and BFloat16x3 pack float32.
+// bfloat16 at the two products, as PyTorch's bf16 autocast computes attention; elsewhere they
+// are rounded to bfloat16 and stored so, as BFloat16 stores the weights there (see
+// halfWeights), and the float32 kernels widen them: float32 attention over the rounded keys
+// and values, bit for bit. Float32 and BFloat16x3 pack float32.
 func (a *Attention) PackKV(p *Pool, prec Precision, k, v Heads, s int) *KV {
 	if bf, ok := prec.kvPairs(); ok {
 		return a.packKVPairs(p, bf, k, v, s)
