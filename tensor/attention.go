@@ -277,7 +277,11 @@ func (a *Attention) ForwardKV(p *Pool, dst, q Heads, kv *KV, t int, scratch []fl
 		qb -= qb % mr
 	}
 	blocks := (t + qb - 1) / qb
-	p.ForWorkers(a.NumHeads*blocks, grainFor(2*min(qb, t)*s*hd), func(worker, lo, hi int) {
+	split := p.ForWorkers // a decode step's query, a prompt's few: an equal share each
+	if blocks > 1 {
+		split = p.forBalanced
+	}
+	split(a.NumHeads*blocks, grainFor(2*min(qb, t)*s*hd), func(worker, lo, hi int) {
 		scores := scratch[worker*per:][:qb*ls]
 		qh := scratch[worker*per+qb*ls:][:qb*lq]
 		qp, sp := float32Bits(qh), float32Bits(scratch[worker*per+qb*(ls+lq):][:qb*lsp])

@@ -261,9 +261,10 @@ func passesOver(n, depth int, at func(start, length int) pass) []pass {
 }
 
 // tiles runs passes over every tile (a block of mr rows, a panel of nr columns) of C, in order,
-// in one call of the pool: panels are split across the pool, and each worker takes its panels
+// in one call of the pool: panels are split across the pool (a tall product's in a few chunks
+// a worker, claimed as workers come free, Pool.forBalanced), and each chunk takes its panels
 // through every pass in turn, each pass panel by panel, every tile of a panel in turn, for one
-// block of mc rows of A at a time (so that the block stays in L2 while the worker's panels
+// block of mc rows of A at a time (so that the block stays in L2 while the chunk's panels
 // stream past it). No pass waits for the others' workers: a tile of C is one worker's. The
 // first pass adds to C when ep.Accumulate is set, the others always; the epilogue runs on each
 // tile as the last of all K finishes it (when the last pass given ends K). The last panel,
@@ -271,7 +272,11 @@ func passesOver(n, depth int, at func(start, length int) pass) []pass {
 func (pm *Packed) tiles(p *Pool, c []float32, ldc, m, mr, mc, nr int, ep Epilogue, passes []pass) {
 	np := panels(pm.N, nr)
 	fullPanels := pm.N / nr
-	p.ForWorkers(np, 1, func(w, lo, hi int) {
+	split := p.ForWorkers // a decode step's few rows: an equal share of the panels each
+	if m > mr {
+		split = p.forBalanced
+	}
+	split(np, 1, func(w, lo, hi int) {
 		var tile []float32
 		for _, ps := range passes {
 			micro := ps.tile

@@ -103,12 +103,38 @@ func (p *Pool) ForWorkers(n, grain int, fn func(worker, lo, hi int)) {
 	if max := (n + grain - 1) / grain; workers > max {
 		workers = max
 	}
-	if workers <= 1 {
+	p.forChunks(n, (n+workers-1)/workers, fn)
+}
+
+// shares is how many chunks forBalanced gives each worker.
+const shares = 4
+
+// forBalanced is ForWorkers with shares chunks a worker (none under grain items), claimed one
+// at a time by whichever worker is free, for calls long enough that the cores' unequal pace
+// costs more than the extra claims and the locality they lose: the tall products' panels and
+// the vision encoder's attention. On this project's AMX Xeon (2 cores, whose AMX the host
+// throttles core by core) equal shares left one core waiting for the other for about a tenth
+// of a bfloat16 vision encoder (CPU profile); see the README's speed log.
+func (p *Pool) forBalanced(n, grain int, fn func(worker, lo, hi int)) {
+	p.forChunks(n, max(grain, (n+shares*p.Size()-1)/(shares*p.Size())), fn)
+}
+
+// forChunks calls fn over [0, n) in chunks of chunk items (the last one shorter), claimed one
+// at a time by whichever worker is free, and returns when all are done: with more chunks than
+// workers, a worker that runs slower (a core busy elsewhere, or whose AMX the host throttles)
+// takes fewer of them, where equal shares would leave the others waiting for it. Which items
+// share a chunk depends on n and chunk alone, never on timing. One worker, or one chunk, runs
+// [0, n) on the caller.
+func (p *Pool) forChunks(n, chunk int, fn func(worker, lo, hi int)) {
+	if n <= 0 {
+		return
+	}
+	chunk = max(chunk, 1)
+	if p.Size() <= 1 || chunk >= n {
 		fn(0, 0, n)
 		return
 	}
 	p.forks.Add(1)
-	chunk := (n + workers - 1) / workers
 	c := &call{fn: fn, n: n, chunk: chunk, chunks: int64((n + chunk - 1) / chunk)}
 	p.offer(c)
 	c.work()
@@ -154,7 +180,7 @@ func (c *call) work() {
 // chunk nobody took.
 func (p *Pool) offer(c *call) {
 	p.offered.Store(c)
-	want := int32(c.chunks - 1)
+	want := int32(min(c.chunks, int64(p.size)) - 1)
 	got := p.polling.Load()
 	for got < want {
 		select {

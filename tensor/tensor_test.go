@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -649,6 +650,65 @@ func TestPoolCoversRange(t *testing.T) {
 					t.Fatalf("n %d workers %d: index %d visited %d times", n, w, i, h)
 				}
 			}
+		}
+	}
+}
+
+// TestPoolChunks: forChunks calls fn on exactly the chunks [k·chunk, min((k+1)·chunk, n)),
+// each once, whichever worker takes them, and with one worker (or one chunk) calls it once
+// over the whole range on the caller.
+func TestPoolChunks(t *testing.T) {
+	for _, c := range []struct{ n, chunk, workers int }{{10, 3, 2}, {10, 1, 3}, {7, 7, 2}, {7, 100, 2}, {9, 0, 2}, {9, 2, 1}, {0, 3, 2}} {
+		var mu sync.Mutex
+		seen := map[[2]int]int{}
+		NewPool(c.workers).forChunks(c.n, c.chunk, func(_, lo, hi int) {
+			mu.Lock()
+			seen[[2]int{lo, hi}]++
+			mu.Unlock()
+		})
+		want := map[[2]int]int{}
+		switch chunk := max(c.chunk, 1); {
+		case c.n == 0:
+		case c.workers == 1 || chunk >= c.n:
+			want[[2]int{0, c.n}] = 1
+		default:
+			for lo := 0; lo < c.n; lo += chunk {
+				want[[2]int{lo, min(lo+chunk, c.n)}] = 1
+			}
+		}
+		if !maps.Equal(seen, want) {
+			t.Errorf("%+v: chunks %v, want %v", c, seen, want)
+		}
+	}
+}
+
+// TestPoolSlowWorker: with more chunks than workers, a worker held up on its first chunk takes
+// few of them, the others running the rest meanwhile (which equal shares would leave it).
+func TestPoolSlowWorker(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("one processor")
+	}
+	p := NewPool(2)
+	for try := 0; ; try++ {
+		var mu sync.Mutex
+		ran := map[int]int{} // chunks run by each worker index
+		slow := -1           // the worker that took chunk 0
+		p.forChunks(8, 1, func(worker, lo, hi int) {
+			mu.Lock()
+			ran[worker]++
+			if lo == 0 {
+				slow = worker
+			}
+			mu.Unlock()
+			if lo == 0 {
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+		if ran[slow] < 4 {
+			return
+		}
+		if try == 9 {
+			t.Fatalf("in 10 calls the worker held up 50 ms on chunk 0 of 8 ran %d of them each time, the last time %v", ran[slow], ran)
 		}
 	}
 }
