@@ -304,6 +304,87 @@ func TestMaxAttempts(t *testing.T) {
 	}
 }
 
+// TestQuestionAndMatchJobs: a question job on a VQA worker gets the answer Answer gives, a
+// match job on an ITM worker the scores Match gives; a question sent to a captioning worker
+// is the job's own fault (an error result naming what the checkpoint cannot do, at the first
+// attempt, and a dead letter), not a worker's failure to retry elsewhere. The VQA worker has
+// no AckWait: it sends no in-progress acks, and must still run.
+func TestQuestionAndMatchJobs(t *testing.T) {
+	c := newCluster(t, StreamsConfig{AckWait: 2 * time.Second})
+	png := chelseaPNG(t)
+	load := func(name string) *blip.Model {
+		m, err := blip.Load(golden.Path("models", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		return m
+	}
+	vqa, itm := load("blip-tiny-vqa"), load("blip-tiny-itm")
+	img, err := vqa.DecodeImage(bytes.NewReader(png))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const question = "what is in the picture?"
+	texts := []string{"a cat on a blanket", "a cup of coffee"}
+	answer, err := vqa.Answer(context.Background(), img, question)
+	if err != nil {
+		t.Fatal(err)
+	}
+	matches, err := itm.Match(context.Background(), img, texts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// submit runs w alone on job and returns its result.
+	submit := func(w *Worker, job Job) Result {
+		t.Helper()
+		stop := runWorker(ctx, w)
+		defer stop()
+		results, err := Submit(ctx, c.connect(), []Job{job}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return results[0]
+	}
+
+	w := newWorker(vqa, c.connect(), "vqa")
+	w.AckWait = 0
+	r := submit(w, Job{ID: "question", Image: png, Question: question})
+	if r.Error != "" || r.Answer == nil || *r.Answer != answer.Text || r.Question != question || !slices.Equal(r.IDs, answer.IDs) {
+		t.Errorf("question job: %+v, want answer %q, ids %v", r, answer.Text, answer.IDs)
+	}
+
+	r = submit(newWorker(itm, c.connect(), "itm"), Job{ID: "match", Image: png, Match: texts})
+	if r.Error != "" || len(r.Matches) != len(matches) {
+		t.Fatalf("match job: %+v, want %d matches", r, len(matches))
+	}
+	for i, m := range matches {
+		if want := (Match{Text: m.Text, ITMProb: m.ITMProb, Cosine: m.Cosine}); r.Matches[i] != want {
+			t.Errorf("match job, text %d: %+v, want %+v", i, r.Matches[i], want)
+		}
+	}
+
+	var attempts atomic.Int32
+	w = newWorker(tinyModel(t), c.connect(), "captioner")
+	w.crash = func(string) bool { attempts.Add(1); return false }
+	r = submit(w, Job{ID: "question-to-captioner", Image: png, Question: question})
+	if want := "Answer needs a BlipForQuestionAnswering checkpoint"; !strings.Contains(r.Error, want) {
+		t.Errorf("question job on a captioning worker: error %q, want %q", r.Error, want)
+	}
+	if n := attempts.Load(); n != 1 {
+		t.Errorf("the question job on a captioning worker was attempted %d times, want 1", n)
+	}
+	dead, err := c.connect().Stream(ctx, DeadStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := dead.GetLastMsgForSubject(ctx, DeadSubject); err != nil || !bytes.Contains(msg.Data, []byte("question-to-captioner")) {
+		t.Errorf("dead letter %v, %v", msg, err)
+	}
+}
+
 // TestJobLimits: a job asking for more work than the worker's limits (by default the web
 // API's) is refused as its own fault, before its image is read; a worker with wider limits
 // does it.
