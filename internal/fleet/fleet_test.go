@@ -29,9 +29,10 @@ import (
 
 // cluster is an embedded JetStream server on loopback with the streams set up.
 type cluster struct {
-	t   *testing.T
-	dir string
-	srv *server.Server
+	t    *testing.T
+	dir  string
+	srv  *server.Server
+	addr string // where the server listens: a port of its own at the first start, kept at restarts
 }
 
 func newCluster(t *testing.T, cfg StreamsConfig) *cluster {
@@ -45,17 +46,21 @@ func newCluster(t *testing.T, cfg StreamsConfig) *cluster {
 }
 
 func (c *cluster) start() {
-	srv, err := StartEmbedded(c.dir, "127.0.0.1:0")
+	if c.addr == "" {
+		c.addr = "127.0.0.1:0"
+	}
+	srv, err := StartEmbedded(c.dir, c.addr)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	c.srv = srv
+	c.srv, c.addr = srv, srv.Addr().String()
 	c.t.Cleanup(srv.Shutdown)
 }
 
-// connect opens a client connection that reconnects to the (restarted) server.
-func (c *cluster) connect() jetstream.JetStream {
-	nc, err := nats.Connect(c.srv.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+// connect opens a client connection that reconnects to the (restarted) server, with opts
+// besides.
+func (c *cluster) connect(opts ...nats.Option) jetstream.JetStream {
+	nc, err := nats.Connect(c.srv.ClientURL(), append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond)}, opts...)...)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -382,6 +387,37 @@ func TestQuestionAndMatchJobs(t *testing.T) {
 	}
 	if msg, err := dead.GetLastMsgForSubject(ctx, DeadSubject); err != nil || !bytes.Contains(msg.Data, []byte("question-to-captioner")) {
 		t.Errorf("dead letter %v, %v", msg, err)
+	}
+}
+
+// TestWorkerAcrossRestart: a worker whose server goes away keeps going, its fetches failing
+// meanwhile (its connection buffers nothing while it reconnects, so that they fail at once
+// rather than wait in the buffer), and takes the jobs submitted after the server is back.
+func TestWorkerAcrossRestart(t *testing.T) {
+	c := newCluster(t, StreamsConfig{AckWait: 2 * time.Second})
+	m := tinyModel(t)
+	jobs, want := jobsFor(t, m, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	stop := runWorker(ctx, newWorker(m, c.connect(nats.ReconnectBufSize(-1)), "w"))
+	defer stop()
+	results, err := Submit(ctx, c.connect(), jobs[:1], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, c.connect(), jobs[:1], results, want[:1])
+	c.srv.Shutdown()
+	c.srv.WaitForShutdown()
+	time.Sleep(2500 * time.Millisecond) // fetches fail while the server is away
+	c.start()
+	sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
+	defer scancel()
+	results, err = Submit(sctx, c.connect(), jobs[1:], nil)
+	if err != nil {
+		t.Fatalf("a job submitted after the restart: %v", err)
+	}
+	if r := results[0]; r.Caption == nil || *r.Caption != want[1] {
+		t.Errorf("after the restart: %+v, want caption %q", r, want[1])
 	}
 }
 
