@@ -513,11 +513,14 @@ func TestImageSources(t *testing.T) {
 	m := tinyModel(t)
 	png := chelseaPNG(t)
 	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/chelsea.png" {
+		switch r.URL.Path {
+		case "/chelsea.png":
 			w.Write(png)
-			return
+		case "/500":
+			http.Error(w, "the server's own trouble", http.StatusInternalServerError)
+		default:
+			http.NotFound(w, r)
 		}
-		http.NotFound(w, r)
 	}))
 	defer web.Close()
 	dir, err := filepath.Abs(t.TempDir())
@@ -543,6 +546,7 @@ func TestImageSources(t *testing.T) {
 	// running alone for the jobs that are its own (the results name the worker).
 	open := newWorker(m, c.connect(), "open")
 	open.MaxImage, open.Files, open.FetchPrivate = int64(len(png)), files, true
+	open.MaxAttempts = 2 // a server's error is retried, not the job's fault: twice here
 	closed := newWorker(m, c.connect(), "closed")
 	closed.MaxImage = int64(len(png))
 	decoded, _ := m.DecodeImage(bytes.NewReader(png))
@@ -564,6 +568,9 @@ func TestImageSources(t *testing.T) {
 		{open, Job{ID: "url", URL: web.URL + "/chelsea.png"}, ""},
 		{open, Job{ID: "missing-path", Path: "no-such-file.png"}, `path "no-such-file.png": no such file`},
 		{open, Job{ID: "missing-url", URL: web.URL + "/nothing.png"}, "404"},
+		{open, Job{ID: "server-error", URL: web.URL + "/500"}, "given up after 2 attempts"},
+		{open, Job{ID: "not-http", URL: "ftp://example.com/chelsea.png"}, "want an http(s) URL"},
+		{open, Job{ID: "bad-url", URL: "http://[::1/chelsea.png"}, "want an http(s) URL"},
 		{open, Job{ID: "too-big", Image: big}, "larger than"},
 		{open, Job{ID: "two-sources", Image: png, Path: "x.png"}, "exactly one of"},
 		{open, Job{ID: "abs-outside", Path: outside}, "not in the worker's files folder"},
