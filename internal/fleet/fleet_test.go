@@ -81,8 +81,9 @@ func tinyModel(t *testing.T) *blip.Model {
 	return m
 }
 
-// jobsFor makes n caption jobs over the golden images, with lengths varied so that every job
-// asks something different, and the captions Caption gives for each.
+// jobsFor makes n caption jobs over the golden images, with lengths varied (and a prompt for
+// every third) so that every job asks something different, and the captions Caption gives
+// for each.
 func jobsFor(t *testing.T, m *blip.Model, n int) ([]Job, []string) {
 	var images [][]byte
 	for _, f := range []string{"chelsea.png", "coffee.gif", "astronaut.png", "wide_1200x60.png", "tiny_7x5.png"} {
@@ -96,12 +97,21 @@ func jobsFor(t *testing.T, m *blip.Model, n int) ([]Job, []string) {
 	for i := range jobs {
 		img := images[i%len(images)]
 		opts := Options{MaxNewTokens: 1 + i/len(images)}
+		if i%3 == 1 {
+			opts.Prompt = "a picture of"
+		}
 		jobs[i] = Job{ID: JobID(img, opts, "", nil), Name: fmt.Sprintf("job%d", i), Image: img, Options: opts}
 		decoded, err := m.DecodeImage(bytes.NewReader(img))
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := m.Caption(context.Background(), decoded, opts.BlipOptions()...)
+		// The options as blip's, written out rather than through BlipOptions, which the
+		// worker's side runs.
+		bo := []blip.Option{blip.MaxNewTokens(opts.MaxNewTokens)}
+		if opts.Prompt != "" {
+			bo = append(bo, blip.Prompt(opts.Prompt))
+		}
+		c, err := m.Caption(context.Background(), decoded, bo...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -418,6 +428,31 @@ func TestWorkerAcrossRestart(t *testing.T) {
 	}
 	if r := results[0]; r.Caption == nil || *r.Caption != want[1] {
 		t.Errorf("after the restart: %+v, want caption %q", r, want[1])
+	}
+}
+
+// TestSetupDefaults: streams set up with a zero StreamsConfig get the documented defaults: no
+// bound on waiting jobs, a 24-hour dedup window, one replica, a one-minute AckWait.
+func TestSetupDefaults(t *testing.T) {
+	c := newCluster(t, StreamsConfig{})
+	js := c.connect()
+	ctx := context.Background()
+	for _, name := range []string{JobsStream, ResultsStream, DeadStream} {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := s.CachedInfo().Config
+		if cfg.Replicas != 1 || cfg.MaxMsgs != -1 || (name != DeadStream && cfg.Duplicates != 24*time.Hour) {
+			t.Errorf("stream %s: replicas %d, max messages %d, dedup window %v", name, cfg.Replicas, cfg.MaxMsgs, cfg.Duplicates)
+		}
+	}
+	cons, err := js.Consumer(ctx, JobsStream, WorkerConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cons.CachedInfo().Config.AckWait; got != time.Minute {
+		t.Errorf("consumer AckWait %v, want 1m", got)
 	}
 }
 

@@ -12,8 +12,8 @@ import (
 	"time"
 )
 
-// TestSpecialFiles: a job naming a FIFO or a socket in the worker's folder is refused at once
-// as the job's fault. Before the folder and its checks, a FIFO's open blocked the worker for
+// TestSpecialFiles: a job naming a FIFO, a socket or a device in the worker's folder is
+// refused at once as the job's fault. Before the folder and its checks, a FIFO's open blocked the worker for
 // good, past its job timeout, while its in-progress acks kept the job from anyone else.
 func TestSpecialFiles(t *testing.T) {
 	c := newCluster(t, StreamsConfig{AckWait: 2 * time.Second})
@@ -29,9 +29,10 @@ func TestSpecialFiles(t *testing.T) {
 	files := openRoot(t, dir)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w := newWorker(tinyModel(t), c.connect(), "w")
+	m := tinyModel(t)
+	w := newWorker(m, c.connect(), "w")
 	w.Files = files
-	go w.Run(ctx)
+	stop := runWorker(ctx, w)
 	sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
 	defer scancel()
 	jobs := []Job{{ID: "fifo", Path: "fifo.png"}, {ID: "socket", Path: "socket.png"}}
@@ -39,6 +40,18 @@ func TestSpecialFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	stop()
+	// A device: /dev/null, for a worker whose folder is /dev (making one needs privileges).
+	dev := newWorker(m, c.connect(), "dev")
+	dev.Files = openRoot(t, "/dev")
+	stop = runWorker(ctx, dev)
+	jobs = append(jobs, Job{ID: "device", Path: "null"})
+	more, err := Submit(sctx, c.connect(), jobs[2:], nil)
+	stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	results = append(results, more...)
 	// The second line, for a name swapped for a FIFO after the check: the open itself does
 	// not wait for a writer.
 	opened := make(chan error, 1)
@@ -57,7 +70,7 @@ func TestSpecialFiles(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Error("opening the FIFO blocked")
 	}
-	for i, want := range []string{`path "fifo.png": a FIFO, not a regular file`, `path "socket.png": a socket, not a regular file`} {
+	for i, want := range []string{`path "fifo.png": a FIFO, not a regular file`, `path "socket.png": a socket, not a regular file`, `path "null": a device, not a regular file`} {
 		if !strings.Contains(results[i].Error, want) {
 			t.Errorf("%s: error %q, want %q", jobs[i].ID, results[i].Error, want)
 		}
