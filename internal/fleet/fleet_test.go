@@ -456,6 +456,35 @@ func TestSetupDefaults(t *testing.T) {
 	}
 }
 
+// TestSubmitTimeout: a submitter whose context ends while it waits for results (no worker
+// runs) gets the context's error.
+func TestSubmitTimeout(t *testing.T) {
+	c := newCluster(t, StreamsConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := Submit(ctx, c.connect(), []Job{{ID: "unanswered", Image: chelseaPNG(t)}}, nil)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Submit with no worker past its deadline: %v, want %v", err, context.DeadlineExceeded)
+	}
+}
+
+// TestStartEmbeddedPorts: port 0 is a free port of the system's choosing, so that two servers
+// started so run side by side; a malformed listen address is refused, named.
+func TestStartEmbeddedPorts(t *testing.T) {
+	for range 2 {
+		srv, err := StartEmbedded(t.TempDir(), "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(srv.Shutdown)
+	}
+	for _, listen := range []string{"127.0.0.1", "127.0.0.1:http-ish"} {
+		if _, err := StartEmbedded(t.TempDir(), listen); err == nil || !strings.Contains(err.Error(), listen) {
+			t.Errorf("listen %q: %v", listen, err)
+		}
+	}
+}
+
 // TestJobLimits: a job asking for more work than the worker's limits (by default the web
 // API's) is refused as its own fault, before its image is read; a worker with wider limits
 // does it.
