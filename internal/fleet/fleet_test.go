@@ -485,6 +485,40 @@ func TestStartEmbeddedPorts(t *testing.T) {
 	}
 }
 
+// TestMetrics: jobs are counted by outcome and only done ones as images; the queue's depth is
+// read at each scrape where a reader is given, and absent where not; a nil *Metrics records
+// nothing.
+func TestMetrics(t *testing.T) {
+	depth := 7.0
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg, func() float64 { return depth })
+	for _, outcome := range []string{"done", "dead", "retried", "done", "done"} {
+		m.job(outcome, time.Now())
+	}
+	for outcome, want := range map[string]float64{"done": 3, "dead": 1, "retried": 1} {
+		if got := testutil.ToFloat64(m.jobs.WithLabelValues(outcome)); got != want {
+			t.Errorf("%s jobs %v, want %v", outcome, got, want)
+		}
+	}
+	if got := testutil.ToFloat64(m.images); got != 3 {
+		t.Errorf("%v images, want 3 (the done jobs)", got)
+	}
+	depth = 3
+	if n, err := testutil.GatherAndCount(reg, "blip_queue_depth"); n != 1 || err != nil {
+		t.Fatalf("blip_queue_depth: %d series, %v", n, err)
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader("# HELP blip_queue_depth Jobs waiting in the work queue.\n# TYPE blip_queue_depth gauge\nblip_queue_depth 3\n"), "blip_queue_depth"); err != nil {
+		t.Error(err)
+	}
+	bare := prometheus.NewRegistry()
+	NewMetrics(bare, nil)
+	if n, err := testutil.GatherAndCount(bare, "blip_queue_depth"); n != 0 || err != nil {
+		t.Errorf("without a depth reader: %d blip_queue_depth series, %v", n, err)
+	}
+	var none *Metrics
+	none.job("done", time.Now())
+}
+
 // TestJobLimits: a job asking for more work than the worker's limits (by default the web
 // API's) is refused as its own fault, before its image is read; a worker with wider limits
 // does it.
