@@ -143,7 +143,7 @@ func (p *Pool) CheckFinite(where string, x []float32) error {
 	}
 	var first atomic.Int64 // the least non-finite index found so far; len(x) for none
 	first.Store(int64(len(x)))
-	p.ForGrain(len(x), finiteBlock, func(lo, hi int) {
+	p.forBalanced(len(x), finiteBlock, func(_, lo, hi int) {
 		i := FirstNonFinite(x[lo:hi])
 		for i >= 0 {
 			old := first.Load()
