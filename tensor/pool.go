@@ -114,7 +114,7 @@ const shares = 4
 // costs more than the extra claims and the locality they lose: the tall products' panels and
 // the vision encoder's attention. On this project's AMX Xeon (2 cores, whose AMX the host
 // throttles core by core) equal shares left one core waiting for the other for about a tenth
-// of a bfloat16 vision encoder (CPU profile); see the README's speed log.
+// of a bfloat16 vision encoder (CPU profile; docs/speed-log.md, twenty-second session).
 func (p *Pool) forBalanced(n, grain int, fn func(worker, lo, hi int)) {
 	p.forChunks(n, max(grain, (n+shares*p.Size()-1)/(shares*p.Size())), fn)
 }
