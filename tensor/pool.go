@@ -7,9 +7,10 @@ import (
 )
 
 // Pool bounds how many goroutines a kernel may use. A For call splits its range into one
-// chunk per worker and offers the call to helper goroutines; the caller and the helpers that
-// join claim chunks from the call until none is left, so a helper that is slow to start (or a
-// core that is busy elsewhere) costs its chunk to whoever is free, not the whole call. Helpers
+// chunk per worker (the long calls of tall products and attention into a few each, see
+// forBalanced) and offers the call to helper goroutines; the caller and the helpers that join
+// claim chunks from the call until none is left, so a helper that is slow to start (or a core
+// that is busy elsewhere) costs its chunk to whoever is free, not the whole call. Helpers
 // stay a short while after their last chunk (polling for helperSpin, then parked until
 // helperIdle has passed) to join the next call without the microseconds a new goroutine takes
 // to be scheduled: a decode step makes about a hundred calls of tens of microseconds each. A
