@@ -75,7 +75,7 @@ func TestGreedy(t *testing.T) {
 
 func TestProcessors(t *testing.T) {
 	inf := float32(math.Inf(-1))
-	two := 2
+	zero, two, four := 0, 2, 4
 	for _, c := range []struct {
 		name string
 		s    Settings
@@ -93,6 +93,14 @@ func TestProcessors(t *testing.T) {
 		{"bad words", Settings{RepetitionPenalty: 1, EOS: -1, BadTokens: []int{3, 9}}, []int{1}, []float32{4, -1, 2, inf}},
 		{"forced end at the last position", Settings{RepetitionPenalty: 1, EOS: -1, MaxLength: 3, ForcedEOS: &two}, []int{1, 1}, []float32{inf, inf, 0, inf}},
 		{"not forced before it", Settings{RepetitionPenalty: 1, EOS: -1, MaxLength: 4, ForcedEOS: &two}, []int{1, 1}, []float32{4, -1, 2, 3}},
+		// The bigram that ends at the last token counts too: after 3 3, a third 3 would repeat it.
+		{"no-repeat bigram of the last two tokens", Settings{RepetitionPenalty: 1, NoRepeatNgramSize: 2, EOS: -1}, []int{1, 3, 3}, []float32{4, -1, 2, inf}},
+		{"no-repeat trigram not complete yet", Settings{RepetitionPenalty: 1, NoRepeatNgramSize: 3, EOS: -1}, []int{3, 3}, []float32{4, -1, 2, 3}},
+		{"bad word 0", Settings{RepetitionPenalty: 1, EOS: -1, BadTokens: []int{0}}, []int{1}, []float32{inf, -1, 2, 3}},
+		// Ids past the vocabulary are refused by CheckTokens; process itself skips them.
+		{"bad words outside the vocabulary", Settings{RepetitionPenalty: 1, EOS: -1, BadTokens: []int{-1, 4}}, []int{1}, []float32{4, -1, 2, 3}},
+		{"forced end token 0", Settings{RepetitionPenalty: 1, EOS: -1, MaxLength: 3, ForcedEOS: &zero}, []int{1, 1}, []float32{0, inf, inf, inf}},
+		{"forced end outside the vocabulary", Settings{RepetitionPenalty: 1, EOS: -1, MaxLength: 3, ForcedEOS: &four}, []int{1, 1}, []float32{4, -1, 2, 3}},
 	} {
 		scores := []float32{4, -1, 2, 3}
 		c.s.process(c.seq, scores)
