@@ -391,6 +391,14 @@ func TestValidate(t *testing.T) {
 	if s := good(); s.Validate() != nil {
 		t.Fatalf("good settings refused: %v", s.Validate())
 	}
+	// Each bound itself is allowed: no length, MaxBeams beams (without sampling).
+	for _, edit := range []func(*Settings){func(s *Settings) { s.MaxLength, s.MinLength = 0, 0 }, func(s *Settings) { s.NumBeams, s.DoSample = MaxBeams, false }} {
+		s := good()
+		edit(&s)
+		if err := s.Validate(); err != nil {
+			t.Errorf("%+v refused: %v", s, err)
+		}
+	}
 	for _, c := range []struct {
 		edit func(*Settings)
 		want string
@@ -412,6 +420,31 @@ func TestValidate(t *testing.T) {
 		c.edit(&s)
 		if err := s.Validate(); !errors.Is(err, ErrOption) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want %q", s, err, c.want)
+		}
+	}
+}
+
+// TestCheckTokens: the end token (unless -1), the forced end token and the bad words must be
+// ids of the vocabulary, its first and last included; an error names which and the id.
+func TestCheckTokens(t *testing.T) {
+	zero, three, four := 0, 3, 4
+	for _, s := range []Settings{{EOS: -1}, {EOS: 0, ForcedEOS: &zero, BadTokens: []int{0, 3}}, {EOS: 3, ForcedEOS: &three}} {
+		if err := s.CheckTokens(4); err != nil {
+			t.Errorf("%+v: %v", s, err)
+		}
+	}
+	for _, c := range []struct {
+		s    Settings
+		want string
+	}{
+		{Settings{EOS: 4}, "end token 4 outside the vocabulary of 4"},
+		{Settings{EOS: -2}, "end token -2 outside"},
+		{Settings{EOS: -1, ForcedEOS: &four}, "forced end token 4 outside"},
+		{Settings{EOS: 0, BadTokens: []int{1, -1}}, "bad word token -1 outside"},
+		{Settings{EOS: 0, BadTokens: []int{4}}, "bad word token 4 outside"},
+	} {
+		if err := c.s.CheckTokens(4); !errors.Is(err, ErrOption) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.s, err, c.want)
 		}
 	}
 }
