@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -175,8 +176,14 @@ func TestBeamEarlyStopping(t *testing.T) {
 			return seq, score, m.steps
 		}
 		hSeq, hScore, hSteps := run(EarlyStopHeuristic)
-		_, aScore, aSteps := run(EarlyStopAll)
+		aSeq, aScore, aSteps := run(EarlyStopAll)
 		nSeq, nScore, nSteps := run(EarlyStopNever)
+		// Every mode returns a finished hypothesis: ended by EOS, or at the length limit.
+		for _, seq := range [][]int{hSeq, aSeq, nSeq} {
+			if seq[len(seq)-1] != 0 && len(seq) != 12 {
+				t.Fatalf("trial %d (lp %v): %v neither ends with EOS nor reaches the length limit", trial, lp, seq)
+			}
+		}
 		if aSteps > hSteps || aScore > hScore {
 			t.Errorf("trial %d (lp %v): early_stopping=True took %d steps to a score of %v, the heuristic %d to %v", trial, lp, aSteps, aScore, hSteps, hScore)
 		}
@@ -446,5 +453,32 @@ func TestCheckTokens(t *testing.T) {
 		if err := c.s.CheckTokens(4); !errors.Is(err, ErrOption) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want %q", c.s, err, c.want)
 		}
+	}
+}
+
+// TestConfig: early_stopping's three readings; bad_words_ids of single tokens as a list, a
+// longer entry refused; Apply sets what is present and leaves the rest (do_sample false
+// included).
+func TestConfig(t *testing.T) {
+	for _, c := range []struct {
+		v    any
+		want EarlyStop
+	}{{true, EarlyStopAll}, {"never", EarlyStopNever}, {false, EarlyStopHeuristic}, {nil, EarlyStopHeuristic}} {
+		if got := (&Config{EarlyStopping: c.v}).EarlyStop(); got != c.want {
+			t.Errorf("early_stopping %v: %v, want %v", c.v, got, c.want)
+		}
+	}
+	if got, err := (&Config{BadWordsIDs: [][]int{{3}, {5}}}).BadTokens(); err != nil || !slices.Equal(got, []int{3, 5}) {
+		t.Errorf("bad_words_ids [[3] [5]]: %v, %v", got, err)
+	}
+	if _, err := (&Config{BadWordsIDs: [][]int{{3}, {1, 2}}}).BadTokens(); !errors.Is(err, ErrOption) || !strings.Contains(err.Error(), "[1 2]") {
+		t.Errorf("bad_words_ids with a two-token entry: %v", err)
+	}
+	two, four, half, no := 2, 4, 0.5, false
+	s := Settings{MinLength: 1, NumBeams: 1, TopK: 50, LengthPenalty: 1, RepetitionPenalty: 1, Temperature: 1, TopP: 1, DoSample: true, EarlyStopping: EarlyStopAll}
+	(&Config{NumBeams: &four, NoRepeatNgramSize: &two, TopP: &half, DoSample: &no}).Apply(&s)
+	want := Settings{MinLength: 1, NumBeams: 4, NoRepeatNgramSize: 2, TopK: 50, LengthPenalty: 1, RepetitionPenalty: 1, Temperature: 1, TopP: 0.5, DoSample: false, EarlyStopping: EarlyStopHeuristic}
+	if !reflect.DeepEqual(s, want) {
+		t.Errorf("Apply: %+v, want %+v", s, want)
 	}
 }
