@@ -2,6 +2,7 @@ package safetensors_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -87,11 +88,28 @@ func TestShardedIndexErrors(t *testing.T) {
 			t.Error("index pointing at the wrong shard accepted")
 		}
 	})
-	t.Run("path escape", func(t *testing.T) {
+	t.Run("tensor not listed", func(t *testing.T) {
 		dir := copyDir(t)
-		os.WriteFile(filepath.Join(dir, IndexFileName), []byte(`{"weight_map":{"a":"../../etc/passwd"}}`), 0o644)
-		if _, err := OpenCheckpoint(dir); err == nil || !strings.Contains(err.Error(), "not a plain file name") {
-			t.Errorf("error %v", err)
+		p := filepath.Join(dir, IndexFileName)
+		b, _ := os.ReadFile(p)
+		var index map[string]any
+		if err := json.Unmarshal(b, &index); err != nil {
+			t.Fatal(err)
+		}
+		delete(index["weight_map"].(map[string]any), "vision_model.post_layernorm.weight")
+		b, _ = json.Marshal(index)
+		os.WriteFile(p, b, 0o644)
+		if _, err := OpenCheckpoint(dir); err == nil || !strings.Contains(err.Error(), "vision_model.post_layernorm.weight") || !strings.Contains(err.Error(), "not listed") {
+			t.Errorf("a shard's tensor missing from the index: %v", err)
+		}
+	})
+	t.Run("path escape", func(t *testing.T) {
+		for _, shard := range []string{"../../etc/passwd", "/etc/passwd", "sub/model.safetensors", ""} {
+			dir := copyDir(t)
+			os.WriteFile(filepath.Join(dir, IndexFileName), []byte(`{"weight_map":{"a":"`+shard+`"}}`), 0o644)
+			if _, err := OpenCheckpoint(dir); err == nil || !strings.Contains(err.Error(), "not a plain file name") {
+				t.Errorf("shard %q: error %v", shard, err)
+			}
 		}
 	})
 }

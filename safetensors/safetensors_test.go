@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -75,6 +76,7 @@ func TestMalformed(t *testing.T) {
 		msg    string
 	}{
 		{"empty", nil, "", "shorter than the 8-byte header length"},
+		{"header length alone", fileWith("", 0), "", "not valid JSON"},
 		{"huge header length", []byte{0, 0, 0, 0, 0, 0, 0, 1, '{', '}'}, "", "exceeds"},
 		{"truncated header", fileWith(good, 8)[:20], "", "runs past the end"},
 		// A length past the end by less than the 8 bytes of the length itself.
@@ -134,4 +136,29 @@ func FuzzParseHeader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestZeroSizeTensors: a tensor with a zero dimension takes no bytes ([k, k] offsets) and is
+// read as an empty tensor of its shape, beside others.
+func TestZeroSizeTensors(t *testing.T) {
+	path := writeFile(t, fileWith(`{"e":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"z":{"dtype":"F32","shape":[3,0],"data_offsets":[8,8]}}`, 8))
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for name, shape := range map[string][]int{"e": {0}, "z": {3, 0}, "a": {2}} {
+		info, ok := f.Info(name)
+		if !ok || !slices.Equal(info.Shape, shape) {
+			t.Errorf("%s: %+v, want shape %v", name, info, shape)
+			continue
+		}
+		numel := 1
+		for _, d := range shape {
+			numel *= d
+		}
+		if v, err := f.Float32(name); err != nil || len(v) != numel {
+			t.Errorf("%s: %v, %v; want %d values", name, v, err, numel)
+		}
+	}
 }
