@@ -128,9 +128,57 @@ func TestOrientationAsPillow(t *testing.T) {
 		{"eXIf before IDAT", png(ihdr, chunk("eXIf", exif), idat, iend), 6},
 		{"eXIf after IDAT", png(ihdr, idat, chunk("eXIf", exif), iend), 6},
 		{"eXIf after IEND", png(ihdr, idat, iend, chunk("eXIf", exif)), 1},
+		{"eXIf cut short", png(ihdr, chunk("eXIf", exif))[:8+25+8+len(exif)-1], 1},
 	} {
 		if got := Orientation(c.data); got != c.want {
 			t.Errorf("PNG, %s: orientation %d, want %d", c.name, got, c.want)
+		}
+	}
+	// WebP, laid out as Pillow 9.4 writes a lossless image with exif= (VP8X, an odd-length
+	// VP8L chunk and its pad byte, then EXIF holding the TIFF block; Pillow reads 6 from it).
+	riffChunk := func(typ string, data []byte) []byte {
+		c := binary.LittleEndian.AppendUint32([]byte(typ), uint32(len(data)))
+		c = append(c, data...)
+		if len(data)%2 == 1 {
+			c = append(c, 0)
+		}
+		return c
+	}
+	webp := func(chunks ...[]byte) []byte {
+		body := bytes.Join(append([][]byte{[]byte("WEBP")}, chunks...), nil)
+		return append(binary.LittleEndian.AppendUint32([]byte("RIFF"), uint32(len(body))), body...)
+	}
+	vp8x, vp8l := riffChunk("VP8X", make([]byte, 10)), riffChunk("VP8L", make([]byte, 17))
+	for _, c := range []struct {
+		name string
+		data []byte
+		want int
+	}{
+		{"EXIF after an odd-length chunk", webp(vp8x, vp8l, riffChunk("EXIF", exif)), 6},
+		{"EXIF with the Exif prefix", webp(vp8x, riffChunk("EXIF", append([]byte("Exif\x00\x00"), exif...))), 6},
+		{"no EXIF", webp(vp8x, vp8l), 1},
+		{"EXIF cut short", webp(vp8x, riffChunk("EXIF", exif))[:12+18+8+len(exif)-1], 1},
+	} {
+		if got := Orientation(c.data); got != c.want {
+			t.Errorf("WebP, %s: orientation %d, want %d", c.name, got, c.want)
+		}
+	}
+	// A JPEG whose APP1 runs past the end of the file, or declares a length under 2, has none.
+	app1 := jpegWith(exif, 0)
+	// Most JPEGs open with a JFIF APP0 segment; the EXIF APP1 after it is the one read.
+	app0 := append([]byte{0xff, 0xd8, 0xff, 0xe0, 0, 16}, "JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"...)
+	if got := Orientation(append(app0, app1[2:]...)); got != 6 {
+		t.Errorf("JPEG, APP1 after a JFIF APP0: orientation %d, want 6", got)
+	}
+	// An APP1 holding XMP, not EXIF, is passed over.
+	xmpID := "http://ns.adobe.com/xap/1.0/\x00<x/>"
+	xmp := append([]byte{0xff, 0xd8, 0xff, 0xe1, 0, byte(2 + len(xmpID))}, xmpID...)
+	if got := Orientation(append(xmp, app1[2:]...)); got != 6 {
+		t.Errorf("JPEG, EXIF APP1 after an XMP APP1: orientation %d, want 6", got)
+	}
+	for name, data := range map[string][]byte{"APP1 cut short": app1[:len(app1)-3], "APP1 length 1": append([]byte{0xff, 0xd8, 0xff, 0xe1, 0, 1}, app1[6:]...)} {
+		if got := Orientation(data); got != 1 {
+			t.Errorf("JPEG, %s: orientation %d, want 1", name, got)
 		}
 	}
 }
