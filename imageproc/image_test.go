@@ -472,4 +472,10 @@ func TestGIFCanvas(t *testing.T) {
 	if got := [3]uint8(img.Pix[:3]); got != [3]uint8{200, 10, 10} {
 		t.Errorf("transparency flag clear: outside the frame %v, want index 0's %v", got, [3]uint8{200, 10, 10})
 	}
+	// A GIF cut inside its 13-byte header is refused as a GIF, not read past its end.
+	for n := 6; n < 13; n++ {
+		if _, err := DecodeBytes(gifBytes(t, frame, -1)[:n], 0); err == nil || !strings.Contains(err.Error(), "gif") {
+			t.Errorf("a GIF of its first %d bytes: %v", n, err)
+		}
+	}
 }
