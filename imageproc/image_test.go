@@ -224,6 +224,25 @@ func TestDecodeLimits(t *testing.T) {
 	if _, err := DecodeBytes(buf.Bytes(), 0); err != nil {
 		t.Error(err)
 	}
+	// Each limit itself is allowed: exactly maxPixels pixels, a side of exactly MaxSide.
+	if _, err := DecodeBytes(buf.Bytes(), 300*200); err != nil {
+		t.Errorf("300x200 within a 60000-pixel limit: %v", err)
+	}
+	for _, c := range []struct {
+		w, h int
+		ok   bool
+	}{{MaxSide, 1, true}, {1, MaxSide, true}, {MaxSide + 1, 1, false}, {1, MaxSide + 1, false}, {0, 5, false}} {
+		if err := checkSize(c.w, c.h, 0); (err == nil) != c.ok {
+			t.Errorf("%dx%d: %v", c.w, c.h, err)
+		}
+	}
+	// A format-less error is its cause's words; a recognised format's says which.
+	if _, err := DecodeBytes(nil, 0); err == nil || err.Error() != "empty file" {
+		t.Errorf("empty input: %v, want %q", err, "empty file")
+	}
+	if _, err := DecodeBytes(buf.Bytes(), 100*100); err == nil || !strings.HasPrefix(err.Error(), "png image: ") {
+		t.Errorf("a PNG past the limit: %v, want a png image: error", err)
+	}
 	for _, bad := range []string{"", "hello", "\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR"} {
 		if _, err := DecodeBytes([]byte(bad), 0); !errors.Is(err, ErrImage) {
 			t.Errorf("decode %q: %v", bad, err)
