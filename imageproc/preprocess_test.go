@@ -1,7 +1,11 @@
 package imageproc
 
 import (
+	"bytes"
+	"image"
+	"image/jpeg"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -142,4 +146,38 @@ func TestPreprocessLosslessEndToEnd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDecodeJPEG422: a 4:2:2 JPEG (no golden image is one), decoded through libjpeg's h2v1
+// upsampling, against Pillow's decode within jpegBound. testdata/chelsea_422.jpg is a 37x21
+// crop of chelsea.png saved by Debian's Pillow 9.4 (quality=90, subsampling=1), and
+// chelsea_422.pillow.png that Pillow's decode of it, convert("RGB").
+func TestDecodeJPEG422(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "chelsea_422.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img, err := jpeg.Decode(bytes.NewReader(data)); err != nil || img.(*image.YCbCr).SubsampleRatio != image.YCbCrSubsampleRatio422 {
+		t.Fatalf("the test image is not a 4:2:2 JPEG: %v", err)
+	}
+	got, err := DecodeBytes(data, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := os.ReadFile(filepath.Join("testdata", "chelsea_422.pillow.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := DecodeBytes(ref, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.W != want.W || got.H != want.H {
+		t.Fatalf("decoded %dx%d, want %dx%d", got.W, got.H, want.W, want.H)
+	}
+	d, mean := pixelDiff(got, want)
+	if d > jpegBound || mean > 0.1 {
+		t.Errorf("max difference %d (mean %.3f) from Pillow's decode, want <= %d", d, mean, jpegBound)
+	}
+	t.Logf("max difference %d, mean %.3f", d, mean)
 }
