@@ -498,3 +498,25 @@ func TestGIFCanvas(t *testing.T) {
 		}
 	}
 }
+
+// TestRGBImage: RGB is an image.Image: its pixels through At (opaque), transparent black
+// outside its bounds, and FromImage of it gives it back.
+func TestRGBImage(t *testing.T) {
+	m := &RGB{W: 2, H: 3, Pix: []uint8{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18}}
+	var img image.Image = m
+	if img.ColorModel() != color.RGBAModel || img.Bounds() != image.Rect(0, 0, 2, 3) {
+		t.Fatalf("model %v, bounds %v", img.ColorModel(), img.Bounds())
+	}
+	if got := img.At(1, 2); got != (color.RGBA{16, 17, 18, 0xff}) {
+		t.Errorf("At(1, 2) = %v", got)
+	}
+	for _, p := range [][2]int{{-1, 0}, {0, -1}, {2, 0}, {0, 3}} {
+		if got := img.At(p[0], p[1]); got != (color.RGBA{}) {
+			t.Errorf("At%v outside the image = %v, want transparent black", p, got)
+		}
+	}
+	back, err := FromImage(img, 0)
+	if err != nil || back.W != 2 || back.H != 3 || !bytes.Equal(back.Pix, m.Pix) {
+		t.Errorf("FromImage of an RGB: %+v, %v", back, err)
+	}
+}
