@@ -510,6 +510,9 @@ func TestRGBImage(t *testing.T) {
 	if got := img.At(1, 2); got != (color.RGBA{16, 17, 18, 0xff}) {
 		t.Errorf("At(1, 2) = %v", got)
 	}
+	if got := img.At(0, 0); got != (color.RGBA{1, 2, 3, 0xff}) {
+		t.Errorf("At(0, 0) = %v", got)
+	}
 	for _, p := range [][2]int{{-1, 0}, {0, -1}, {2, 0}, {0, 3}} {
 		if got := img.At(p[0], p[1]); got != (color.RGBA{}) {
 			t.Errorf("At%v outside the image = %v, want transparent black", p, got)
