@@ -72,8 +72,12 @@ func (c *cluster) connect(opts ...nats.Option) jetstream.JetStream {
 	return js
 }
 
-func tinyModel(t *testing.T) *blip.Model {
-	m, err := blip.Load(golden.Path("models", "blip-tiny-b"))
+// tinyModel is the golden captioning model blip-tiny-b.
+func tinyModel(t *testing.T) *blip.Model { return goldenModel(t, "blip-tiny-b") }
+
+// goldenModel loads the golden model name, closed when the test ends.
+func goldenModel(t *testing.T, name string) *blip.Model {
+	m, err := blip.Load(golden.Path("models", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,15 +331,7 @@ func TestMaxAttempts(t *testing.T) {
 func TestQuestionAndMatchJobs(t *testing.T) {
 	c := newCluster(t, StreamsConfig{AckWait: 2 * time.Second})
 	png := chelseaPNG(t)
-	load := func(name string) *blip.Model {
-		m, err := blip.Load(golden.Path("models", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { m.Close() })
-		return m
-	}
-	vqa, itm := load("blip-tiny-vqa"), load("blip-tiny-itm")
+	vqa, itm := goldenModel(t, "blip-tiny-vqa"), goldenModel(t, "blip-tiny-itm")
 	img, err := vqa.DecodeImage(bytes.NewReader(png))
 	if err != nil {
 		t.Fatal(err)
