@@ -22,10 +22,16 @@ var bfloat16Differs = []string{
 // the whole of K and round inside TDPBF16PS as Intel's hardware does, and other near-ties
 // pick other tokens there (through kernels.GenericAMX, AMX's exact twin, on the Zen 5: 32 of
 // 36; before the decoder's cross-attention was bfloat16, 31 of 36, as the device machine's
-// Xeon gave). Since that cross-attention runs VDPBF16PS on AMX CPUs (kernels.RowsBF16), the
-// same four on this project's AMX Xeon.
+// Xeon gave). Since the vision encoder's self-attention multiplies bfloat16 tiles on AMX CPUs
+// too (tensor.Attention.Precision; 10% off a bfloat16 vision encoder of BLIP-large on this
+// project's AMX Xeon), 29 of 36 there: the tiny random models' near-ties move with any change
+// of rounding (with only q·kᵀ on tiles, or only the product with the values, 31 of 36, each
+// with another list), where BLIP-large's shapes do not (TestFullSizeBFloat16: the same ids,
+// top-2 gaps 8.25e-3 from float32's, 7.88e-3 before).
 var amxDiffers = []string{
-	"blip-tiny-b chelsea prompt", "blip-tiny-b coffee default", "blip-tiny-b coffee beam3_min5_max20", "blip-tiny-b astronaut beam3_min5_max20",
+	"blip-tiny-a astronaut beam4_lp2",
+	"blip-tiny-b chelsea default", "blip-tiny-b chelsea prompt", "blip-tiny-b coffee default", "blip-tiny-b coffee beam3_min5_max20",
+	"blip-tiny-b astronaut default", "blip-tiny-b astronaut prompt",
 }
 
 // halfDiffers is bfloat16Differs where BFloat16 stores bfloat16 weights for the float32
@@ -46,7 +52,7 @@ func differs(kernel string) []string {
 }
 
 // TestBFloat16Agreement runs every golden captioning case with the opt-in bfloat16 products:
-// at least 33 of the 36 (32 on AMX and with bfloat16 weights for float32 kernels) must give
+// at least 33 of the 36 (29 on AMX, 32 with bfloat16 weights for float32 kernels) must give
 // transformers' float32 ids, and only the cases the README names may differ; the vision
 // output must stay near float32's (mean |diff| under 0.05) and every caption be a well-formed
 // sequence.
@@ -85,7 +91,7 @@ func TestBFloat16Agreement(t *testing.T) {
 			t.Errorf("bfloat16 ids differ for %s (kernel %s), which the README says agree", name, m.Kernel())
 		}
 	}
-	// 33 with VDPBF16PS and the pure-Go twin, 32 with AMX and with bfloat16 weights.
+	// 33 with VDPBF16PS and the pure-Go twin, 29 with AMX, 32 with bfloat16 weights.
 	least := 36 - len(differs(models[cases.Generate[0].Model].Kernel()))
 	t.Logf("bfloat16: %d of %d golden captions identical to transformers' float32", agree, total)
 	if total != 36 || agree < least {
@@ -114,9 +120,10 @@ func TestBFloat16Agreement(t *testing.T) {
 const bf16ITMProbTol = 1e-2
 
 // amxAnswerDiffers lists the golden question-answering cases whose bfloat16 answers may differ
-// from transformers' float32 ones on AMX (through kernels.GenericAMX on the Zen 5: 17 of 18;
-// with VDPBF16PS all 18 agree).
-var amxAnswerDiffers = []string{"astronaut is it a cat or a dog beam3"}
+// from transformers' float32 ones on AMX: 17 of 18 agree (through kernels.GenericAMX on the
+// Zen 5, the astronaut's; since the vision encoder's attention runs on tiles, the coffee's on
+// this project's AMX Xeon); with VDPBF16PS all 18 agree.
+var amxAnswerDiffers = []string{"coffee what is in the picture? beam3"}
 
 // TestBFloat16AnswersAndMatches runs the golden question-answering and image-text matching
 // cases with the opt-in bfloat16 products: every answer but those amxAnswerDiffers names on

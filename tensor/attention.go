@@ -22,6 +22,9 @@ type Attention struct {
 	// Causal masks keys after each query: with T queries over S keys, query i sees keys
 	// [0, S-T+i] (the newest T keys are the queries' own positions).
 	Causal bool
+	// Precision is Forward's: under BFloat16 on CPUs with AMX it multiplies bfloat16 tiles
+	// (see tileKernel); otherwise, and under Float32 and BFloat16x3, it is float32.
+	Precision Precision
 }
 
 // KV is the keys and values of S positions packed per head for the matrix-product kernel:
@@ -214,6 +217,19 @@ func (a *Attention) packedKVSize(s int) int {
 // whole number of the kernel's tiles (56 queries for 14-row tiles).
 const queryBlock = 64
 
+// queryRows is how many queries attention scores at a time: queryBlock, or where Forward
+// multiplies bfloat16 tiles (tileKernel) the tile kernel's rows if more (224 for amx-bf16-col,
+// whose calls take them all at once): an AMX call costs about a microsecond besides its
+// products, and q·kᵀ at depth 64 is one short call a panel of keys. BLIP-large's vision
+// attention (BenchmarkAttention, this project's AMX Xeon, one run): 7.6-8.2 ms a layer in
+// blocks of 128 or 224 queries, 9.3-9.6 in blocks of 64.
+func (a *Attention) queryRows() int {
+	if kern, ok := a.tileKernel(); ok {
+		return max(queryBlock, kern.MR)
+	}
+	return queryBlock
+}
+
 // kernelRows is the tile height of the kernel that multiplies by the keys.
 func (kv *KV) kernelRows() int {
 	if len(kv.K) == 0 {
@@ -229,6 +245,9 @@ func (kv *KV) kernelRows() int {
 // (ScratchSizeKV), then the keys and values packed per head (packed into fresh memory instead,
 // they were 5.5 MB of garbage a layer of BLIP-large's vision encoder).
 func (a *Attention) ScratchSize(p *Pool, t, s int) int {
+	if kern, ok := a.tileKernel(); ok {
+		return a.ScratchSizeKV(p, t, s) + a.pairsSize(kern, t, s)
+	}
 	return a.ScratchSizeKV(p, t, s) + a.packedKVSize(s)
 }
 
@@ -236,17 +255,22 @@ func (a *Attention) ScratchSize(p *Pool, t, s int) int {
 // scores of a block of queries, a copy of their part of q (or its bfloat16 pairs) and, over
 // bfloat16 pairs, the scores' pairs.
 func (a *Attention) ScratchSizeKV(p *Pool, t, s int) int {
-	qb := min(t, queryBlock)
+	qb := min(t, a.queryRows())
 	return p.Size() * qb * (unaliased(s) + unaliased(a.HeadDim) + unaliased((s+1)/2))
 }
 
 // Forward computes dst[T, NumHeads*HeadDim] = softmax(Scale·q·kᵀ)·v per head for one sequence,
-// with q of T rows and k, v of S rows. scratch must hold a.ScratchSize(p, T, S) values.
+// with q of T rows and k, v of S rows, in a.Precision (see tileKernel). scratch must hold
+// a.ScratchSize(p, T, S) values.
 func (a *Attention) Forward(p *Pool, dst, q, k, v Heads, t, s int, scratch []float32) {
 	if need := a.ScratchSize(p, t, s); len(scratch) < need {
 		panic(fmt.Sprintf("tensor: attention scratch %d < %d", len(scratch), need))
 	}
 	block := a.ScratchSizeKV(p, t, s)
+	if kern, ok := a.tileKernel(); ok {
+		a.forwardTiles(p, kern, dst, q, k, v, t, s, scratch[:block], float32Bits(scratch[block:]))
+		return
+	}
 	a.ForwardKV(p, dst, q, a.packKV(p, k, v, s, scratch[block:]), t, scratch[:block])
 }
 
@@ -255,6 +279,12 @@ func (a *Attention) Forward(p *Pool, dst, q, k, v Heads, t, s int, scratch []flo
 // the values while they are still in cache, and every output element is summed in the same
 // order as one product over all queries would sum it.
 func (a *Attention) ForwardKV(p *Pool, dst, q Heads, kv *KV, t int, scratch []float32) {
+	a.forwardKV(p, dst, q, nil, 0, kv, t, scratch)
+}
+
+// forwardKV is ForwardKV, reading q's bfloat16 pairs from qw (row stride lqw words: head h's
+// at qw[i*lqw+h*HeadDim/2]) where qw is not nil and kv holds pairs, instead of rounding q.
+func (a *Attention) forwardKV(p *Pool, dst, q Heads, qw []uint32, lqw int, kv *KV, t int, scratch []float32) {
 	s := kv.S
 	if need := a.ScratchSizeKV(p, t, s); len(scratch) < need {
 		panic(fmt.Sprintf("tensor: attention scratch %d < %d", len(scratch), need))
@@ -266,7 +296,7 @@ func (a *Attention) ForwardKV(p *Pool, dst, q Heads, kv *KV, t int, scratch []fl
 		return
 	}
 	hd := a.HeadDim
-	qb := min(t, queryBlock)
+	qb := min(t, a.queryRows())
 	ls, lq, lsp := unaliased(s), unaliased(hd), unaliased((s+1)/2)
 	per := qb * (ls + lq + lsp) // each worker's part of scratch
 	// Over bfloat16 pairs, q's rows and the attention weights are rounded straight into the
@@ -289,7 +319,9 @@ func (a *Attention) ForwardKV(p *Pool, dst, q Heads, kv *KV, t int, scratch []fl
 			h, i0 := it/blocks, it%blocks*qb
 			rows := min(qb, t-i0)
 			off := h * hd
-			if pairs {
+			if pairs && qw != nil {
+				kv.K[h].matMulPairs(nil, scores, ls, qw[i0*lqw+off/2:], lqw, rows, Epilogue{})
+			} else if pairs {
 				for i := 0; i < rows; i++ {
 					kernels.ToBF16Pairs(qp[i*lq:][:(hd+1)/2], q.Data[(i0+i)*q.Stride+off:][:hd])
 				}

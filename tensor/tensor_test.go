@@ -1038,6 +1038,16 @@ func BenchmarkAttention(b *testing.B) {
 		// vision encoder would run if its attention were bfloat16 (see the README's Decisions).
 		// PackKV packs for kernels.RowsBF16: on AMX CPUs VDPBF16PS, which on this project's
 		// AMX Xeon took 17-20 ms here against float32's 8-11 (twenty-first session).
+		// Forward under BFloat16 where it multiplies bfloat16 tiles (AMX; see tileKernel).
+		if tiled := (Attention{NumHeads: c.heads, HeadDim: c.hd, Scale: 0.125, Precision: BFloat16}); func() bool { _, ok := tiled.tileKernel(); return ok }() {
+			scratch := make([]float32, tiled.ScratchSize(p, c.t, c.t))
+			b.Run(fmt.Sprintf("t=%d/heads=%d/tiles", c.t, c.heads), func(b *testing.B) {
+				for b.Loop() {
+					tiled.Forward(p, Heads{dst, d}, Heads{qkv, stride}, Heads{qkv[d:], stride}, Heads{qkv[2*d:], stride}, c.t, c.t, scratch)
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 		if _, pairs := BFloat16.kvPairs(); pairs {
 			b.Run(fmt.Sprintf("t=%d/heads=%d/bfloat16", c.t, c.heads), func(b *testing.B) {
 				for b.Loop() {

@@ -31,12 +31,14 @@ func New(c Config) *Model {
 	return m
 }
 
-// Prepare packs every linear layer's weights into the arena for the matrix-product kernel; done receives each
-// unpacked weight the model no longer references.
+// Prepare packs every linear layer's weights into the arena for the matrix-product kernel in
+// precision prec, and sets the self-attention's to it (tensor.Attention.Precision); done
+// receives each unpacked weight the model no longer references.
 func (m *Model) Prepare(p *tensor.Pool, arena *tensor.Arena, prec tensor.Precision, done func([]float32)) {
 	m.Embeddings.PatchEmbedding.Prepare(p, arena, prec, done)
 	for i := range m.Layers {
 		l := &m.Layers[i]
+		l.SelfAttn.attn.Precision = prec
 		for _, lin := range []*tensor.Linear{&l.SelfAttn.QKV, &l.SelfAttn.Projection, &l.MLP.FC1, &l.MLP.FC2} {
 			lin.Prepare(p, arena, prec, done)
 		}
