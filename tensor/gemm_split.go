@@ -38,6 +38,15 @@ func (pm *Packed) matMulSplit(p *Pool, c []float32, ldc int, a []float32, lda in
 	mr, nr := kern.MR, kern.NR
 	aStrideSplit := unaliased(kernels.SplitLen(pm.kc) + 16) // A's split copy
 	apack := make([]uint32, m*aStrideSplit)
+	// Each worker's split panel of B and its two tiles, made on its first chunk and kept for
+	// every chunk and pass after: tiles hands a tall product's panels out in a few chunks a
+	// worker (Pool.forBalanced), and made per chunk they were ~160 KB of garbage each, about
+	// 0.8 GB a BLIP-large vision encoder.
+	type scratch struct {
+		panel      []uint32
+		main, corr []float32
+	}
+	workers := make([]*scratch, p.Size())
 	for kc0 := 0; kc0 < pm.K; kc0 += pm.kc {
 		kc := min(pm.kc, pm.K-kc0)
 		km, kp := kernels.SplitMain(kc), kernels.SplitLen(kc)
@@ -46,9 +55,12 @@ func (pm *Packed) matMulSplit(p *Pool, c []float32, ldc int, a []float32, lda in
 				kernels.SplitA(apack[i*aStrideSplit:], a[i*lda+kc0:i*lda+kc0+kc])
 			}
 		})
-		pm.tiles(p, c, ldc, m, mr, m, nr, ep, []pass{{k0: kc0, k: kc, perWorker: func(int) tileFunc {
-			panel, split := make([]uint32, kp*nr), -1
-			main, corr := make([]float32, mr*nr), make([]float32, mr*nr)
+		pm.tiles(p, c, ldc, m, mr, m, nr, ep, []pass{{k0: kc0, k: kc, perWorker: func(w int) tileFunc {
+			if workers[w] == nil {
+				workers[w] = &scratch{make([]uint32, kernels.SplitLen(pm.kc)*nr), make([]float32, mr*nr), make([]float32, mr*nr)}
+			}
+			panel, main, corr := workers[w].panel[:kp*nr], workers[w].main, workers[w].corr
+			split := -1 // the panel split into panel: none yet in this chunk's pass
 			return func(rows, i0, j int, dst []float32, ldd int, acc bool) {
 				if j != split {
 					kernels.SplitB(panel, pm.panel(kc0, j)[:kc*nr], kc, nr)

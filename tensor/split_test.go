@@ -20,7 +20,9 @@ func TestMatMulBF16x3(t *testing.T) {
 		kerns = append(kerns, best)
 	}
 	for _, kern := range kerns {
-		for _, sz := range [][3]int{{kern.MR + 1, 1, 1}, {17, 33, 40}, {31, 513, 35}, {29, 300, 64}} {
+		// The last: taller than a tile, several passes over K and panels in several chunks a
+		// worker, whose scratch (the split panel) each worker keeps from chunk to chunk.
+		for _, sz := range [][3]int{{kern.MR + 1, 1, 1}, {17, 33, 40}, {31, 513, 35}, {29, 300, 64}, {kern.MR + 7, 600, 300}} {
 			m, k, n := sz[0], sz[1], sz[2]
 			a, b := randSlice(r, m*k), randSlice(r, n*k)
 			p := NewPool(2)
