@@ -130,15 +130,18 @@ func TestBertEdges(t *testing.T) {
 			t.Errorf("%s: an id without a token decoded to %q, want it skipped (\"a b\")", src, got)
 		}
 	}
-	// Added tokens starting at the same place: the longest is taken, whichever is listed first.
+	// Added tokens starting at the same place (inside the text or at its start): the longest
+	// is taken, whichever is listed first.
 	tk, err := FromJSON([]byte(`{"normalizer": {"type": "BertNormalizer", "clean_text": true, "lowercase": true},
 		"model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"[UNK]": 0, "[CLS]": 1, "[SEP]": 2, "[PAD]": 3, "[MASK]": 4, "<a>": 5, "<a>b": 6, "b": 7, "[DEC]": 8}},
 		"added_tokens": [{"id": 5, "content": "<a>", "special": true}, {"id": 6, "content": "<a>b", "special": true}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := tk.Encode("b<a>b"); !slices.Equal(got, []int{1, 7, 6, 2}) {
-		t.Errorf("overlapping added tokens: Encode = %v, want [1 7 6 2]", got)
+	for text, want := range map[string][]int{"b<a>b": {1, 7, 6, 2}, "<a>bb": {1, 6, 7, 2}} {
+		if got := tk.Encode(text); !slices.Equal(got, want) {
+			t.Errorf("overlapping added tokens: Encode(%q) = %v, want %v", text, got, want)
+		}
 	}
 }
 
