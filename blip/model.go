@@ -76,7 +76,8 @@ type loadSettings struct {
 }
 
 // BFloat16 computes every linear layer with bfloat16 weights and activations (float32
-// accumulation), and the caption decoder's cross-attention to the image on bfloat16 pairs:
+// accumulation), and the caption decoder's cross-attention to the image on bfloat16 pairs (on
+// AMX CPUs the vision encoder's self-attention too), as PyTorch's bf16 autocast computes them:
 // whole captions 1.5-1.7x as fast on 2 cores of a Zen 5 (AVX512-BF16), about 2x with AMX,
 // and half the weight memory, but no longer transformers' float32 results; see the README
 // for how often captions and answers still agree. Where the CPU has no bfloat16 products
