@@ -3,6 +3,7 @@ package translate
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -10,7 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/imagesemantics/blipgo/blip/hub"
 	"github.com/imagesemantics/blipgo/internal/golden"
+	"github.com/imagesemantics/blipgo/tensor"
 )
 
 type cases struct {
@@ -323,5 +326,53 @@ func TestGenerationConfigKeys(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "generation_config.json") || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want an error naming generation_config.json and %q", cfg, err, want)
 		}
+	}
+}
+
+// TestLoadAnyOffline loads a MarianMT model by hub id from a cache laid out like the Python
+// client's, the network off, and translates with it; an id not in the cache is refused, naming
+// both readings of the name.
+func TestLoadAnyOffline(t *testing.T) {
+	cache := t.TempDir()
+	if err := golden.MakeHubCache(cache, "Helsinki-NLP/opus-mt-tiny", "marian/marian-tiny"); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HF_HUB_CACHE", cache)
+	t.Setenv("HF_HUB_OFFLINE", "1")
+	m, err := LoadAny(context.Background(), "Helsinki-NLP/opus-mt-tiny", 1, hub.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	_, c := load(t)
+	g := c.Generate[0]
+	ids, err := m.Generate(context.Background(), m.Encode(g.Text), Options{NumBeams: g.Options["num_beams"], MaxNewTokens: g.Options["max_new_tokens"]})
+	if err != nil || !slices.Equal(ids, g.IDs) {
+		t.Errorf("%q through the hub cache: %v %v, want %v", g.Text, ids, err, g.IDs)
+	}
+	if _, err := LoadAny(context.Background(), "Helsinki-NLP/not-cached", 1, hub.Options{}); err == nil || !strings.Contains(err.Error(), "as a hub id") {
+		t.Errorf("an uncached model offline: %v", err)
+	}
+}
+
+// TestEmbedBounds: embed refuses a token id outside the vocabulary and a position past the
+// sinusoids' table, naming them (the tokenizer and the cache's capacity keep both in range;
+// this is what stands between a bug there and an index out of range).
+func TestEmbedBounds(t *testing.T) {
+	m, _ := load(t)
+	n := m.net
+	d := n.Shared.Cols()
+	dst := tensor.New(1, d)
+	for _, c := range []struct {
+		id, pos int
+		want    string
+	}{{-1, 0, "token id -1 outside"}, {n.Shared.Rows(), 0, fmt.Sprintf("token id %d outside", n.Shared.Rows())},
+		{0, n.positions.Rows(), fmt.Sprintf("position %d beyond", n.positions.Rows())}} {
+		if err := n.embed(dst, []int{c.id}, c.pos); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("id %d at %d: %v, want %q", c.id, c.pos, err, c.want)
+		}
+	}
+	if err := n.embed(dst, []int{n.Shared.Rows() - 1}, n.positions.Rows()-1); err != nil {
+		t.Errorf("the last id at the last position: %v", err)
 	}
 }

@@ -256,9 +256,13 @@ func Top2Gap(scores []float32) float64 {
 	return a - b
 }
 
-// ModelFiles returns the files of a golden model folder by name.
+// ModelFiles returns the files of a golden model folder: a name under models/ (blip-tiny-a),
+// or a path under the golden root (marian/marian-tiny).
 func ModelFiles(model string) (map[string][]byte, error) {
 	src := Path("models", model)
+	if strings.Contains(model, "/") {
+		src = Path(model)
+	}
 	entries, err := os.ReadDir(src)
 	if err != nil {
 		return nil, err
