@@ -53,7 +53,7 @@ func (a *Attention) forwardTiles(p *Pool, kern kernels.BF16, dst, q, k, v Heads,
 	a.forwardKV(p, dst, q, qw, lw, kv, t, scratch)
 }
 
-// pairsRow is the row stride, in words, of k's and v's rows rounded to pairs (all heads).
+// pairsRow is the row stride, in words, of q's, k's and v's rows rounded to pairs (all heads).
 func (a *Attention) pairsRow() int { return unaliased(a.NumHeads * a.HeadDim / 2) }
 
 // packKVWords packs the keys and values of S positions, their rows already rounded to pairs
