@@ -16,7 +16,7 @@ import (
 // and, where the CPU has AMX, for its kernels through Forward itself (Precision BFloat16).
 // Shapes: heads deeper than a pass of pairs (1,040 values: two passes of keys), more positions
 // than a pass (1,100: two passes of values), odd positions (the last word of values half
-// padding), causal and not, fewer queries than keys; dst guarded, the scratch dirty (NaN) and
+// padding), causal and not, fewer queries than keys and more; dst guarded, the scratch dirty (NaN) and
 // used twice.
 func TestAttentionTiles(t *testing.T) {
 	r := rand.New(rand.NewPCG(31, 32))
@@ -29,7 +29,7 @@ func TestAttentionTiles(t *testing.T) {
 		heads, hd, tq, s int
 		causal           bool
 	}{{2, 64, 150, 150, false}, {3, 32, 97, 120, true}, {2, 16, 45, 45, true}, {1, 1040, 5, 7, false},
-		{2, 8, 3, 1100, false}, {2, 64, 10, 577, false}, {4, 64, 577, 577, false}, {2, 4, 0, 3, false}} {
+		{2, 8, 3, 1100, false}, {2, 64, 10, 577, false}, {2, 16, 40, 7, false}, {4, 64, 577, 577, false}, {2, 4, 0, 3, false}} {
 		stride := 3*c.heads*c.hd + 3 // padding columns, as in a fused projection
 		q, k, v := randSlice(r, c.tq*stride), randSlice(r, c.s*stride), randSlice(r, c.s*stride)
 		for _, kern := range kerns {
