@@ -394,7 +394,7 @@ func TestCacheDirFromEnvironment(t *testing.T) {
 // model's SentencePiece files and vocabulary) into the same layout.
 func TestExtraFiles(t *testing.T) {
 	t.Setenv("HF_HUB_OFFLINE", "")
-	f := newFakeHub(t, "../marian/marian-tiny", "acme/opus-mt-tiny")
+	f := newFakeHub(t, "marian/marian-tiny", "acme/opus-mt-tiny")
 	o := opts(f, t.TempDir())
 	o.Files = []string{"source.spm", "target.spm", "vocab.json"}
 	dir, err := hub.Snapshot(context.Background(), "acme/opus-mt-tiny", o)
