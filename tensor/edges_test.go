@@ -241,3 +241,39 @@ func TestPoolEdges(t *testing.T) {
 		}
 	}
 }
+
+// TestKVCacheRefusals: Put refuses positions before the cache's start, past what it holds (a
+// gap), past its room, or heads it was not made for; CopyFrom refuses a cache of another room
+// or other heads. Each panics naming the cache, and leaves it as it was.
+func TestKVCacheRefusals(t *testing.T) {
+	const heads, hd, room = 2, 4, 6
+	a := Attention{NumHeads: heads, HeadDim: hd, Scale: 0.5}
+	kv := make([]float32, room*heads*hd)
+	x := Heads{kv, heads * hd}
+	cache := a.NewKVCache(room)
+	a.Put(nil, cache, 0, x, x, 2)
+	other := Attention{NumHeads: heads + 1, HeadDim: hd}
+	const put, copied = "tensor: positions", "tensor: key/value cache"
+	for name, c := range map[string]struct {
+		f    func()
+		want string
+	}{
+		"before the start":     {func() { a.Put(nil, cache, -1, x, x, 1) }, put},
+		"a gap":                {func() { a.Put(nil, cache, 3, x, x, 1) }, put},
+		"past the room":        {func() { a.Put(nil, cache, 2, x, x, room-1) }, put},
+		"other heads":          {func() { other.Put(nil, cache, 2, x, x, 1) }, put},
+		"copy of another room": {func() { cache.CopyFrom(a.NewKVCache(room + 1)) }, copied},
+		"copy of other heads":  {func() { cache.CopyFrom(other.NewKVCache(room)) }, copied},
+	} {
+		if !panics.With(c.f, c.want) {
+			t.Errorf("%s: no panic saying %q", name, c.want)
+		}
+		if cache.S != 2 || cache.K[0].N != 2 || cache.V[0].K != 2 {
+			t.Errorf("%s: the cache holds %d positions (keys %d, values %d), want 2", name, cache.S, cache.K[0].N, cache.V[0].K)
+		}
+	}
+	a.Put(nil, cache, 2, x, x, room-2) // exactly the room: fine
+	if cache.S != room {
+		t.Errorf("filled to its room: %d positions, want %d", cache.S, room)
+	}
+}
